@@ -1,0 +1,16 @@
+//! The CloudTrail record model.
+//!
+//! This crate turns bytes into records and answers field lookups on them. It owns the shapes a
+//! CloudTrail document can take (delivery envelope, array, NDJSON, single record, digest), the typed
+//! core fields every rule and finding needs, and dotted field paths. It does no I/O and no
+//! decompression: callers hand it a buffer.
+
+pub mod document;
+pub mod path;
+pub mod record;
+pub mod time;
+
+pub use document::{Document, DocumentError, RecordSlot, for_each_record};
+pub use path::{FieldPath, Value};
+pub use record::{Identity, Record, RecordError};
+pub use time::parse_event_time;

@@ -1,0 +1,425 @@
+//! One CloudTrail record: typed core fields, plus the rest reachable by path.
+//!
+//! Only the core fields are deserialized up front (borrowed from the input where possible). The
+//! full JSON tree is built on first use, when a rule asks for a field outside the core, and kept
+//! for the other rules looking at the same record.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+use serde_json::value::RawValue;
+
+use crate::path::{self, FieldPath, Value};
+use crate::time::parse_event_time;
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("record is {0}, not an object")]
+    NotAnObject(&'static str),
+    #[error("record has no {0}")]
+    Missing(&'static str),
+    #[error("eventTime {0:?} is not a time")]
+    BadTime(String),
+    #[error("{field} is {found}, expected {expected}")]
+    WrongType {
+        field: &'static str,
+        found: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// Who made the call (`userIdentity`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub access_key_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub user_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub principal_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub invoked_by: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub session_context: Option<SessionContext<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext<'a> {
+    #[serde(borrow)]
+    pub session_issuer: Option<SessionIssuer<'a>>,
+}
+
+/// The role or user whose credentials a session came from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub user_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Core<'a> {
+    #[serde(borrow)]
+    event_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", borrow)]
+    source_ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+    read_only: Option<LenientBool>,
+    #[serde(borrow)]
+    user_identity: Option<Identity<'a>>,
+}
+
+/// A parsed record. Core fields are typed; everything else is reached with [`Record::visit`].
+pub struct Record<'a> {
+    raw: &'a RawValue,
+    pub time: DateTime<Utc>,
+    pub event_time: Cow<'a, str>,
+    pub event_name: Cow<'a, str>,
+    pub event_source: Cow<'a, str>,
+    pub aws_region: Option<Cow<'a, str>>,
+    pub source_ip: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub error_code: Option<Cow<'a, str>>,
+    pub event_id: Option<Cow<'a, str>>,
+    pub recipient_account_id: Option<Cow<'a, str>>,
+    pub event_type: Option<Cow<'a, str>>,
+    pub read_only: Option<bool>,
+    pub identity: Identity<'a>,
+    tree: OnceCell<serde_json::Value>,
+}
+
+impl fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("event_time", &self.event_time)
+            .field("event_name", &self.event_name)
+            .field("event_source", &self.event_source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Parses the core fields of one record and checks that it has the shape of a CloudTrail event.
+    pub fn parse(raw: &'a RawValue) -> Result<Record<'a>, RecordError> {
+        let core: Core<'a> = serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
+        let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
+        let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
+        Ok(Record {
+            raw,
+            time,
+            event_time,
+            event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
+            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
+            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
+            aws_region: core.aws_region,
+            source_ip: core.source_ip_address,
+            user_agent: core.user_agent,
+            error_code: core.error_code,
+            event_id: core.event_id,
+            recipient_account_id: core.recipient_account_id,
+            event_type: core.event_type,
+            read_only: core.read_only.map(|b| b.0),
+            tree: OnceCell::new(),
+        })
+    }
+
+    /// The record's JSON as read.
+    pub fn raw(&self) -> &'a RawValue {
+        self.raw
+    }
+
+    /// The account the event happened in: `recipientAccountId`, else the caller's account.
+    pub fn account_id(&self) -> Option<&str> {
+        self.recipient_account_id
+            .as_deref()
+            .or(self.identity.account_id.as_deref())
+    }
+
+    /// Calls `visit` with every value `path` reaches, stopping when it returns true; returns
+    /// whether it did. A path that reaches nothing calls `visit` zero times.
+    pub fn visit<'s>(&'s self, path: &FieldPath, visit: &mut dyn FnMut(Value<'s>) -> bool) -> bool {
+        match path.core() {
+            Some(field) => match self.core(field) {
+                Some(value) => visit(value),
+                None => self.core_is_null(field) && visit(Value::Null),
+            },
+            None => path::walk(self.tree(), path.segments(), visit),
+        }
+    }
+
+    /// The full JSON tree, parsed on first use.
+    pub fn tree(&self) -> &serde_json::Value {
+        self.tree.get_or_init(|| {
+            // The raw text is known-good JSON; only a pathological nesting depth can fail here,
+            // and such a record simply has no fields beyond its core.
+            serde_json::from_str(self.raw.get()).unwrap_or(serde_json::Value::Null)
+        })
+    }
+
+    fn core(&self, field: CoreField) -> Option<Value<'_>> {
+        let issuer = || self.identity.session_context.as_ref().and_then(|c| c.session_issuer.as_ref());
+        match field {
+            CoreField::EventTime => Some(Value::Str(&self.event_time)),
+            CoreField::EventName => Some(Value::Str(&self.event_name)),
+            CoreField::EventSource => Some(Value::Str(&self.event_source)),
+            CoreField::AwsRegion => text(&self.aws_region),
+            CoreField::SourceIp => text(&self.source_ip),
+            CoreField::UserAgent => text(&self.user_agent),
+            CoreField::ErrorCode => text(&self.error_code),
+            CoreField::EventId => text(&self.event_id),
+            CoreField::RecipientAccountId => text(&self.recipient_account_id),
+            CoreField::EventType => text(&self.event_type),
+            CoreField::ReadOnly => self.read_only.map(Value::Bool),
+            CoreField::IdentityType => text(&self.identity.kind),
+            CoreField::IdentityArn => text(&self.identity.arn),
+            CoreField::IdentityAccountId => text(&self.identity.account_id),
+            CoreField::IdentityAccessKeyId => text(&self.identity.access_key_id),
+            CoreField::IdentityUserName => text(&self.identity.user_name),
+            CoreField::IdentityPrincipalId => text(&self.identity.principal_id),
+            CoreField::IdentityInvokedBy => text(&self.identity.invoked_by),
+            CoreField::IssuerType => issuer().and_then(|i| text(&i.kind)),
+            CoreField::IssuerArn => issuer().and_then(|i| text(&i.arn)),
+            CoreField::IssuerUserName => issuer().and_then(|i| text(&i.user_name)),
+        }
+    }
+
+    /// Distinguishes an explicit JSON `null` from a missing key for a core field that came back
+    /// empty. Rare (most rules test core fields that are present), so it may look at the tree.
+    fn core_is_null(&self, field: CoreField) -> bool {
+        let mut null = false;
+        path::walk(self.tree(), &field.segments(), &mut |value| {
+            null = value == Value::Null;
+            true
+        });
+        null
+    }
+}
+
+fn text<'s>(value: &'s Option<Cow<'_, str>>) -> Option<Value<'s>> {
+    value.as_deref().map(Value::Str)
+}
+
+/// The fields deserialized for every record. Paths naming these are answered without the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CoreField {
+    EventTime,
+    EventName,
+    EventSource,
+    AwsRegion,
+    SourceIp,
+    UserAgent,
+    ErrorCode,
+    EventId,
+    RecipientAccountId,
+    EventType,
+    ReadOnly,
+    IdentityType,
+    IdentityArn,
+    IdentityAccountId,
+    IdentityAccessKeyId,
+    IdentityUserName,
+    IdentityPrincipalId,
+    IdentityInvokedBy,
+    IssuerType,
+    IssuerArn,
+    IssuerUserName,
+}
+
+const CORE_PATHS: [(&str, CoreField); 21] = [
+    ("eventTime", CoreField::EventTime),
+    ("eventName", CoreField::EventName),
+    ("eventSource", CoreField::EventSource),
+    ("awsRegion", CoreField::AwsRegion),
+    ("sourceIPAddress", CoreField::SourceIp),
+    ("userAgent", CoreField::UserAgent),
+    ("errorCode", CoreField::ErrorCode),
+    ("eventID", CoreField::EventId),
+    ("recipientAccountId", CoreField::RecipientAccountId),
+    ("eventType", CoreField::EventType),
+    ("readOnly", CoreField::ReadOnly),
+    ("userIdentity.type", CoreField::IdentityType),
+    ("userIdentity.arn", CoreField::IdentityArn),
+    ("userIdentity.accountId", CoreField::IdentityAccountId),
+    ("userIdentity.accessKeyId", CoreField::IdentityAccessKeyId),
+    ("userIdentity.userName", CoreField::IdentityUserName),
+    ("userIdentity.principalId", CoreField::IdentityPrincipalId),
+    ("userIdentity.invokedBy", CoreField::IdentityInvokedBy),
+    ("userIdentity.sessionContext.sessionIssuer.type", CoreField::IssuerType),
+    ("userIdentity.sessionContext.sessionIssuer.arn", CoreField::IssuerArn),
+    ("userIdentity.sessionContext.sessionIssuer.userName", CoreField::IssuerUserName),
+];
+
+impl CoreField {
+    pub(crate) fn from_path(path: &str) -> Option<CoreField> {
+        CORE_PATHS.iter().find(|(p, _)| *p == path).map(|(_, f)| *f)
+    }
+
+    fn segments(self) -> Vec<Box<str>> {
+        let path = CORE_PATHS.iter().find(|(_, f)| *f == self).map_or("", |(p, _)| p);
+        path.split('.').map(Box::from).collect()
+    }
+}
+
+/// `readOnly` is a boolean in current records and a string in some old ones.
+struct LenientBool(bool);
+
+impl<'de> Deserialize<'de> for LenientBool {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LenientBool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientBool, E> {
+                Ok(LenientBool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientBool, E> {
+                Ok(LenientBool(v.eq_ignore_ascii_case("true")))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Turns a serde error on the core struct into a message naming the offending field. Runs only on
+/// the error path, so re-reading the record as a tree is fine.
+fn diagnose(raw: &str, err: &serde_json::Error) -> RecordError {
+    let Ok(tree) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return RecordError::Json(err.to_string());
+    };
+    for (path, _) in CORE_PATHS {
+        let mut current = Some(&tree);
+        for segment in path.split('.') {
+            current = current.and_then(|v| v.get(segment));
+        }
+        let found = match current {
+            None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => continue,
+            Some(serde_json::Value::Bool(_)) if path == "readOnly" => continue,
+            Some(serde_json::Value::Bool(_)) => "a boolean",
+            Some(serde_json::Value::Number(_)) => "a number",
+            Some(serde_json::Value::Array(_)) => "an array",
+            Some(serde_json::Value::Object(_)) => "an object",
+        };
+        return RecordError::WrongType { field: path, found, expected: "a string" };
+    }
+    for path in ["userIdentity", "userIdentity.sessionContext", "userIdentity.sessionContext.sessionIssuer"] {
+        let mut current = Some(&tree);
+        for segment in path.split('.') {
+            current = current.and_then(|v| v.get(segment));
+        }
+        if let Some(value) = current.filter(|v| !v.is_object() && !v.is_null()) {
+            let found = if value.is_array() { "an array" } else { "not an object" };
+            return RecordError::WrongType { field: path, found, expected: "an object" };
+        }
+    }
+    RecordError::Json(err.to_string())
+}
+
+/// Keeps error messages short when a hostile value is huge.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("test json")
+    }
+
+    const GOOD: &str = r#"{"eventVersion":"1.08","eventTime":"2024-03-01T12:00:00Z","eventName":"CreateUser",
+        "eventSource":"iam.amazonaws.com","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7",
+        "userAgent":"aws-cli/2","readOnly":"false","recipientAccountId":"111122223333",
+        "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/bob",
+          "accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","userName":"Admin"}}},
+        "requestParameters":{"userName":"eve\u0041"},"errorCode":null}"#;
+
+    #[test]
+    fn core_fields_are_typed() {
+        let raw = raw(GOOD);
+        let record = Record::parse(&raw).expect("valid");
+        assert_eq!(record.event_name, "CreateUser");
+        assert_eq!(record.read_only, Some(false));
+        assert_eq!(record.identity.kind.as_deref(), Some("AssumedRole"));
+        assert_eq!(record.account_id(), Some("111122223333"));
+        let issuer = record.identity.session_context.as_ref().and_then(|c| c.session_issuer.as_ref());
+        assert_eq!(issuer.and_then(|i| i.user_name.as_deref()), Some("Admin"));
+    }
+
+    fn values(record: &Record<'_>, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        record.visit(&FieldPath::new(path), &mut |v| {
+            out.push(format!("{v:?}"));
+            false
+        });
+        out
+    }
+
+    #[test]
+    fn lookups_through_core_and_tree() {
+        let raw = raw(GOOD);
+        let record = Record::parse(&raw).expect("valid");
+        assert_eq!(values(&record, "userIdentity.sessionContext.sessionIssuer.userName"), [r#"Str("Admin")"#]);
+        assert_eq!(values(&record, "requestParameters.userName"), [r#"Str("eveA")"#]);
+        assert_eq!(values(&record, "errorCode"), ["Null"], "explicit null is seen as null");
+        assert!(values(&record, "errorMessage").is_empty(), "missing is nothing");
+        assert!(values(&record, "userIdentity.userName").is_empty());
+    }
+
+    #[test]
+    fn wrong_shapes_are_named() {
+        let cases = [
+            (r#"{"eventName":"X","eventSource":"s","userIdentity":{}}"#, "record has no eventTime"),
+            (r#"{"eventTime":"soon","eventName":"X","eventSource":"s","userIdentity":{}}"#, r#"eventTime "soon" is not a time"#),
+            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":5,"eventSource":"s","userIdentity":{}}"#, "eventName is a number, expected a string"),
+            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s"}"#, "record has no userIdentity"),
+            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":"root"}"#, "userIdentity is not an object, expected an object"),
+            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"arn":["a"]}}"#, "userIdentity.arn is an array, expected a string"),
+        ];
+        for (text, message) in cases {
+            let raw = raw(text);
+            let err = Record::parse(&raw).expect_err(text);
+            assert_eq!(err.to_string(), message, "{text}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Event time parsing.
+//!
+//! CloudTrail writes `2024-03-01T12:05:09Z`; CloudTrail Lake and Athena exports write
+//! `2024-03-01 12:05:09.000000000`. Both are UTC. The fixed shape is parsed by hand because it is
+//! on the hot path of every record; anything else falls back to a full RFC 3339 parser.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+/// Parses a CloudTrail `eventTime`. Returns `None` for anything that is not a time.
+pub fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(time) = parse_fixed(text.as_bytes()) {
+        return Some(time);
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` followed by `Z`, or by a space-separated form with optional fraction.
+fn parse_fixed(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    if bytes.len() < 19 {
+        return None;
+    }
+    let tail = &bytes[19..];
+    let utc_suffix = tail == b"Z" || (bytes[10] == b' ' && (tail.is_empty() || tail[0] == b'.'));
+    if !utc_suffix || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    if bytes[10] != b'T' && bytes[10] != b' ' {
+        return None;
+    }
+    let nanos = if tail.first() == Some(&b'.') {
+        fraction_nanos(&tail[1..])?
+    } else {
+        0
+    };
+    let date = NaiveDate::from_ymd_opt(
+        digits(&bytes[0..4])? as i32,
+        digits(&bytes[5..7])?,
+        digits(&bytes[8..10])?,
+    )?;
+    let time = NaiveTime::from_hms_nano_opt(
+        digits(&bytes[11..13])?,
+        digits(&bytes[14..16])?,
+        digits(&bytes[17..19])?,
+        nanos,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+    })
+}
+
+fn fraction_nanos(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 9 {
+        return None;
+    }
+    let value = digits(bytes)?;
+    Some(value * 10u32.pow(9 - bytes.len() as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rfc(text: &str) -> String {
+        parse_event_time(text).map(|t| t.to_rfc3339()).unwrap_or_default()
+    }
+
+    #[test]
+    fn parses_cloudtrail_forms() {
+        assert_eq!(rfc("2024-03-01T12:05:09Z"), "2024-03-01T12:05:09+00:00");
+        assert_eq!(rfc("2025-03-26 16:43:57.000000000"), "2025-03-26T16:43:57+00:00");
+        assert_eq!(rfc("2025-03-26 16:43:57"), "2025-03-26T16:43:57+00:00");
+        assert_eq!(rfc("2024-03-01T12:05:09.250+02:00"), "2024-03-01T10:05:09.250+00:00");
+    }
+
+    #[test]
+    fn rejects_non_times() {
+        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-03-01T25:00:00Z", "2024-03-01T12:05:09", "１２３４-03-01T12:05:09Z"] {
+            assert!(parse_event_time(bad).is_none(), "{bad}");
+        }
+    }
+}
