@@ -1,0 +1,184 @@
+//! A rule's `detection` block: named selections plus the condition over them.
+
+use std::collections::BTreeSet;
+
+use serde_yaml_ng::Value as Yaml;
+use trailhound_event::Record;
+
+use crate::condition::{self, Cond};
+use crate::error::CompileError;
+use crate::matcher::FieldMatcher;
+
+/// One named selection.
+#[derive(Debug, Clone)]
+enum Selection {
+    /// A map: every entry must match.
+    All(Vec<FieldMatcher>),
+    /// A list of maps (or of keyword lists): any item matches.
+    Any(Vec<Vec<FieldMatcher>>),
+}
+
+impl Selection {
+    fn compile(name: &str, value: &Yaml) -> Result<Selection, CompileError> {
+        match value {
+            Yaml::Mapping(map) => Ok(Selection::All(compile_map(name, map)?)),
+            Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() => {
+                let mut any = Vec::new();
+                for item in items {
+                    if let Yaml::Mapping(map) = item {
+                        any.push(compile_map(name, map)?);
+                    }
+                }
+                Ok(Selection::Any(any))
+            }
+            Yaml::Sequence(items) if items.iter().any(|i| matches!(i, Yaml::Mapping(_))) => {
+                Err(CompileError::at(name, format!("selection {name:?} mixes maps and plain values")))
+            }
+            Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => Ok(Selection::All(vec![FieldMatcher::compile("", value)?])),
+            _ => Err(CompileError::at(name, format!("selection {name:?} must be a map, a list of maps or a list of keywords"))),
+        }
+    }
+
+    fn matches(&self, record: &Record<'_>) -> bool {
+        match self {
+            Selection::All(matchers) => matchers.iter().all(|m| m.matches(record)),
+            Selection::Any(maps) => maps.iter().any(|map| map.iter().all(|m| m.matches(record))),
+        }
+    }
+
+    /// Exact values the selection requires of `field`; `None` when it does not pin it down.
+    fn required(&self, field: &str) -> Option<BTreeSet<String>> {
+        let of_map = |matchers: &[FieldMatcher]| -> Option<BTreeSet<String>> {
+            matchers
+                .iter()
+                .filter(|m| m.field().is_some_and(|f| f.as_str() == field))
+                .filter_map(|m| m.literals().map(|l| l.iter().cloned().collect::<BTreeSet<_>>()))
+                .reduce(|a, b| a.intersection(&b).cloned().collect())
+        };
+        match self {
+            Selection::All(matchers) => of_map(matchers),
+            Selection::Any(maps) => maps.iter().map(|m| of_map(m)).try_fold(BTreeSet::new(), |mut acc, set| {
+                acc.extend(set?);
+                Some(acc)
+            }),
+        }
+    }
+}
+
+fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatcher>, CompileError> {
+    if map.is_empty() {
+        return Err(CompileError::at(selection, format!("selection {selection:?} is empty")));
+    }
+    map.iter()
+        .map(|(key, value)| match key {
+            Yaml::String(spec) => FieldMatcher::compile(spec, value),
+            other => Err(CompileError::at(selection, format!("selection {selection:?}: field name {other:?} is not a string"))),
+        })
+        .collect()
+}
+
+/// A compiled detection.
+#[derive(Debug, Clone)]
+pub(crate) struct Detection {
+    selections: Vec<Selection>,
+    condition: Cond,
+}
+
+impl Detection {
+    pub fn compile(detection: &Yaml) -> Result<Detection, CompileError> {
+        let Yaml::Mapping(map) = detection else {
+            return Err(CompileError::at("detection", "detection must be a map of selections and a condition"));
+        };
+        let mut names = Vec::new();
+        let mut selections = Vec::new();
+        let mut condition_text = None;
+        for (key, value) in map {
+            let Some(key) = key.as_str() else {
+                return Err(CompileError::at("detection", format!("detection key {key:?} is not a string")));
+            };
+            match key {
+                "condition" => condition_text = Some(value),
+                "timeframe" => {}
+                _ => {
+                    selections.push(Selection::compile(key, value)?);
+                    names.push(key.to_string());
+                }
+            }
+        }
+        let condition = match condition_text {
+            None => return Err(CompileError::at("detection", "detection has no condition")),
+            Some(Yaml::String(text)) => condition::parse(text, &names)?,
+            // A list of conditions means any of them.
+            Some(Yaml::Sequence(items)) if !items.is_empty() => {
+                let mut any = Vec::new();
+                for item in items {
+                    let text = item.as_str().ok_or_else(|| CompileError::at("condition", "each condition must be a string"))?;
+                    any.push(condition::parse(text, &names)?);
+                }
+                Cond::Or(any)
+            }
+            Some(_) => return Err(CompileError::at("condition", "condition must be a string or a list of strings")),
+        };
+        Ok(Detection { selections, condition })
+    }
+
+    pub fn matches(&self, record: &Record<'_>) -> bool {
+        self.condition.eval(&mut |index| self.selections.get(index).is_some_and(|s| s.matches(record)))
+    }
+
+    /// Lower-cased values of `field` (eventName, eventSource) without which the rule cannot
+    /// match; `None` when any value might.
+    pub fn required(&self, field: &str) -> Option<BTreeSet<String>> {
+        self.required_in(&self.condition, field)
+    }
+
+    fn required_in(&self, cond: &Cond, field: &str) -> Option<BTreeSet<String>> {
+        match cond {
+            Cond::Selection(index) => self.selections.get(*index)?.required(field),
+            Cond::Not(_) => None,
+            Cond::And(items) => items.iter().filter_map(|c| self.required_in(c, field)).min_by_key(BTreeSet::len),
+            Cond::Or(items) => items.iter().map(|c| self.required_in(c, field)).try_fold(BTreeSet::new(), |mut acc, set| {
+                acc.extend(set?);
+                Some(acc)
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detection(yaml: &str) -> Detection {
+        Detection::compile(&serde_yaml_ng::from_str(yaml).expect("yaml")).unwrap_or_else(|e| panic!("{}", e.message))
+    }
+
+    fn names(d: &Detection) -> Option<Vec<String>> {
+        d.required("eventName").map(|s| s.into_iter().collect())
+    }
+
+    #[test]
+    fn index_keys_follow_the_condition() {
+        let d = detection("sel: {eventName: [A, B]}\nfilter: {userAgent: x}\ncondition: sel and not filter");
+        assert_eq!(names(&d), Some(vec!["a".into(), "b".into()]));
+        let d = detection("sel: {eventName: A}\nother: {eventName: B*}\ncondition: sel or other");
+        assert_eq!(names(&d), None, "a wildcard cannot be indexed");
+        let d = detection("sel:\n  - {eventName: A}\n  - {eventName: C}\ncondition: sel");
+        assert_eq!(names(&d), Some(vec!["a".into(), "c".into()]));
+        let d = detection("sel:\n  - {eventName: A}\n  - {userAgent: C}\ncondition: sel");
+        assert_eq!(names(&d), None);
+        let d = detection("s1: {eventSource: iam.amazonaws.com}\ns2: {eventName: [X, Y, Z]}\ncondition: s1 and s2");
+        assert_eq!(names(&d), Some(vec!["x".into(), "y".into(), "z".into()]));
+        assert_eq!(d.required("eventSource").map(|s| s.len()), Some(1));
+        let d = detection("sel: {eventName: A}\ncondition: not sel");
+        assert_eq!(names(&d), None);
+    }
+
+    #[test]
+    fn bad_detections() {
+        for bad in ["condition: x", "sel: {a: 1}", "sel: {}\ncondition: sel", "sel: [{a: 1}, b]\ncondition: sel", "sel: {a: 1}\ncondition: {x: 1}", "- a"] {
+            let yaml: Yaml = serde_yaml_ng::from_str(bad).expect("yaml");
+            assert!(Detection::compile(&yaml).is_err(), "{bad}");
+        }
+    }
+}

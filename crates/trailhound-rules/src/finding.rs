@@ -1,0 +1,69 @@
+//! A finding: one record matched by one rule, with the fields people slice on.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use trailhound_event::Record;
+
+use crate::level::Level;
+use crate::rule::Rule;
+
+/// The stable finding shape of DESIGN.md §4. Field names are a contract with users' scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+    pub event_id: Option<String>,
+    pub event_time: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub aws_region: Option<String>,
+    pub account_id: Option<String>,
+    pub principal_arn: Option<String>,
+    pub principal_type: Option<String>,
+    pub access_key_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub source_file: String,
+    /// The whole record, with `--with-event`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<Box<RawValue>>,
+    /// The event time, for sorting.
+    #[serde(skip)]
+    pub time: DateTime<Utc>,
+}
+
+impl Finding {
+    pub fn new(rule: &Rule, record: &Record<'_>, source_file: &str, with_event: bool) -> Finding {
+        let owned = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
+        Finding {
+            rule_id: rule.id.clone(),
+            rule_title: rule.title.clone(),
+            level: rule.level,
+            tags: rule.tags.clone(),
+            event_id: owned(&record.event_id),
+            event_time: record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            event_name: record.event_name.to_string(),
+            event_source: record.event_source.to_string(),
+            aws_region: owned(&record.aws_region),
+            account_id: record.account_id().map(str::to_string),
+            principal_arn: owned(&record.identity.arn),
+            principal_type: owned(&record.identity.kind),
+            access_key_id: owned(&record.identity.access_key_id),
+            source_ip: owned(&record.source_ip),
+            user_agent: owned(&record.user_agent),
+            error_code: owned(&record.error_code),
+            source_file: source_file.to_string(),
+            event: with_event.then(|| record.raw().to_owned()),
+            time: record.time,
+        }
+    }
+
+    /// Sort key: time, then rule, then event id, so output is stable across runs.
+    pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
+        (self.time, &self.rule_id, self.event_id.as_deref())
+    }
+}

@@ -1,0 +1,26 @@
+//! Sigma rules for CloudTrail: parsing, compiling, evaluating, and the built-in pack.
+//!
+//! A rule file is parsed and compiled once into closed enums (selections, value tests,
+//! condition trees); evaluating a record then does no parsing of rule text. A [`RuleSet`] indexes
+//! compiled rules by the eventName or eventSource they require, so a record is only shown to the
+//! rules that could match it. This crate reads rule files and nothing else: no network, no async.
+
+mod builtin;
+mod condition;
+mod detection;
+mod error;
+mod finding;
+mod level;
+mod load;
+mod matcher;
+mod rule;
+mod ruleset;
+pub mod testcase;
+
+pub use builtin::builtin_rules;
+pub use error::RuleError;
+pub use finding::Finding;
+pub use level::Level;
+pub use load::{RuleFile, load_path, parse_rules};
+pub use rule::Rule;
+pub use ruleset::RuleSet;
