@@ -46,7 +46,7 @@ fn sigmahq_rules_fire_on_the_attacks_they_describe() {
         ("aws.defense-evasion.cloudtrail-stop", "AWS CloudTrail Important Change"),
         ("aws.defense-evasion.vpc-remove-flow-logs", "AWS VPC Flow Logs Deleted"),
         ("aws.initial-access.console-login-without-mfa", "AWS Successful Console Login Without MFA"),
-        ("aws.exfiltration.ec2-security-group-open-port-22-ingress", "AWS EC2 Security Group Ingress/Egress Change"),
+        ("aws.exfiltration.ec2-security-group-open-port-22-ingress", "Ingress/Egress Security Group Modification"),
     ];
     for (technique, title) in cases {
         let titles: Vec<String> = stratus_hits(&set, technique).iter().map(|id| title_of(id)).collect();
