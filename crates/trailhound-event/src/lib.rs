@@ -7,10 +7,12 @@
 
 pub mod document;
 pub mod path;
+pub mod printable;
 pub mod record;
 pub mod time;
 
 pub use document::{Document, DocumentError, RecordSlot, for_each_record};
 pub use path::{FieldPath, Value};
+pub use printable::printable;
 pub use record::{Identity, Record, RecordError};
 pub use time::parse_event_time;

@@ -1,0 +1,18 @@
+//! Where CloudTrail events come from, and the parallel scan over them.
+//!
+//! This crate finds the files a hunt must read (pruning by the time window using the AWS delivery
+//! layout), reads and inflates them, splits them into records and hands each record inside the
+//! window to a caller-supplied [`Sink`]. Bad files and records are reported and counted; the scan
+//! goes on. It knows nothing of rules or output formats.
+
+mod decode;
+mod discover;
+mod input;
+mod scan;
+mod window;
+
+pub use decode::decode;
+pub use discover::{FileTime, file_time};
+pub use input::{Input, InputError};
+pub use scan::{MAX_PROBLEMS_KEPT, Plan, Problem, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, scan};
+pub use window::{TimeWindow, WindowError, parse_bound, parse_duration};

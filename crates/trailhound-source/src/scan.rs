@@ -1,0 +1,317 @@
+//! The parallel scan: plan the files, read them on all cores, hand records to sinks.
+//!
+//! Each worker owns a sink (built by the caller's factory), so no locks sit on the record path;
+//! the caller merges sinks at the end. Memory per worker is one file's bytes and text at a time.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Duration;
+use rayon::prelude::*;
+use trailhound_event::{Document, Record, for_each_record, printable};
+
+use crate::decode::{Damage, decode};
+use crate::discover::{file_time, is_digest_path, walk};
+use crate::input::Input;
+use crate::window::TimeWindow;
+
+/// Receives every record inside the window.
+pub trait Sink: Send {
+    fn record(&mut self, source: &str, record: &Record<'_>);
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub window: TimeWindow,
+    /// How long before its delivery time a file may hold events (for pruning by file name).
+    pub delivery_lag: Duration,
+    /// Largest file size, once inflated, that will be read.
+    pub max_file_bytes: u64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> ScanOptions {
+        ScanOptions { window: TimeWindow::default(), delivery_lag: Duration::hours(1), max_file_bytes: 1 << 30 }
+    }
+}
+
+/// Counters of a scan. All counts are exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files named or found in folders.
+    pub files_found: u64,
+    /// Files left unopened because their delivery time is outside the window.
+    pub files_pruned: u64,
+    /// CloudTrail digest files (by path or content): no events.
+    pub digests_skipped: u64,
+    pub files_read: u64,
+    /// Files that could not be read or decoded at all.
+    pub files_failed: u64,
+    /// Files read only in part (broken JSON, truncated gzip, invalid UTF-8).
+    pub files_damaged: u64,
+    /// Records seen, valid or not.
+    pub records_read: u64,
+    pub records_invalid: u64,
+    /// Valid records inside the window: what the sinks received.
+    pub records_in_window: u64,
+    /// Bytes read from disk.
+    pub bytes_read: u64,
+    /// Bytes of JSON after inflation.
+    pub bytes_inflated: u64,
+    pub elapsed: std::time::Duration,
+}
+
+impl ScanStats {
+    fn add(&mut self, other: &ScanStats) {
+        self.files_found += other.files_found;
+        self.files_pruned += other.files_pruned;
+        self.digests_skipped += other.digests_skipped;
+        self.files_read += other.files_read;
+        self.files_failed += other.files_failed;
+        self.files_damaged += other.files_damaged;
+        self.records_read += other.records_read;
+        self.records_invalid += other.records_invalid;
+        self.records_in_window += other.records_in_window;
+        self.bytes_read += other.bytes_read;
+        self.bytes_inflated += other.bytes_inflated;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The file could not be opened or read.
+    Unreadable,
+    /// Not gzip, too large, or otherwise undecodable.
+    Decode,
+    /// Read in part: truncated gzip, invalid UTF-8, broken JSON.
+    Damaged,
+    /// One record was rejected.
+    Record,
+}
+
+/// A bad file or record, as reported on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    /// 0-based index of the record in its file.
+    pub record: Option<usize>,
+    /// 1-based line, for line-oriented files.
+    pub line: Option<usize>,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", printable(&self.file))?;
+        match (self.record, self.line) {
+            (Some(record), Some(line)) => write!(f, ": record {record} (line {line})")?,
+            (Some(record), None) => write!(f, ": record {record}")?,
+            (None, Some(line)) => write!(f, ": line {line}")?,
+            (None, None) => {}
+        }
+        write!(f, ": {}", printable(&self.message))
+    }
+}
+
+/// The files a scan will read, decided before reading any.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub files: Vec<PathBuf>,
+    pub stdin: bool,
+    stats: ScanStats,
+    problems: Vec<Problem>,
+}
+
+impl Plan {
+    /// Expands folders, drops digests and files wholly outside the window.
+    pub fn new(inputs: &[Input], options: &ScanOptions) -> Plan {
+        let mut plan = Plan::default();
+        for input in inputs {
+            match input {
+                Input::Stdin => plan.stdin = true,
+                Input::Path(path) => {
+                    if !path.exists() {
+                        plan.stats.files_failed += 1;
+                        plan.report(Problem { file: path.display().to_string(), record: None, line: None, kind: ProblemKind::Unreadable, message: "no such file or folder".into() });
+                        continue;
+                    }
+                    let (files, errors) = walk(path);
+                    for (path, message) in errors {
+                        plan.stats.files_failed += 1;
+                        plan.report(Problem { file: path.display().to_string(), record: None, line: None, kind: ProblemKind::Unreadable, message });
+                    }
+                    for file in files {
+                        plan.stats.files_found += 1;
+                        if is_digest_path(&file) {
+                            plan.stats.digests_skipped += 1;
+                        } else if !file_time(&file).may_overlap(&options.window, options.delivery_lag) {
+                            plan.stats.files_pruned += 1;
+                        } else {
+                            plan.files.push(file);
+                        }
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    fn report(&mut self, problem: Problem) {
+        tracing::warn!("{problem}");
+        self.problems.push(problem);
+    }
+
+    /// Number of reads the scan will make (files, plus stdin).
+    pub fn len(&self) -> usize {
+        self.files.len() + usize::from(self.stdin)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a scan produced.
+#[derive(Debug)]
+pub struct ScanReport<S> {
+    pub sinks: Vec<S>,
+    pub stats: ScanStats,
+    /// The problems met, at most [`MAX_PROBLEMS_KEPT`] (all are counted and logged).
+    pub problems: Vec<Problem>,
+    pub problems_total: u64,
+}
+
+/// Problems kept in memory for the report; every one is logged as it happens.
+pub const MAX_PROBLEMS_KEPT: usize = 1000;
+
+struct Worker<S> {
+    sink: S,
+    stats: ScanStats,
+    problems: Vec<Problem>,
+    problems_total: u64,
+}
+
+impl<S> Worker<S> {
+    fn report(&mut self, problem: Problem) {
+        tracing::warn!("{problem}");
+        self.problems_total += 1;
+        if self.problems.len() < MAX_PROBLEMS_KEPT {
+            self.problems.push(problem);
+        }
+    }
+}
+
+/// Scans the planned files on rayon's pool. `on_file` is called after each file with the bytes
+/// read (for progress bars).
+pub fn scan<S: Sink>(plan: Plan, options: &ScanOptions, make_sink: &(dyn Fn() -> S + Sync), on_file: &(dyn Fn(u64) + Sync)) -> ScanReport<S> {
+    let started = Instant::now();
+    let Plan { files, stdin, stats, problems } = plan;
+    let new_worker = || Worker { sink: make_sink(), stats: ScanStats::default(), problems: Vec::new(), problems_total: 0 };
+    let mut workers: Vec<Worker<S>> = files
+        .par_iter()
+        .fold(new_worker, |mut worker, path| {
+            let name = path.display().to_string();
+            let data = std::fs::File::open(path).and_then(|file| {
+                let mut data = Vec::new();
+                // Read at most one byte past the limit: enough to know it is too large.
+                file.take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data).map(|_| data)
+            });
+            match data {
+                Ok(data) => {
+                    let read = data.len() as u64;
+                    scan_bytes(&mut worker, &name, data, options);
+                    on_file(read);
+                }
+                Err(err) => {
+                    worker.stats.files_failed += 1;
+                    worker.report(Problem { file: name, record: None, line: None, kind: ProblemKind::Unreadable, message: format!("cannot read: {err}") });
+                    on_file(0);
+                }
+            }
+            worker
+        })
+        .collect();
+    if stdin {
+        let mut worker = new_worker();
+        let mut data = Vec::new();
+        match std::io::stdin().lock().take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data) {
+            Ok(_) => scan_bytes(&mut worker, "<stdin>", data, options),
+            Err(err) => {
+                worker.stats.files_failed += 1;
+                worker.report(Problem { file: "<stdin>".into(), record: None, line: None, kind: ProblemKind::Unreadable, message: format!("cannot read: {err}") });
+            }
+        }
+        on_file(0);
+        workers.push(worker);
+    }
+    let mut report = ScanReport { sinks: Vec::with_capacity(workers.len()), stats, problems_total: problems.len() as u64, problems };
+    for worker in workers {
+        report.stats.add(&worker.stats);
+        report.problems_total += worker.problems_total;
+        let room = MAX_PROBLEMS_KEPT.saturating_sub(report.problems.len());
+        report.problems.extend(worker.problems.into_iter().take(room));
+        report.sinks.push(worker.sink);
+    }
+    report.stats.elapsed = started.elapsed();
+    report
+}
+
+/// Decodes one file's bytes and feeds its records to the worker's sink.
+fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, options: &ScanOptions) {
+    worker.stats.files_read += 1;
+    worker.stats.bytes_read += data.len() as u64;
+    let decoded = match decode(data, options.max_file_bytes) {
+        Ok(decoded) => decoded,
+        Err(err) => {
+            worker.stats.files_failed += 1;
+            worker.report(Problem { file: name.to_string(), record: None, line: None, kind: ProblemKind::Decode, message: err.to_string() });
+            return;
+        }
+    };
+    worker.stats.bytes_inflated += decoded.bytes;
+    let mut damaged = false;
+    for damage in &decoded.damage {
+        damaged = true;
+        let message = match damage {
+            Damage::Truncated(message) => format!("{message}; reading what came before"),
+            Damage::InvalidUtf8 => "invalid UTF-8 replaced with U+FFFD".to_string(),
+        };
+        worker.report(Problem { file: name.to_string(), record: None, line: None, kind: ProblemKind::Damaged, message });
+    }
+    let window = options.window;
+    let Worker { sink, stats, .. } = worker;
+    let mut record_problems = Vec::new();
+    let outcome = for_each_record(&decoded.text, &mut |slot| {
+        stats.records_read += 1;
+        let parsed = slot.raw.and_then(Record::parse);
+        match parsed {
+            Ok(record) => {
+                if window.contains(record.time) {
+                    stats.records_in_window += 1;
+                    sink.record(name, &record);
+                }
+            }
+            Err(err) => {
+                stats.records_invalid += 1;
+                record_problems.push(Problem { file: name.to_string(), record: Some(slot.index), line: slot.line, kind: ProblemKind::Record, message: err.to_string() });
+            }
+        }
+    });
+    for problem in record_problems {
+        worker.report(problem);
+    }
+    match outcome {
+        Ok(Document::Digest) => worker.stats.digests_skipped += 1,
+        Ok(_) => {}
+        Err(err) => {
+            damaged = true;
+            worker.report(Problem { file: name.to_string(), record: None, line: Some(err.line), kind: ProblemKind::Damaged, message: format!("{}; {} records before it were read", err.message, err.records_before) });
+        }
+    }
+    if damaged {
+        worker.stats.files_damaged += 1;
+    }
+}
