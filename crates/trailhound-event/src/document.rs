@@ -96,7 +96,11 @@ impl<'a> Splitter<'_, 'a> {
                 Err(RecordError::NotAnObject(json_kind(raw.get())))
             }
         });
-        (self.visit)(RecordSlot { index: self.index, line, raw });
+        (self.visit)(RecordSlot {
+            index: self.index,
+            line,
+            raw,
+        });
         self.index += 1;
     }
 
@@ -120,7 +124,8 @@ impl<'a> Splitter<'_, 'a> {
 
     fn envelope(&mut self, text: &'a str) -> Result<Document, DocumentError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        de.deserialize_map_envelope(self).map_err(|err| self.error(&err))?;
+        de.deserialize_map_envelope(self)
+            .map_err(|err| self.error(&err))?;
         match de.end() {
             Ok(()) => Ok(Document::Envelope),
             // More values follow the first envelope: treat the file as line-oriented from the
@@ -138,10 +143,12 @@ impl<'a> Splitter<'_, 'a> {
         let mut kind = None;
         'outer: while offset < text.len() {
             let base_line = lines.line_at(text, offset);
-            let mut stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<&'a RawValue>();
+            let mut stream =
+                serde_json::Deserializer::from_str(&text[offset..]).into_iter::<&'a RawValue>();
             loop {
                 let before = offset + stream.byte_offset();
-                let value_start = before + (text[before..].len() - text[before..].trim_start().len());
+                let value_start =
+                    before + (text[before..].len() - text[before..].trim_start().len());
                 match stream.next() {
                     None => break 'outer,
                     Some(Ok(raw)) => {
@@ -156,7 +163,10 @@ impl<'a> Splitter<'_, 'a> {
                     Some(Err(err)) => {
                         if values == 0 && !looks_line_oriented(text) {
                             let line = base_line + err.line().saturating_sub(1);
-                            return Err(DocumentError { line, ..self.error(&err) });
+                            return Err(DocumentError {
+                                line,
+                                ..self.error(&err)
+                            });
                         }
                         values += 1;
                         let line = lines.line_at(text, value_start);
@@ -195,10 +205,12 @@ impl<'a> Splitter<'_, 'a> {
         };
         if let Some(records) = probe.records {
             let mut de = serde_json::Deserializer::from_str(records.get());
-            RecordsSeed { splitter: self }.deserialize(&mut de).map_err(|err| DocumentError {
-                line: line + err.line() - 1,
-                ..self.error(&err)
-            })?;
+            RecordsSeed { splitter: self }
+                .deserialize(&mut de)
+                .map_err(|err| DocumentError {
+                    line: line + err.line() - 1,
+                    ..self.error(&err)
+                })?;
             Ok(Document::Envelope)
         } else if probe.digest_start.is_some() && probe.digest_object.is_some() {
             Ok(Document::Digest)
@@ -326,7 +338,9 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, '_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == "Records" {
-                map.next_value_seed(RecordsSeed { splitter: self.splitter })?;
+                map.next_value_seed(RecordsSeed {
+                    splitter: self.splitter,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -336,11 +350,17 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, '_, 'de> {
 }
 
 trait EnvelopeExt<'de> {
-    fn deserialize_map_envelope(&mut self, splitter: &mut Splitter<'_, 'de>) -> Result<(), serde_json::Error>;
+    fn deserialize_map_envelope(
+        &mut self,
+        splitter: &mut Splitter<'_, 'de>,
+    ) -> Result<(), serde_json::Error>;
 }
 
 impl<'de> EnvelopeExt<'de> for serde_json::Deserializer<serde_json::de::StrRead<'de>> {
-    fn deserialize_map_envelope(&mut self, splitter: &mut Splitter<'_, 'de>) -> Result<(), serde_json::Error> {
+    fn deserialize_map_envelope(
+        &mut self,
+        splitter: &mut Splitter<'_, 'de>,
+    ) -> Result<(), serde_json::Error> {
         de::Deserializer::deserialize_map(self, EnvelopeVisitor { splitter })
     }
 }
@@ -411,7 +431,9 @@ mod tests {
         let (kind, records) = split("{\n  \"eventName\": \"X\"\n}\n");
         assert_eq!(kind, Ok(Document::Single));
         assert_eq!(records.len(), 1);
-        let (kind, records) = split(r#"{"awsAccountId":"1","digestStartTime":"t","digestEndTime":"t","digestS3Object":"k","logFiles":[]}"#);
+        let (kind, records) = split(
+            r#"{"awsAccountId":"1","digestStartTime":"t","digestEndTime":"t","digestS3Object":"k","logFiles":[]}"#,
+        );
         assert_eq!((kind, records.len()), (Ok(Document::Digest), 0));
     }
 

@@ -136,16 +136,22 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// Parses the core fields of one record and checks that it has the shape of a CloudTrail event.
     pub fn parse(raw: &'a RawValue) -> Result<Record<'a>, RecordError> {
-        let core: Core<'a> = serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
+        let core: Core<'a> =
+            serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
         let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
-        let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
+        let time =
+            parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
         Ok(Record {
             raw,
             time,
             event_time,
             event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
-            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
-            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
+            event_source: core
+                .event_source
+                .ok_or(RecordError::Missing("eventSource"))?,
+            identity: core
+                .user_identity
+                .ok_or(RecordError::Missing("userIdentity"))?,
             aws_region: core.aws_region,
             source_ip: core.source_ip_address,
             user_agent: core.user_agent,
@@ -192,7 +198,12 @@ impl<'a> Record<'a> {
     }
 
     fn core(&self, field: CoreField) -> Option<Value<'_>> {
-        let issuer = || self.identity.session_context.as_ref().and_then(|c| c.session_issuer.as_ref());
+        let issuer = || {
+            self.identity
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+        };
         match field {
             CoreField::EventTime => Some(Value::Str(&self.event_time)),
             CoreField::EventName => Some(Value::Str(&self.event_name)),
@@ -279,9 +290,18 @@ const CORE_PATHS: [(&str, CoreField); 21] = [
     ("userIdentity.userName", CoreField::IdentityUserName),
     ("userIdentity.principalId", CoreField::IdentityPrincipalId),
     ("userIdentity.invokedBy", CoreField::IdentityInvokedBy),
-    ("userIdentity.sessionContext.sessionIssuer.type", CoreField::IssuerType),
-    ("userIdentity.sessionContext.sessionIssuer.arn", CoreField::IssuerArn),
-    ("userIdentity.sessionContext.sessionIssuer.userName", CoreField::IssuerUserName),
+    (
+        "userIdentity.sessionContext.sessionIssuer.type",
+        CoreField::IssuerType,
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.arn",
+        CoreField::IssuerArn,
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.userName",
+        CoreField::IssuerUserName,
+    ),
 ];
 
 impl CoreField {
@@ -290,7 +310,10 @@ impl CoreField {
     }
 
     fn segments(self) -> Vec<Box<str>> {
-        let path = CORE_PATHS.iter().find(|(_, f)| *f == self).map_or("", |(p, _)| p);
+        let path = CORE_PATHS
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("", |(p, _)| p);
         path.split('.').map(Box::from).collect()
     }
 }
@@ -336,16 +359,32 @@ fn diagnose(raw: &str, err: &serde_json::Error) -> RecordError {
             Some(serde_json::Value::Array(_)) => "an array",
             Some(serde_json::Value::Object(_)) => "an object",
         };
-        return RecordError::WrongType { field: path, found, expected: "a string" };
+        return RecordError::WrongType {
+            field: path,
+            found,
+            expected: "a string",
+        };
     }
-    for path in ["userIdentity", "userIdentity.sessionContext", "userIdentity.sessionContext.sessionIssuer"] {
+    for path in [
+        "userIdentity",
+        "userIdentity.sessionContext",
+        "userIdentity.sessionContext.sessionIssuer",
+    ] {
         let mut current = Some(&tree);
         for segment in path.split('.') {
             current = current.and_then(|v| v.get(segment));
         }
         if let Some(value) = current.filter(|v| !v.is_object() && !v.is_null()) {
-            let found = if value.is_array() { "an array" } else { "not an object" };
-            return RecordError::WrongType { field: path, found, expected: "an object" };
+            let found = if value.is_array() {
+                "an array"
+            } else {
+                "not an object"
+            };
+            return RecordError::WrongType {
+                field: path,
+                found,
+                expected: "an object",
+            };
         }
     }
     RecordError::Json(err.to_string())
@@ -382,7 +421,11 @@ mod tests {
         assert_eq!(record.read_only, Some(false));
         assert_eq!(record.identity.kind.as_deref(), Some("AssumedRole"));
         assert_eq!(record.account_id(), Some("111122223333"));
-        let issuer = record.identity.session_context.as_ref().and_then(|c| c.session_issuer.as_ref());
+        let issuer = record
+            .identity
+            .session_context
+            .as_ref()
+            .and_then(|c| c.session_issuer.as_ref());
         assert_eq!(issuer.and_then(|i| i.user_name.as_deref()), Some("Admin"));
     }
 
@@ -399,22 +442,56 @@ mod tests {
     fn lookups_through_core_and_tree() {
         let raw = raw(GOOD);
         let record = Record::parse(&raw).expect("valid");
-        assert_eq!(values(&record, "userIdentity.sessionContext.sessionIssuer.userName"), [r#"Str("Admin")"#]);
-        assert_eq!(values(&record, "requestParameters.userName"), [r#"Str("eveA")"#]);
-        assert_eq!(values(&record, "errorCode"), ["Null"], "explicit null is seen as null");
-        assert!(values(&record, "errorMessage").is_empty(), "missing is nothing");
+        assert_eq!(
+            values(
+                &record,
+                "userIdentity.sessionContext.sessionIssuer.userName"
+            ),
+            [r#"Str("Admin")"#]
+        );
+        assert_eq!(
+            values(&record, "requestParameters.userName"),
+            [r#"Str("eveA")"#]
+        );
+        assert_eq!(
+            values(&record, "errorCode"),
+            ["Null"],
+            "explicit null is seen as null"
+        );
+        assert!(
+            values(&record, "errorMessage").is_empty(),
+            "missing is nothing"
+        );
         assert!(values(&record, "userIdentity.userName").is_empty());
     }
 
     #[test]
     fn wrong_shapes_are_named() {
         let cases = [
-            (r#"{"eventName":"X","eventSource":"s","userIdentity":{}}"#, "record has no eventTime"),
-            (r#"{"eventTime":"soon","eventName":"X","eventSource":"s","userIdentity":{}}"#, r#"eventTime "soon" is not a time"#),
-            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":5,"eventSource":"s","userIdentity":{}}"#, "eventName is a number, expected a string"),
-            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s"}"#, "record has no userIdentity"),
-            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":"root"}"#, "userIdentity is not an object, expected an object"),
-            (r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"arn":["a"]}}"#, "userIdentity.arn is an array, expected a string"),
+            (
+                r#"{"eventName":"X","eventSource":"s","userIdentity":{}}"#,
+                "record has no eventTime",
+            ),
+            (
+                r#"{"eventTime":"soon","eventName":"X","eventSource":"s","userIdentity":{}}"#,
+                r#"eventTime "soon" is not a time"#,
+            ),
+            (
+                r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":5,"eventSource":"s","userIdentity":{}}"#,
+                "eventName is a number, expected a string",
+            ),
+            (
+                r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s"}"#,
+                "record has no userIdentity",
+            ),
+            (
+                r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":"root"}"#,
+                "userIdentity is not an object, expected an object",
+            ),
+            (
+                r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"arn":["a"]}}"#,
+                "userIdentity.arn is an array, expected a string",
+            ),
         ];
         for (text, message) in cases {
             let raw = raw(text);

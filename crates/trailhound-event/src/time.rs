@@ -26,7 +26,8 @@ fn parse_fixed(bytes: &[u8]) -> Option<DateTime<Utc>> {
     }
     let tail = &bytes[19..];
     let utc_suffix = tail == b"Z" || (bytes[10] == b' ' && (tail.is_empty() || tail[0] == b'.'));
-    if !utc_suffix || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
+    if !utc_suffix || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':'
+    {
         return None;
     }
     if bytes[10] != b'T' && bytes[10] != b' ' {
@@ -70,20 +71,36 @@ mod tests {
     use super::*;
 
     fn rfc(text: &str) -> String {
-        parse_event_time(text).map(|t| t.to_rfc3339()).unwrap_or_default()
+        parse_event_time(text)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
     }
 
     #[test]
     fn parses_cloudtrail_forms() {
         assert_eq!(rfc("2024-03-01T12:05:09Z"), "2024-03-01T12:05:09+00:00");
-        assert_eq!(rfc("2025-03-26 16:43:57.000000000"), "2025-03-26T16:43:57+00:00");
+        assert_eq!(
+            rfc("2025-03-26 16:43:57.000000000"),
+            "2025-03-26T16:43:57+00:00"
+        );
         assert_eq!(rfc("2025-03-26 16:43:57"), "2025-03-26T16:43:57+00:00");
-        assert_eq!(rfc("2024-03-01T12:05:09.250+02:00"), "2024-03-01T10:05:09.250+00:00");
+        assert_eq!(
+            rfc("2024-03-01T12:05:09.250+02:00"),
+            "2024-03-01T10:05:09.250+00:00"
+        );
     }
 
     #[test]
     fn rejects_non_times() {
-        for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-03-01T25:00:00Z", "2024-03-01T12:05:09", "１２３４-03-01T12:05:09Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-03-01T25:00:00Z",
+            "2024-03-01T12:05:09",
+            "１２３４-03-01T12:05:09Z",
+        ] {
             assert!(parse_event_time(bad).is_none(), "{bad}");
         }
     }

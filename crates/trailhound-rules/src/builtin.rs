@@ -15,8 +15,15 @@ pub fn builtin_rules() -> (Vec<Rule>, Vec<RuleError>) {
             continue;
         }
         let tests_path = tests_path_for(path);
-        let tests = FILES.iter().find(|(p, _)| *p == tests_path).map(|(p, t)| (format!("builtin:{p}"), t.to_string()));
-        let file = RuleFile { path: format!("builtin:{path}"), text: text.to_string(), tests };
+        let tests = FILES
+            .iter()
+            .find(|(p, _)| *p == tests_path)
+            .map(|(p, t)| (format!("builtin:{p}"), t.to_string()));
+        let file = RuleFile {
+            path: format!("builtin:{path}"),
+            text: text.to_string(),
+            tests,
+        };
         let (found, failed) = parse_rules(&file);
         rules.extend(found);
         errors.extend(failed);

@@ -77,10 +77,25 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CompileError> {
                 Token::Of(lower != "all")
             }
             _ if word.starts_with('|') || word.contains('|') => {
-                return Err(CompileError::at("condition", format!("aggregation expression in condition {text:?} is not supported here; write it as a Sigma correlation rule")));
+                return Err(CompileError::at(
+                    "condition",
+                    format!(
+                        "aggregation expression in condition {text:?} is not supported here; write it as a Sigma correlation rule"
+                    ),
+                ));
             }
-            _ if word.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '*' | '?' | '.')) => Token::Name(word),
-            _ => return Err(CompileError::at("condition", format!("unexpected {word:?} in condition {text:?}"))),
+            _ if word
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '*' | '?' | '.')) =>
+            {
+                Token::Name(word)
+            }
+            _ => {
+                return Err(CompileError::at(
+                    "condition",
+                    format!("unexpected {word:?} in condition {text:?}"),
+                ));
+            }
         };
         tokens.push(token);
     }
@@ -90,7 +105,12 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CompileError> {
 /// Parses `text` and resolves names against `selections` (the detection's keys, in order).
 pub(crate) fn parse(text: &str, selections: &[String]) -> Result<Cond, CompileError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, at: 0, selections, text };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        selections,
+        text,
+    };
     let cond = parser.or()?;
     if parser.at != parser.tokens.len() {
         return Err(parser.error("unexpected trailing input"));
@@ -111,7 +131,10 @@ impl Parser<'_> {
             Some(token) => format!(" near {token:?}"),
             None => " at the end".to_string(),
         };
-        CompileError::at("condition", format!("{what}{near} in condition {:?}", self.text))
+        CompileError::at(
+            "condition",
+            format!("{what}{near} in condition {:?}", self.text),
+        )
     }
 
     fn eat(&mut self, token: &Token) -> bool {
@@ -128,7 +151,11 @@ impl Parser<'_> {
         while self.eat(&Token::Or) {
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, CompileError> {
@@ -136,7 +163,11 @@ impl Parser<'_> {
         while self.eat(&Token::And) {
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, CompileError> {
@@ -163,17 +194,29 @@ impl Parser<'_> {
                 let indices = match self.tokens.get(self.at).cloned() {
                     Some(Token::Them) => {
                         self.at += 1;
-                        (0..self.selections.len()).filter(|&i| !self.selections[i].starts_with('_')).collect::<Vec<_>>()
+                        (0..self.selections.len())
+                            .filter(|&i| !self.selections[i].starts_with('_'))
+                            .collect::<Vec<_>>()
                     }
                     Some(Token::Name(pattern)) => {
                         self.at += 1;
-                        let found: Vec<usize> = (0..self.selections.len()).filter(|&i| glob_name(&pattern, &self.selections[i])).collect();
+                        let found: Vec<usize> = (0..self.selections.len())
+                            .filter(|&i| glob_name(&pattern, &self.selections[i]))
+                            .collect();
                         if found.is_empty() {
-                            return Err(CompileError::at(&pattern, format!("no selection matches {pattern:?} in condition {:?}", self.text)));
+                            return Err(CompileError::at(
+                                &pattern,
+                                format!(
+                                    "no selection matches {pattern:?} in condition {:?}",
+                                    self.text
+                                ),
+                            ));
                         }
                         found
                     }
-                    _ => return Err(self.error("expected a selection pattern or 'them' after 'of'")),
+                    _ => {
+                        return Err(self.error("expected a selection pattern or 'them' after 'of'"));
+                    }
                 };
                 let items: Vec<Cond> = indices.into_iter().map(Cond::Selection).collect();
                 Ok(match (items.len(), any) {
@@ -184,7 +227,10 @@ impl Parser<'_> {
             }
             Token::Name(name) => match self.selections.iter().position(|s| *s == name) {
                 Some(index) => Ok(Cond::Selection(index)),
-                None => Err(CompileError::at(&name, format!("condition refers to {name:?}, which is not a selection in this rule"))),
+                None => Err(CompileError::at(
+                    &name,
+                    format!("condition refers to {name:?}, which is not a selection in this rule"),
+                )),
             },
             other => {
                 self.at -= 1;
@@ -214,7 +260,9 @@ mod tests {
     use super::*;
 
     fn names() -> Vec<String> {
-        ["selection", "filter_a", "filter_b", "_hidden", "sel2"].map(String::from).to_vec()
+        ["selection", "filter_a", "filter_b", "_hidden", "sel2"]
+            .map(String::from)
+            .to_vec()
     }
 
     fn eval(text: &str, truth: [bool; 5]) -> bool {
@@ -225,17 +273,38 @@ mod tests {
     #[test]
     fn precedence_and_parentheses() {
         // not > and > or
-        assert!(eval("selection or filter_a and filter_b", [true, false, false, false, false]));
-        assert!(!eval("(selection or filter_a) and filter_b", [true, false, false, false, false]));
-        assert!(eval("not selection and filter_a", [false, true, false, false, false]));
-        assert!(!eval("not (selection or filter_a)", [false, true, false, false, false]));
-        assert!(eval("selection AND NOT filter_a", [true, false, false, false, false]));
+        assert!(eval(
+            "selection or filter_a and filter_b",
+            [true, false, false, false, false]
+        ));
+        assert!(!eval(
+            "(selection or filter_a) and filter_b",
+            [true, false, false, false, false]
+        ));
+        assert!(eval(
+            "not selection and filter_a",
+            [false, true, false, false, false]
+        ));
+        assert!(!eval(
+            "not (selection or filter_a)",
+            [false, true, false, false, false]
+        ));
+        assert!(eval(
+            "selection AND NOT filter_a",
+            [true, false, false, false, false]
+        ));
     }
 
     #[test]
     fn quantifiers() {
-        assert!(eval("selection and not 1 of filter_*", [true, false, false, false, false]));
-        assert!(!eval("selection and not 1 of filter_*", [true, false, true, false, false]));
+        assert!(eval(
+            "selection and not 1 of filter_*",
+            [true, false, false, false, false]
+        ));
+        assert!(!eval(
+            "selection and not 1 of filter_*",
+            [true, false, true, false, false]
+        ));
         assert!(eval("all of filter_*", [false, true, true, false, false]));
         assert!(!eval("all of filter_*", [false, true, false, false, false]));
         assert!(eval("1 of them", [false, false, false, false, true]));
@@ -247,7 +316,17 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in ["", "selection and", "(selection", "selection)", "unknown", "1 of nothing_*", "selection | count() > 5", "selection or or filter_a", "sel$"] {
+        for bad in [
+            "",
+            "selection and",
+            "(selection",
+            "selection)",
+            "unknown",
+            "1 of nothing_*",
+            "selection | count() > 5",
+            "selection or or filter_a",
+            "sel$",
+        ] {
             assert!(parse(bad, &names()).is_err(), "{bad}");
         }
         let err = parse("selection and missing", &names()).expect_err("unknown name");

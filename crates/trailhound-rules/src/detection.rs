@@ -22,7 +22,9 @@ impl Selection {
     fn compile(name: &str, value: &Yaml) -> Result<Selection, CompileError> {
         match value {
             Yaml::Mapping(map) => Ok(Selection::All(compile_map(name, map)?)),
-            Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() => {
+            Yaml::Sequence(items)
+                if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() =>
+            {
                 let mut any = Vec::new();
                 for item in items {
                     if let Yaml::Mapping(map) = item {
@@ -32,10 +34,18 @@ impl Selection {
                 Ok(Selection::Any(any))
             }
             Yaml::Sequence(items) if items.iter().any(|i| matches!(i, Yaml::Mapping(_))) => {
-                Err(CompileError::at(name, format!("selection {name:?} mixes maps and plain values")))
+                Err(CompileError::at(
+                    name,
+                    format!("selection {name:?} mixes maps and plain values"),
+                ))
             }
-            Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => Ok(Selection::All(vec![FieldMatcher::compile("", value)?])),
-            _ => Err(CompileError::at(name, format!("selection {name:?} must be a map, a list of maps or a list of keywords"))),
+            Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => {
+                Ok(Selection::All(vec![FieldMatcher::compile("", value)?]))
+            }
+            _ => Err(CompileError::at(
+                name,
+                format!("selection {name:?} must be a map, a list of maps or a list of keywords"),
+            )),
         }
     }
 
@@ -52,27 +62,43 @@ impl Selection {
             matchers
                 .iter()
                 .filter(|m| m.field().is_some_and(|f| f.as_str() == field))
-                .filter_map(|m| m.literals().map(|l| l.iter().cloned().collect::<BTreeSet<_>>()))
+                .filter_map(|m| {
+                    m.literals()
+                        .map(|l| l.iter().cloned().collect::<BTreeSet<_>>())
+                })
                 .reduce(|a, b| a.intersection(&b).cloned().collect())
         };
         match self {
             Selection::All(matchers) => of_map(matchers),
-            Selection::Any(maps) => maps.iter().map(|m| of_map(m)).try_fold(BTreeSet::new(), |mut acc, set| {
-                acc.extend(set?);
-                Some(acc)
-            }),
+            Selection::Any(maps) => {
+                maps.iter()
+                    .map(|m| of_map(m))
+                    .try_fold(BTreeSet::new(), |mut acc, set| {
+                        acc.extend(set?);
+                        Some(acc)
+                    })
+            }
         }
     }
 }
 
-fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatcher>, CompileError> {
+fn compile_map(
+    selection: &str,
+    map: &serde_yaml_ng::Mapping,
+) -> Result<Vec<FieldMatcher>, CompileError> {
     if map.is_empty() {
-        return Err(CompileError::at(selection, format!("selection {selection:?} is empty")));
+        return Err(CompileError::at(
+            selection,
+            format!("selection {selection:?} is empty"),
+        ));
     }
     map.iter()
         .map(|(key, value)| match key {
             Yaml::String(spec) => FieldMatcher::compile(spec, value),
-            other => Err(CompileError::at(selection, format!("selection {selection:?}: field name {other:?} is not a string"))),
+            other => Err(CompileError::at(
+                selection,
+                format!("selection {selection:?}: field name {other:?} is not a string"),
+            )),
         })
         .collect()
 }
@@ -87,14 +113,20 @@ pub(crate) struct Detection {
 impl Detection {
     pub fn compile(detection: &Yaml) -> Result<Detection, CompileError> {
         let Yaml::Mapping(map) = detection else {
-            return Err(CompileError::at("detection", "detection must be a map of selections and a condition"));
+            return Err(CompileError::at(
+                "detection",
+                "detection must be a map of selections and a condition",
+            ));
         };
         let mut names = Vec::new();
         let mut selections = Vec::new();
         let mut condition_text = None;
         for (key, value) in map {
             let Some(key) = key.as_str() else {
-                return Err(CompileError::at("detection", format!("detection key {key:?} is not a string")));
+                return Err(CompileError::at(
+                    "detection",
+                    format!("detection key {key:?} is not a string"),
+                ));
             };
             match key {
                 "condition" => condition_text = Some(value),
@@ -112,18 +144,32 @@ impl Detection {
             Some(Yaml::Sequence(items)) if !items.is_empty() => {
                 let mut any = Vec::new();
                 for item in items {
-                    let text = item.as_str().ok_or_else(|| CompileError::at("condition", "each condition must be a string"))?;
+                    let text = item.as_str().ok_or_else(|| {
+                        CompileError::at("condition", "each condition must be a string")
+                    })?;
                     any.push(condition::parse(text, &names)?);
                 }
                 Cond::Or(any)
             }
-            Some(_) => return Err(CompileError::at("condition", "condition must be a string or a list of strings")),
+            Some(_) => {
+                return Err(CompileError::at(
+                    "condition",
+                    "condition must be a string or a list of strings",
+                ));
+            }
         };
-        Ok(Detection { selections, condition })
+        Ok(Detection {
+            selections,
+            condition,
+        })
     }
 
     pub fn matches(&self, record: &Record<'_>) -> bool {
-        self.condition.eval(&mut |index| self.selections.get(index).is_some_and(|s| s.matches(record)))
+        self.condition.eval(&mut |index| {
+            self.selections
+                .get(index)
+                .is_some_and(|s| s.matches(record))
+        })
     }
 
     /// Lower-cased values of `field` (eventName, eventSource) without which the rule cannot
@@ -136,11 +182,17 @@ impl Detection {
         match cond {
             Cond::Selection(index) => self.selections.get(*index)?.required(field),
             Cond::Not(_) => None,
-            Cond::And(items) => items.iter().filter_map(|c| self.required_in(c, field)).min_by_key(BTreeSet::len),
-            Cond::Or(items) => items.iter().map(|c| self.required_in(c, field)).try_fold(BTreeSet::new(), |mut acc, set| {
-                acc.extend(set?);
-                Some(acc)
-            }),
+            Cond::And(items) => items
+                .iter()
+                .filter_map(|c| self.required_in(c, field))
+                .min_by_key(BTreeSet::len),
+            Cond::Or(items) => items.iter().map(|c| self.required_in(c, field)).try_fold(
+                BTreeSet::new(),
+                |mut acc, set| {
+                    acc.extend(set?);
+                    Some(acc)
+                },
+            ),
         }
     }
 }
@@ -150,7 +202,8 @@ mod tests {
     use super::*;
 
     fn detection(yaml: &str) -> Detection {
-        Detection::compile(&serde_yaml_ng::from_str(yaml).expect("yaml")).unwrap_or_else(|e| panic!("{}", e.message))
+        Detection::compile(&serde_yaml_ng::from_str(yaml).expect("yaml"))
+            .unwrap_or_else(|e| panic!("{}", e.message))
     }
 
     fn names(d: &Detection) -> Option<Vec<String>> {
@@ -159,7 +212,9 @@ mod tests {
 
     #[test]
     fn index_keys_follow_the_condition() {
-        let d = detection("sel: {eventName: [A, B]}\nfilter: {userAgent: x}\ncondition: sel and not filter");
+        let d = detection(
+            "sel: {eventName: [A, B]}\nfilter: {userAgent: x}\ncondition: sel and not filter",
+        );
         assert_eq!(names(&d), Some(vec!["a".into(), "b".into()]));
         let d = detection("sel: {eventName: A}\nother: {eventName: B*}\ncondition: sel or other");
         assert_eq!(names(&d), None, "a wildcard cannot be indexed");
@@ -167,7 +222,9 @@ mod tests {
         assert_eq!(names(&d), Some(vec!["a".into(), "c".into()]));
         let d = detection("sel:\n  - {eventName: A}\n  - {userAgent: C}\ncondition: sel");
         assert_eq!(names(&d), None);
-        let d = detection("s1: {eventSource: iam.amazonaws.com}\ns2: {eventName: [X, Y, Z]}\ncondition: s1 and s2");
+        let d = detection(
+            "s1: {eventSource: iam.amazonaws.com}\ns2: {eventName: [X, Y, Z]}\ncondition: s1 and s2",
+        );
         assert_eq!(names(&d), Some(vec!["x".into(), "y".into(), "z".into()]));
         assert_eq!(d.required("eventSource").map(|s| s.len()), Some(1));
         let d = detection("sel: {eventName: A}\ncondition: not sel");
@@ -176,7 +233,14 @@ mod tests {
 
     #[test]
     fn bad_detections() {
-        for bad in ["condition: x", "sel: {a: 1}", "sel: {}\ncondition: sel", "sel: [{a: 1}, b]\ncondition: sel", "sel: {a: 1}\ncondition: {x: 1}", "- a"] {
+        for bad in [
+            "condition: x",
+            "sel: {a: 1}",
+            "sel: {}\ncondition: sel",
+            "sel: [{a: 1}, b]\ncondition: sel",
+            "sel: {a: 1}\ncondition: {x: 1}",
+            "- a",
+        ] {
             let yaml: Yaml = serde_yaml_ng::from_str(bad).expect("yaml");
             assert!(Detection::compile(&yaml).is_err(), "{bad}");
         }

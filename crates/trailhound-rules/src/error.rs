@@ -16,7 +16,12 @@ pub struct RuleError {
 
 impl RuleError {
     pub(crate) fn new(file: &str, message: impl Into<String>) -> RuleError {
-        RuleError { file: file.to_string(), rule: None, line: None, message: message.into() }
+        RuleError {
+            file: file.to_string(),
+            rule: None,
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -45,10 +50,16 @@ pub(crate) struct CompileError {
 
 impl CompileError {
     pub fn new(message: impl Into<String>) -> CompileError {
-        CompileError { message: message.into(), hint: None }
+        CompileError {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn at(hint: &str, message: impl Into<String>) -> CompileError {
-        CompileError { message: message.into(), hint: Some(hint.to_string()) }
+        CompileError {
+            message: message.into(),
+            hint: Some(hint.to_string()),
+        }
     }
 }

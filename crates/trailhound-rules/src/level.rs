@@ -16,7 +16,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Informational, Level::Low, Level::Medium, Level::High, Level::Critical];
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,8 +47,15 @@ impl FromStr for Level {
     fn from_str(text: &str) -> Result<Level, String> {
         Level::ALL
             .into_iter()
-            .find(|level| level.as_str().eq_ignore_ascii_case(text) || (text.eq_ignore_ascii_case("info") && *level == Level::Informational))
-            .ok_or_else(|| format!("unknown level {text:?} (expected informational, low, medium, high or critical)"))
+            .find(|level| {
+                level.as_str().eq_ignore_ascii_case(text)
+                    || (text.eq_ignore_ascii_case("info") && *level == Level::Informational)
+            })
+            .ok_or_else(|| {
+                format!(
+                    "unknown level {text:?} (expected informational, low, medium, high or critical)"
+                )
+            })
     }
 }
 

@@ -55,8 +55,14 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
             }
         };
         let tests_path = tests_path_for(&display);
-        let tests = std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t));
-        let (found, failed) = parse_rules(&RuleFile { path: display, text, tests });
+        let tests = std::fs::read_to_string(&tests_path)
+            .ok()
+            .map(|t| (tests_path, t));
+        let (found, failed) = parse_rules(&RuleFile {
+            path: display,
+            text,
+            tests,
+        });
         rules.extend(found);
         errors.extend(failed);
     }
@@ -64,13 +70,19 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
 }
 
 fn is_rule_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.ends_with(TESTS_SUFFIX)
 }
 
 /// `rules/x/foo.yml` -> `rules/x/foo.tests.yml`.
 pub(crate) fn tests_path_for(rule_path: &str) -> String {
-    let stem = rule_path.strip_suffix(".yaml").or_else(|| rule_path.strip_suffix(".yml")).unwrap_or(rule_path);
+    let stem = rule_path
+        .strip_suffix(".yaml")
+        .or_else(|| rule_path.strip_suffix(".yml"))
+        .unwrap_or(rule_path);
     format!("{stem}{TESTS_SUFFIX}")
 }
 
@@ -82,7 +94,10 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
         let yaml = match Yaml::deserialize(document) {
             Ok(yaml) => yaml,
             Err(err) => {
-                let mut error = RuleError::new(&file.path, format!("invalid YAML: {}", strip_location(&err.to_string())));
+                let mut error = RuleError::new(
+                    &file.path,
+                    format!("invalid YAML: {}", strip_location(&err.to_string())),
+                );
                 error.line = err.location().map(|l| l.line());
                 errors.push(error);
                 // The YAML stream cannot resume after a syntax error.
@@ -97,14 +112,20 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
                 if let Some((tests_path, tests_text)) = &file.tests {
                     match testcase::parse(tests_text) {
                         Ok(cases) => rule.tests = cases,
-                        Err(err) => errors.push(RuleError { rule: Some(rule.id.clone()), ..RuleError::new(tests_path, err) }),
+                        Err(err) => errors.push(RuleError {
+                            rule: Some(rule.id.clone()),
+                            ..RuleError::new(tests_path, err)
+                        }),
                     }
                 }
                 rules.push(rule);
             }
             Err((rule, err)) => errors.push(RuleError {
                 file: file.path.clone(),
-                line: err.hint.as_deref().and_then(|hint| find_line(&file.text, hint)),
+                line: err
+                    .hint
+                    .as_deref()
+                    .and_then(|hint| find_line(&file.text, hint)),
                 rule,
                 message: err.message,
             }),
@@ -117,19 +138,29 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
     let text = |key: &str| yaml.get(key).and_then(Yaml::as_str).map(str::to_string);
     let list = |key: &str| -> Vec<String> {
         match yaml.get(key) {
-            Some(Yaml::Sequence(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            Some(Yaml::Sequence(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
             Some(Yaml::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         }
     };
-    let stem = Path::new(&file.path).file_stem().and_then(|s| s.to_str()).unwrap_or("rule").to_string();
+    let stem = Path::new(&file.path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("rule")
+        .to_string();
     let id = text("name").or_else(|| text("id")).unwrap_or(stem);
     let fail = |err: CompileError| (Some(id.clone()), err);
     if !yaml.is_mapping() {
         return Err((None, CompileError::new("a rule must be a YAML map")));
     }
     if yaml.get("correlation").is_some() {
-        return Err(fail(CompileError::at("correlation", "correlation rules are not supported yet")));
+        return Err(fail(CompileError::at(
+            "correlation",
+            "correlation rules are not supported yet",
+        )));
     }
     let title = text("title").ok_or_else(|| fail(CompileError::new("rule has no title")))?;
     check_logsource(yaml.get("logsource")).map_err(fail)?;
@@ -141,7 +172,9 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
             .and_then(str::parse)
             .map_err(|message| fail(CompileError::at("level", message)))?,
     };
-    let detection = yaml.get("detection").ok_or_else(|| fail(CompileError::new("rule has no detection")))?;
+    let detection = yaml
+        .get("detection")
+        .ok_or_else(|| fail(CompileError::new("rule has no detection")))?;
     let detection = Detection::compile(detection).map_err(fail)?;
     Ok(Rule {
         uuid: text("id"),
@@ -163,13 +196,31 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
 
 fn check_logsource(logsource: Option<&Yaml>) -> Result<(), CompileError> {
     let Some(logsource) = logsource else {
-        return Err(CompileError::new("rule has no logsource (expected product: aws, service: cloudtrail)"));
+        return Err(CompileError::new(
+            "rule has no logsource (expected product: aws, service: cloudtrail)",
+        ));
     };
-    let field = |key: &str| logsource.get(key).and_then(Yaml::as_str).map(str::to_ascii_lowercase);
+    let field = |key: &str| {
+        logsource
+            .get(key)
+            .and_then(Yaml::as_str)
+            .map(str::to_ascii_lowercase)
+    };
     match (field("product"), field("service")) {
-        (Some(p), _) if p != "aws" => Err(CompileError::at("product", format!("logsource product is {p:?}; trailhound reads AWS CloudTrail (product: aws)"))),
-        (_, Some(s)) if s != "cloudtrail" => Err(CompileError::at("service", format!("logsource service is {s:?}; trailhound reads CloudTrail (service: cloudtrail)"))),
-        (None, None) => Err(CompileError::at("logsource", "logsource names neither product nor service")),
+        (Some(p), _) if p != "aws" => Err(CompileError::at(
+            "product",
+            format!("logsource product is {p:?}; trailhound reads AWS CloudTrail (product: aws)"),
+        )),
+        (_, Some(s)) if s != "cloudtrail" => Err(CompileError::at(
+            "service",
+            format!(
+                "logsource service is {s:?}; trailhound reads CloudTrail (service: cloudtrail)"
+            ),
+        )),
+        (None, None) => Err(CompileError::at(
+            "logsource",
+            "logsource names neither product nor service",
+        )),
         _ => Ok(()),
     }
 }
@@ -178,8 +229,11 @@ fn check_logsource(logsource: Option<&Yaml>) -> Result<(), CompileError> {
 fn find_line(text: &str, hint: &str) -> Option<usize> {
     let as_key = |line: &str| {
         let line = line.trim_start().trim_start_matches("- ");
-        line.strip_prefix(hint).is_some_and(|rest| rest.starts_with(':') || rest.starts_with('|'))
-            || line.strip_prefix(&format!("'{hint}'")).is_some_and(|rest| rest.starts_with(':'))
+        line.strip_prefix(hint)
+            .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('|'))
+            || line
+                .strip_prefix(&format!("'{hint}'"))
+                .is_some_and(|rest| rest.starts_with(':'))
     };
     text.lines()
         .position(as_key)
@@ -199,7 +253,11 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> (Vec<Rule>, Vec<RuleError>) {
-        parse_rules(&RuleFile { path: "r.yml".into(), text: text.into(), tests: None })
+        parse_rules(&RuleFile {
+            path: "r.yml".into(),
+            text: text.into(),
+            tests: None,
+        })
     }
 
     const GOOD: &str = "title: T\nname: aws-t\nid: 0e0e\nlogsource: {product: aws, service: cloudtrail}\nlevel: high\ntags: [attack.T1078.004, attack.persistence]\ndetection:\n  sel:\n    eventName: X\n  condition: sel\n";
@@ -217,14 +275,21 @@ mod tests {
     #[test]
     fn errors_name_file_rule_and_line() {
         let (_, errors) = load(&GOOD.replace("eventName: X", "eventName|bogus: X"));
-        assert_eq!(errors[0].to_string(), "r.yml:9 (rule aws-t): \"eventName|bogus\": unknown modifier \"bogus\"");
+        assert_eq!(
+            errors[0].to_string(),
+            "r.yml:9 (rule aws-t): \"eventName|bogus\": unknown modifier \"bogus\""
+        );
         let (_, errors) = load(&GOOD.replace("condition: sel", "condition: sel and other"));
         assert_eq!(errors[0].line, Some(10));
         assert!(errors[0].message.contains("\"other\""));
         let (_, errors) = load(&GOOD.replace("level: high", "level: severe"));
         assert_eq!(errors[0].line, Some(5));
         let (_, errors) = load("title: [unclosed\n");
-        assert!(errors[0].message.starts_with("invalid YAML"), "{}", errors[0]);
+        assert!(
+            errors[0].message.starts_with("invalid YAML"),
+            "{}",
+            errors[0]
+        );
         assert_eq!(errors[0].line, Some(2));
         let (_, errors) = load(&GOOD.replace("product: aws", "product: windows"));
         assert!(errors[0].message.contains("windows"));

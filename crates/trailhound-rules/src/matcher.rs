@@ -41,7 +41,11 @@ enum Test {
     Compare(Compare, f64),
     Cidr(Vec<IpNet>),
     /// The value equals (or contains, starts or ends with) another field's value.
-    FieldRef { other: FieldPath, placement: Placement, cased: bool },
+    FieldRef {
+        other: FieldPath,
+        placement: Placement,
+        cased: bool,
+    },
 }
 
 /// A compiled `field|modifiers: values` entry. The field is `None` for keyword searches, which
@@ -70,7 +74,12 @@ impl FieldMatcher {
             match modifier {
                 "contains" | "startswith" | "endswith" => {
                     if placement != Placement::Whole {
-                        return Err(CompileError::at(spec, format!("{spec:?}: contains, startswith and endswith exclude each other")));
+                        return Err(CompileError::at(
+                            spec,
+                            format!(
+                                "{spec:?}: contains, startswith and endswith exclude each other"
+                            ),
+                        ));
                     }
                     placement = match modifier {
                         "contains" => Placement::Contains,
@@ -89,23 +98,45 @@ impl FieldMatcher {
                 "lt" => kind = Kind::Compare(Compare::Lt),
                 "lte" => kind = Kind::Compare(Compare::Lte),
                 "fieldref" => kind = Kind::FieldRef,
-                "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash" | "expand" => {
-                    return Err(CompileError::at(spec, format!("{spec:?}: modifier {modifier:?} is not supported for CloudTrail (its values are JSON, not command lines)")));
+                "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide"
+                | "windash" | "expand" => {
+                    return Err(CompileError::at(
+                        spec,
+                        format!(
+                            "{spec:?}: modifier {modifier:?} is not supported for CloudTrail (its values are JSON, not command lines)"
+                        ),
+                    ));
                 }
-                other => return Err(CompileError::at(spec, format!("{spec:?}: unknown modifier {other:?}"))),
+                other => {
+                    return Err(CompileError::at(
+                        spec,
+                        format!("{spec:?}: unknown modifier {other:?}"),
+                    ));
+                }
             }
         }
         let values: Vec<&Yaml> = match value {
             Yaml::Sequence(items) => items.iter().collect(),
-            Yaml::Mapping(_) => return Err(CompileError::at(spec, format!("{spec:?}: a value must be a scalar or a list of scalars, not a map"))),
+            Yaml::Mapping(_) => {
+                return Err(CompileError::at(
+                    spec,
+                    format!("{spec:?}: a value must be a scalar or a list of scalars, not a map"),
+                ));
+            }
             other => vec![other],
         };
         if values.is_empty() {
-            return Err(CompileError::at(spec, format!("{spec:?}: empty list of values")));
+            return Err(CompileError::at(
+                spec,
+                format!("{spec:?}: empty list of values"),
+            ));
         }
         let field = (!field.is_empty()).then(|| FieldPath::new(field));
         if field.is_none() && kind != Kind::Strings && kind != Kind::Regex {
-            return Err(CompileError::at(spec, format!("{spec:?}: this modifier needs a field name")));
+            return Err(CompileError::at(
+                spec,
+                format!("{spec:?}: this modifier needs a field name"),
+            ));
         }
         let mut tests = Vec::new();
         let mut patterns = Vec::new();
@@ -120,7 +151,11 @@ impl FieldMatcher {
             };
             match kind {
                 Kind::Strings => {
-                    let placement = if field.is_none() && placement == Placement::Whole { Placement::Contains } else { placement };
+                    let placement = if field.is_none() && placement == Placement::Whole {
+                        Placement::Contains
+                    } else {
+                        placement
+                    };
                     if placement != Placement::Whole || has_wildcards(&text) || field.is_none() {
                         literals = None;
                     }
@@ -131,27 +166,51 @@ impl FieldMatcher {
                 }
                 Kind::Regex => {
                     literals = None;
-                    Regex::new(&text).map_err(|err| CompileError::at(&text, format!("{spec:?}: invalid regular expression {text:?}: {err}")))?;
+                    Regex::new(&text).map_err(|err| {
+                        CompileError::at(
+                            &text,
+                            format!("{spec:?}: invalid regular expression {text:?}: {err}"),
+                        )
+                    })?;
                     patterns.push(format!("(?:{text})"));
                 }
                 Kind::Cidr => {
-                    let net = text.trim().parse::<IpNet>().or_else(|_| text.trim().parse::<IpAddr>().map(IpNet::from))
-                        .map_err(|_| CompileError::at(&text, format!("{spec:?}: {text:?} is not a CIDR network")))?;
+                    let net = text
+                        .trim()
+                        .parse::<IpNet>()
+                        .or_else(|_| text.trim().parse::<IpAddr>().map(IpNet::from))
+                        .map_err(|_| {
+                            CompileError::at(
+                                &text,
+                                format!("{spec:?}: {text:?} is not a CIDR network"),
+                            )
+                        })?;
                     tests.push(Test::Cidr(vec![net]));
                 }
                 Kind::Exists => {
                     let wanted = match text.to_ascii_lowercase().as_str() {
                         "true" | "yes" => true,
                         "false" | "no" => false,
-                        _ => return Err(CompileError::at(spec, format!("{spec:?}: exists takes true or false, not {text:?}"))),
+                        _ => {
+                            return Err(CompileError::at(
+                                spec,
+                                format!("{spec:?}: exists takes true or false, not {text:?}"),
+                            ));
+                        }
                     };
                     tests.push(Test::Exists(wanted));
                 }
                 Kind::Compare(op) => {
-                    let limit = text.trim().parse::<f64>().map_err(|_| CompileError::at(spec, format!("{spec:?}: {text:?} is not a number")))?;
+                    let limit = text.trim().parse::<f64>().map_err(|_| {
+                        CompileError::at(spec, format!("{spec:?}: {text:?} is not a number"))
+                    })?;
                     tests.push(Test::Compare(op, limit));
                 }
-                Kind::FieldRef => tests.push(Test::FieldRef { other: FieldPath::new(&text), placement, cased }),
+                Kind::FieldRef => tests.push(Test::FieldRef {
+                    other: FieldPath::new(&text),
+                    placement,
+                    cased,
+                }),
             }
         }
         if kind != Kind::Strings {
@@ -164,9 +223,14 @@ impl FieldMatcher {
                 _ => "si".to_string(),
             };
             let build = |items: &[String]| {
-                let prefix = if flags.is_empty() { String::new() } else { format!("(?{flags})") };
-                Regex::new(&format!("{prefix}(?:{})", items.join("|")))
-                    .map_err(|err| CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}")))
+                let prefix = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("(?{flags})")
+                };
+                Regex::new(&format!("{prefix}(?:{})", items.join("|"))).map_err(|err| {
+                    CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}"))
+                })
             };
             if all {
                 for pattern in &patterns {
@@ -178,13 +242,28 @@ impl FieldMatcher {
         }
         // A Cidr list matches if any network does: merge so `all` applies per value as written.
         if !all {
-            let nets: Vec<IpNet> = tests.iter().filter_map(|t| if let Test::Cidr(n) = t { Some(n.clone()) } else { None }).flatten().collect();
+            let nets: Vec<IpNet> = tests
+                .iter()
+                .filter_map(|t| {
+                    if let Test::Cidr(n) = t {
+                        Some(n.clone())
+                    } else {
+                        None
+                    }
+                })
+                .flatten()
+                .collect();
             if !nets.is_empty() {
                 tests.retain(|t| !matches!(t, Test::Cidr(_)));
                 tests.push(Test::Cidr(nets));
             }
         }
-        Ok(FieldMatcher { field, tests, all, literals })
+        Ok(FieldMatcher {
+            field,
+            tests,
+            all,
+            literals,
+        })
     }
 
     /// The field this matcher reads, if any.
@@ -194,12 +273,20 @@ impl FieldMatcher {
 
     /// Lower-cased exact values, when the matcher is a plain equality test.
     pub fn literals(&self) -> Option<&[String]> {
-        if self.all { None } else { self.literals.as_deref() }
+        if self.all {
+            None
+        } else {
+            self.literals.as_deref()
+        }
     }
 
     pub fn matches(&self, record: &Record<'_>) -> bool {
         let test = |t: &Test| self.test(t, record);
-        if self.all { self.tests.iter().all(test) } else { self.tests.iter().any(test) }
+        if self.all {
+            self.tests.iter().all(test)
+        } else {
+            self.tests.iter().any(test)
+        }
     }
 
     fn test(&self, test: &Test, record: &Record<'_>) -> bool {
@@ -219,8 +306,12 @@ impl FieldMatcher {
                 });
                 null || !seen
             }
-            Test::Exists(wanted) => record.visit(field, &mut |value| value != Value::Null) == *wanted,
-            Test::Pattern(regex) => record.visit(field, &mut |value| value.text().is_some_and(|text| regex.is_match(&text))),
+            Test::Exists(wanted) => {
+                record.visit(field, &mut |value| value != Value::Null) == *wanted
+            }
+            Test::Pattern(regex) => record.visit(field, &mut |value| {
+                value.text().is_some_and(|text| regex.is_match(&text))
+            }),
             Test::Compare(op, limit) => record.visit(field, &mut |value| {
                 value.number().is_some_and(|n| match op {
                     Compare::Gt => n > *limit,
@@ -230,19 +321,36 @@ impl FieldMatcher {
                 })
             }),
             Test::Cidr(nets) => record.visit(field, &mut |value| {
-                value.text().and_then(|t| t.trim().parse::<IpAddr>().ok()).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+                value
+                    .text()
+                    .and_then(|t| t.trim().parse::<IpAddr>().ok())
+                    .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
             }),
-            Test::FieldRef { other, placement, cased } => {
+            Test::FieldRef {
+                other,
+                placement,
+                cased,
+            } => {
                 let mut others = Vec::new();
                 record.visit(other, &mut |value| {
                     if let Some(text) = value.text() {
-                        others.push(if *cased { text.into_owned() } else { text.to_lowercase() });
+                        others.push(if *cased {
+                            text.into_owned()
+                        } else {
+                            text.to_lowercase()
+                        });
                     }
                     false
                 });
                 record.visit(field, &mut |value| {
-                    let Some(text) = value.text() else { return false };
-                    let text = if *cased { text.into_owned() } else { text.to_lowercase() };
+                    let Some(text) = value.text() else {
+                        return false;
+                    };
+                    let text = if *cased {
+                        text.into_owned()
+                    } else {
+                        text.to_lowercase()
+                    };
                     others.iter().any(|o| match placement {
                         Placement::Whole => text == *o,
                         Placement::Contains => text.contains(o.as_str()),
@@ -272,7 +380,10 @@ fn scalar(spec: &str, value: &Yaml) -> Result<Option<String>, CompileError> {
         Yaml::Bool(b) => Ok(Some(b.to_string())),
         Yaml::Number(n) => Ok(Some(n.to_string())),
         Yaml::String(s) => Ok(Some(s.clone())),
-        Yaml::Sequence(_) | Yaml::Mapping(_) => Err(CompileError::at(spec, format!("{spec:?}: nested lists or maps are not values"))),
+        Yaml::Sequence(_) | Yaml::Mapping(_) => Err(CompileError::at(
+            spec,
+            format!("{spec:?}: nested lists or maps are not values"),
+        )),
         Yaml::Tagged(tagged) => scalar(spec, &tagged.value),
     }
 }
@@ -332,7 +443,8 @@ mod tests {
 
     fn check(spec: &str, yaml: &str) -> bool {
         let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
-        let matcher = FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
+        let matcher =
+            FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
         let raw = RawValue::from_string(EVENT.to_string()).expect("json");
         let record = Record::parse(&raw).expect("record");
         matcher.matches(&record)
@@ -342,7 +454,10 @@ mod tests {
     fn plain_values_are_whole_and_case_insensitive() {
         assert!(check("eventName", "authorizesecuritygroupingress"));
         assert!(!check("eventName", "AuthorizeSecurityGroup"));
-        assert!(check("eventName", "[CreateUser, AuthorizeSecurityGroupIngress]"));
+        assert!(check(
+            "eventName",
+            "[CreateUser, AuthorizeSecurityGroupIngress]"
+        ));
         assert!(check("eventName|cased", "AuthorizeSecurityGroupIngress"));
         assert!(!check("eventName|cased", "authorizesecuritygroupingress"));
     }
@@ -354,7 +469,10 @@ mod tests {
         assert!(!check("eventName", "Authorize?Ingress"));
         assert!(check("userAgent|contains", "\\*star\\*"));
         assert!(!check("userAgent|contains", "\\*sta\\*"));
-        assert!(check("userAgent|contains", "(kali)"), "regex metacharacters are literal");
+        assert!(
+            check("userAgent|contains", "(kali)"),
+            "regex metacharacters are literal"
+        );
     }
 
     #[test]
@@ -369,7 +487,10 @@ mod tests {
     #[test]
     fn numbers_booleans_null() {
         assert!(check("requestParameters.fromPort", "22"));
-        assert!(check("requestParameters.toPort", "443"), "numbers match numeric strings");
+        assert!(
+            check("requestParameters.toPort", "443"),
+            "numbers match numeric strings"
+        );
         assert!(check("requestParameters.enabled", "false"));
         assert!(check("errorCode", "null"), "explicit null");
         assert!(check("errorMessage", "null"), "missing");
@@ -379,10 +500,19 @@ mod tests {
 
     #[test]
     fn arrays_objects_and_paths() {
-        assert!(check("requestParameters.ipPermissions.items.ipRanges.items.cidrIp", "0.0.0.0/0"));
-        assert!(check("requestParameters.ipPermissions.items.ipRanges.items.cidrIp|endswith", "/0"));
+        assert!(check(
+            "requestParameters.ipPermissions.items.ipRanges.items.cidrIp",
+            "0.0.0.0/0"
+        ));
+        assert!(check(
+            "requestParameters.ipPermissions.items.ipRanges.items.cidrIp|endswith",
+            "/0"
+        ));
         assert!(check("requestParameters.tags", "team-a"));
-        assert!(check("responseElements|contains", "suspended"), "objects match as JSON text");
+        assert!(
+            check("responseElements|contains", "suspended"),
+            "objects match as JSON text"
+        );
     }
 
     #[test]
@@ -391,11 +521,23 @@ mod tests {
         assert!(!check("userAgent|re", "kali\\)"));
         assert!(check("userAgent|re|i", "kali\\)"));
         assert!(check("sourceIPAddress|cidr", "203.0.113.0/24"));
-        assert!(!check("sourceIPAddress|cidr", "[10.0.0.0/8, 192.168.0.0/16]"));
-        assert!(check("requestParameters.ipPermissions.items.ipRanges.items.cidrIp|cidr", "0.0.0.0/0") == false, "cidr values are not IPs");
+        assert!(!check(
+            "sourceIPAddress|cidr",
+            "[10.0.0.0/8, 192.168.0.0/16]"
+        ));
+        assert!(
+            !check(
+                "requestParameters.ipPermissions.items.ipRanges.items.cidrIp|cidr",
+                "0.0.0.0/0"
+            ),
+            "cidr values are not IPs"
+        );
         assert!(check("requestParameters.groupId|exists", "true"));
         assert!(check("requestParameters.missing|exists", "false"));
-        assert!(!check("requestParameters.nothing|exists", "true"), "null does not exist");
+        assert!(
+            !check("requestParameters.nothing|exists", "true"),
+            "null does not exist"
+        );
         assert!(check("requestParameters.fromPort|gte", "22"));
         assert!(!check("requestParameters.fromPort|gt", "22"));
         assert!(check("requestParameters.toPort|lt", "1024"));
@@ -403,10 +545,25 @@ mod tests {
 
     #[test]
     fn fieldref() {
-        assert!(check("userIdentity.userName|fieldref", "requestParameters.userName"), "case-insensitive");
-        assert!(!check("userIdentity.userName|fieldref|cased", "requestParameters.userName"));
-        assert!(check("userIdentity.arn|fieldref|endswith", "requestParameters.userName"));
-        assert!(!check("userIdentity.arn|fieldref", "requestParameters.missing"));
+        assert!(
+            check(
+                "userIdentity.userName|fieldref",
+                "requestParameters.userName"
+            ),
+            "case-insensitive"
+        );
+        assert!(!check(
+            "userIdentity.userName|fieldref|cased",
+            "requestParameters.userName"
+        ));
+        assert!(check(
+            "userIdentity.arn|fieldref|endswith",
+            "requestParameters.userName"
+        ));
+        assert!(!check(
+            "userIdentity.arn|fieldref",
+            "requestParameters.missing"
+        ));
     }
 
     #[test]
@@ -418,10 +575,24 @@ mod tests {
 
     #[test]
     fn compile_errors() {
-        let bad = [("f|nope", "x"), ("f|contains|endswith", "x"), ("f|re", "(unclosed"), ("f|cidr", "not-a-net"), ("f|exists", "maybe"), ("f|gt", "many"), ("f", "{a: 1}"), ("f", "[]"), ("|cidr", "1.2.3.4/8"), ("f|base64", "x")];
+        let bad = [
+            ("f|nope", "x"),
+            ("f|contains|endswith", "x"),
+            ("f|re", "(unclosed"),
+            ("f|cidr", "not-a-net"),
+            ("f|exists", "maybe"),
+            ("f|gt", "many"),
+            ("f", "{a: 1}"),
+            ("f", "[]"),
+            ("|cidr", "1.2.3.4/8"),
+            ("f|base64", "x"),
+        ];
         for (spec, yaml) in bad {
             let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
-            assert!(FieldMatcher::compile(spec, &value).is_err(), "{spec}: {yaml}");
+            assert!(
+                FieldMatcher::compile(spec, &value).is_err(),
+                "{spec}: {yaml}"
+            );
         }
     }
 
@@ -429,7 +600,10 @@ mod tests {
     fn literals_for_the_index() {
         let value: Yaml = serde_yaml_ng::from_str("[CreateUser, DeleteUser]").expect("yaml");
         let m = FieldMatcher::compile("eventName", &value).expect("ok");
-        assert_eq!(m.literals(), Some(&["createuser".to_string(), "deleteuser".to_string()][..]));
+        assert_eq!(
+            m.literals(),
+            Some(&["createuser".to_string(), "deleteuser".to_string()][..])
+        );
         let m = FieldMatcher::compile("eventName|startswith", &value).expect("ok");
         assert_eq!(m.literals(), None);
     }

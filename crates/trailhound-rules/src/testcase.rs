@@ -22,7 +22,8 @@ pub struct TestCase {
 
 /// Parses a tests file: a YAML list of `{name, match, event}`.
 pub fn parse(text: &str) -> Result<Vec<TestCase>, String> {
-    let cases: Vec<TestCase> = serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
+    let cases: Vec<TestCase> =
+        serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
     if let Some(bad) = cases.iter().find(|c| !c.event.is_object()) {
         return Err(format!("test {:?}: event must be a map", bad.name));
     }
@@ -95,7 +96,9 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        self.result.as_ref().is_ok_and(|matched| *matched == self.expect)
+        self.result
+            .as_ref()
+            .is_ok_and(|matched| *matched == self.expect)
     }
 }
 
@@ -108,8 +111,16 @@ pub fn run(rule: &Rule) -> Vec<Outcome> {
             let json = case.record_json(&rule.id, index);
             let result = RawValue::from_string(json)
                 .map_err(|e| e.to_string())
-                .and_then(|raw| Record::parse(&raw).map(|record| rule.matches(&record)).map_err(|e| e.to_string()));
-            Outcome { name: case.name.clone(), expect: case.expect, result }
+                .and_then(|raw| {
+                    Record::parse(&raw)
+                        .map(|record| rule.matches(&record))
+                        .map_err(|e| e.to_string())
+                });
+            Outcome {
+                name: case.name.clone(),
+                expect: case.expect,
+                result,
+            }
         })
         .collect()
 }
@@ -121,14 +132,23 @@ mod tests {
     #[test]
     fn merge_is_deep_for_maps_only() {
         let mut base = serde_json::json!({"a": {"b": 1, "c": 2}, "l": [1, 2], "n": 1});
-        merge(&mut base, &serde_json::json!({"a": {"c": 3}, "l": [9], "n": null}));
-        assert_eq!(base, serde_json::json!({"a": {"b": 1, "c": 3}, "l": [9], "n": null}));
+        merge(
+            &mut base,
+            &serde_json::json!({"a": {"c": 3}, "l": [9], "n": null}),
+        );
+        assert_eq!(
+            base,
+            serde_json::json!({"a": {"b": 1, "c": 3}, "l": [9], "n": null})
+        );
     }
 
     #[test]
     fn parse_rejects_bad_files() {
         assert!(parse("- name: x\n  match: true\n  event: {eventName: A}\n").is_ok());
-        assert!(parse("- name: x\n  event: {eventName: A}\n").is_err(), "match is required");
+        assert!(
+            parse("- name: x\n  event: {eventName: A}\n").is_err(),
+            "match is required"
+        );
         assert!(parse("- name: x\n  match: true\n  event: [1]\n").is_err());
         assert!(parse("nope").is_err());
     }

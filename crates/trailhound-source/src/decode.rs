@@ -58,7 +58,12 @@ pub fn decode(data: Vec<u8>, limit: u64) -> Result<Decoded, DecodeError> {
             String::from_utf8_lossy(err.as_bytes()).into_owned()
         }
     };
-    Ok(Decoded { text, bytes: size, compressed, damage })
+    Ok(Decoded {
+        text,
+        bytes: size,
+        compressed,
+        damage,
+    })
 }
 
 fn inflate(data: &[u8], limit: u64) -> Result<(Vec<u8>, Option<String>), DecodeError> {
@@ -72,7 +77,12 @@ fn inflate(data: &[u8], limit: u64) -> Result<(Vec<u8>, Option<String>), DecodeE
             let mut inflater = libdeflater::Decompressor::new();
             // libdeflate stops after the first member. If the stream has several, the trailer at
             // the end of the buffer belongs to the last one, and its CRC will not be this output's.
-            let trailer_crc = data.len().checked_sub(8).and_then(|at| data.get(at..at + 4)).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes);
+            let trailer_crc = data
+                .len()
+                .checked_sub(8)
+                .and_then(|at| data.get(at..at + 4))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_le_bytes);
             if let Ok(written) = inflater.gzip_decompress(data, &mut out)
                 && written == out.len()
                 && trailer_crc == Some(libdeflater::crc32(&out))
@@ -129,7 +139,11 @@ mod tests {
         let body: String = (0..2000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
         let data = gzip(body.as_bytes());
         let d = decode(data[..data.len() / 2].to_vec(), 1 << 20).expect("prefix");
-        assert!(matches!(d.damage[..], [Damage::Truncated(_)]), "{:?}", d.damage);
+        assert!(
+            matches!(d.damage[..], [Damage::Truncated(_)]),
+            "{:?}",
+            d.damage
+        );
         assert!(!d.text.is_empty() && body.starts_with(&d.text));
         assert!(decode(data[..5].to_vec(), 1 << 20).is_err());
     }
@@ -137,7 +151,10 @@ mod tests {
     #[test]
     fn limits_and_bombs() {
         let zeros = gzip(&vec![b' '; 5 << 20]);
-        assert_eq!(decode(zeros, 1 << 20).map(|_| ()), Err(DecodeError::TooLarge { limit: 1 << 20 }));
+        assert_eq!(
+            decode(zeros, 1 << 20).map(|_| ()),
+            Err(DecodeError::TooLarge { limit: 1 << 20 })
+        );
         assert!(decode(vec![b' '; 100], 10).is_err());
     }
 

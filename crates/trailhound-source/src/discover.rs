@@ -22,7 +22,10 @@ pub enum FileTime {
 
 /// Dates a file from its name, else from its folders.
 pub fn file_time(path: &Path) -> FileTime {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     for part in name.split('_') {
         if part.len() == 14
             && part.as_bytes()[8] == b'T'
@@ -32,7 +35,12 @@ pub fn file_time(path: &Path) -> FileTime {
             return FileTime::Delivered(time.and_utc());
         }
     }
-    let parts: Vec<&str> = path.parent().into_iter().flat_map(|p| p.iter()).filter_map(|p| p.to_str()).collect();
+    let parts: Vec<&str> = path
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.iter())
+        .filter_map(|p| p.to_str())
+        .collect();
     for window in parts.windows(3).rev() {
         if let [y, m, d] = window
             && y.len() == 4
@@ -79,7 +87,10 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     }
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         match entry {
             Ok(entry) if entry.file_type().is_file() => {
                 let name = entry.file_name().to_string_lossy();
@@ -89,7 +100,10 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
             }
             Ok(_) => {}
             Err(err) => {
-                let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+                let path = err
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.to_path_buf());
                 errors.push((path, err.to_string()));
             }
         }
@@ -101,7 +115,17 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
 /// A file named on the command line is always read.
 fn is_event_file_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    [".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".gz"].iter().any(|ext| name.ends_with(ext))
+    [
+        ".json",
+        ".json.gz",
+        ".jsonl",
+        ".jsonl.gz",
+        ".ndjson",
+        ".ndjson.gz",
+        ".gz",
+    ]
+    .iter()
+    .any(|ext| name.ends_with(ext))
 }
 
 #[cfg(test)]
@@ -115,24 +139,45 @@ mod tests {
 
     #[test]
     fn dates_from_names_and_folders() {
-        let p = Path::new("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T1205Z_abcDEF0123456789.json.gz");
-        assert_eq!(file_time(p), FileTime::Delivered(at("2024-03-01T12:05:00Z")));
+        let p = Path::new(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T1205Z_abcDEF0123456789.json.gz",
+        );
+        assert_eq!(
+            file_time(p),
+            FileTime::Delivered(at("2024-03-01T12:05:00Z"))
+        );
         let p = Path::new("logs/2024/03/01/events.json");
-        assert_eq!(file_time(p), FileTime::Day(NaiveDate::from_ymd_opt(2024, 3, 1).expect("date")));
-        assert_eq!(file_time(Path::new("logs/2024/13/01/x.json")), FileTime::Unknown);
+        assert_eq!(
+            file_time(p),
+            FileTime::Day(NaiveDate::from_ymd_opt(2024, 3, 1).expect("date"))
+        );
+        assert_eq!(
+            file_time(Path::new("logs/2024/13/01/x.json")),
+            FileTime::Unknown
+        );
         assert_eq!(file_time(Path::new("x.json")), FileTime::Unknown);
     }
 
     #[test]
     fn pruning_allows_for_delivery_lag() {
         let lag = Duration::hours(1);
-        let window = TimeWindow::new(Some(at("2024-03-01T12:00:00Z")), Some(at("2024-03-01T13:00:00Z"))).expect("window");
+        let window = TimeWindow::new(
+            Some(at("2024-03-01T12:00:00Z")),
+            Some(at("2024-03-01T13:00:00Z")),
+        )
+        .expect("window");
         let delivered = |t: &str| FileTime::Delivered(at(t));
         assert!(delivered("2024-03-01T12:05:00Z").may_overlap(&window, lag));
-        assert!(delivered("2024-03-01T13:55:00Z").may_overlap(&window, lag), "late delivery of events before 13:00");
+        assert!(
+            delivered("2024-03-01T13:55:00Z").may_overlap(&window, lag),
+            "late delivery of events before 13:00"
+        );
         assert!(!delivered("2024-03-01T14:05:00Z").may_overlap(&window, lag));
         assert!(!delivered("2024-03-01T11:40:00Z").may_overlap(&window, lag));
-        assert!(delivered("2024-03-01T11:50:00Z").may_overlap(&window, lag), "clock skew");
+        assert!(
+            delivered("2024-03-01T11:50:00Z").may_overlap(&window, lag),
+            "clock skew"
+        );
         let day = |d: u32| FileTime::Day(NaiveDate::from_ymd_opt(2024, 3, d).expect("date"));
         assert!(day(1).may_overlap(&window, lag));
         assert!(!day(3).may_overlap(&window, lag));

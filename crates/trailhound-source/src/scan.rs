@@ -33,7 +33,11 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> ScanOptions {
-        ScanOptions { window: TimeWindow::default(), delivery_lag: Duration::hours(1), max_file_bytes: 1 << 30 }
+        ScanOptions {
+            window: TimeWindow::default(),
+            delivery_lag: Duration::hours(1),
+            max_file_bytes: 1 << 30,
+        }
     }
 }
 
@@ -135,19 +139,33 @@ impl Plan {
                 Input::Path(path) => {
                     if !path.exists() {
                         plan.stats.files_failed += 1;
-                        plan.report(Problem { file: path.display().to_string(), record: None, line: None, kind: ProblemKind::Unreadable, message: "no such file or folder".into() });
+                        plan.report(Problem {
+                            file: path.display().to_string(),
+                            record: None,
+                            line: None,
+                            kind: ProblemKind::Unreadable,
+                            message: "no such file or folder".into(),
+                        });
                         continue;
                     }
                     let (files, errors) = walk(path);
                     for (path, message) in errors {
                         plan.stats.files_failed += 1;
-                        plan.report(Problem { file: path.display().to_string(), record: None, line: None, kind: ProblemKind::Unreadable, message });
+                        plan.report(Problem {
+                            file: path.display().to_string(),
+                            record: None,
+                            line: None,
+                            kind: ProblemKind::Unreadable,
+                            message,
+                        });
                     }
                     for file in files {
                         plan.stats.files_found += 1;
                         if is_digest_path(&file) {
                             plan.stats.digests_skipped += 1;
-                        } else if !file_time(&file).may_overlap(&options.window, options.delivery_lag) {
+                        } else if !file_time(&file)
+                            .may_overlap(&options.window, options.delivery_lag)
+                        {
                             plan.stats.files_pruned += 1;
                         } else {
                             plan.files.push(file);
@@ -206,10 +224,25 @@ impl<S> Worker<S> {
 
 /// Scans the planned files on rayon's pool. `on_file` is called after each file with the bytes
 /// read (for progress bars).
-pub fn scan<S: Sink>(plan: Plan, options: &ScanOptions, make_sink: &(dyn Fn() -> S + Sync), on_file: &(dyn Fn(u64) + Sync)) -> ScanReport<S> {
+pub fn scan<S: Sink>(
+    plan: Plan,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    on_file: &(dyn Fn(u64) + Sync),
+) -> ScanReport<S> {
     let started = Instant::now();
-    let Plan { files, stdin, stats, problems } = plan;
-    let new_worker = || Worker { sink: make_sink(), stats: ScanStats::default(), problems: Vec::new(), problems_total: 0 };
+    let Plan {
+        files,
+        stdin,
+        stats,
+        problems,
+    } = plan;
+    let new_worker = || Worker {
+        sink: make_sink(),
+        stats: ScanStats::default(),
+        problems: Vec::new(),
+        problems_total: 0,
+    };
     let mut workers: Vec<Worker<S>> = files
         .par_iter()
         .fold(new_worker, |mut worker, path| {
@@ -217,7 +250,9 @@ pub fn scan<S: Sink>(plan: Plan, options: &ScanOptions, make_sink: &(dyn Fn() ->
             let data = std::fs::File::open(path).and_then(|file| {
                 let mut data = Vec::new();
                 // Read at most one byte past the limit: enough to know it is too large.
-                file.take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data).map(|_| data)
+                file.take(options.max_file_bytes.saturating_add(1))
+                    .read_to_end(&mut data)
+                    .map(|_| data)
             });
             match data {
                 Ok(data) => {
@@ -227,7 +262,13 @@ pub fn scan<S: Sink>(plan: Plan, options: &ScanOptions, make_sink: &(dyn Fn() ->
                 }
                 Err(err) => {
                     worker.stats.files_failed += 1;
-                    worker.report(Problem { file: name, record: None, line: None, kind: ProblemKind::Unreadable, message: format!("cannot read: {err}") });
+                    worker.report(Problem {
+                        file: name,
+                        record: None,
+                        line: None,
+                        kind: ProblemKind::Unreadable,
+                        message: format!("cannot read: {err}"),
+                    });
                     on_file(0);
                 }
             }
@@ -237,22 +278,39 @@ pub fn scan<S: Sink>(plan: Plan, options: &ScanOptions, make_sink: &(dyn Fn() ->
     if stdin {
         let mut worker = new_worker();
         let mut data = Vec::new();
-        match std::io::stdin().lock().take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data) {
+        match std::io::stdin()
+            .lock()
+            .take(options.max_file_bytes.saturating_add(1))
+            .read_to_end(&mut data)
+        {
             Ok(_) => scan_bytes(&mut worker, "<stdin>", data, options),
             Err(err) => {
                 worker.stats.files_failed += 1;
-                worker.report(Problem { file: "<stdin>".into(), record: None, line: None, kind: ProblemKind::Unreadable, message: format!("cannot read: {err}") });
+                worker.report(Problem {
+                    file: "<stdin>".into(),
+                    record: None,
+                    line: None,
+                    kind: ProblemKind::Unreadable,
+                    message: format!("cannot read: {err}"),
+                });
             }
         }
         on_file(0);
         workers.push(worker);
     }
-    let mut report = ScanReport { sinks: Vec::with_capacity(workers.len()), stats, problems_total: problems.len() as u64, problems };
+    let mut report = ScanReport {
+        sinks: Vec::with_capacity(workers.len()),
+        stats,
+        problems_total: problems.len() as u64,
+        problems,
+    };
     for worker in workers {
         report.stats.add(&worker.stats);
         report.problems_total += worker.problems_total;
         let room = MAX_PROBLEMS_KEPT.saturating_sub(report.problems.len());
-        report.problems.extend(worker.problems.into_iter().take(room));
+        report
+            .problems
+            .extend(worker.problems.into_iter().take(room));
         report.sinks.push(worker.sink);
     }
     report.stats.elapsed = started.elapsed();
@@ -267,7 +325,13 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, option
         Ok(decoded) => decoded,
         Err(err) => {
             worker.stats.files_failed += 1;
-            worker.report(Problem { file: name.to_string(), record: None, line: None, kind: ProblemKind::Decode, message: err.to_string() });
+            worker.report(Problem {
+                file: name.to_string(),
+                record: None,
+                line: None,
+                kind: ProblemKind::Decode,
+                message: err.to_string(),
+            });
             return;
         }
     };
@@ -279,7 +343,13 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, option
             Damage::Truncated(message) => format!("{message}; reading what came before"),
             Damage::InvalidUtf8 => "invalid UTF-8 replaced with U+FFFD".to_string(),
         };
-        worker.report(Problem { file: name.to_string(), record: None, line: None, kind: ProblemKind::Damaged, message });
+        worker.report(Problem {
+            file: name.to_string(),
+            record: None,
+            line: None,
+            kind: ProblemKind::Damaged,
+            message,
+        });
     }
     let window = options.window;
     let Worker { sink, stats, .. } = worker;
@@ -296,7 +366,13 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, option
             }
             Err(err) => {
                 stats.records_invalid += 1;
-                record_problems.push(Problem { file: name.to_string(), record: Some(slot.index), line: slot.line, kind: ProblemKind::Record, message: err.to_string() });
+                record_problems.push(Problem {
+                    file: name.to_string(),
+                    record: Some(slot.index),
+                    line: slot.line,
+                    kind: ProblemKind::Record,
+                    message: err.to_string(),
+                });
             }
         }
     });
@@ -308,7 +384,16 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, option
         Ok(_) => {}
         Err(err) => {
             damaged = true;
-            worker.report(Problem { file: name.to_string(), record: None, line: Some(err.line), kind: ProblemKind::Damaged, message: format!("{}; {} records before it were read", err.message, err.records_before) });
+            worker.report(Problem {
+                file: name.to_string(),
+                record: None,
+                line: Some(err.line),
+                kind: ProblemKind::Damaged,
+                message: format!(
+                    "{}; {} records before it were read",
+                    err.message, err.records_before
+                ),
+            });
         }
     }
     if damaged {

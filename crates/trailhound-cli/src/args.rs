@@ -1,0 +1,123 @@
+//! Command-line arguments as clap sees them. Nothing outside this file and settings.rs touches
+//! clap types; commands receive resolved settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trailhound",
+    version,
+    about = "Hunt for indicators of compromise in AWS CloudTrail logs with Sigma rules"
+)]
+#[command(
+    after_help = "Exit codes: 0 ok; 1 findings at or above --fail-on (or a failing rule test); 2 error.\nResults go to stdout, progress and diagnostics to stderr. NO_COLOR turns colour off."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More diagnostics on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr: no summary, no progress bar, no warnings.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the detection rules over CloudTrail events and print the findings.
+    Hunt(HuntArgs),
+    /// List, show, test and validate rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), or - for stdin.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
+    /// Only events at or after this time: a duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time: a duration back from now or an RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub rules: RuleSelection,
+    /// Output format [default: table on a terminal, else jsonl; with -o, from the file extension].
+    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv")]
+    pub format: Option<String>,
+    /// Write findings to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Include the whole CloudTrail record in each finding (json, jsonl, csv).
+    #[arg(long)]
+    pub with_event: bool,
+    /// Exit with status 1 when a finding is at or above this level.
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<String>,
+    /// Treat any bad file, record or rule as an error (exit 2) instead of a warning.
+    #[arg(long)]
+    pub strict: bool,
+    /// Widest table cell before values are cut (0: never cut).
+    #[arg(long, default_value_t = 48)]
+    pub max_width: usize,
+    /// How long after its events CloudTrail may deliver a file; files named outside the window by
+    /// more than this are not opened.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub delivery_lag: String,
+    /// Largest file to read, in MB once inflated.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    pub max_file_size: u64,
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+}
+
+/// Which rules to run; shared by hunt and the rules commands.
+#[derive(Debug, Args, Clone)]
+pub struct RuleSelection {
+    /// Add Sigma rules from a file or folder (repeatable).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Leave out the built-in rule pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Only rules at or above this level: informational, low, medium, high, critical.
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<String>,
+    /// Only these rules, by id (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    pub only: Vec<String>,
+    /// Leave out these rules, by id (repeatable).
+    #[arg(long = "exclude-rule", value_name = "ID")]
+    pub exclude: Vec<String>,
+    /// Only rules with this tag, e.g. attack.persistence or attack.t1098 (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the loaded rules: id, level, title, tags.
+    List {
+        #[command(flatten)]
+        rules: RuleSelection,
+        /// table or json.
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+    },
+    /// Print a rule and its test events.
+    Show {
+        id: String,
+        #[command(flatten)]
+        rules: RuleSelection,
+    },
+    /// Run rules' test events (the built-in pack, or the rules under PATH); exit 1 on a failure.
+    Test { path: Option<PathBuf> },
+    /// Parse and compile the rules under PATH; report every error with its file and line.
+    Validate { path: PathBuf },
+}

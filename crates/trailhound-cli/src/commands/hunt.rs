@@ -1,0 +1,158 @@
+//! `trailhound hunt`: scan sources, run the rule set, write findings and a summary.
+
+use std::io::{self, BufWriter, Write};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trailhound_event::Record;
+use trailhound_output::{Options, Summary, write_findings, write_summary};
+use trailhound_rules::{Finding, RuleSet};
+use trailhound_source::{Input, Plan, ScanReport, Sink, scan};
+
+use crate::commands::{Outcome, load_rules};
+use crate::settings::HuntSettings;
+
+/// Collects the findings of one worker.
+struct Hunter<'r> {
+    rules: &'r RuleSet,
+    findings: Vec<Finding>,
+    scratch: String,
+    with_event: bool,
+}
+
+impl Sink for Hunter<'_> {
+    fn record(&mut self, source: &str, record: &Record<'_>) {
+        let Hunter {
+            rules,
+            findings,
+            scratch,
+            with_event,
+        } = self;
+        rules.matches(record, scratch, &mut |rule| {
+            findings.push(Finding::new(rule, record, source, *with_event))
+        });
+    }
+}
+
+pub fn run(settings: &HuntSettings) -> Result<Outcome> {
+    for input in &settings.inputs {
+        if let Input::Path(path) = input
+            && !path.exists()
+        {
+            bail!("{}: no such file or folder", path.display());
+        }
+    }
+    if let Some(threads) = settings.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("starting worker threads")?;
+    }
+    let (rules, rule_errors) = load_rules(&settings.rules)?;
+    for error in &rule_errors {
+        tracing::warn!("rule skipped: {error}");
+    }
+    if settings.strict && !rule_errors.is_empty() {
+        bail!("{} rules failed to load (--strict)", rule_errors.len());
+    }
+    if rules.is_empty() {
+        bail!(
+            "no rules to run: the selection (--no-builtin, --rules, --min-level, --rule, --tag) left none"
+        );
+    }
+
+    let plan = Plan::new(&settings.inputs, &settings.scan);
+    let bar = progress_bar(settings.progress, plan.len() as u64);
+    let make = || Hunter {
+        rules: &rules,
+        findings: Vec::new(),
+        scratch: String::new(),
+        with_event: settings.with_event,
+    };
+    let report = scan(plan, &settings.scan, &make, &|_| bar.inc(1));
+    bar.finish_and_clear();
+    let ScanReport {
+        sinks,
+        stats,
+        problems_total,
+        ..
+    } = report;
+    let mut findings: Vec<Finding> = sinks
+        .into_iter()
+        .flat_map(|hunter| hunter.findings)
+        .collect();
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+
+    let options = Options {
+        color: settings.color,
+        max_width: settings.max_width,
+    };
+    let written = match &settings.output {
+        Some(path) => {
+            let file = fs_err::File::create(path)?;
+            let mut out = BufWriter::new(file);
+            write_findings(&mut out, settings.format, &findings, &options)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            let mut out = BufWriter::new(io::stdout().lock());
+            match write_findings(&mut out, settings.format, &findings, &options)
+                .and_then(|()| out.flush())
+            {
+                // The reader went away (`| head`): not an error.
+                Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("writing findings"),
+            }
+        }
+    };
+    written?;
+
+    if settings.summary {
+        let summary = Summary {
+            files_found: stats.files_found,
+            files_read: stats.files_read,
+            files_pruned: stats.files_pruned,
+            digests_skipped: stats.digests_skipped,
+            files_failed: stats.files_failed,
+            files_damaged: stats.files_damaged,
+            records_read: stats.records_read,
+            records_invalid: stats.records_invalid,
+            records_in_window: stats.records_in_window,
+            bytes_read: stats.bytes_read,
+            bytes_inflated: stats.bytes_inflated,
+            rules: rules.len(),
+            rules_unindexed: rules.unindexed(),
+            problems: problems_total,
+            elapsed: stats.elapsed,
+        };
+        let mut err = io::stderr().lock();
+        // A closed stderr is no reason to fail the run.
+        let _ = write_summary(&mut err, &summary, &findings);
+    }
+    if settings.strict && problems_total > 0 {
+        tracing::error!("{problems_total} bad files or records (--strict)");
+        return Ok(Outcome::Error);
+    }
+    let fail = settings
+        .fail_on
+        .is_some_and(|level| findings.iter().any(|f| f.level >= level));
+    Ok(if fail {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} files ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -1,0 +1,55 @@
+//! The commands. Each takes resolved settings and returns how the process should exit.
+
+pub mod hunt;
+pub mod rules;
+
+use anyhow::Result;
+use trailhound_rules::{Rule, RuleError, RuleSet, builtin_rules, load_path};
+
+use crate::settings::RuleSettings;
+
+/// How a command ended, as the process exit status (see `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: done, nothing at or above `--fail-on`.
+    Clean,
+    /// 1: findings at or above `--fail-on`, or a rule test failed.
+    Findings,
+    /// 2: an error the user must fix.
+    Error,
+}
+
+/// Loads the built-in pack and the user's rule paths, then keeps what the selection asks for.
+pub fn load_rules(settings: &RuleSettings) -> Result<(RuleSet, Vec<RuleError>)> {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    if settings.builtin {
+        let (found, failed) = builtin_rules();
+        rules.extend(found);
+        errors.extend(failed);
+    }
+    for path in &settings.paths {
+        if !path.exists() {
+            anyhow::bail!("--rules {}: no such file or folder", path.display());
+        }
+        let (found, failed) = load_path(path);
+        rules.extend(found);
+        errors.extend(failed);
+    }
+    for id in settings.only.iter().chain(&settings.exclude) {
+        if !rules.iter().any(|r| r.id == *id) {
+            anyhow::bail!("no rule has the id {id:?} (see `trailhound rules list`)");
+        }
+    }
+    rules.retain(|rule| keep(rule, settings));
+    let (set, duplicates) = RuleSet::new(rules);
+    errors.extend(duplicates);
+    Ok((set, errors))
+}
+
+fn keep(rule: &Rule, settings: &RuleSettings) -> bool {
+    settings.min_level.is_none_or(|min| rule.level >= min)
+        && (settings.only.is_empty() || settings.only.contains(&rule.id))
+        && !settings.exclude.contains(&rule.id)
+        && (settings.tags.is_empty() || rule.tags.iter().any(|t| settings.tags.contains(t)))
+}

@@ -1,0 +1,92 @@
+//! `trailhound rules list | show | test | validate`.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use trailhound_output::{write_rule, write_rule_list, write_test_report};
+use trailhound_rules::{Rule, RuleError, builtin_rules, load_path, testcase};
+
+use crate::args::{RuleSelection, RulesCommand};
+use crate::commands::{Outcome, load_rules};
+use crate::settings::RuleSettings;
+
+pub fn run(
+    command: &RulesCommand,
+    resolve: fn(&RuleSelection) -> Result<RuleSettings>,
+) -> Result<Outcome> {
+    let mut out = io::stdout().lock();
+    let result = match command {
+        RulesCommand::List { rules, format } => {
+            let json = match format.as_str() {
+                "table" => false,
+                "json" => true,
+                other => bail!("--format: unknown format {other:?} (expected table or json)"),
+            };
+            let (set, errors) = load_rules(&resolve(rules)?)?;
+            warn_all(&errors);
+            let mut listed: Vec<&Rule> = set.rules().iter().collect();
+            listed.sort_by(|a, b| b.level.cmp(&a.level).then(a.id.cmp(&b.id)));
+            write_rule_list(&mut out, &listed, json).map(|()| Outcome::Clean)
+        }
+        RulesCommand::Show { id, rules } => {
+            let (set, errors) = load_rules(&resolve(rules)?)?;
+            warn_all(&errors);
+            let Some(rule) = set
+                .rules()
+                .iter()
+                .find(|r| r.id == *id || r.uuid.as_deref() == Some(id))
+            else {
+                bail!("no rule has the id {id:?} (see `trailhound rules list`)");
+            };
+            write_rule(&mut out, rule).map(|()| Outcome::Clean)
+        }
+        RulesCommand::Test { path } => {
+            let (rules, errors) = match path {
+                Some(path) => load_existing(path)?,
+                None => builtin_rules(),
+            };
+            warn_all(&errors);
+            let results: Vec<(&Rule, Vec<testcase::Outcome>)> = rules
+                .iter()
+                .map(|rule| (rule, testcase::run(rule)))
+                .collect();
+            write_test_report(&mut out, &results).map(|failed| {
+                if failed > 0 || !errors.is_empty() {
+                    Outcome::Findings
+                } else {
+                    Outcome::Clean
+                }
+            })
+        }
+        RulesCommand::Validate { path } => {
+            let (rules, errors) = load_existing(path)?;
+            for error in &errors {
+                writeln!(out, "{}", trailhound_event::printable(&error.to_string()))?;
+            }
+            writeln!(out, "{} rules valid, {} errors", rules.len(), errors.len())?;
+            Ok(if errors.is_empty() {
+                Outcome::Clean
+            } else {
+                Outcome::Findings
+            })
+        }
+    };
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(Outcome::Clean),
+        other => Ok(other?),
+    }
+}
+
+fn load_existing(path: &Path) -> Result<(Vec<Rule>, Vec<RuleError>)> {
+    if !path.exists() {
+        bail!("{}: no such file or folder", path.display());
+    }
+    Ok(load_path(path))
+}
+
+fn warn_all(errors: &[RuleError]) {
+    for error in errors {
+        tracing::warn!("rule skipped: {error}");
+    }
+}

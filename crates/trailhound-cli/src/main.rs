@@ -1,0 +1,52 @@
+//! The `trailhound` binary: parse arguments, resolve settings, run a command, exit with its code.
+
+mod args;
+mod commands;
+mod settings;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::commands::Outcome;
+use crate::settings::{HuntSettings, RuleSettings, color_allowed};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let outcome = match &cli.command {
+        Command::Hunt(args) => HuntSettings::resolve(args, cli.quiet, chrono::Utc::now())
+            .and_then(|s| commands::hunt::run(&s)),
+        Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
+    };
+    match outcome {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::Error) => ExitCode::from(2),
+        Err(err) => {
+            tracing::error!("{}", trailhound_event::printable(&format!("{err:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Diagnostics go to stderr through tracing; warnings by default.
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILHOUND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && color_allowed())
+        .without_time()
+        .with_target(false)
+        .init();
+}

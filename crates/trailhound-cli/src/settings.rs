@@ -1,0 +1,147 @@
+//! Raw arguments resolved into the plain settings commands run with: parsed times, levels and
+//! formats, defaults that depend on the terminal and the environment.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use trailhound_output::Format;
+use trailhound_rules::Level;
+use trailhound_source::{Input, ScanOptions, TimeWindow, parse_bound, parse_duration};
+
+use crate::args::{HuntArgs, RuleSelection};
+
+/// Which rules to load and keep.
+#[derive(Debug, Clone)]
+pub struct RuleSettings {
+    pub paths: Vec<PathBuf>,
+    pub builtin: bool,
+    pub min_level: Option<Level>,
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl RuleSettings {
+    pub fn resolve(args: &RuleSelection) -> Result<RuleSettings> {
+        Ok(RuleSettings {
+            paths: args.paths.clone(),
+            builtin: !args.no_builtin,
+            min_level: args
+                .min_level
+                .as_deref()
+                .map(parse_level)
+                .transpose()
+                .context("--min-level")?,
+            only: args.only.clone(),
+            exclude: args.exclude.clone(),
+            tags: args.tags.iter().map(|t| t.to_lowercase()).collect(),
+        })
+    }
+}
+
+/// Everything `hunt` needs.
+#[derive(Debug, Clone)]
+pub struct HuntSettings {
+    pub inputs: Vec<Input>,
+    pub scan: ScanOptions,
+    pub rules: RuleSettings,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub with_event: bool,
+    pub fail_on: Option<Level>,
+    pub strict: bool,
+    pub color: bool,
+    pub max_width: usize,
+    pub threads: Option<usize>,
+    pub progress: bool,
+    pub summary: bool,
+}
+
+impl HuntSettings {
+    pub fn resolve(args: &HuntArgs, quiet: bool, now: DateTime<Utc>) -> Result<HuntSettings> {
+        let inputs = args
+            .sources
+            .iter()
+            .map(|s| Input::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bound = |text: &Option<String>, flag: &str| {
+            text.as_deref()
+                .map(|t| parse_bound(t, now))
+                .transpose()
+                .with_context(|| flag.to_string())
+        };
+        let window = TimeWindow::new(
+            bound(&args.since, "--since")?,
+            bound(&args.until, "--until")?,
+        )?;
+        let Some(delivery_lag) = parse_duration(&args.delivery_lag) else {
+            bail!(
+                "--delivery-lag: {:?} is not a duration (30m, 2h)",
+                args.delivery_lag
+            );
+        };
+        let stdout_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+        let format = match (&args.format, &args.output) {
+            (Some(format), _) => format
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("--format")?,
+            (None, Some(path)) => format_for_path(path),
+            (None, None) if stdout_terminal => Format::Table,
+            (None, None) => Format::Jsonl,
+        };
+        if args.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        Ok(HuntSettings {
+            inputs,
+            scan: ScanOptions {
+                window,
+                delivery_lag,
+                max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+            },
+            rules: RuleSettings::resolve(&args.rules)?,
+            format,
+            output: args.output.clone(),
+            with_event: args.with_event,
+            fail_on: args
+                .fail_on
+                .as_deref()
+                .map(parse_level)
+                .transpose()
+                .context("--fail-on")?,
+            strict: args.strict,
+            color: stdout_terminal && color_allowed(),
+            max_width: args.max_width,
+            threads: args.threads,
+            progress: !quiet && std::io::stderr().is_terminal(),
+            summary: !quiet,
+        })
+    }
+}
+
+fn parse_level(text: &str) -> Result<Level> {
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+/// `-o findings.csv` means CSV; unknown extensions get JSON lines.
+fn format_for_path(path: &std::path::Path) -> Format {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("txt") => Format::Table,
+        _ => Format::Jsonl,
+    }
+}
+
+/// NO_COLOR (any non-empty value) turns colour off: https://no-color.org
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

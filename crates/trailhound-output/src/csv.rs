@@ -1,0 +1,71 @@
+//! CSV: a header row and one row per finding, every cell formula-safe.
+
+use std::io::{self, Write};
+
+use trailhound_rules::Finding;
+
+use crate::escape::csv_cell;
+
+const HEADER: [&str; 18] = [
+    "rule_id",
+    "rule_title",
+    "level",
+    "tags",
+    "event_id",
+    "event_time",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "account_id",
+    "principal_arn",
+    "principal_type",
+    "access_key_id",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "source_file",
+    "event",
+];
+
+pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
+    let with_event = findings.iter().any(|f| f.event.is_some());
+    let mut writer = ::csv::Writer::from_writer(out);
+    let columns = if with_event {
+        &HEADER[..]
+    } else {
+        &HEADER[..HEADER.len() - 1]
+    };
+    writer.write_record(columns)?;
+    for f in findings {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut row = vec![
+            f.rule_id.clone(),
+            f.rule_title.clone(),
+            f.level.to_string(),
+            f.tags.join(" "),
+            opt(&f.event_id),
+            f.event_time.clone(),
+            f.event_name.clone(),
+            f.event_source.clone(),
+            opt(&f.aws_region),
+            opt(&f.account_id),
+            opt(&f.principal_arn),
+            opt(&f.principal_type),
+            opt(&f.access_key_id),
+            opt(&f.source_ip),
+            opt(&f.user_agent),
+            opt(&f.error_code),
+            f.source_file.clone(),
+        ];
+        if with_event {
+            row.push(
+                f.event
+                    .as_ref()
+                    .map(|e| e.get().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        writer.write_record(row.iter().map(|cell| csv_cell(cell).into_owned()))?;
+    }
+    writer.flush()
+}

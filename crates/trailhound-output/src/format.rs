@@ -1,0 +1,76 @@
+//! The output formats and the entry point that writes a list of findings.
+
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use trailhound_rules::Finding;
+
+/// Closed set of finding formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for a person at a terminal.
+    Table,
+    /// One JSON array.
+    Json,
+    /// One JSON object a line.
+    Jsonl,
+    Csv,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Format, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "jsonl" | "ndjson" => Ok(Format::Jsonl),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!(
+                "unknown format {text:?} (expected table, json, jsonl or csv)"
+            )),
+        }
+    }
+}
+
+/// How to write.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Colour the table (a terminal, and `NO_COLOR` unset).
+    pub color: bool,
+    /// Widest a table cell gets before it is cut; 0 means no limit.
+    pub max_width: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            color: false,
+            max_width: 48,
+        }
+    }
+}
+
+/// Writes `findings` in `format`.
+pub fn write_findings(
+    out: &mut dyn Write,
+    format: Format,
+    findings: &[Finding],
+    options: &Options,
+) -> io::Result<()> {
+    match format {
+        Format::Table => crate::table::write(out, findings, options),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, findings)?;
+            out.write_all(b"\n")
+        }
+        Format::Jsonl => {
+            for finding in findings {
+                serde_json::to_writer(&mut *out, finding)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        Format::Csv => crate::csv::write(out, findings),
+    }
+}

@@ -1,0 +1,129 @@
+//! The terminal table: aligned columns, long values cut, levels coloured when asked.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use trailhound_rules::{Finding, Level};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::escape::terminal;
+use crate::format::Options;
+
+const COLUMNS: [&str; 7] = [
+    "TIME",
+    "LEVEL",
+    "RULE",
+    "EVENT",
+    "PRINCIPAL",
+    "SOURCE IP",
+    "ACCESS KEY",
+];
+
+pub(crate) fn write(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    options: &Options,
+) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<[String; 7]> = findings
+        .iter()
+        .map(|f| {
+            let opt = |v: &Option<String>| {
+                v.as_deref()
+                    .map(|s| cut(&terminal(s), options.max_width))
+                    .unwrap_or_else(|| "-".into())
+            };
+            [
+                f.event_time.clone(),
+                f.level.to_string(),
+                cut(&terminal(&f.rule_id), options.max_width),
+                cut(&terminal(&f.event_name), options.max_width),
+                opt(&f.principal_arn),
+                opt(&f.source_ip),
+                opt(&f.access_key_id),
+            ]
+        })
+        .collect();
+    let mut widths = COLUMNS.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.width());
+        }
+    }
+    let header: Vec<String> = COLUMNS.iter().zip(widths).map(|(c, w)| pad(c, w)).collect();
+    let bold = if options.color {
+        Style::new().bold()
+    } else {
+        Style::new()
+    };
+    writeln!(out, "{bold}{}{bold:#}", header.join("  ").trim_end())?;
+    for (row, finding) in rows.iter().zip(findings) {
+        let style = if options.color {
+            level_style(finding.level)
+        } else {
+            Style::new()
+        };
+        let mut line = String::new();
+        for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if index > 0 {
+                line.push_str("  ");
+            }
+            if index == 1 {
+                line.push_str(&format!("{style}{}{style:#}", pad(cell, width)));
+            } else {
+                line.push_str(&pad(cell, width));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn level_style(level: Level) -> Style {
+    match level {
+        Level::Critical => Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+        Level::High => Style::new().fg_color(Some(AnsiColor::Red.into())),
+        Level::Medium => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        Level::Low => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+        Level::Informational => Style::new().dimmed(),
+    }
+}
+
+fn pad(cell: &str, width: usize) -> String {
+    let fill = width.saturating_sub(cell.width());
+    format!("{cell}{}", " ".repeat(fill))
+}
+
+/// Cuts `text` to `max` columns, marking the cut with `…`.
+fn cut(text: &str, max: usize) -> String {
+    if max == 0 || text.width() <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutting_respects_display_width() {
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+        assert_eq!(cut("日本語テキスト", 5), "日本…");
+        assert_eq!(cut("abcdef", 0), "abcdef");
+    }
+}
