@@ -17,8 +17,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     let outcome = match &cli.command {
-        Command::Hunt(args) => HuntSettings::resolve(args, cli.quiet, chrono::Utc::now())
-            .and_then(|s| commands::hunt::run(&s)),
+        Command::Hunt(args) => {
+            HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&s))
+        }
         Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
     };
     match outcome {

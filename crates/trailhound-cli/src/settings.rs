@@ -72,22 +72,13 @@ impl HuntSettings {
                 .transpose()
                 .with_context(|| flag.to_string())
         };
-        let window = TimeWindow::new(
-            bound(&args.since, "--since")?,
-            bound(&args.until, "--until")?,
-        )?;
+        let window = TimeWindow::new(bound(&args.since, "--since")?, bound(&args.until, "--until")?)?;
         let Some(delivery_lag) = parse_duration(&args.delivery_lag) else {
-            bail!(
-                "--delivery-lag: {:?} is not a duration (30m, 2h)",
-                args.delivery_lag
-            );
+            bail!("--delivery-lag: {:?} is not a duration (30m, 2h)", args.delivery_lag);
         };
         let stdout_terminal = args.output.is_none() && std::io::stdout().is_terminal();
         let format = match (&args.format, &args.output) {
-            (Some(format), _) => format
-                .parse()
-                .map_err(anyhow::Error::msg)
-                .context("--format")?,
+            (Some(format), _) => format.parse().map_err(anyhow::Error::msg).context("--format")?,
             (None, Some(path)) => format_for_path(path),
             (None, None) if stdout_terminal => Format::Table,
             (None, None) => Format::Jsonl,

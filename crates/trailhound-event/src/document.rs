@@ -55,10 +55,7 @@ pub struct DocumentError {
 }
 
 /// Hands every record in `text` to `visit`, in file order.
-pub fn for_each_record<'a>(
-    text: &'a str,
-    visit: &mut dyn FnMut(RecordSlot<'a>),
-) -> Result<Document, DocumentError> {
+pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>)) -> Result<Document, DocumentError> {
     let mut splitter = Splitter { visit, index: 0 };
     let start = text.len() - text.trim_start().len();
     match text.as_bytes().get(start) {
@@ -124,8 +121,7 @@ impl<'a> Splitter<'_, 'a> {
 
     fn envelope(&mut self, text: &'a str) -> Result<Document, DocumentError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        de.deserialize_map_envelope(self)
-            .map_err(|err| self.error(&err))?;
+        de.deserialize_map_envelope(self).map_err(|err| self.error(&err))?;
         match de.end() {
             Ok(()) => Ok(Document::Envelope),
             // More values follow the first envelope: treat the file as line-oriented from the
@@ -143,12 +139,10 @@ impl<'a> Splitter<'_, 'a> {
         let mut kind = None;
         'outer: while offset < text.len() {
             let base_line = lines.line_at(text, offset);
-            let mut stream =
-                serde_json::Deserializer::from_str(&text[offset..]).into_iter::<&'a RawValue>();
+            let mut stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<&'a RawValue>();
             loop {
                 let before = offset + stream.byte_offset();
-                let value_start =
-                    before + (text[before..].len() - text[before..].trim_start().len());
+                let value_start = before + (text[before..].len() - text[before..].trim_start().len());
                 match stream.next() {
                     None => break 'outer,
                     Some(Ok(raw)) => {
@@ -350,17 +344,11 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, '_, 'de> {
 }
 
 trait EnvelopeExt<'de> {
-    fn deserialize_map_envelope(
-        &mut self,
-        splitter: &mut Splitter<'_, 'de>,
-    ) -> Result<(), serde_json::Error>;
+    fn deserialize_map_envelope(&mut self, splitter: &mut Splitter<'_, 'de>) -> Result<(), serde_json::Error>;
 }
 
 impl<'de> EnvelopeExt<'de> for serde_json::Deserializer<serde_json::de::StrRead<'de>> {
-    fn deserialize_map_envelope(
-        &mut self,
-        splitter: &mut Splitter<'_, 'de>,
-    ) -> Result<(), serde_json::Error> {
+    fn deserialize_map_envelope(&mut self, splitter: &mut Splitter<'_, 'de>) -> Result<(), serde_json::Error> {
         de::Deserializer::deserialize_map(self, EnvelopeVisitor { splitter })
     }
 }

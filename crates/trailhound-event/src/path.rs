@@ -107,13 +107,9 @@ pub(crate) fn walk<'a>(
         };
     };
     match root {
-        serde_json::Value::Object(map) => map
-            .get(first.as_ref())
-            .is_some_and(|child| walk(child, rest, visit)),
+        serde_json::Value::Object(map) => map.get(first.as_ref()).is_some_and(|child| walk(child, rest, visit)),
         serde_json::Value::Array(items) => match first.parse::<usize>() {
-            Ok(index) => items
-                .get(index)
-                .is_some_and(|child| walk(child, rest, visit)),
+            Ok(index) => items.get(index).is_some_and(|child| walk(child, rest, visit)),
             Err(_) => items.iter().any(|item| walk(item, segments, visit)),
         },
         _ => false,
@@ -128,11 +124,7 @@ mod tests {
         let root: serde_json::Value = serde_json::from_str(json).expect("test json");
         let mut out = Vec::new();
         walk(&root, FieldPath::new(path).segments(), &mut |v| {
-            out.push(
-                v.text()
-                    .map(Cow::into_owned)
-                    .unwrap_or_else(|| "<null>".into()),
-            );
+            out.push(v.text().map(Cow::into_owned).unwrap_or_else(|| "<null>".into()));
             false
         });
         out
@@ -144,17 +136,11 @@ mod tests {
             {"ipRanges":{"items":[{"cidrIp":"10.0.0.0/8"},{"cidrIp":"0.0.0.0/0"}]}},
             {"ipRanges":{"items":[{"cidrIp":"192.168.0.0/16"}]}}]}}}"#;
         assert_eq!(
-            texts(
-                json,
-                "requestParameters.ipPermissions.items.ipRanges.items.cidrIp"
-            ),
+            texts(json, "requestParameters.ipPermissions.items.ipRanges.items.cidrIp"),
             ["10.0.0.0/8", "0.0.0.0/0", "192.168.0.0/16"]
         );
         assert_eq!(
-            texts(
-                json,
-                "requestParameters.ipPermissions.items.1.ipRanges.items.cidrIp"
-            ),
+            texts(json, "requestParameters.ipPermissions.items.1.ipRanges.items.cidrIp"),
             ["192.168.0.0/16"]
         );
     }
@@ -167,11 +153,7 @@ mod tests {
         assert_eq!(texts(json, "a.z"), ["<null>"]);
         assert_eq!(texts(json, "a.o"), [r#"{"k":"v"}"#]);
         assert_eq!(texts(json, "a.l"), ["x", "y"]);
-        assert_eq!(
-            texts(json, "a.e"),
-            ["[]"],
-            "an empty array is present, as its text"
-        );
+        assert_eq!(texts(json, "a.e"), ["[]"], "an empty array is present, as its text");
         assert_eq!(texts(json, "a.missing"), [] as [&str; 0]);
         assert_eq!(texts(json, "a.n.deeper"), [] as [&str; 0]);
     }

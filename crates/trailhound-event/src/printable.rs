@@ -36,9 +36,6 @@ mod tests {
     fn escapes_controls_only() {
         assert_eq!(printable("plain ünïcode"), "plain ünïcode");
         assert_eq!(printable("\u{1b}[31mred\u{7}"), "\\u{1b}[31mred\\u{7}");
-        assert_eq!(
-            printable("a\nb\tc\u{9b}d\u{202e}"),
-            "a\\nb\\tc\\u{9b}d\\u{202e}"
-        );
+        assert_eq!(printable("a\nb\tc\u{9b}d\u{202e}"), "a\\nb\\tc\\u{9b}d\\u{202e}");
     }
 }

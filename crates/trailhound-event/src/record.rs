@@ -136,22 +136,16 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// Parses the core fields of one record and checks that it has the shape of a CloudTrail event.
     pub fn parse(raw: &'a RawValue) -> Result<Record<'a>, RecordError> {
-        let core: Core<'a> =
-            serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
+        let core: Core<'a> = serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
         let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
-        let time =
-            parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
+        let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
         Ok(Record {
             raw,
             time,
             event_time,
             event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
-            event_source: core
-                .event_source
-                .ok_or(RecordError::Missing("eventSource"))?,
-            identity: core
-                .user_identity
-                .ok_or(RecordError::Missing("userIdentity"))?,
+            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
+            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
             aws_region: core.aws_region,
             source_ip: core.source_ip_address,
             user_agent: core.user_agent,
@@ -290,14 +284,8 @@ const CORE_PATHS: [(&str, CoreField); 21] = [
     ("userIdentity.userName", CoreField::IdentityUserName),
     ("userIdentity.principalId", CoreField::IdentityPrincipalId),
     ("userIdentity.invokedBy", CoreField::IdentityInvokedBy),
-    (
-        "userIdentity.sessionContext.sessionIssuer.type",
-        CoreField::IssuerType,
-    ),
-    (
-        "userIdentity.sessionContext.sessionIssuer.arn",
-        CoreField::IssuerArn,
-    ),
+    ("userIdentity.sessionContext.sessionIssuer.type", CoreField::IssuerType),
+    ("userIdentity.sessionContext.sessionIssuer.arn", CoreField::IssuerArn),
     (
         "userIdentity.sessionContext.sessionIssuer.userName",
         CoreField::IssuerUserName,
@@ -310,10 +298,7 @@ impl CoreField {
     }
 
     fn segments(self) -> Vec<Box<str>> {
-        let path = CORE_PATHS
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("", |(p, _)| p);
+        let path = CORE_PATHS.iter().find(|(_, f)| *f == self).map_or("", |(p, _)| p);
         path.split('.').map(Box::from).collect()
     }
 }
@@ -375,11 +360,7 @@ fn diagnose(raw: &str, err: &serde_json::Error) -> RecordError {
             current = current.and_then(|v| v.get(segment));
         }
         if let Some(value) = current.filter(|v| !v.is_object() && !v.is_null()) {
-            let found = if value.is_array() {
-                "an array"
-            } else {
-                "not an object"
-            };
+            let found = if value.is_array() { "an array" } else { "not an object" };
             return RecordError::WrongType {
                 field: path,
                 found,
@@ -443,25 +424,12 @@ mod tests {
         let raw = raw(GOOD);
         let record = Record::parse(&raw).expect("valid");
         assert_eq!(
-            values(
-                &record,
-                "userIdentity.sessionContext.sessionIssuer.userName"
-            ),
+            values(&record, "userIdentity.sessionContext.sessionIssuer.userName"),
             [r#"Str("Admin")"#]
         );
-        assert_eq!(
-            values(&record, "requestParameters.userName"),
-            [r#"Str("eveA")"#]
-        );
-        assert_eq!(
-            values(&record, "errorCode"),
-            ["Null"],
-            "explicit null is seen as null"
-        );
-        assert!(
-            values(&record, "errorMessage").is_empty(),
-            "missing is nothing"
-        );
+        assert_eq!(values(&record, "requestParameters.userName"), [r#"Str("eveA")"#]);
+        assert_eq!(values(&record, "errorCode"), ["Null"], "explicit null is seen as null");
+        assert!(values(&record, "errorMessage").is_empty(), "missing is nothing");
         assert!(values(&record, "userIdentity.userName").is_empty());
     }
 

@@ -26,8 +26,7 @@ fn parse_fixed(bytes: &[u8]) -> Option<DateTime<Utc>> {
     }
     let tail = &bytes[19..];
     let utc_suffix = tail == b"Z" || (bytes[10] == b' ' && (tail.is_empty() || tail[0] == b'.'));
-    if !utc_suffix || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':'
-    {
+    if !utc_suffix || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
         return None;
     }
     if bytes[10] != b'T' && bytes[10] != b' ' {
@@ -71,23 +70,15 @@ mod tests {
     use super::*;
 
     fn rfc(text: &str) -> String {
-        parse_event_time(text)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default()
+        parse_event_time(text).map(|t| t.to_rfc3339()).unwrap_or_default()
     }
 
     #[test]
     fn parses_cloudtrail_forms() {
         assert_eq!(rfc("2024-03-01T12:05:09Z"), "2024-03-01T12:05:09+00:00");
-        assert_eq!(
-            rfc("2025-03-26 16:43:57.000000000"),
-            "2025-03-26T16:43:57+00:00"
-        );
+        assert_eq!(rfc("2025-03-26 16:43:57.000000000"), "2025-03-26T16:43:57+00:00");
         assert_eq!(rfc("2025-03-26 16:43:57"), "2025-03-26T16:43:57+00:00");
-        assert_eq!(
-            rfc("2024-03-01T12:05:09.250+02:00"),
-            "2024-03-01T10:05:09.250+00:00"
-        );
+        assert_eq!(rfc("2024-03-01T12:05:09.250+02:00"), "2024-03-01T10:05:09.250+00:00");
     }
 
     #[test]

@@ -58,12 +58,7 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()>
             f.source_file.clone(),
         ];
         if with_event {
-            row.push(
-                f.event
-                    .as_ref()
-                    .map(|e| e.get().to_string())
-                    .unwrap_or_default(),
-            );
+            row.push(f.event.as_ref().map(|e| e.get().to_string()).unwrap_or_default());
         }
         writer.write_record(row.iter().map(|cell| csv_cell(cell).into_owned()))?;
     }

@@ -26,9 +26,7 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "csv" => Ok(Format::Csv),
-            _ => Err(format!(
-                "unknown format {text:?} (expected table, json, jsonl or csv)"
-            )),
+            _ => Err(format!("unknown format {text:?} (expected table, json, jsonl or csv)")),
         }
     }
 }
@@ -52,12 +50,7 @@ impl Default for Options {
 }
 
 /// Writes `findings` in `format`.
-pub fn write_findings(
-    out: &mut dyn Write,
-    format: Format,
-    findings: &[Finding],
-    options: &Options,
-) -> io::Result<()> {
+pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding], options: &Options) -> io::Result<()> {
     match format {
         Format::Table => crate::table::write(out, findings, options),
         Format::Json => {

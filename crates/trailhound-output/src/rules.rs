@@ -36,11 +36,7 @@ pub fn write_rule_list(out: &mut dyn Write, rules: &[&Rule], json: bool) -> io::
         return writeln!(out);
     }
     let id_width = rules.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
-    writeln!(
-        out,
-        "{:<id_width$}  {:<13}  {:<60}  TAGS",
-        "ID", "LEVEL", "TITLE"
-    )?;
+    writeln!(out, "{:<id_width$}  {:<13}  {:<60}  TAGS", "ID", "LEVEL", "TITLE")?;
     for rule in rules {
         writeln!(
             out,
@@ -57,21 +53,13 @@ pub fn write_rule_list(out: &mut dyn Write, rules: &[&Rule], json: bool) -> io::
 /// A rule's YAML and its test events.
 pub fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     writeln!(out, "# {} ({})", terminal(&rule.id), terminal(&rule.file))?;
-    writeln!(
-        out,
-        "{}",
-        terminal(rule.text.trim_end()).replace("\\n", "\n")
-    )?;
+    writeln!(out, "{}", terminal(rule.text.trim_end()).replace("\\n", "\n"))?;
     if rule.tests.is_empty() {
         return writeln!(out, "\n# no test events");
     }
     writeln!(out, "\n# test events ({})", rule.tests.len())?;
     for (index, case) in rule.tests.iter().enumerate() {
-        let verdict = if case.expect {
-            "must match"
-        } else {
-            "must not match"
-        };
+        let verdict = if case.expect { "must match" } else { "must not match" };
         writeln!(
             out,
             "- {} [{verdict}]: {}",
@@ -83,10 +71,7 @@ pub fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
 }
 
 /// PASS/FAIL per rule; returns the number of failed tests.
-pub fn write_test_report(
-    out: &mut dyn Write,
-    results: &[(&Rule, Vec<Outcome>)],
-) -> io::Result<usize> {
+pub fn write_test_report(out: &mut dyn Write, results: &[(&Rule, Vec<Outcome>)]) -> io::Result<usize> {
     let mut failed = 0;
     let mut untested = 0;
     let mut tests = 0;
@@ -99,12 +84,7 @@ pub fn write_test_report(
         }
         let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
         if bad.is_empty() {
-            writeln!(
-                out,
-                "PASS     {} ({} tests)",
-                terminal(&rule.id),
-                outcomes.len()
-            )?;
+            writeln!(out, "PASS     {} ({} tests)", terminal(&rule.id), outcomes.len())?;
             continue;
         }
         failed += bad.len();

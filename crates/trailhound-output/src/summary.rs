@@ -27,11 +27,7 @@ pub struct Summary {
 }
 
 /// Writes the summary and the per-rule counts of `findings`.
-pub fn write_summary(
-    out: &mut dyn Write,
-    summary: &Summary,
-    findings: &[Finding],
-) -> io::Result<()> {
+pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding]) -> io::Result<()> {
     let s = summary;
     writeln!(
         out,
@@ -44,10 +40,7 @@ pub fn write_summary(
     )?;
     let mut skipped = Vec::new();
     if s.files_pruned > 0 {
-        skipped.push(format!(
-            "{} outside the window (not opened)",
-            count(s.files_pruned)
-        ));
+        skipped.push(format!("{} outside the window (not opened)", count(s.files_pruned)));
     }
     if s.digests_skipped > 0 {
         skipped.push(format!("{} digest files", count(s.digests_skipped)));
@@ -64,22 +57,14 @@ pub fn write_summary(
             count(s.records_invalid)
         )?;
     }
-    writeln!(
-        out,
-        "  rules: {} ({} look at every record)",
-        s.rules, s.rules_unindexed
-    )?;
+    writeln!(out, "  rules: {} ({} look at every record)", s.rules, s.rules_unindexed)?;
     let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
     let mut by_rule: BTreeMap<(&str, Level), u64> = BTreeMap::new();
     for f in findings {
         *by_level.entry(f.level).or_default() += 1;
         *by_rule.entry((&f.rule_id, f.level)).or_default() += 1;
     }
-    let levels: Vec<String> = by_level
-        .iter()
-        .rev()
-        .map(|(l, n)| format!("{l} {n}"))
-        .collect();
+    let levels: Vec<String> = by_level.iter().rev().map(|(l, n)| format!("{l} {n}")).collect();
     if findings.is_empty() {
         writeln!(out, "  findings: none")?;
     } else {

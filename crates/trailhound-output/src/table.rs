@@ -9,21 +9,9 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::escape::terminal;
 use crate::format::Options;
 
-const COLUMNS: [&str; 7] = [
-    "TIME",
-    "LEVEL",
-    "RULE",
-    "EVENT",
-    "PRINCIPAL",
-    "SOURCE IP",
-    "ACCESS KEY",
-];
+const COLUMNS: [&str; 7] = ["TIME", "LEVEL", "RULE", "EVENT", "PRINCIPAL", "SOURCE IP", "ACCESS KEY"];
 
-pub(crate) fn write(
-    out: &mut dyn Write,
-    findings: &[Finding],
-    options: &Options,
-) -> io::Result<()> {
+pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options) -> io::Result<()> {
     if findings.is_empty() {
         return Ok(());
     }

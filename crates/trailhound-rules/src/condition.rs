@@ -131,10 +131,7 @@ impl Parser<'_> {
             Some(token) => format!(" near {token:?}"),
             None => " at the end".to_string(),
         };
-        CompileError::at(
-            "condition",
-            format!("{what}{near} in condition {:?}", self.text),
-        )
+        CompileError::at("condition", format!("{what}{near} in condition {:?}", self.text))
     }
 
     fn eat(&mut self, token: &Token) -> bool {
@@ -206,10 +203,7 @@ impl Parser<'_> {
                         if found.is_empty() {
                             return Err(CompileError::at(
                                 &pattern,
-                                format!(
-                                    "no selection matches {pattern:?} in condition {:?}",
-                                    self.text
-                                ),
+                                format!("no selection matches {pattern:?} in condition {:?}", self.text),
                             ));
                         }
                         found
@@ -281,18 +275,9 @@ mod tests {
             "(selection or filter_a) and filter_b",
             [true, false, false, false, false]
         ));
-        assert!(eval(
-            "not selection and filter_a",
-            [false, true, false, false, false]
-        ));
-        assert!(!eval(
-            "not (selection or filter_a)",
-            [false, true, false, false, false]
-        ));
-        assert!(eval(
-            "selection AND NOT filter_a",
-            [true, false, false, false, false]
-        ));
+        assert!(eval("not selection and filter_a", [false, true, false, false, false]));
+        assert!(!eval("not (selection or filter_a)", [false, true, false, false, false]));
+        assert!(eval("selection AND NOT filter_a", [true, false, false, false, false]));
     }
 
     #[test]

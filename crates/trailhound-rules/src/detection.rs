@@ -22,9 +22,7 @@ impl Selection {
     fn compile(name: &str, value: &Yaml) -> Result<Selection, CompileError> {
         match value {
             Yaml::Mapping(map) => Ok(Selection::All(compile_map(name, map)?)),
-            Yaml::Sequence(items)
-                if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() =>
-            {
+            Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() => {
                 let mut any = Vec::new();
                 for item in items {
                     if let Yaml::Mapping(map) = item {
@@ -33,12 +31,10 @@ impl Selection {
                 }
                 Ok(Selection::Any(any))
             }
-            Yaml::Sequence(items) if items.iter().any(|i| matches!(i, Yaml::Mapping(_))) => {
-                Err(CompileError::at(
-                    name,
-                    format!("selection {name:?} mixes maps and plain values"),
-                ))
-            }
+            Yaml::Sequence(items) if items.iter().any(|i| matches!(i, Yaml::Mapping(_))) => Err(CompileError::at(
+                name,
+                format!("selection {name:?} mixes maps and plain values"),
+            )),
             Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => {
                 Ok(Selection::All(vec![FieldMatcher::compile("", value)?]))
             }
@@ -62,35 +58,25 @@ impl Selection {
             matchers
                 .iter()
                 .filter(|m| m.field().is_some_and(|f| f.as_str() == field))
-                .filter_map(|m| {
-                    m.literals()
-                        .map(|l| l.iter().cloned().collect::<BTreeSet<_>>())
-                })
+                .filter_map(|m| m.literals().map(|l| l.iter().cloned().collect::<BTreeSet<_>>()))
                 .reduce(|a, b| a.intersection(&b).cloned().collect())
         };
         match self {
             Selection::All(matchers) => of_map(matchers),
-            Selection::Any(maps) => {
-                maps.iter()
-                    .map(|m| of_map(m))
-                    .try_fold(BTreeSet::new(), |mut acc, set| {
-                        acc.extend(set?);
-                        Some(acc)
-                    })
-            }
+            Selection::Any(maps) => maps
+                .iter()
+                .map(|m| of_map(m))
+                .try_fold(BTreeSet::new(), |mut acc, set| {
+                    acc.extend(set?);
+                    Some(acc)
+                }),
         }
     }
 }
 
-fn compile_map(
-    selection: &str,
-    map: &serde_yaml_ng::Mapping,
-) -> Result<Vec<FieldMatcher>, CompileError> {
+fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatcher>, CompileError> {
     if map.is_empty() {
-        return Err(CompileError::at(
-            selection,
-            format!("selection {selection:?} is empty"),
-        ));
+        return Err(CompileError::at(selection, format!("selection {selection:?} is empty")));
     }
     map.iter()
         .map(|(key, value)| match key {
@@ -144,9 +130,9 @@ impl Detection {
             Some(Yaml::Sequence(items)) if !items.is_empty() => {
                 let mut any = Vec::new();
                 for item in items {
-                    let text = item.as_str().ok_or_else(|| {
-                        CompileError::at("condition", "each condition must be a string")
-                    })?;
+                    let text = item
+                        .as_str()
+                        .ok_or_else(|| CompileError::at("condition", "each condition must be a string"))?;
                     any.push(condition::parse(text, &names)?);
                 }
                 Cond::Or(any)
@@ -158,18 +144,12 @@ impl Detection {
                 ));
             }
         };
-        Ok(Detection {
-            selections,
-            condition,
-        })
+        Ok(Detection { selections, condition })
     }
 
     pub fn matches(&self, record: &Record<'_>) -> bool {
-        self.condition.eval(&mut |index| {
-            self.selections
-                .get(index)
-                .is_some_and(|s| s.matches(record))
-        })
+        self.condition
+            .eval(&mut |index| self.selections.get(index).is_some_and(|s| s.matches(record)))
     }
 
     /// Lower-cased values of `field` (eventName, eventSource) without which the rule cannot
@@ -186,13 +166,15 @@ impl Detection {
                 .iter()
                 .filter_map(|c| self.required_in(c, field))
                 .min_by_key(BTreeSet::len),
-            Cond::Or(items) => items.iter().map(|c| self.required_in(c, field)).try_fold(
-                BTreeSet::new(),
-                |mut acc, set| {
-                    acc.extend(set?);
-                    Some(acc)
-                },
-            ),
+            Cond::Or(items) => {
+                items
+                    .iter()
+                    .map(|c| self.required_in(c, field))
+                    .try_fold(BTreeSet::new(), |mut acc, set| {
+                        acc.extend(set?);
+                        Some(acc)
+                    })
+            }
         }
     }
 }
@@ -202,8 +184,7 @@ mod tests {
     use super::*;
 
     fn detection(yaml: &str) -> Detection {
-        Detection::compile(&serde_yaml_ng::from_str(yaml).expect("yaml"))
-            .unwrap_or_else(|e| panic!("{}", e.message))
+        Detection::compile(&serde_yaml_ng::from_str(yaml).expect("yaml")).unwrap_or_else(|e| panic!("{}", e.message))
     }
 
     fn names(d: &Detection) -> Option<Vec<String>> {
@@ -212,9 +193,7 @@ mod tests {
 
     #[test]
     fn index_keys_follow_the_condition() {
-        let d = detection(
-            "sel: {eventName: [A, B]}\nfilter: {userAgent: x}\ncondition: sel and not filter",
-        );
+        let d = detection("sel: {eventName: [A, B]}\nfilter: {userAgent: x}\ncondition: sel and not filter");
         assert_eq!(names(&d), Some(vec!["a".into(), "b".into()]));
         let d = detection("sel: {eventName: A}\nother: {eventName: B*}\ncondition: sel or other");
         assert_eq!(names(&d), None, "a wildcard cannot be indexed");
@@ -222,9 +201,7 @@ mod tests {
         assert_eq!(names(&d), Some(vec!["a".into(), "c".into()]));
         let d = detection("sel:\n  - {eventName: A}\n  - {userAgent: C}\ncondition: sel");
         assert_eq!(names(&d), None);
-        let d = detection(
-            "s1: {eventSource: iam.amazonaws.com}\ns2: {eventName: [X, Y, Z]}\ncondition: s1 and s2",
-        );
+        let d = detection("s1: {eventSource: iam.amazonaws.com}\ns2: {eventName: [X, Y, Z]}\ncondition: s1 and s2");
         assert_eq!(names(&d), Some(vec!["x".into(), "y".into(), "z".into()]));
         assert_eq!(d.required("eventSource").map(|s| s.len()), Some(1));
         let d = detection("sel: {eventName: A}\ncondition: not sel");

@@ -51,11 +51,7 @@ impl FromStr for Level {
                 level.as_str().eq_ignore_ascii_case(text)
                     || (text.eq_ignore_ascii_case("info") && *level == Level::Informational)
             })
-            .ok_or_else(|| {
-                format!(
-                    "unknown level {text:?} (expected informational, low, medium, high or critical)"
-                )
-            })
+            .ok_or_else(|| format!("unknown level {text:?} (expected informational, low, medium, high or critical)"))
     }
 }
 

@@ -55,9 +55,7 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
             }
         };
         let tests_path = tests_path_for(&display);
-        let tests = std::fs::read_to_string(&tests_path)
-            .ok()
-            .map(|t| (tests_path, t));
+        let tests = std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t));
         let (found, failed) = parse_rules(&RuleFile {
             path: display,
             text,
@@ -70,10 +68,7 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
 }
 
 fn is_rule_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.ends_with(TESTS_SUFFIX)
 }
 
@@ -122,10 +117,7 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
             }
             Err((rule, err)) => errors.push(RuleError {
                 file: file.path.clone(),
-                line: err
-                    .hint
-                    .as_deref()
-                    .and_then(|hint| find_line(&file.text, hint)),
+                line: err.hint.as_deref().and_then(|hint| find_line(&file.text, hint)),
                 rule,
                 message: err.message,
             }),
@@ -138,10 +130,7 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
     let text = |key: &str| yaml.get(key).and_then(Yaml::as_str).map(str::to_string);
     let list = |key: &str| -> Vec<String> {
         match yaml.get(key) {
-            Some(Yaml::Sequence(items)) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
+            Some(Yaml::Sequence(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
             Some(Yaml::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         }
@@ -200,12 +189,7 @@ fn check_logsource(logsource: Option<&Yaml>) -> Result<(), CompileError> {
             "rule has no logsource (expected product: aws, service: cloudtrail)",
         ));
     };
-    let field = |key: &str| {
-        logsource
-            .get(key)
-            .and_then(Yaml::as_str)
-            .map(str::to_ascii_lowercase)
-    };
+    let field = |key: &str| logsource.get(key).and_then(Yaml::as_str).map(str::to_ascii_lowercase);
     match (field("product"), field("service")) {
         (Some(p), _) if p != "aws" => Err(CompileError::at(
             "product",
@@ -213,9 +197,7 @@ fn check_logsource(logsource: Option<&Yaml>) -> Result<(), CompileError> {
         )),
         (_, Some(s)) if s != "cloudtrail" => Err(CompileError::at(
             "service",
-            format!(
-                "logsource service is {s:?}; trailhound reads CloudTrail (service: cloudtrail)"
-            ),
+            format!("logsource service is {s:?}; trailhound reads CloudTrail (service: cloudtrail)"),
         )),
         (None, None) => Err(CompileError::at(
             "logsource",
@@ -285,11 +267,7 @@ mod tests {
         let (_, errors) = load(&GOOD.replace("level: high", "level: severe"));
         assert_eq!(errors[0].line, Some(5));
         let (_, errors) = load("title: [unclosed\n");
-        assert!(
-            errors[0].message.starts_with("invalid YAML"),
-            "{}",
-            errors[0]
-        );
+        assert!(errors[0].message.starts_with("invalid YAML"), "{}", errors[0]);
         assert_eq!(errors[0].line, Some(2));
         let (_, errors) = load(&GOOD.replace("product: aws", "product: windows"));
         assert!(errors[0].message.contains("windows"));

@@ -76,9 +76,7 @@ impl FieldMatcher {
                     if placement != Placement::Whole {
                         return Err(CompileError::at(
                             spec,
-                            format!(
-                                "{spec:?}: contains, startswith and endswith exclude each other"
-                            ),
+                            format!("{spec:?}: contains, startswith and endswith exclude each other"),
                         ));
                     }
                     placement = match modifier {
@@ -98,8 +96,7 @@ impl FieldMatcher {
                 "lt" => kind = Kind::Compare(Compare::Lt),
                 "lte" => kind = Kind::Compare(Compare::Lte),
                 "fieldref" => kind = Kind::FieldRef,
-                "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide"
-                | "windash" | "expand" => {
+                "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash" | "expand" => {
                     return Err(CompileError::at(
                         spec,
                         format!(
@@ -108,10 +105,7 @@ impl FieldMatcher {
                     ));
                 }
                 other => {
-                    return Err(CompileError::at(
-                        spec,
-                        format!("{spec:?}: unknown modifier {other:?}"),
-                    ));
+                    return Err(CompileError::at(spec, format!("{spec:?}: unknown modifier {other:?}")));
                 }
             }
         }
@@ -126,10 +120,7 @@ impl FieldMatcher {
             other => vec![other],
         };
         if values.is_empty() {
-            return Err(CompileError::at(
-                spec,
-                format!("{spec:?}: empty list of values"),
-            ));
+            return Err(CompileError::at(spec, format!("{spec:?}: empty list of values")));
         }
         let field = (!field.is_empty()).then(|| FieldPath::new(field));
         if field.is_none() && kind != Kind::Strings && kind != Kind::Regex {
@@ -167,10 +158,7 @@ impl FieldMatcher {
                 Kind::Regex => {
                     literals = None;
                     Regex::new(&text).map_err(|err| {
-                        CompileError::at(
-                            &text,
-                            format!("{spec:?}: invalid regular expression {text:?}: {err}"),
-                        )
+                        CompileError::at(&text, format!("{spec:?}: invalid regular expression {text:?}: {err}"))
                     })?;
                     patterns.push(format!("(?:{text})"));
                 }
@@ -179,12 +167,7 @@ impl FieldMatcher {
                         .trim()
                         .parse::<IpNet>()
                         .or_else(|_| text.trim().parse::<IpAddr>().map(IpNet::from))
-                        .map_err(|_| {
-                            CompileError::at(
-                                &text,
-                                format!("{spec:?}: {text:?} is not a CIDR network"),
-                            )
-                        })?;
+                        .map_err(|_| CompileError::at(&text, format!("{spec:?}: {text:?} is not a CIDR network")))?;
                     tests.push(Test::Cidr(vec![net]));
                 }
                 Kind::Exists => {
@@ -201,9 +184,10 @@ impl FieldMatcher {
                     tests.push(Test::Exists(wanted));
                 }
                 Kind::Compare(op) => {
-                    let limit = text.trim().parse::<f64>().map_err(|_| {
-                        CompileError::at(spec, format!("{spec:?}: {text:?} is not a number"))
-                    })?;
+                    let limit = text
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| CompileError::at(spec, format!("{spec:?}: {text:?} is not a number")))?;
                     tests.push(Test::Compare(op, limit));
                 }
                 Kind::FieldRef => tests.push(Test::FieldRef {
@@ -228,9 +212,8 @@ impl FieldMatcher {
                 } else {
                     format!("(?{flags})")
                 };
-                Regex::new(&format!("{prefix}(?:{})", items.join("|"))).map_err(|err| {
-                    CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}"))
-                })
+                Regex::new(&format!("{prefix}(?:{})", items.join("|")))
+                    .map_err(|err| CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}")))
             };
             if all {
                 for pattern in &patterns {
@@ -244,13 +227,7 @@ impl FieldMatcher {
         if !all {
             let nets: Vec<IpNet> = tests
                 .iter()
-                .filter_map(|t| {
-                    if let Test::Cidr(n) = t {
-                        Some(n.clone())
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|t| if let Test::Cidr(n) = t { Some(n.clone()) } else { None })
                 .flatten()
                 .collect();
             if !nets.is_empty() {
@@ -273,11 +250,7 @@ impl FieldMatcher {
 
     /// Lower-cased exact values, when the matcher is a plain equality test.
     pub fn literals(&self) -> Option<&[String]> {
-        if self.all {
-            None
-        } else {
-            self.literals.as_deref()
-        }
+        if self.all { None } else { self.literals.as_deref() }
     }
 
     pub fn matches(&self, record: &Record<'_>) -> bool {
@@ -306,9 +279,7 @@ impl FieldMatcher {
                 });
                 null || !seen
             }
-            Test::Exists(wanted) => {
-                record.visit(field, &mut |value| value != Value::Null) == *wanted
-            }
+            Test::Exists(wanted) => record.visit(field, &mut |value| value != Value::Null) == *wanted,
             Test::Pattern(regex) => record.visit(field, &mut |value| {
                 value.text().is_some_and(|text| regex.is_match(&text))
             }),
@@ -334,11 +305,7 @@ impl FieldMatcher {
                 let mut others = Vec::new();
                 record.visit(other, &mut |value| {
                     if let Some(text) = value.text() {
-                        others.push(if *cased {
-                            text.into_owned()
-                        } else {
-                            text.to_lowercase()
-                        });
+                        others.push(if *cased { text.into_owned() } else { text.to_lowercase() });
                     }
                     false
                 });
@@ -346,11 +313,7 @@ impl FieldMatcher {
                     let Some(text) = value.text() else {
                         return false;
                     };
-                    let text = if *cased {
-                        text.into_owned()
-                    } else {
-                        text.to_lowercase()
-                    };
+                    let text = if *cased { text.into_owned() } else { text.to_lowercase() };
                     others.iter().any(|o| match placement {
                         Placement::Whole => text == *o,
                         Placement::Contains => text.contains(o.as_str()),
@@ -443,8 +406,7 @@ mod tests {
 
     fn check(spec: &str, yaml: &str) -> bool {
         let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
-        let matcher =
-            FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
+        let matcher = FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
         let raw = RawValue::from_string(EVENT.to_string()).expect("json");
         let record = Record::parse(&raw).expect("record");
         matcher.matches(&record)
@@ -454,10 +416,7 @@ mod tests {
     fn plain_values_are_whole_and_case_insensitive() {
         assert!(check("eventName", "authorizesecuritygroupingress"));
         assert!(!check("eventName", "AuthorizeSecurityGroup"));
-        assert!(check(
-            "eventName",
-            "[CreateUser, AuthorizeSecurityGroupIngress]"
-        ));
+        assert!(check("eventName", "[CreateUser, AuthorizeSecurityGroupIngress]"));
         assert!(check("eventName|cased", "AuthorizeSecurityGroupIngress"));
         assert!(!check("eventName|cased", "authorizesecuritygroupingress"));
     }
@@ -521,10 +480,7 @@ mod tests {
         assert!(!check("userAgent|re", "kali\\)"));
         assert!(check("userAgent|re|i", "kali\\)"));
         assert!(check("sourceIPAddress|cidr", "203.0.113.0/24"));
-        assert!(!check(
-            "sourceIPAddress|cidr",
-            "[10.0.0.0/8, 192.168.0.0/16]"
-        ));
+        assert!(!check("sourceIPAddress|cidr", "[10.0.0.0/8, 192.168.0.0/16]"));
         assert!(
             !check(
                 "requestParameters.ipPermissions.items.ipRanges.items.cidrIp|cidr",
@@ -546,10 +502,7 @@ mod tests {
     #[test]
     fn fieldref() {
         assert!(
-            check(
-                "userIdentity.userName|fieldref",
-                "requestParameters.userName"
-            ),
+            check("userIdentity.userName|fieldref", "requestParameters.userName"),
             "case-insensitive"
         );
         assert!(!check(
@@ -560,10 +513,7 @@ mod tests {
             "userIdentity.arn|fieldref|endswith",
             "requestParameters.userName"
         ));
-        assert!(!check(
-            "userIdentity.arn|fieldref",
-            "requestParameters.missing"
-        ));
+        assert!(!check("userIdentity.arn|fieldref", "requestParameters.missing"));
     }
 
     #[test]
@@ -589,10 +539,7 @@ mod tests {
         ];
         for (spec, yaml) in bad {
             let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
-            assert!(
-                FieldMatcher::compile(spec, &value).is_err(),
-                "{spec}: {yaml}"
-            );
+            assert!(FieldMatcher::compile(spec, &value).is_err(), "{spec}: {yaml}");
         }
     }
 

@@ -40,8 +40,7 @@ impl Rule {
     pub fn techniques(&self) -> impl Iterator<Item = String> + '_ {
         self.tags.iter().filter_map(|tag| {
             let id = tag.strip_prefix("attack.")?;
-            (id.starts_with('t') && id[1..].starts_with(|c: char| c.is_ascii_digit()))
-                .then(|| id.to_uppercase())
+            (id.starts_with('t') && id[1..].starts_with(|c: char| c.is_ascii_digit())).then(|| id.to_uppercase())
         })
     }
 }

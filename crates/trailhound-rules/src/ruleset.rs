@@ -70,12 +70,7 @@ impl RuleSet {
     }
 
     /// Calls `hit` for every rule matching `record`. `scratch` is a reusable buffer.
-    pub fn matches<'s>(
-        &'s self,
-        record: &Record<'_>,
-        scratch: &mut String,
-        hit: &mut dyn FnMut(&'s Rule),
-    ) {
+    pub fn matches<'s>(&'s self, record: &Record<'_>, scratch: &mut String, hit: &mut dyn FnMut(&'s Rule)) {
         let by_name = lookup(&self.by_name, &record.event_name, scratch);
         let by_source = lookup(&self.by_source, &record.event_source, scratch);
         for &index in by_name.iter().chain(by_source).chain(&self.always) {
@@ -87,11 +82,7 @@ impl RuleSet {
     }
 }
 
-fn lookup<'m>(
-    map: &'m HashMap<Box<str>, Vec<usize>>,
-    key: &str,
-    scratch: &mut String,
-) -> &'m [usize] {
+fn lookup<'m>(map: &'m HashMap<Box<str>, Vec<usize>>, key: &str, scratch: &mut String) -> &'m [usize] {
     if map.is_empty() {
         return &[];
     }
@@ -107,9 +98,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     fn rule(name: &str, detection: &str) -> Rule {
-        let text = format!(
-            "title: {name}\nname: {name}\nlogsource: {{product: aws}}\ndetection:\n{detection}"
-        );
+        let text = format!("title: {name}\nname: {name}\nlogsource: {{product: aws}}\ndetection:\n{detection}");
         let (mut rules, errors) = parse_rules(&RuleFile {
             path: format!("{name}.yml"),
             text,
@@ -123,10 +112,7 @@ mod tests {
     fn routes_records_to_indexed_rules() {
         let rules = vec![
             rule("by-name", "  s: {eventName: StopLogging}\n  condition: s"),
-            rule(
-                "by-source",
-                "  s: {eventSource: iam.amazonaws.com}\n  condition: s",
-            ),
+            rule("by-source", "  s: {eventSource: iam.amazonaws.com}\n  condition: s"),
             rule("always", "  s: {userIdentity.type: Root}\n  condition: s"),
             rule("by-name", "  s: {eventName: X}\n  condition: s"),
         ];

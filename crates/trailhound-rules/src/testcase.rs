@@ -22,8 +22,7 @@ pub struct TestCase {
 
 /// Parses a tests file: a YAML list of `{name, match, event}`.
 pub fn parse(text: &str) -> Result<Vec<TestCase>, String> {
-    let cases: Vec<TestCase> =
-        serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
+    let cases: Vec<TestCase> = serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
     if let Some(bad) = cases.iter().find(|c| !c.event.is_object()) {
         return Err(format!("test {:?}: event must be a map", bad.name));
     }
@@ -96,9 +95,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        self.result
-            .as_ref()
-            .is_ok_and(|matched| *matched == self.expect)
+        self.result.as_ref().is_ok_and(|matched| *matched == self.expect)
     }
 }
 
@@ -109,13 +106,11 @@ pub fn run(rule: &Rule) -> Vec<Outcome> {
         .enumerate()
         .map(|(index, case)| {
             let json = case.record_json(&rule.id, index);
-            let result = RawValue::from_string(json)
-                .map_err(|e| e.to_string())
-                .and_then(|raw| {
-                    Record::parse(&raw)
-                        .map(|record| rule.matches(&record))
-                        .map_err(|e| e.to_string())
-                });
+            let result = RawValue::from_string(json).map_err(|e| e.to_string()).and_then(|raw| {
+                Record::parse(&raw)
+                    .map(|record| rule.matches(&record))
+                    .map_err(|e| e.to_string())
+            });
             Outcome {
                 name: case.name.clone(),
                 expect: case.expect,
@@ -132,14 +127,8 @@ mod tests {
     #[test]
     fn merge_is_deep_for_maps_only() {
         let mut base = serde_json::json!({"a": {"b": 1, "c": 2}, "l": [1, 2], "n": 1});
-        merge(
-            &mut base,
-            &serde_json::json!({"a": {"c": 3}, "l": [9], "n": null}),
-        );
-        assert_eq!(
-            base,
-            serde_json::json!({"a": {"b": 1, "c": 3}, "l": [9], "n": null})
-        );
+        merge(&mut base, &serde_json::json!({"a": {"c": 3}, "l": [9], "n": null}));
+        assert_eq!(base, serde_json::json!({"a": {"b": 1, "c": 3}, "l": [9], "n": null}));
     }
 
     #[test]

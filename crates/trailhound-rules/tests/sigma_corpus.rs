@@ -17,34 +17,23 @@ fn all_57_sigmahq_cloudtrail_rules_compile() {
     assert!(
         errors.is_empty(),
         "{}",
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
     );
     assert_eq!(rules.len(), 57);
     let (set, errors) = RuleSet::new(rules);
     assert!(errors.is_empty());
     // The index must do its job on real rules: few of them should look at every record.
-    assert!(
-        set.unindexed() <= 12,
-        "{} rules are unindexed",
-        set.unindexed()
-    );
+    assert!(set.unindexed() <= 12, "{} rules are unindexed", set.unindexed());
 }
 
 fn stratus_hits(set: &RuleSet, technique: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures().join(format!("stratus/{technique}.json")))
-        .expect("fixture");
+    let text = std::fs::read_to_string(fixtures().join(format!("stratus/{technique}.json"))).expect("fixture");
     let mut hits = Vec::new();
     let mut scratch = String::new();
     trailhound_event::for_each_record(&text, &mut |slot| {
         let raw: &RawValue = slot.raw.expect("stratus records are objects");
         let record = Record::parse(raw).expect("stratus records are valid");
-        set.matches(&record, &mut scratch, &mut |rule| {
-            hits.push(rule.id.clone())
-        });
+        set.matches(&record, &mut scratch, &mut |rule| hits.push(rule.id.clone()));
     })
     .expect("stratus file parses");
     hits.sort();
@@ -64,14 +53,8 @@ fn sigmahq_rules_fire_on_the_attacks_they_describe() {
             .unwrap_or_default()
     };
     let cases = [
-        (
-            "aws.defense-evasion.cloudtrail-stop",
-            "AWS CloudTrail Important Change",
-        ),
-        (
-            "aws.defense-evasion.vpc-remove-flow-logs",
-            "AWS VPC Flow Logs Deleted",
-        ),
+        ("aws.defense-evasion.cloudtrail-stop", "AWS CloudTrail Important Change"),
+        ("aws.defense-evasion.vpc-remove-flow-logs", "AWS VPC Flow Logs Deleted"),
         (
             "aws.initial-access.console-login-without-mfa",
             "AWS Successful Console Login Without MFA",
@@ -82,10 +65,7 @@ fn sigmahq_rules_fire_on_the_attacks_they_describe() {
         ),
     ];
     for (technique, title) in cases {
-        let titles: Vec<String> = stratus_hits(&set, technique)
-            .iter()
-            .map(|id| title_of(id))
-            .collect();
+        let titles: Vec<String> = stratus_hits(&set, technique).iter().map(|id| title_of(id)).collect();
         assert!(
             titles.iter().any(|t| t.eq_ignore_ascii_case(title)),
             "{technique}: {titles:?}"

@@ -139,11 +139,7 @@ mod tests {
         let body: String = (0..2000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
         let data = gzip(body.as_bytes());
         let d = decode(data[..data.len() / 2].to_vec(), 1 << 20).expect("prefix");
-        assert!(
-            matches!(d.damage[..], [Damage::Truncated(_)]),
-            "{:?}",
-            d.damage
-        );
+        assert!(matches!(d.damage[..], [Damage::Truncated(_)]), "{:?}", d.damage);
         assert!(!d.text.is_empty() && body.starts_with(&d.text));
         assert!(decode(data[..5].to_vec(), 1 << 20).is_err());
     }

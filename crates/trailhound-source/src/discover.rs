@@ -22,10 +22,7 @@ pub enum FileTime {
 
 /// Dates a file from its name, else from its folders.
 pub fn file_time(path: &Path) -> FileTime {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     for part in name.split('_') {
         if part.len() == 14
             && part.as_bytes()[8] == b'T'
@@ -87,10 +84,7 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     }
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
+    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
         match entry {
             Ok(entry) if entry.file_type().is_file() => {
                 let name = entry.file_name().to_string_lossy();
@@ -100,10 +94,7 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
             }
             Ok(_) => {}
             Err(err) => {
-                let path = err
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.to_path_buf());
+                let path = err.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
                 errors.push((path, err.to_string()));
             }
         }
@@ -142,30 +133,21 @@ mod tests {
         let p = Path::new(
             "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T1205Z_abcDEF0123456789.json.gz",
         );
-        assert_eq!(
-            file_time(p),
-            FileTime::Delivered(at("2024-03-01T12:05:00Z"))
-        );
+        assert_eq!(file_time(p), FileTime::Delivered(at("2024-03-01T12:05:00Z")));
         let p = Path::new("logs/2024/03/01/events.json");
         assert_eq!(
             file_time(p),
             FileTime::Day(NaiveDate::from_ymd_opt(2024, 3, 1).expect("date"))
         );
-        assert_eq!(
-            file_time(Path::new("logs/2024/13/01/x.json")),
-            FileTime::Unknown
-        );
+        assert_eq!(file_time(Path::new("logs/2024/13/01/x.json")), FileTime::Unknown);
         assert_eq!(file_time(Path::new("x.json")), FileTime::Unknown);
     }
 
     #[test]
     fn pruning_allows_for_delivery_lag() {
         let lag = Duration::hours(1);
-        let window = TimeWindow::new(
-            Some(at("2024-03-01T12:00:00Z")),
-            Some(at("2024-03-01T13:00:00Z")),
-        )
-        .expect("window");
+        let window =
+            TimeWindow::new(Some(at("2024-03-01T12:00:00Z")), Some(at("2024-03-01T13:00:00Z"))).expect("window");
         let delivered = |t: &str| FileTime::Delivered(at(t));
         assert!(delivered("2024-03-01T12:05:00Z").may_overlap(&window, lag));
         assert!(

@@ -17,9 +17,7 @@ pub enum InputError {
         "{0}: reading trail buckets directly is not supported yet; download the logs (aws s3 sync) and give the folder"
     )]
     S3(String),
-    #[error(
-        "{0}: LookupEvents is not supported yet; export the events to a file and give the file"
-    )]
+    #[error("{0}: LookupEvents is not supported yet; export the events to a file and give the file")]
     Lookup(String),
 }
 

@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::Duration;
@@ -163,9 +164,7 @@ impl Plan {
                         plan.stats.files_found += 1;
                         if is_digest_path(&file) {
                             plan.stats.digests_skipped += 1;
-                        } else if !file_time(&file)
-                            .may_overlap(&options.window, options.delivery_lag)
-                        {
+                        } else if !file_time(&file).may_overlap(&options.window, options.delivery_lag) {
                             plan.stats.files_pruned += 1;
                         } else {
                             plan.files.push(file);
@@ -205,16 +204,24 @@ pub struct ScanReport<S> {
 /// Problems kept in memory for the report; every one is logged as it happens.
 pub const MAX_PROBLEMS_KEPT: usize = 1000;
 
-struct Worker<S> {
+/// Problems logged as warnings per scan; the rest are logged at debug level (`-v`) and counted.
+pub const MAX_PROBLEMS_SHOWN: usize = 100;
+
+struct Worker<'s, S> {
     sink: S,
     stats: ScanStats,
     problems: Vec<Problem>,
     problems_total: u64,
+    shown: &'s AtomicUsize,
 }
 
-impl<S> Worker<S> {
+impl<S> Worker<'_, S> {
     fn report(&mut self, problem: Problem) {
-        tracing::warn!("{problem}");
+        if self.shown.fetch_add(1, Ordering::Relaxed) < MAX_PROBLEMS_SHOWN {
+            tracing::warn!("{problem}");
+        } else {
+            tracing::debug!("{problem}");
+        }
         self.problems_total += 1;
         if self.problems.len() < MAX_PROBLEMS_KEPT {
             self.problems.push(problem);
@@ -237,13 +244,15 @@ pub fn scan<S: Sink>(
         stats,
         problems,
     } = plan;
+    let shown = AtomicUsize::new(problems.len());
     let new_worker = || Worker {
         sink: make_sink(),
         stats: ScanStats::default(),
         problems: Vec::new(),
         problems_total: 0,
+        shown: &shown,
     };
-    let mut workers: Vec<Worker<S>> = files
+    let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
         .fold(new_worker, |mut worker, path| {
             let name = path.display().to_string();
@@ -308,17 +317,19 @@ pub fn scan<S: Sink>(
         report.stats.add(&worker.stats);
         report.problems_total += worker.problems_total;
         let room = MAX_PROBLEMS_KEPT.saturating_sub(report.problems.len());
-        report
-            .problems
-            .extend(worker.problems.into_iter().take(room));
+        report.problems.extend(worker.problems.into_iter().take(room));
         report.sinks.push(worker.sink);
     }
     report.stats.elapsed = started.elapsed();
+    let hidden = report.problems_total.saturating_sub(MAX_PROBLEMS_SHOWN as u64);
+    if hidden > 0 {
+        tracing::warn!("{hidden} more bad files or records not shown (run with -v to see them all)");
+    }
     report
 }
 
 /// Decodes one file's bytes and feeds its records to the worker's sink.
-fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, options: &ScanOptions) {
+fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: Vec<u8>, options: &ScanOptions) {
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
     let decoded = match decode(data, options.max_file_bytes) {
@@ -389,10 +400,7 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<S>, name: &str, data: Vec<u8>, option
                 record: None,
                 line: Some(err.line),
                 kind: ProblemKind::Damaged,
-                message: format!(
-                    "{}; {} records before it were read",
-                    err.message, err.records_before
-                ),
+                message: format!("{}; {} records before it were read", err.message, err.records_before),
             });
         }
     }

@@ -12,22 +12,14 @@ pub struct TimeWindow {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
-    #[error(
-        "{0:?} is neither a duration (90m, 24h, 7d, 2w) nor an RFC 3339 time (2024-03-01T12:00:00Z)"
-    )]
+    #[error("{0:?} is neither a duration (90m, 24h, 7d, 2w) nor an RFC 3339 time (2024-03-01T12:00:00Z)")]
     Bad(String),
     #[error("the window is empty: --since {since} is not before --until {until}")]
-    Empty {
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    },
+    Empty { since: DateTime<Utc>, until: DateTime<Utc> },
 }
 
 impl TimeWindow {
-    pub fn new(
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<TimeWindow, WindowError> {
+    pub fn new(since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<TimeWindow, WindowError> {
         if let (Some(since), Some(until)) = (since, until)
             && since >= until
         {
@@ -42,8 +34,7 @@ impl TimeWindow {
 
     /// Whether events between `earliest` and `latest` could fall inside the window.
     pub fn overlaps(&self, earliest: DateTime<Utc>, latest: DateTime<Utc>) -> bool {
-        self.since.is_none_or(|since| latest >= since)
-            && self.until.is_none_or(|until| earliest < until)
+        self.since.is_none_or(|since| latest >= since) && self.until.is_none_or(|until| earliest < until)
     }
 
     pub fn is_unbounded(&self) -> bool {
@@ -73,10 +64,7 @@ pub fn parse_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Wind
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let unit = text.chars().last()?;
-    let number: i64 = text[..text.len() - unit.len_utf8()]
-        .parse()
-        .ok()
-        .filter(|n| *n >= 0)?;
+    let number: i64 = text[..text.len() - unit.len_utf8()].parse().ok().filter(|n| *n >= 0)?;
     match unit {
         's' => Duration::try_seconds(number),
         'm' => Duration::try_minutes(number),
@@ -101,14 +89,8 @@ mod tests {
         assert_eq!(parse_bound("7d", now), Ok(at("2024-03-01T12:00:00Z")));
         assert_eq!(parse_bound("90m", now), Ok(at("2024-03-08T10:30:00Z")));
         assert_eq!(parse_bound("24h", now), Ok(at("2024-03-07T12:00:00Z")));
-        assert_eq!(
-            parse_bound("2024-03-01T00:00:00Z", now),
-            Ok(at("2024-03-01T00:00:00Z"))
-        );
-        assert_eq!(
-            parse_bound("2024-03-01", now),
-            Ok(at("2024-03-01T00:00:00Z"))
-        );
+        assert_eq!(parse_bound("2024-03-01T00:00:00Z", now), Ok(at("2024-03-01T00:00:00Z")));
+        assert_eq!(parse_bound("2024-03-01", now), Ok(at("2024-03-01T00:00:00Z")));
         for bad in ["", "7", "d", "-5d", "7y", "tomorrow", "99999999999999999w"] {
             assert!(parse_bound(bad, now).is_err(), "{bad}");
         }
@@ -116,20 +98,10 @@ mod tests {
 
     #[test]
     fn window_edges() {
-        let w = TimeWindow::new(
-            Some(at("2024-03-01T00:00:00Z")),
-            Some(at("2024-03-02T00:00:00Z")),
-        )
-        .expect("window");
+        let w = TimeWindow::new(Some(at("2024-03-01T00:00:00Z")), Some(at("2024-03-02T00:00:00Z"))).expect("window");
         assert!(w.contains(at("2024-03-01T00:00:00Z")));
         assert!(!w.contains(at("2024-03-02T00:00:00Z")));
         assert!(!w.contains(at("2024-02-29T23:59:59Z")));
-        assert!(
-            TimeWindow::new(
-                Some(at("2024-03-02T00:00:00Z")),
-                Some(at("2024-03-01T00:00:00Z"))
-            )
-            .is_err()
-        );
+        assert!(TimeWindow::new(Some(at("2024-03-02T00:00:00Z")), Some(at("2024-03-01T00:00:00Z"))).is_err());
     }
 }

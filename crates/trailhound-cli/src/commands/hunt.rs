@@ -56,9 +56,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         bail!("{} rules failed to load (--strict)", rule_errors.len());
     }
     if rules.is_empty() {
-        bail!(
-            "no rules to run: the selection (--no-builtin, --rules, --min-level, --rule, --tag) left none"
-        );
+        bail!("no rules to run: the selection (--no-builtin, --rules, --min-level, --rule, --tag) left none");
     }
 
     let plan = Plan::new(&settings.inputs, &settings.scan);
@@ -77,10 +75,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         problems_total,
         ..
     } = report;
-    let mut findings: Vec<Finding> = sinks
-        .into_iter()
-        .flat_map(|hunter| hunter.findings)
-        .collect();
+    let mut findings: Vec<Finding> = sinks.into_iter().flat_map(|hunter| hunter.findings).collect();
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     let options = Options {
@@ -97,9 +92,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         }
         None => {
             let mut out = BufWriter::new(io::stdout().lock());
-            match write_findings(&mut out, settings.format, &findings, &options)
-                .and_then(|()| out.flush())
-            {
+            match write_findings(&mut out, settings.format, &findings, &options).and_then(|()| out.flush()) {
                 // The reader went away (`| head`): not an error.
                 Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.context("writing findings"),
@@ -137,11 +130,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     let fail = settings
         .fail_on
         .is_some_and(|level| findings.iter().any(|f| f.level >= level));
-    Ok(if fail {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
+    Ok(if fail { Outcome::Findings } else { Outcome::Clean })
 }
 
 fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
@@ -149,9 +138,9 @@ fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} files ({per_sec}, eta {eta})",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files ({per_sec}, eta {eta})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar

@@ -11,10 +11,7 @@ use crate::args::{RuleSelection, RulesCommand};
 use crate::commands::{Outcome, load_rules};
 use crate::settings::RuleSettings;
 
-pub fn run(
-    command: &RulesCommand,
-    resolve: fn(&RuleSelection) -> Result<RuleSettings>,
-) -> Result<Outcome> {
+pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSettings>) -> Result<Outcome> {
     let mut out = io::stdout().lock();
     let result = match command {
         RulesCommand::List { rules, format } => {
@@ -47,10 +44,8 @@ pub fn run(
                 None => builtin_rules(),
             };
             warn_all(&errors);
-            let results: Vec<(&Rule, Vec<testcase::Outcome>)> = rules
-                .iter()
-                .map(|rule| (rule, testcase::run(rule)))
-                .collect();
+            let results: Vec<(&Rule, Vec<testcase::Outcome>)> =
+                rules.iter().map(|rule| (rule, testcase::run(rule))).collect();
             write_test_report(&mut out, &results).map(|failed| {
                 if failed > 0 || !errors.is_empty() {
                     Outcome::Findings
