@@ -14,5 +14,5 @@ pub mod time;
 pub use document::{Document, DocumentError, RecordSlot, for_each_record};
 pub use path::{FieldPath, Value};
 pub use printable::printable;
-pub use record::{Identity, Record, RecordError};
+pub use record::{Identity, Record, RecordError, compact_json};
 pub use time::parse_event_time;

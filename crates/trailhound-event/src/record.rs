@@ -468,3 +468,42 @@ mod tests {
         }
     }
 }
+
+/// `json` without whitespace between tokens, keys in their original order. The input must be
+/// valid JSON (as a `RawValue` is); used to put a pretty-printed record on one JSONL line.
+pub fn compact_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::compact_json;
+
+    #[test]
+    fn strips_only_whitespace_between_tokens() {
+        assert_eq!(
+            compact_json("{\n  \"a b\": [1, 2],\n  \"c\": \"x \\\" y\\\\\"\n}"),
+            r#"{"a b":[1,2],"c":"x \" y\\"}"#
+        );
+    }
+}

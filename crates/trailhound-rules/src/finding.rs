@@ -57,7 +57,7 @@ impl Finding {
             user_agent: owned(&record.user_agent),
             error_code: owned(&record.error_code),
             source_file: source_file.to_string(),
-            event: with_event.then(|| record.raw().to_owned()),
+            event: with_event.then(|| compact(record.raw())),
             time: record.time,
         }
     }
@@ -66,4 +66,10 @@ impl Finding {
     pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
         (self.time, &self.rule_id, self.event_id.as_deref())
     }
+}
+
+/// The record on one line, whatever its layout in the file.
+fn compact(raw: &RawValue) -> Box<RawValue> {
+    let text = trailhound_event::compact_json(raw.get());
+    RawValue::from_string(text).unwrap_or_else(|_| raw.to_owned())
 }

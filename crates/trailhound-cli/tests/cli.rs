@@ -1,0 +1,558 @@
+//! Drives the real `trailhound` binary over fixtures: formats, sources, windows, hostile input,
+//! exit codes, rule tooling and the bundled example.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(path: &str) -> PathBuf {
+    root().join("tests/fixtures").join(path)
+}
+
+fn trailhound() -> Command {
+    let mut cmd = Command::cargo_bin("trailhound").expect("binary built");
+    cmd.env_remove("NO_COLOR").env_remove("TRAILHOUND_LOG");
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    run_with(trailhound().args(args))
+}
+
+fn run_with(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn jsonl(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn rule_ids(findings: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = findings
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// A CloudTrail record with the given name and source, and overrides.
+fn record(name: &str, source: &str, time: &str, extra: Value) -> Value {
+    let mut r = json!({
+        "eventVersion": "1.09", "eventTime": time, "eventSource": source, "eventName": name,
+        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.0",
+        "eventID": format!("id-{name}-{time}"), "eventType": "AwsApiCall", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "accountId": "111122223333",
+                         "accessKeyId": "AKIAEXAMPLE", "userName": "alice"},
+        "requestParameters": {"name": "management-trail"}, "responseElements": null
+    });
+    if let (Some(base), Value::Object(extra)) = (r.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    r
+}
+
+fn stop_logging(time: &str) -> Value {
+    record("StopLogging", "cloudtrail.amazonaws.com", time, json!({}))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("write");
+    enc.finish().expect("finish")
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, data).expect("write fixture");
+    path
+}
+
+const FINDING_FIELDS: [&str; 17] = [
+    "rule_id",
+    "rule_title",
+    "level",
+    "tags",
+    "event_id",
+    "event_time",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "account_id",
+    "principal_arn",
+    "principal_type",
+    "access_key_id",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "source_file",
+];
+
+#[test]
+fn json_findings_have_exactly_the_contract_fields() {
+    let file = fixture("stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let out = run(&["hunt", file.to_str().expect("utf8"), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings: Vec<Value> = serde_json::from_str(&out.stdout).expect("one JSON array");
+    let stop = findings
+        .iter()
+        .find(|f| f["rule_id"] == "aws-cloudtrail-stop-logging")
+        .expect("StopLogging found");
+    let mut keys: Vec<&str> = stop.as_object().expect("object").keys().map(String::as_str).collect();
+    keys.sort();
+    let mut expected = FINDING_FIELDS.to_vec();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(stop["level"], "critical");
+    assert_eq!(stop["event_time"], "2024-07-31T13:06:24Z");
+    assert_eq!(stop["principal_arn"], "arn:aws:iam::143434273843:user/christophe");
+    assert_eq!(stop["access_key_id"], "AKIAGGWFBBHBE7D3M9WI");
+    assert_eq!(stop["account_id"], "143434273843");
+    assert_eq!(stop["source_file"], file.to_str().expect("utf8"));
+    assert!(
+        stop["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "attack.t1562.008"))
+    );
+    assert!(out.stderr.contains("1 files read"), "{}", out.stderr);
+}
+
+#[test]
+fn jsonl_csv_table_and_with_event() {
+    let file = fixture("stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let file = file.to_str().expect("utf8");
+    let lines = jsonl(&run(&["hunt", file, "--format", "jsonl", "--with-event"]).stdout);
+    assert!(!lines.is_empty());
+    assert_eq!(
+        lines[0]["event"]["eventName"], "StopLogging",
+        "--with-event carries the record"
+    );
+
+    let csv = run(&["hunt", file, "--format", "csv"]).stdout;
+    let mut rows = csv.lines();
+    assert_eq!(rows.next(), Some(FINDING_FIELDS.join(",").as_str()));
+    assert!(rows.any(|r| r.starts_with("aws-cloudtrail-stop-logging,")), "{csv}");
+
+    let table = run(&["hunt", file, "--format", "table"]).stdout;
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["TIME", "LEVEL", "RULE", "EVENT", "PRINCIPAL", "SOURCE IP", "ACCESS KEY"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(table.contains("aws-cloudtrail-stop-logging") && table.contains("critical"));
+    assert!(!table.contains('\u{1b}'), "no colour when stdout is not a terminal");
+}
+
+#[test]
+fn output_file_takes_its_format_from_the_extension() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_path = dir.path().join("findings.csv");
+    let file = fixture("stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let out = run(&[
+        "hunt",
+        file.to_str().expect("utf8"),
+        "-o",
+        out_path.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "findings went to the file");
+    let text = std::fs::read_to_string(&out_path).expect("written");
+    assert!(text.starts_with("rule_id,rule_title,level"), "{text}");
+}
+
+#[test]
+fn every_document_shape_gives_the_same_findings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let records = vec![
+        stop_logging("2024-03-01T12:00:00Z"),
+        record(
+            "CreateUser",
+            "iam.amazonaws.com",
+            "2024-03-01T12:01:00Z",
+            json!({"requestParameters": {"userName": "backup"}}),
+        ),
+        record(
+            "DescribeInstances",
+            "ec2.amazonaws.com",
+            "2024-03-01T12:02:00Z",
+            json!({}),
+        ),
+    ];
+    let envelope = serde_json::to_vec(&json!({"Records": records})).expect("json");
+    let array = serde_json::to_vec(&records).expect("json");
+    let ndjson: Vec<u8> = records.iter().flat_map(|r| format!("{r}\n").into_bytes()).collect();
+    let shapes: Vec<(&str, Vec<u8>)> = vec![
+        ("envelope.json", envelope.clone()),
+        ("envelope.json.gz", gzip(&envelope)),
+        ("gzip-without-extension.json", gzip(&envelope)),
+        ("array.json", array),
+        ("lines.jsonl", ndjson.clone()),
+        ("lines.ndjson.gz", gzip(&ndjson)),
+    ];
+    for (name, data) in &shapes {
+        let path = write(dir.path(), name, data);
+        let out = run(&["hunt", path.to_str().expect("utf8"), "--format", "jsonl"]);
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        let ids = rule_ids(&jsonl(&out.stdout));
+        assert!(
+            ids.contains(&"aws-cloudtrail-stop-logging".into()) && ids.contains(&"aws-iam-user-created".into()),
+            "{name}: {ids:?}"
+        );
+        assert!(
+            out.stderr.contains("3 records, 3 in the window"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    // A single record object, and stdin.
+    let single = write(
+        dir.path(),
+        "single.json",
+        &serde_json::to_vec_pretty(&records[0]).expect("json"),
+    );
+    assert_eq!(
+        rule_ids(&jsonl(&run(&["hunt", single.to_str().expect("utf8")]).stdout)),
+        ["aws-cloudtrail-stop-logging"]
+    );
+    let out = run_with(
+        trailhound()
+            .args(["hunt", "-", "--format", "jsonl"])
+            .write_stdin(gzip(&envelope)),
+    );
+    let findings = jsonl(&out.stdout);
+    assert!(
+        rule_ids(&findings).contains(&"aws-cloudtrail-stop-logging".into()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(findings[0]["source_file"], "<stdin>");
+    // A folder: every shape above, read recursively, findings sorted by time.
+    let out = run(&["hunt", dir.path().to_str().expect("utf8"), "--format", "jsonl"]);
+    let findings = jsonl(&out.stdout);
+    let times: Vec<&str> = findings
+        .iter()
+        .map(|f| f["event_time"].as_str().unwrap_or_default())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(out.stderr.contains("7 files read"), "{}", out.stderr);
+}
+
+#[test]
+fn digests_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let digest = json!({"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T11:00:00Z", "digestEndTime": "2024-03-01T12:00:00Z",
+        "digestS3Bucket": "b", "digestS3Object": "k", "logFiles": []});
+    write(
+        dir.path(),
+        "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/01/d.json.gz",
+        &gzip(digest.to_string().as_bytes()),
+    );
+    write(dir.path(), "other/digest-shaped.json", digest.to_string().as_bytes());
+    write(
+        dir.path(),
+        "events.json",
+        json!({"Records": [stop_logging("2024-03-01T12:00:00Z")]})
+            .to_string()
+            .as_bytes(),
+    );
+    let out = run(&["hunt", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 0);
+    assert!(out.stderr.contains("2 digest files"), "{}", out.stderr);
+    assert!(!out.stderr.contains("WARN"), "digests are not errors: {}", out.stderr);
+    assert_eq!(rule_ids(&jsonl(&out.stdout)), ["aws-cloudtrail-stop-logging"]);
+}
+
+#[test]
+fn time_window_filters_events_and_prunes_files_by_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let layout = "AWSLogs/111122223333/CloudTrail/us-east-1";
+    let early = json!({"Records": [stop_logging("2024-03-01T09:58:00Z")]});
+    let late = json!({"Records": [stop_logging("2024-03-03T10:01:00Z"), stop_logging("2024-03-03T10:03:00Z")]});
+    write(
+        dir.path(),
+        &format!("{layout}/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T1000Z_aaaa.json.gz"),
+        &gzip(early.to_string().as_bytes()),
+    );
+    write(
+        dir.path(),
+        &format!("{layout}/2024/03/03/111122223333_CloudTrail_us-east-1_20240303T1005Z_bbbb.json.gz"),
+        &gzip(late.to_string().as_bytes()),
+    );
+    // Corrupt, but named a week earlier: opening it would raise a warning.
+    write(
+        dir.path(),
+        &format!("{layout}/2024/02/20/111122223333_CloudTrail_us-east-1_20240220T1005Z_cccc.json.gz"),
+        b"\x1f\x8b garbage",
+    );
+    let base = dir.path().to_str().expect("utf8");
+    let out = run(&["hunt", base, "--since", "2024-03-02T00:00:00Z"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(jsonl(&out.stdout).len(), 2);
+    assert!(
+        out.stderr.contains("2 outside the window (not opened)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("WARN"), "{}", out.stderr);
+    let out = run(&[
+        "hunt",
+        base,
+        "--since",
+        "2024-03-03T10:02:00Z",
+        "--until",
+        "2024-03-03T11:00:00Z",
+    ]);
+    let findings = jsonl(&out.stdout);
+    assert_eq!(findings.len(), 1, "{}", out.stderr);
+    assert_eq!(findings[0]["event_time"], "2024-03-03T10:03:00Z");
+    // Relative windows: far in the past relative to now, nothing is left.
+    let out = run(&["hunt", base, "--since", "7d"]);
+    assert_eq!(jsonl(&out.stdout).len(), 0);
+    assert!(out.stderr.contains("3 outside the window"), "{}", out.stderr);
+    let bad = run(&["hunt", base, "--since", "yesterday"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("neither a duration"), "{}", bad.stderr);
+}
+
+#[test]
+fn hostile_input_is_reported_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = json!({"Records": [stop_logging("2024-03-01T12:00:00Z")]}).to_string();
+    write(dir.path(), "a-good.json", good.as_bytes());
+    let full = gzip(json!({"Records": (0..500).map(|i| stop_logging(&format!("2024-03-01T12:{:02}:00Z", i % 60))).collect::<Vec<_>>()}).to_string().as_bytes());
+    write(dir.path(), "b-truncated.json.gz", &full[..full.len() / 2]);
+    write(dir.path(), "c-invalid.json", b"{\"Records\": [ {\"eventName\": ");
+    let shapes = [
+        json!({"eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "userIdentity": {}}),
+        json!({"eventTime": "not a time", "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com", "userIdentity": {}}),
+        json!({"eventTime": "2024-03-01T12:00:00Z", "eventName": 42, "eventSource": "cloudtrail.amazonaws.com", "userIdentity": {}}),
+        json!({"eventTime": "2024-03-01T12:00:00Z", "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"}),
+        json!("just a string"),
+        stop_logging("2024-03-01T12:30:00Z"),
+    ];
+    write(
+        dir.path(),
+        "d-shapes.json",
+        json!({"Records": shapes}).to_string().as_bytes(),
+    );
+    let mut long = serde_json::to_vec(&record(
+        "CreateUser",
+        "iam.amazonaws.com",
+        "2024-03-01T12:00:00Z",
+        json!({"requestParameters": {"userName": "x".repeat(50 << 20)}}),
+    ))
+    .expect("json");
+    long.push(b'\n');
+    long.extend(serde_json::to_vec(&stop_logging("2024-03-01T12:40:00Z")).expect("json"));
+    write(dir.path(), "e-long-line.jsonl", &long);
+    let mut bad_utf8 = serde_json::to_vec(&json!({"Records": [record("CreateUser", "iam.amazonaws.com", "2024-03-01T12:00:00Z", json!({"userAgent": "PLACEHOLDER"}))]})).expect("json");
+    let at = bad_utf8
+        .windows(11)
+        .position(|w| w == b"PLACEHOLDER")
+        .expect("placeholder");
+    bad_utf8.splice(at..at + 11, [0xff, 0xfe, b'x']);
+    write(dir.path(), "f-bad-utf8.json", &bad_utf8);
+    std::os::unix::fs::symlink("/nonexistent/trailhound", dir.path().join("g-dangling.json")).expect("symlink");
+
+    let base = dir.path().to_str().expect("utf8");
+    let out = run(&["hunt", base]);
+    assert_eq!(out.code, 0, "bad input is a warning by default: {}", out.stderr);
+    let stderr = &out.stderr;
+    for expected in [
+        "b-truncated.json.gz: gzip stream broken",
+        "c-invalid.json: line 1:",
+        "d-shapes.json: record 0: record has no eventTime",
+        "d-shapes.json: record 1: eventTime \"not a time\" is not a time",
+        "d-shapes.json: record 2: eventName is a number, expected a string",
+        "d-shapes.json: record 3: record has no userIdentity",
+        "d-shapes.json: record 4: record is a string, not an object",
+        "f-bad-utf8.json: invalid UTF-8 replaced",
+        "g-dangling.json",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    let findings = jsonl(&out.stdout);
+    let from = |file: &str| {
+        findings
+            .iter()
+            .filter(|f| f["source_file"].as_str().is_some_and(|s| s.ends_with(file)))
+            .count()
+    };
+    assert_eq!(from("a-good.json"), 1);
+    assert!(from("b-truncated.json.gz") > 0, "records before the break are kept");
+    assert_eq!(from("d-shapes.json"), 1, "the good record among bad ones is kept");
+    assert_eq!(from("e-long-line.jsonl"), 2, "a 50 MB line is read");
+    assert_eq!(from("f-bad-utf8.json"), 1);
+    assert!(stderr.contains("5 invalid records"), "{stderr}");
+
+    let strict = run(&["hunt", base, "--strict"]);
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+    assert!(
+        !jsonl(&strict.stdout).is_empty(),
+        "findings are still written under --strict"
+    );
+}
+
+#[test]
+fn values_are_escaped_for_terminal_and_spreadsheet() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let evil = record(
+        "CreateUser",
+        "iam.amazonaws.com",
+        "2024-03-01T12:00:00Z",
+        json!({
+            "userAgent": "\u{1b}[31mred\u{1b}]0;pwned\u{7}",
+            "sourceIPAddress": "=HYPERLINK(\"http://evil\")",
+            "userIdentity": {"type": "IAMUser", "arn": "@SUM(1+1)\u{1b}[2J", "accessKeyId": "-2+3", "userName": "x"},
+        }),
+    );
+    let path = write(
+        dir.path(),
+        "evil.json",
+        json!({"Records": [evil]}).to_string().as_bytes(),
+    );
+    let path = path.to_str().expect("utf8");
+    let table = run(&["hunt", path, "--format", "table"]).stdout;
+    assert!(!table.contains('\u{1b}') && !table.contains('\u{7}'), "{table:?}");
+    assert!(table.contains("\\u{1b}[2J"), "{table}");
+    let csv = run(&["hunt", path, "--format", "csv"]).stdout;
+    assert!(
+        csv.contains("'=HYPERLINK") && csv.contains("'@SUM") && csv.contains(",'-2+3,"),
+        "{csv}"
+    );
+    let json = jsonl(&run(&["hunt", path]).stdout);
+    assert_eq!(
+        json[0]["user_agent"], "\u{1b}[31mred\u{1b}]0;pwned\u{7}",
+        "JSON keeps the value, JSON-escaped"
+    );
+}
+
+#[test]
+fn exit_codes() {
+    let file = fixture("stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let file = file.to_str().expect("utf8");
+    assert_eq!(run(&["hunt", file, "--fail-on", "high"]).code, 1);
+    assert_eq!(
+        run(&[
+            "hunt",
+            file,
+            "--fail-on",
+            "critical",
+            "--exclude-rule",
+            "aws-cloudtrail-stop-logging"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(run(&["hunt", file]).code, 0, "no --fail-on, no exit 1");
+    assert_eq!(run(&["hunt", "/nonexistent/logs"]).code, 2);
+    assert_eq!(run(&["hunt", file, "--fail-on", "severe"]).code, 2);
+    assert_eq!(run(&["hunt"]).code, 2, "a source is required");
+    assert_eq!(run(&["hunt", "s3://bucket/prefix"]).code, 2);
+    assert_eq!(run(&["hunt", file, "--rule", "no-such-rule"]).code, 2);
+    let min = jsonl(&run(&["hunt", file, "--min-level", "critical"]).stdout);
+    assert!(min.iter().all(|f| f["level"] == "critical") && !min.is_empty());
+}
+
+#[test]
+fn user_rules_from_disk() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "mine.yml", b"title: Alice stops logging\nname: my-alice\nlogsource: {product: aws, service: cloudtrail}\nlevel: low\ntags: [attack.t1562.008]\ndetection:\n  sel:\n    userIdentity.userName: christophe\n    eventName|startswith: Stop\n  condition: sel\n");
+    write(dir.path(), "mine.tests.yml", b"- name: stops\n  match: true\n  event: {eventSource: cloudtrail.amazonaws.com, eventName: StopLogging, userIdentity: {userName: christophe}}\n- name: wrong test on purpose\n  match: true\n  event: {eventSource: cloudtrail.amazonaws.com, eventName: StartLogging}\n");
+    write(
+        dir.path(),
+        "broken.yml",
+        b"title: Broken\nlogsource: {product: aws}\ndetection:\n  sel:\n    eventName|nope: X\n  condition: sel\n",
+    );
+    let rules = dir.path().to_str().expect("utf8");
+    let file = fixture("stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let out = run(&["hunt", file.to_str().expect("utf8"), "--rules", rules, "--no-builtin"]);
+    assert_eq!(rule_ids(&jsonl(&out.stdout)), ["my-alice"], "{}", out.stderr);
+    assert!(
+        out.stderr.contains("broken.yml:5") && out.stderr.contains("unknown modifier"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        run(&["hunt", file.to_str().expect("utf8"), "--rules", rules, "--strict"]).code,
+        2
+    );
+
+    let validate = run(&["rules", "validate", rules]);
+    assert_eq!(validate.code, 1);
+    assert!(
+        validate
+            .stdout
+            .contains("broken.yml:5 (rule broken): \"eventName|nope\": unknown modifier"),
+        "{}",
+        validate.stdout
+    );
+    let test = run(&["rules", "test", rules]);
+    assert_eq!(test.code, 1);
+    assert!(
+        test.stdout.contains("FAIL     my-alice (1 of 2 tests failed)"),
+        "{}",
+        test.stdout
+    );
+    assert!(
+        test.stdout.contains("wrong test on purpose: did not match but must"),
+        "{}",
+        test.stdout
+    );
+}
+
+#[test]
+fn rule_tooling_on_the_builtin_pack() {
+    let test = run(&["rules", "test"]);
+    assert_eq!(test.code, 0, "{}", test.stdout);
+    assert!(
+        test.stdout.contains(" 0 failed, 0 rules without tests"),
+        "{}",
+        test.stdout
+    );
+    let list = run(&["rules", "list", "--min-level", "critical"]);
+    assert!(list.stdout.contains("aws-cloudtrail-stop-logging"));
+    assert!(
+        list.stdout.lines().skip(1).all(|l| l.contains("critical")),
+        "{}",
+        list.stdout
+    );
+    let json: Vec<Value> =
+        serde_json::from_str(&run(&["rules", "list", "--format", "json", "--tag", "attack.t1562.008"]).stdout)
+            .expect("json");
+    assert!(
+        json.iter().all(|r| r["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "attack.t1562.008")))
+            && !json.is_empty()
+    );
+    let show = run(&["rules", "show", "aws-cloudtrail-stop-logging"]);
+    assert!(
+        show.stdout.contains("eventName: StopLogging") && show.stdout.contains("must match"),
+        "{}",
+        show.stdout
+    );
+}
