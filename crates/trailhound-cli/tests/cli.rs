@@ -556,3 +556,57 @@ fn rule_tooling_on_the_builtin_pack() {
         show.stdout
     );
 }
+
+#[test]
+fn the_bundled_example_tells_its_story() {
+    let examples = root().join("examples");
+    let out = run(&["hunt", examples.to_str().expect("utf8"), "--min-level", "medium"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("WARN"),
+        "the example is clean input: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("3,000 records"), "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    let find = |rule: &str| {
+        findings
+            .iter()
+            .find(|f| f["rule_id"] == rule)
+            .unwrap_or_else(|| panic!("{rule} missing"))
+    };
+    let stop = find("aws-cloudtrail-stop-logging");
+    assert_eq!(
+        (stop["level"].as_str(), stop["access_key_id"].as_str()),
+        (Some("critical"), Some("AKIA2BACKUPSVCEXAMPL"))
+    );
+    assert_eq!(
+        find("aws-ec2-security-group-ingress-open-to-world")["source_ip"],
+        "203.0.113.66"
+    );
+    assert_eq!(
+        find("aws-iam-user-added-to-admin-group")["access_key_id"],
+        "AKIA2CIDEPLOYEXAMPLE"
+    );
+    assert_eq!(
+        find("aws-iam-access-key-created-for-other-user")["event_time"],
+        "2026-11-20T21:53:40Z"
+    );
+    assert_eq!(
+        find("aws-signin-console-login-without-mfa")["principal_arn"],
+        "arn:aws:iam::111122223333:user/backup-svc"
+    );
+    // The leaked key's discovery calls come from an attack distribution's user agent.
+    let leaked = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "aws-useragent-pentest-distribution")
+        .count();
+    assert!(leaked >= 10, "{leaked}");
+    // Nothing above informational fires before the story starts.
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f["level"] != "medium")
+            .all(|f| f["event_time"].as_str() >= Some("2026-11-20T21:47:00Z"))
+    );
+}

@@ -28,6 +28,9 @@ pub enum Document {
     Single,
     /// A CloudTrail digest file: no event records.
     Digest,
+    /// One JSON object that is not a CloudTrail record (no eventName, eventSource or eventTime),
+    /// such as a manifest lying beside the logs.
+    Other,
     /// Nothing but whitespace.
     Empty,
 }
@@ -56,7 +59,11 @@ pub struct DocumentError {
 
 /// Hands every record in `text` to `visit`, in file order.
 pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>)) -> Result<Document, DocumentError> {
-    let mut splitter = Splitter { visit, index: 0 };
+    let mut splitter = Splitter {
+        visit,
+        index: 0,
+        foreign: None,
+    };
     let start = text.len() - text.trim_start().len();
     match text.as_bytes().get(start) {
         None => Ok(Document::Empty),
@@ -82,6 +89,9 @@ fn is_envelope_start(text: &str) -> bool {
 struct Splitter<'v, 'a> {
     visit: &'v mut dyn FnMut(RecordSlot<'a>),
     index: usize,
+    /// A line-oriented value that is not a CloudTrail record: an error if other values follow,
+    /// the whole story if it is the only one.
+    foreign: Option<usize>,
 }
 
 impl<'a> Splitter<'_, 'a> {
@@ -163,6 +173,7 @@ impl<'a> Splitter<'_, 'a> {
                             });
                         }
                         values += 1;
+                        self.flush_foreign();
                         let line = lines.line_at(text, value_start);
                         self.emit(Some(line), Err(RecordError::Json(describe(&err))));
                         // Resume at the next line that starts a new top-level object.
@@ -172,7 +183,17 @@ impl<'a> Splitter<'_, 'a> {
                 }
             }
         }
+        if values > 1 {
+            self.flush_foreign();
+        }
         Ok(finish(kind, values))
+    }
+
+    /// Reports a held-back foreign value once it is clear the file holds more than it.
+    fn flush_foreign(&mut self) {
+        if let Some(line) = self.foreign.take() {
+            self.emit(Some(line), Err(RecordError::NotCloudTrail));
+        }
     }
 
     /// One top-level value of a line-oriented file.
@@ -185,7 +206,14 @@ impl<'a> Splitter<'_, 'a> {
             digest_start: Option<IgnoredAny>,
             #[serde(rename = "digestS3Object")]
             digest_object: Option<IgnoredAny>,
+            #[serde(rename = "eventName")]
+            event_name: Option<IgnoredAny>,
+            #[serde(rename = "eventSource")]
+            event_source: Option<IgnoredAny>,
+            #[serde(rename = "eventTime")]
+            event_time: Option<IgnoredAny>,
         }
+        self.flush_foreign();
         if !raw.get().starts_with('{') {
             self.emit(Some(line), Ok(raw));
             return Ok(Document::Lines);
@@ -208,6 +236,9 @@ impl<'a> Splitter<'_, 'a> {
             Ok(Document::Envelope)
         } else if probe.digest_start.is_some() && probe.digest_object.is_some() {
             Ok(Document::Digest)
+        } else if probe.event_name.is_none() && probe.event_source.is_none() && probe.event_time.is_none() {
+            self.foreign = Some(line);
+            Ok(Document::Other)
         } else {
             self.emit(Some(line), Ok(raw));
             Ok(Document::Single)
@@ -217,7 +248,7 @@ impl<'a> Splitter<'_, 'a> {
 
 fn finish(kind: Option<Document>, values: usize) -> Document {
     match kind {
-        Some(Document::Single) if values > 1 => Document::Lines,
+        Some(Document::Single | Document::Other) if values > 1 => Document::Lines,
         Some(kind) => kind,
         None if values > 0 => Document::Lines,
         None => Document::Empty,
@@ -404,14 +435,14 @@ mod tests {
 
     #[test]
     fn ndjson_with_a_bad_line_keeps_going() {
-        let text = "{\"a\":1}\n{\"b\":\n{\"c\":3}\n\n{\"d\":4}\n";
+        let text = "{\"eventName\":1}\n{\"b\":\n{\"eventName\":3}\n\n{\"eventName\":4}\n";
         let (kind, records) = split(text);
         assert_eq!(kind, Ok(Document::Lines));
         assert_eq!(records.len(), 4, "{records:?}");
-        assert_eq!(records[0], "@1 {\"a\":1}");
+        assert_eq!(records[0], "@1 {\"eventName\":1}");
         assert!(records[1].starts_with("@2 ERR"), "{records:?}");
-        assert_eq!(records[2], "@3 {\"c\":3}");
-        assert_eq!(records[3], "@5 {\"d\":4}");
+        assert_eq!(records[2], "@3 {\"eventName\":3}");
+        assert_eq!(records[3], "@5 {\"eventName\":4}");
     }
 
     #[test]
@@ -423,6 +454,18 @@ mod tests {
             r#"{"awsAccountId":"1","digestStartTime":"t","digestEndTime":"t","digestS3Object":"k","logFiles":[]}"#,
         );
         assert_eq!((kind, records.len()), (Ok(Document::Digest), 0));
+    }
+
+    #[test]
+    fn foreign_json() {
+        let (kind, records) = split(r#"{"events": 3000, "files": 260}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        let (kind, records) = split("{\"eventName\":\"A\"}\n{\"other\":1}\n{\"eventName\":\"B\"}\n");
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records.len(), 3);
+        assert!(records[1].starts_with("@2 ERR not a CloudTrail record"), "{records:?}");
+        let (_, records) = split("{\"eventName\":\"A\"}\n{\"other\":1}\n");
+        assert!(records[1].starts_with("@2 ERR not a CloudTrail record"), "{records:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod document;
 pub mod path;
 pub mod printable;
 pub mod record;
+mod scanner;
 pub mod time;
 
 pub use document::{Document, DocumentError, RecordSlot, for_each_record};

@@ -9,11 +9,10 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde::de::{self, Visitor};
 use serde_json::value::RawValue;
 
 use crate::path::{self, FieldPath, Value};
+use crate::scanner::Cursor;
 use crate::time::parse_event_time;
 
 /// Why a record was rejected.
@@ -23,6 +22,8 @@ pub enum RecordError {
     Json(String),
     #[error("record is {0}, not an object")]
     NotAnObject(&'static str),
+    #[error("not a CloudTrail record (it has no eventName, eventSource or eventTime)")]
+    NotCloudTrail,
     #[error("record has no {0}")]
     Missing(&'static str),
     #[error("eventTime {0:?} is not a time")]
@@ -36,72 +37,137 @@ pub enum RecordError {
 }
 
 /// Who made the call (`userIdentity`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct Identity<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub arn: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub account_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub access_key_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub user_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub principal_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub invoked_by: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub session_context: Option<SessionContext<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct SessionContext<'a> {
-    #[serde(borrow)]
     pub session_issuer: Option<SessionIssuer<'a>>,
 }
 
 /// The role or user whose credentials a session came from.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct SessionIssuer<'a> {
-    #[serde(rename = "type", borrow)]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub arn: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub user_name: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The core fields as read, before the required ones are checked.
+#[derive(Default)]
 struct Core<'a> {
-    #[serde(borrow)]
     event_time: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     event_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     event_source: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     aws_region: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceIPAddress", borrow)]
     source_ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     user_agent: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     error_code: Option<Cow<'a, str>>,
-    #[serde(rename = "eventID", borrow)]
     event_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     event_type: Option<Cow<'a, str>>,
-    read_only: Option<LenientBool>,
-    #[serde(borrow)]
+    read_only: Option<bool>,
     user_identity: Option<Identity<'a>>,
+}
+
+/// Reads the core fields of a record's (valid) JSON text.
+fn read_core(text: &str) -> Result<Core<'_>, RecordError> {
+    let mut core = Core::default();
+    let mut cursor = Cursor::new(text);
+    if !cursor.is_object() {
+        return Err(RecordError::NotAnObject(cursor.kind()));
+    }
+    cursor.object(&mut |c, key| {
+        match key {
+            "eventTime" => core.event_time = c.string_field("eventTime")?,
+            "eventName" => core.event_name = c.string_field("eventName")?,
+            "eventSource" => core.event_source = c.string_field("eventSource")?,
+            "awsRegion" => core.aws_region = c.string_field("awsRegion")?,
+            "sourceIPAddress" => core.source_ip_address = c.string_field("sourceIPAddress")?,
+            "userAgent" => core.user_agent = c.string_field("userAgent")?,
+            "errorCode" => core.error_code = c.string_field("errorCode")?,
+            "eventID" => core.event_id = c.string_field("eventID")?,
+            "recipientAccountId" => core.recipient_account_id = c.string_field("recipientAccountId")?,
+            "eventType" => core.event_type = c.string_field("eventType")?,
+            "readOnly" => core.read_only = c.bool_field("readOnly")?,
+            "userIdentity" => core.user_identity = read_identity(c)?,
+            _ => c.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(core)
+}
+
+fn expect_object(c: &mut Cursor<'_>, field: &'static str) -> Result<bool, RecordError> {
+    match c.kind() {
+        "an object" => Ok(true),
+        "null" => c.skip().map(|()| false),
+        found => Err(RecordError::WrongType {
+            field,
+            found,
+            expected: "an object",
+        }),
+    }
+}
+
+fn read_identity<'a>(c: &mut Cursor<'a>) -> Result<Option<Identity<'a>>, RecordError> {
+    if !expect_object(c, "userIdentity")? {
+        return Ok(None);
+    }
+    let mut identity = Identity::default();
+    c.object(&mut |c, key| {
+        match key {
+            "type" => identity.kind = c.string_field("userIdentity.type")?,
+            "arn" => identity.arn = c.string_field("userIdentity.arn")?,
+            "accountId" => identity.account_id = c.string_field("userIdentity.accountId")?,
+            "accessKeyId" => identity.access_key_id = c.string_field("userIdentity.accessKeyId")?,
+            "userName" => identity.user_name = c.string_field("userIdentity.userName")?,
+            "principalId" => identity.principal_id = c.string_field("userIdentity.principalId")?,
+            "invokedBy" => identity.invoked_by = c.string_field("userIdentity.invokedBy")?,
+            "sessionContext" if expect_object(c, "userIdentity.sessionContext")? => {
+                let mut context = SessionContext::default();
+                c.object(&mut |c, key| {
+                    if key == "sessionIssuer" && expect_object(c, "userIdentity.sessionContext.sessionIssuer")? {
+                        let mut issuer = SessionIssuer::default();
+                        c.object(&mut |c, key| {
+                            match key {
+                                "type" => {
+                                    issuer.kind = c.string_field("userIdentity.sessionContext.sessionIssuer.type")?
+                                }
+                                "arn" => {
+                                    issuer.arn = c.string_field("userIdentity.sessionContext.sessionIssuer.arn")?
+                                }
+                                "userName" => {
+                                    issuer.user_name =
+                                        c.string_field("userIdentity.sessionContext.sessionIssuer.userName")?
+                                }
+                                _ => c.skip()?,
+                            }
+                            Ok(())
+                        })?;
+                        context.session_issuer = Some(issuer);
+                    } else if key != "sessionIssuer" {
+                        c.skip()?;
+                    }
+                    Ok(())
+                })?;
+                identity.session_context = Some(context);
+            }
+            "sessionContext" => {}
+            _ => c.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(Some(identity))
 }
 
 /// A parsed record. Core fields are typed; everything else is reached with [`Record::visit`].
@@ -136,7 +202,7 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// Parses the core fields of one record and checks that it has the shape of a CloudTrail event.
     pub fn parse(raw: &'a RawValue) -> Result<Record<'a>, RecordError> {
-        let core: Core<'a> = serde_json::from_str(raw.get()).map_err(|err| diagnose(raw.get(), &err))?;
+        let core = read_core(raw.get())?;
         let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
         let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
         Ok(Record {
@@ -153,7 +219,7 @@ impl<'a> Record<'a> {
             event_id: core.event_id,
             recipient_account_id: core.recipient_account_id,
             event_type: core.event_type,
-            read_only: core.read_only.map(|b| b.0),
+            read_only: core.read_only,
             tree: OnceCell::new(),
         })
     }
@@ -303,74 +369,6 @@ impl CoreField {
     }
 }
 
-/// `readOnly` is a boolean in current records and a string in some old ones.
-struct LenientBool(bool);
-
-impl<'de> Deserialize<'de> for LenientBool {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = LenientBool;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a boolean")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientBool, E> {
-                Ok(LenientBool(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientBool, E> {
-                Ok(LenientBool(v.eq_ignore_ascii_case("true")))
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
-/// Turns a serde error on the core struct into a message naming the offending field. Runs only on
-/// the error path, so re-reading the record as a tree is fine.
-fn diagnose(raw: &str, err: &serde_json::Error) -> RecordError {
-    let Ok(tree) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return RecordError::Json(err.to_string());
-    };
-    for (path, _) in CORE_PATHS {
-        let mut current = Some(&tree);
-        for segment in path.split('.') {
-            current = current.and_then(|v| v.get(segment));
-        }
-        let found = match current {
-            None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => continue,
-            Some(serde_json::Value::Bool(_)) if path == "readOnly" => continue,
-            Some(serde_json::Value::Bool(_)) => "a boolean",
-            Some(serde_json::Value::Number(_)) => "a number",
-            Some(serde_json::Value::Array(_)) => "an array",
-            Some(serde_json::Value::Object(_)) => "an object",
-        };
-        return RecordError::WrongType {
-            field: path,
-            found,
-            expected: "a string",
-        };
-    }
-    for path in [
-        "userIdentity",
-        "userIdentity.sessionContext",
-        "userIdentity.sessionContext.sessionIssuer",
-    ] {
-        let mut current = Some(&tree);
-        for segment in path.split('.') {
-            current = current.and_then(|v| v.get(segment));
-        }
-        if let Some(value) = current.filter(|v| !v.is_object() && !v.is_null()) {
-            let found = if value.is_array() { "an array" } else { "not an object" };
-            return RecordError::WrongType {
-                field: path,
-                found,
-                expected: "an object",
-            };
-        }
-    }
-    RecordError::Json(err.to_string())
-}
-
 /// Keeps error messages short when a hostile value is huge.
 fn clip(text: &str) -> String {
     match text.char_indices().nth(64) {
@@ -454,7 +452,7 @@ mod tests {
             ),
             (
                 r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":"root"}"#,
-                "userIdentity is not an object, expected an object",
+                "userIdentity is a string, expected an object",
             ),
             (
                 r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"arn":["a"]}}"#,

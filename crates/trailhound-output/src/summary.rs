@@ -13,6 +13,7 @@ pub struct Summary {
     pub files_read: u64,
     pub files_pruned: u64,
     pub digests_skipped: u64,
+    pub files_foreign: u64,
     pub files_failed: u64,
     pub files_damaged: u64,
     pub records_read: u64,
@@ -44,6 +45,13 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
     }
     if s.digests_skipped > 0 {
         skipped.push(format!("{} digest files", count(s.digests_skipped)));
+    }
+    if s.files_foreign > 0 {
+        skipped.push(format!(
+            "{} JSON {} not CloudTrail",
+            count(s.files_foreign),
+            if s.files_foreign == 1 { "file" } else { "files" }
+        ));
     }
     if !skipped.is_empty() {
         writeln!(out, "  skipped: {}", skipped.join(", "))?;

@@ -52,6 +52,8 @@ pub struct ScanStats {
     /// CloudTrail digest files (by path or content): no events.
     pub digests_skipped: u64,
     pub files_read: u64,
+    /// JSON files that are not CloudTrail (a single object with no event fields).
+    pub files_foreign: u64,
     /// Files that could not be read or decoded at all.
     pub files_failed: u64,
     /// Files read only in part (broken JSON, truncated gzip, invalid UTF-8).
@@ -74,6 +76,7 @@ impl ScanStats {
         self.files_pruned += other.files_pruned;
         self.digests_skipped += other.digests_skipped;
         self.files_read += other.files_read;
+        self.files_foreign += other.files_foreign;
         self.files_failed += other.files_failed;
         self.files_damaged += other.files_damaged;
         self.records_read += other.records_read;
@@ -392,6 +395,10 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: Vec<u8>, op
     }
     match outcome {
         Ok(Document::Digest) => worker.stats.digests_skipped += 1,
+        Ok(Document::Other) => {
+            worker.stats.files_foreign += 1;
+            tracing::debug!("{}: not CloudTrail, skipped", printable(name));
+        }
         Ok(_) => {}
         Err(err) => {
             damaged = true;

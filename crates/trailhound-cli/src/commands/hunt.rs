@@ -107,6 +107,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
             files_read: stats.files_read,
             files_pruned: stats.files_pruned,
             digests_skipped: stats.digests_skipped,
+            files_foreign: stats.files_foreign,
             files_failed: stats.files_failed,
             files_damaged: stats.files_damaged,
             records_read: stats.records_read,
