@@ -10,21 +10,32 @@ use std::borrow::Cow;
 use crate::record::CoreField;
 
 /// A parsed field path. Build it once (at rule compile time) and look it up many times.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FieldPath {
     text: Box<str>,
     segments: Box<[Box<str>]>,
     core: Option<CoreField>,
+    /// `"lastKey"`: a record whose text lacks it cannot have the field (see `Record::visit`).
+    key: Option<memchr::memmem::Finder<'static>>,
 }
+
+impl PartialEq for FieldPath {
+    fn eq(&self, other: &FieldPath) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for FieldPath {}
 
 impl FieldPath {
     /// Parses `a.b.c`. Empty segments are kept as written (they simply never match).
     pub fn new(text: &str) -> FieldPath {
-        FieldPath {
-            text: text.into(),
-            segments: text.split('.').map(Box::from).collect(),
-            core: CoreField::from_path(text),
-        }
+        let segments: Box<[Box<str>]> = text.split('.').map(Box::from).collect();
+        let key = segments
+            .last()
+            .filter(|last| !last.is_empty() && last.parse::<usize>().is_err() && !last.contains(['"', '\\']))
+            .map(|last| memchr::memmem::Finder::new(format!("\"{last}\"").as_bytes()).into_owned());
+        FieldPath { text: text.into(), core: CoreField::from_path(text), segments, key }
     }
 
     /// The path as written.
@@ -36,8 +47,23 @@ impl FieldPath {
         self.core
     }
 
+    /// Whether looking this path up is cheap: a core field, read for every record anyway. Other
+    /// paths make the record build its full JSON tree on first use.
+    pub fn is_core(&self) -> bool {
+        self.core.is_some()
+    }
+
     pub(crate) fn segments(&self) -> &[Box<str>] {
         &self.segments
+    }
+
+    /// Whether `raw` (a record's JSON text) could hold this path: its last key must appear,
+    /// quoted, unless the text uses `\u` escapes, which could spell the key differently.
+    pub(crate) fn may_occur_in(&self, raw: &str) -> bool {
+        match &self.key {
+            Some(key) => key.find(raw.as_bytes()).is_some() || memchr::memmem::find(raw.as_bytes(), b"\\u").is_some(),
+            None => true,
+        }
     }
 }
 

@@ -244,6 +244,9 @@ impl<'a> Record<'a> {
                 Some(value) => visit(value),
                 None => self.core_is_null(field) && visit(Value::Null),
             },
+            // Building the tree costs more than the rest of the record's handling: skip it when
+            // the field's key does not even appear in the text.
+            None if self.tree.get().is_none() && !path.may_occur_in(self.raw.get()) => false,
             None => path::walk(self.tree(), path.segments(), visit),
         }
     }
@@ -429,6 +432,20 @@ mod tests {
         assert_eq!(values(&record, "errorCode"), ["Null"], "explicit null is seen as null");
         assert!(values(&record, "errorMessage").is_empty(), "missing is nothing");
         assert!(values(&record, "userIdentity.userName").is_empty());
+    }
+
+    #[test]
+    fn key_prefilter_is_sound() {
+        let base = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"PutObject","eventSource":"s3.amazonaws.com","userIdentity":{},"#;
+        let plain = raw(&format!(r#"{base}"requestParameters":{{"bucketName":"b"}}}}"#));
+        let record = Record::parse(&plain).expect("valid");
+        assert!(values(&record, "requestParameters.x-amz-acl").is_empty());
+        assert!(record.tree.get().is_none(), "the tree was not built for a key that is not there");
+        assert_eq!(values(&record, "requestParameters.bucketName"), [r#"Str("b")"#]);
+        // A key spelled with escapes is still found.
+        let escaped = raw(&format!(r#"{base}"requestParameters":{{"\u0078-amz-acl":"public-read"}}}}"#));
+        let record = Record::parse(&escaped).expect("valid");
+        assert_eq!(values(&record, "requestParameters.x-amz-acl"), [r#"Str("public-read")"#]);
     }
 
     #[test]

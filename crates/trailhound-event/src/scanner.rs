@@ -198,11 +198,27 @@ impl<'a> Cursor<'a> {
 }
 
 /// Index of the closing quote of the string whose content starts at `from`, and whether the
-/// string holds escapes. Strings in CloudTrail are short, so a byte loop beats a SIMD search.
+/// string holds escapes. Eight bytes at a time: most of a record's bytes are inside strings.
 fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte of `word` equal to `byte` (exact for the lowest such byte).
+    let equal = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
     let mut at = from;
     let mut escaped = false;
     loop {
+        if let Some(chunk) = bytes.get(at..at + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+            let word = u64::from_le_bytes(chunk);
+            let hits = equal(word, b'"') | equal(word, b'\\');
+            if hits == 0 {
+                at += 8;
+                continue;
+            }
+            at += (hits.trailing_zeros() / 8) as usize;
+        }
         match *bytes.get(at)? {
             b'"' => return Some((at, escaped)),
             b'\\' => {
@@ -252,6 +268,19 @@ mod tests {
             ("i", "tab\tq\""),
         ];
         assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+
+    #[test]
+    fn string_ends_at_every_offset() {
+        for prefix in 0..20 {
+            for body in ["", "x", "abc\\\"def", "\\\\", "12345678\\n", "ünïcödé text"] {
+                let text = format!("{}\"{body}\" tail", " ".repeat(prefix));
+                let (end, escaped) = string_end(text.as_bytes(), prefix + 1).expect("closed");
+                assert_eq!(&text[prefix + 1..end], body);
+                assert_eq!(escaped, body.contains('\\'));
+            }
+            assert_eq!(string_end(format!("{}\"open\\\"", " ".repeat(prefix)).as_bytes(), prefix + 1), None);
+        }
     }
 
     #[test]

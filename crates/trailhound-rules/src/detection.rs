@@ -45,6 +45,13 @@ impl Selection {
         }
     }
 
+    fn cost(&self) -> u8 {
+        match self {
+            Selection::All(matchers) => matchers.iter().map(FieldMatcher::cost).max().unwrap_or(0),
+            Selection::Any(maps) => maps.iter().flatten().map(FieldMatcher::cost).max().unwrap_or(0),
+        }
+    }
+
     fn matches(&self, record: &Record<'_>) -> bool {
         match self {
             Selection::All(matchers) => matchers.iter().all(|m| m.matches(record)),
@@ -78,7 +85,8 @@ fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<Fiel
     if map.is_empty() {
         return Err(CompileError::at(selection, format!("selection {selection:?} is empty")));
     }
-    map.iter()
+    let mut matchers = map
+        .iter()
         .map(|(key, value)| match key {
             Yaml::String(spec) => FieldMatcher::compile(spec, value),
             other => Err(CompileError::at(
@@ -86,7 +94,11 @@ fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<Fiel
                 format!("selection {selection:?}: field name {other:?} is not a string"),
             )),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // All entries must match, in any order: test the cheap ones first so most records are
+    // rejected before their JSON tree is built.
+    matchers.sort_by_key(FieldMatcher::cost);
+    Ok(matchers)
 }
 
 /// A compiled detection.
@@ -144,7 +156,33 @@ impl Detection {
                 ));
             }
         };
-        Ok(Detection { selections, condition })
+        let mut detection = Detection { selections, condition };
+        detection.condition = detection.cheapest_first(detection.condition.clone());
+        Ok(detection)
+    }
+
+    /// `and` and `or` do not depend on their operands' order: evaluate cheap operands first.
+    fn cheapest_first(&self, cond: Cond) -> Cond {
+        match cond {
+            Cond::And(items) => Cond::And(self.sorted(items)),
+            Cond::Or(items) => Cond::Or(self.sorted(items)),
+            Cond::Not(inner) => Cond::Not(Box::new(self.cheapest_first(*inner))),
+            leaf => leaf,
+        }
+    }
+
+    fn sorted(&self, items: Vec<Cond>) -> Vec<Cond> {
+        let mut items: Vec<Cond> = items.into_iter().map(|c| self.cheapest_first(c)).collect();
+        items.sort_by_key(|c| self.cost(c));
+        items
+    }
+
+    fn cost(&self, cond: &Cond) -> u8 {
+        match cond {
+            Cond::Selection(index) => self.selections.get(*index).map_or(0, Selection::cost),
+            Cond::Not(inner) => self.cost(inner),
+            Cond::And(items) | Cond::Or(items) => items.iter().map(|c| self.cost(c)).max().unwrap_or(0),
+        }
     }
 
     pub fn matches(&self, record: &Record<'_>) -> bool {

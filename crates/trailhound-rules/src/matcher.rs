@@ -248,6 +248,16 @@ impl FieldMatcher {
         self.field.as_ref()
     }
 
+    /// Relative cost of evaluating this matcher: core fields are free, other fields need the
+    /// record's JSON tree, keywords search the whole text. Used to order tests cheapest first.
+    pub fn cost(&self) -> u8 {
+        match &self.field {
+            Some(field) if field.is_core() && self.tests.iter().all(|t| !matches!(t, Test::FieldRef { other, .. } if !other.is_core())) => 0,
+            Some(_) => 1,
+            None => 2,
+        }
+    }
+
     /// Lower-cased exact values, when the matcher is a plain equality test.
     pub fn literals(&self) -> Option<&[String]> {
         if self.all { None } else { self.literals.as_deref() }

@@ -4,6 +4,7 @@
 //! fastest inflater for whole buffers), sized from the gzip trailer. Multi-member or oddly sized
 //! streams, and truncated ones, go through flate2, which keeps whatever it could inflate.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 /// What decoding had to say about a buffer it still returned text for.
@@ -25,8 +26,8 @@ pub enum DecodeError {
 
 /// The decoded text of a buffer.
 #[derive(Debug)]
-pub struct Decoded {
-    pub text: String,
+pub struct Decoded<'b> {
+    pub text: Cow<'b, str>,
     /// Size after inflation.
     pub bytes: u64,
     pub compressed: bool,
@@ -35,45 +36,45 @@ pub struct Decoded {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Decodes `data` (gzip or plain), never producing more than `limit` bytes.
-pub fn decode(data: Vec<u8>, limit: u64) -> Result<Decoded, DecodeError> {
+/// Decodes `data` (gzip or plain), never producing more than `limit` bytes. Inflated bytes go to
+/// `scratch`, which callers reuse across files: it only grows, so it is neither zeroed nor
+/// faulted in again for every file.
+pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Result<Decoded<'b>, DecodeError> {
     let mut damage = Vec::new();
     let compressed = data.starts_with(&GZIP_MAGIC);
-    let bytes = if compressed {
-        let (bytes, truncated) = inflate(&data, limit)?;
+    let bytes: &[u8] = if compressed {
+        let (size, truncated) = inflate(data, scratch, limit)?;
         if let Some(message) = truncated {
             damage.push(Damage::Truncated(message));
         }
-        bytes
+        &scratch[..size]
     } else if data.len() as u64 > limit {
         return Err(DecodeError::TooLarge { limit });
     } else {
         data
     };
-    let size = bytes.len() as u64;
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => {
             damage.push(Damage::InvalidUtf8);
-            String::from_utf8_lossy(err.as_bytes()).into_owned()
+            Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
         }
     };
-    Ok(Decoded {
-        text,
-        bytes: size,
-        compressed,
-        damage,
-    })
+    Ok(Decoded { text, bytes: bytes.len() as u64, compressed, damage })
 }
 
-fn inflate(data: &[u8], limit: u64) -> Result<(Vec<u8>, Option<String>), DecodeError> {
+/// Inflates into `out`; returns the inflated size and, for a broken stream, what went wrong.
+fn inflate(data: &[u8], out: &mut Vec<u8>, limit: u64) -> Result<(usize, Option<String>), DecodeError> {
     // ISIZE: the last four bytes hold the inflated size modulo 2^32.
     if let Some(tail) = data.len().checked_sub(4).and_then(|at| data.get(at..))
         && let Ok(tail) = <[u8; 4]>::try_from(tail)
     {
         let size = u64::from(u32::from_le_bytes(tail));
         if size <= limit {
-            let mut out = vec![0u8; size as usize];
+            let size = size as usize;
+            if out.len() < size {
+                out.resize(size, 0);
+            }
             let mut inflater = libdeflater::Decompressor::new();
             // libdeflate stops after the first member. If the stream has several, the trailer at
             // the end of the buffer belongs to the last one, and its CRC will not be this output's.
@@ -83,26 +84,26 @@ fn inflate(data: &[u8], limit: u64) -> Result<(Vec<u8>, Option<String>), DecodeE
                 .and_then(|at| data.get(at..at + 4))
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_le_bytes);
-            if let Ok(written) = inflater.gzip_decompress(data, &mut out)
-                && written == out.len()
-                && trailer_crc == Some(libdeflater::crc32(&out))
+            if let Ok(written) = inflater.gzip_decompress(data, &mut out[..size])
+                && written == size
+                && trailer_crc == Some(libdeflater::crc32(&out[..size]))
             {
-                return Ok((out, None));
+                return Ok((size, None));
             }
         }
     }
-    let mut out = Vec::new();
+    out.clear();
     let mut reader = flate2::read::MultiGzDecoder::new(data).take(limit + 1);
-    let outcome = reader.read_to_end(&mut out);
+    let outcome = reader.read_to_end(out);
     if out.len() as u64 > limit {
         return Err(DecodeError::TooLarge { limit });
     }
     match outcome {
-        Ok(_) => Ok((out, None)),
+        Ok(_) => Ok((out.len(), None)),
         Err(err) if out.is_empty() => Err(DecodeError::Gzip(err.to_string())),
         Err(err) => {
             let message = format!("gzip stream broken after {} bytes: {err}", out.len());
-            Ok((out, Some(message)))
+            Ok((out.len(), Some(message)))
         }
     }
 }
@@ -120,17 +121,20 @@ mod tests {
 
     #[test]
     fn plain_and_gzip() {
-        let d = decode(b"{\"Records\":[]}".to_vec(), 1 << 20).expect("plain");
+        let mut scratch = Vec::new();
+        let d = decode(b"{\"Records\":[]}", &mut scratch, 1 << 20).expect("plain");
         assert!(!d.compressed && d.damage.is_empty());
-        let d = decode(gzip(b"{\"Records\":[]}"), 1 << 20).expect("gzip");
-        assert_eq!((d.text.as_str(), d.compressed), ("{\"Records\":[]}", true));
+        let data = gzip(b"{\"Records\":[]}");
+        let mut scratch = vec![b'x'; 100];
+        let d = decode(&data, &mut scratch, 1 << 20).expect("gzip");
+        assert_eq!((&*d.text, d.compressed), ("{\"Records\":[]}", true));
     }
 
     #[test]
     fn multi_member_gzip() {
         let mut data = gzip(b"{\"a\":1}\n");
         data.extend(gzip(b"{\"b\":2}\n"));
-        let d = decode(data, 1 << 20).expect("multi");
+        let d = decode(&data, &mut Vec::new(), 1 << 20).expect("multi");
         assert_eq!(d.text, "{\"a\":1}\n{\"b\":2}\n");
     }
 
@@ -138,25 +142,26 @@ mod tests {
     fn truncated_gzip_keeps_the_prefix() {
         let body: String = (0..2000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
         let data = gzip(body.as_bytes());
-        let d = decode(data[..data.len() / 2].to_vec(), 1 << 20).expect("prefix");
+        let mut scratch = Vec::new();
+        let d = decode(&data[..data.len() / 2], &mut scratch, 1 << 20).expect("prefix");
         assert!(matches!(d.damage[..], [Damage::Truncated(_)]), "{:?}", d.damage);
         assert!(!d.text.is_empty() && body.starts_with(&d.text));
-        assert!(decode(data[..5].to_vec(), 1 << 20).is_err());
+        assert!(decode(&data[..5], &mut Vec::new(), 1 << 20).is_err());
     }
 
     #[test]
     fn limits_and_bombs() {
         let zeros = gzip(&vec![b' '; 5 << 20]);
         assert_eq!(
-            decode(zeros, 1 << 20).map(|_| ()),
+            decode(&zeros, &mut Vec::new(), 1 << 20).map(|_| ()),
             Err(DecodeError::TooLarge { limit: 1 << 20 })
         );
-        assert!(decode(vec![b' '; 100], 10).is_err());
+        assert!(decode(&[b' '; 100], &mut Vec::new(), 10).is_err());
     }
 
     #[test]
     fn invalid_utf8_is_repaired() {
-        let d = decode(b"{\"a\":\"\xff\xfe\"}".to_vec(), 100).expect("lossy");
+        let d = decode(b"{\"a\":\"\xff\xfe\"}", &mut Vec::new(), 100).expect("lossy");
         assert_eq!(d.damage, [Damage::InvalidUtf8]);
         assert_eq!(d.text, "{\"a\":\"\u{fffd}\u{fffd}\"}");
     }

@@ -212,13 +212,27 @@ pub const MAX_PROBLEMS_SHOWN: usize = 100;
 
 struct Worker<'s, S> {
     sink: S,
+    /// The current file's bytes, and its inflated bytes: reused from file to file.
+    file: Vec<u8>,
+    inflated: Vec<u8>,
     stats: ScanStats,
     problems: Vec<Problem>,
     problems_total: u64,
     shown: &'s AtomicUsize,
 }
 
+/// Buffers larger than this are given back after the file that needed them.
+const KEEP_BUFFER_BYTES: usize = 64 << 20;
+
 impl<S> Worker<'_, S> {
+    fn shrink_buffers(&mut self) {
+        for buffer in [&mut self.file, &mut self.inflated] {
+            if buffer.capacity() > KEEP_BUFFER_BYTES {
+                *buffer = Vec::new();
+            }
+        }
+    }
+
     fn report(&mut self, problem: Problem) {
         if self.shown.fetch_add(1, Ordering::Relaxed) < MAX_PROBLEMS_SHOWN {
             tracing::warn!("{problem}");
@@ -250,6 +264,8 @@ pub fn scan<S: Sink>(
     let shown = AtomicUsize::new(problems.len());
     let new_worker = || Worker {
         sink: make_sink(),
+        file: Vec::new(),
+        inflated: Vec::new(),
         stats: ScanStats::default(),
         problems: Vec::new(),
         problems_total: 0,
@@ -259,18 +275,16 @@ pub fn scan<S: Sink>(
         .par_iter()
         .fold(new_worker, |mut worker, path| {
             let name = path.display().to_string();
-            let data = std::fs::File::open(path).and_then(|file| {
-                let mut data = Vec::new();
+            let mut data = std::mem::take(&mut worker.file);
+            data.clear();
+            let read = std::fs::File::open(path).and_then(|file| {
                 // Read at most one byte past the limit: enough to know it is too large.
-                file.take(options.max_file_bytes.saturating_add(1))
-                    .read_to_end(&mut data)
-                    .map(|_| data)
+                file.take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data)
             });
-            match data {
-                Ok(data) => {
-                    let read = data.len() as u64;
-                    scan_bytes(&mut worker, &name, data, options);
-                    on_file(read);
+            match read {
+                Ok(read) => {
+                    scan_bytes(&mut worker, &name, &data, options);
+                    on_file(read as u64);
                 }
                 Err(err) => {
                     worker.stats.files_failed += 1;
@@ -284,6 +298,8 @@ pub fn scan<S: Sink>(
                     on_file(0);
                 }
             }
+            worker.file = data;
+            worker.shrink_buffers();
             worker
         })
         .collect();
@@ -295,7 +311,7 @@ pub fn scan<S: Sink>(
             .take(options.max_file_bytes.saturating_add(1))
             .read_to_end(&mut data)
         {
-            Ok(_) => scan_bytes(&mut worker, "<stdin>", data, options),
+            Ok(_) => scan_bytes(&mut worker, "<stdin>", &data, options),
             Err(err) => {
                 worker.stats.files_failed += 1;
                 worker.report(Problem {
@@ -332,10 +348,16 @@ pub fn scan<S: Sink>(
 }
 
 /// Decodes one file's bytes and feeds its records to the worker's sink.
-fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: Vec<u8>, options: &ScanOptions) {
+fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], options: &ScanOptions) {
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
-    let decoded = match decode(data, options.max_file_bytes) {
+    let mut inflated = std::mem::take(&mut worker.inflated);
+    scan_decoded(worker, name, data, &mut inflated, options);
+    worker.inflated = inflated;
+}
+
+fn scan_decoded<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], inflated: &mut Vec<u8>, options: &ScanOptions) {
+    let decoded = match decode(data, inflated, options.max_file_bytes) {
         Ok(decoded) => decoded,
         Err(err) => {
             worker.stats.files_failed += 1;
