@@ -134,7 +134,8 @@ mod tests {
     fn multi_member_gzip() {
         let mut data = gzip(b"{\"a\":1}\n");
         data.extend(gzip(b"{\"b\":2}\n"));
-        let d = decode(&data, &mut Vec::new(), 1 << 20).expect("multi");
+        let mut scratch = Vec::new();
+        let d = decode(&data, &mut scratch, 1 << 20).expect("multi");
         assert_eq!(d.text, "{\"a\":1}\n{\"b\":2}\n");
     }
 
@@ -145,7 +146,7 @@ mod tests {
         let mut scratch = Vec::new();
         let d = decode(&data[..data.len() / 2], &mut scratch, 1 << 20).expect("prefix");
         assert!(matches!(d.damage[..], [Damage::Truncated(_)]), "{:?}", d.damage);
-        assert!(!d.text.is_empty() && body.starts_with(&d.text));
+        assert!(!d.text.is_empty() && body.starts_with(&*d.text));
         assert!(decode(&data[..5], &mut Vec::new(), 1 << 20).is_err());
     }
 
@@ -161,7 +162,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_repaired() {
-        let d = decode(b"{\"a\":\"\xff\xfe\"}", &mut Vec::new(), 100).expect("lossy");
+        let mut scratch = Vec::new();
+        let d = decode(b"{\"a\":\"\xff\xfe\"}", &mut scratch, 100).expect("lossy");
         assert_eq!(d.damage, [Damage::InvalidUtf8]);
         assert_eq!(d.text, "{\"a\":\"\u{fffd}\u{fffd}\"}");
     }
