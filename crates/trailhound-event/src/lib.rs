@@ -16,4 +16,5 @@ pub use document::{Document, DocumentError, RecordSlot, for_each_record};
 pub use path::{FieldPath, Value};
 pub use printable::printable;
 pub use record::{Identity, Record, RecordError, compact_json};
+pub use scanner::MAX_DEPTH;
 pub use time::parse_event_time;

@@ -35,7 +35,12 @@ impl FieldPath {
             .last()
             .filter(|last| !last.is_empty() && last.parse::<usize>().is_err() && !last.contains(['"', '\\']))
             .map(|last| memchr::memmem::Finder::new(format!("\"{last}\"").as_bytes()).into_owned());
-        FieldPath { text: text.into(), core: CoreField::from_path(text), segments, key }
+        FieldPath {
+            text: text.into(),
+            core: CoreField::from_path(text),
+            segments,
+            key,
+        }
     }
 
     /// The path as written.

@@ -9,7 +9,6 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 
 use crate::path::{self, FieldPath, Value};
 use crate::scanner::Cursor;
@@ -20,6 +19,9 @@ use crate::time::parse_event_time;
 pub enum RecordError {
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// A syntax error at a byte offset of the text being scanned.
+    #[error("invalid JSON: {message}")]
+    Syntax { at: usize, message: &'static str },
     #[error("record is {0}, not an object")]
     NotAnObject(&'static str),
     #[error("not a CloudTrail record (it has no eventName, eventSource or eventTime)")]
@@ -79,90 +81,146 @@ struct Core<'a> {
     user_identity: Option<Identity<'a>>,
 }
 
-/// Reads the core fields of a record's (valid) JSON text.
-fn read_core(text: &str) -> Result<Core<'_>, RecordError> {
-    let mut core = Core::default();
-    let mut cursor = Cursor::new(text);
-    if !cursor.is_object() {
-        return Err(RecordError::NotAnObject(cursor.kind()));
-    }
-    cursor.object(&mut |c, key| {
+/// Collects the core fields while the scanner walks a record object. A core field of the wrong
+/// type is remembered (the first one is reported) and skipped, so the scanner can still check
+/// and pass the rest of the record: in an envelope, the next record must be reachable.
+#[derive(Default)]
+pub(crate) struct CoreReader<'a> {
+    core: Core<'a>,
+    problem: Option<RecordError>,
+}
+
+impl<'a> CoreReader<'a> {
+    /// Handles one top-level member of a record.
+    pub fn member(&mut self, c: &mut Cursor<'a>, key: &str) -> Result<(), RecordError> {
+        let core = &mut self.core;
+        let problem = &mut self.problem;
         match key {
-            "eventTime" => core.event_time = c.string_field("eventTime")?,
-            "eventName" => core.event_name = c.string_field("eventName")?,
-            "eventSource" => core.event_source = c.string_field("eventSource")?,
-            "awsRegion" => core.aws_region = c.string_field("awsRegion")?,
-            "sourceIPAddress" => core.source_ip_address = c.string_field("sourceIPAddress")?,
-            "userAgent" => core.user_agent = c.string_field("userAgent")?,
-            "errorCode" => core.error_code = c.string_field("errorCode")?,
-            "eventID" => core.event_id = c.string_field("eventID")?,
-            "recipientAccountId" => core.recipient_account_id = c.string_field("recipientAccountId")?,
-            "eventType" => core.event_type = c.string_field("eventType")?,
-            "readOnly" => core.read_only = c.bool_field("readOnly")?,
-            "userIdentity" => core.user_identity = read_identity(c)?,
+            "eventTime" => core.event_time = string_field(c, "eventTime", problem)?,
+            "eventName" => core.event_name = string_field(c, "eventName", problem)?,
+            "eventSource" => core.event_source = string_field(c, "eventSource", problem)?,
+            "awsRegion" => core.aws_region = string_field(c, "awsRegion", problem)?,
+            "sourceIPAddress" => core.source_ip_address = string_field(c, "sourceIPAddress", problem)?,
+            "userAgent" => core.user_agent = string_field(c, "userAgent", problem)?,
+            "errorCode" => core.error_code = string_field(c, "errorCode", problem)?,
+            "eventID" => core.event_id = string_field(c, "eventID", problem)?,
+            "recipientAccountId" => core.recipient_account_id = string_field(c, "recipientAccountId", problem)?,
+            "eventType" => core.event_type = string_field(c, "eventType", problem)?,
+            "readOnly" => core.read_only = bool_field(c, "readOnly", problem)?,
+            "userIdentity" => core.user_identity = read_identity(c, problem)?,
             _ => c.skip()?,
         }
         Ok(())
-    })?;
-    Ok(core)
-}
+    }
 
-fn expect_object(c: &mut Cursor<'_>, field: &'static str) -> Result<bool, RecordError> {
-    match c.kind() {
-        "an object" => Ok(true),
-        "null" => c.skip().map(|()| false),
-        found => Err(RecordError::WrongType {
-            field,
-            found,
-            expected: "an object",
-        }),
+    /// Whether any CloudTrail event field was seen (to tell records from other JSON objects).
+    pub fn looks_like_an_event(&self) -> bool {
+        self.core.event_name.is_some()
+            || self.core.event_source.is_some()
+            || self.core.event_time.is_some()
+            || self.problem.is_some()
+    }
+
+    /// The record, once its object has been read; `raw` is its text.
+    pub fn finish(self, raw: &'a str) -> Result<Record<'a>, RecordError> {
+        if let Some(problem) = self.problem {
+            return Err(problem);
+        }
+        let core = self.core;
+        let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
+        let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
+        Ok(Record {
+            raw,
+            time,
+            event_time,
+            event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
+            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
+            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
+            aws_region: core.aws_region,
+            source_ip: core.source_ip_address,
+            user_agent: core.user_agent,
+            error_code: core.error_code,
+            event_id: core.event_id,
+            recipient_account_id: core.recipient_account_id,
+            event_type: core.event_type,
+            read_only: core.read_only,
+            tree: OnceCell::new(),
+        })
     }
 }
 
-fn read_identity<'a>(c: &mut Cursor<'a>) -> Result<Option<Identity<'a>>, RecordError> {
-    if !expect_object(c, "userIdentity")? {
+/// Notes the first wrong-typed field, then skips its value.
+fn wrong<T>(
+    c: &mut Cursor<'_>,
+    problem: &mut Option<RecordError>,
+    field: &'static str,
+    expected: &'static str,
+) -> Result<Option<T>, RecordError> {
+    let found = c.kind();
+    problem.get_or_insert(RecordError::WrongType { field, found, expected });
+    c.skip()?;
+    Ok(None)
+}
+
+/// A string or null value.
+fn string_field<'a>(
+    c: &mut Cursor<'a>,
+    field: &'static str,
+    problem: &mut Option<RecordError>,
+) -> Result<Option<Cow<'a, str>>, RecordError> {
+    match c.peek() {
+        Some(b'"') => c.string().map(Some),
+        Some(b'n') => c.skip().map(|()| None),
+        _ => wrong(c, problem, field, "a string"),
+    }
+}
+
+/// A boolean (or the strings "true"/"false", as some old records have), or null.
+fn bool_field(
+    c: &mut Cursor<'_>,
+    field: &'static str,
+    problem: &mut Option<RecordError>,
+) -> Result<Option<bool>, RecordError> {
+    match c.peek() {
+        Some(b't') => c.skip().map(|()| Some(true)),
+        Some(b'f') => c.skip().map(|()| Some(false)),
+        Some(b'"') => Ok(Some(c.string()?.eq_ignore_ascii_case("true"))),
+        Some(b'n') => c.skip().map(|()| None),
+        _ => wrong(c, problem, field, "a boolean"),
+    }
+}
+
+/// Whether the value is an object to descend into; null and wrong types are consumed.
+fn object_field(
+    c: &mut Cursor<'_>,
+    field: &'static str,
+    problem: &mut Option<RecordError>,
+) -> Result<bool, RecordError> {
+    match c.peek() {
+        Some(b'{') => Ok(true),
+        Some(b'n') => c.skip().map(|()| false),
+        _ => wrong::<()>(c, problem, field, "an object").map(|_| false),
+    }
+}
+
+fn read_identity<'a>(
+    c: &mut Cursor<'a>,
+    problem: &mut Option<RecordError>,
+) -> Result<Option<Identity<'a>>, RecordError> {
+    if !object_field(c, "userIdentity", problem)? {
         return Ok(None);
     }
     let mut identity = Identity::default();
     c.object(&mut |c, key| {
         match key {
-            "type" => identity.kind = c.string_field("userIdentity.type")?,
-            "arn" => identity.arn = c.string_field("userIdentity.arn")?,
-            "accountId" => identity.account_id = c.string_field("userIdentity.accountId")?,
-            "accessKeyId" => identity.access_key_id = c.string_field("userIdentity.accessKeyId")?,
-            "userName" => identity.user_name = c.string_field("userIdentity.userName")?,
-            "principalId" => identity.principal_id = c.string_field("userIdentity.principalId")?,
-            "invokedBy" => identity.invoked_by = c.string_field("userIdentity.invokedBy")?,
-            "sessionContext" if expect_object(c, "userIdentity.sessionContext")? => {
-                let mut context = SessionContext::default();
-                c.object(&mut |c, key| {
-                    if key == "sessionIssuer" && expect_object(c, "userIdentity.sessionContext.sessionIssuer")? {
-                        let mut issuer = SessionIssuer::default();
-                        c.object(&mut |c, key| {
-                            match key {
-                                "type" => {
-                                    issuer.kind = c.string_field("userIdentity.sessionContext.sessionIssuer.type")?
-                                }
-                                "arn" => {
-                                    issuer.arn = c.string_field("userIdentity.sessionContext.sessionIssuer.arn")?
-                                }
-                                "userName" => {
-                                    issuer.user_name =
-                                        c.string_field("userIdentity.sessionContext.sessionIssuer.userName")?
-                                }
-                                _ => c.skip()?,
-                            }
-                            Ok(())
-                        })?;
-                        context.session_issuer = Some(issuer);
-                    } else if key != "sessionIssuer" {
-                        c.skip()?;
-                    }
-                    Ok(())
-                })?;
-                identity.session_context = Some(context);
-            }
-            "sessionContext" => {}
+            "type" => identity.kind = string_field(c, "userIdentity.type", problem)?,
+            "arn" => identity.arn = string_field(c, "userIdentity.arn", problem)?,
+            "accountId" => identity.account_id = string_field(c, "userIdentity.accountId", problem)?,
+            "accessKeyId" => identity.access_key_id = string_field(c, "userIdentity.accessKeyId", problem)?,
+            "userName" => identity.user_name = string_field(c, "userIdentity.userName", problem)?,
+            "principalId" => identity.principal_id = string_field(c, "userIdentity.principalId", problem)?,
+            "invokedBy" => identity.invoked_by = string_field(c, "userIdentity.invokedBy", problem)?,
+            "sessionContext" => identity.session_context = read_session_context(c, problem)?,
             _ => c.skip()?,
         }
         Ok(())
@@ -170,9 +228,42 @@ fn read_identity<'a>(c: &mut Cursor<'a>) -> Result<Option<Identity<'a>>, RecordE
     Ok(Some(identity))
 }
 
+fn read_session_context<'a>(
+    c: &mut Cursor<'a>,
+    problem: &mut Option<RecordError>,
+) -> Result<Option<SessionContext<'a>>, RecordError> {
+    if !object_field(c, "userIdentity.sessionContext", problem)? {
+        return Ok(None);
+    }
+    let mut context = SessionContext::default();
+    c.object(&mut |c, key| {
+        if key != "sessionIssuer" {
+            return c.skip();
+        }
+        if object_field(c, "userIdentity.sessionContext.sessionIssuer", problem)? {
+            let mut issuer = SessionIssuer::default();
+            c.object(&mut |c, key| {
+                match key {
+                    "type" => issuer.kind = string_field(c, "userIdentity.sessionContext.sessionIssuer.type", problem)?,
+                    "arn" => issuer.arn = string_field(c, "userIdentity.sessionContext.sessionIssuer.arn", problem)?,
+                    "userName" => {
+                        issuer.user_name =
+                            string_field(c, "userIdentity.sessionContext.sessionIssuer.userName", problem)?
+                    }
+                    _ => c.skip()?,
+                }
+                Ok(())
+            })?;
+            context.session_issuer = Some(issuer);
+        }
+        Ok(())
+    })?;
+    Ok(Some(context))
+}
+
 /// A parsed record. Core fields are typed; everything else is reached with [`Record::visit`].
 pub struct Record<'a> {
-    raw: &'a RawValue,
+    raw: &'a str,
     pub time: DateTime<Utc>,
     pub event_time: Cow<'a, str>,
     pub event_name: Cow<'a, str>,
@@ -200,32 +291,30 @@ impl fmt::Debug for Record<'_> {
 }
 
 impl<'a> Record<'a> {
-    /// Parses the core fields of one record and checks that it has the shape of a CloudTrail event.
-    pub fn parse(raw: &'a RawValue) -> Result<Record<'a>, RecordError> {
-        let core = read_core(raw.get())?;
-        let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
-        let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
-        Ok(Record {
-            raw,
-            time,
-            event_time,
-            event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
-            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
-            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
-            aws_region: core.aws_region,
-            source_ip: core.source_ip_address,
-            user_agent: core.user_agent,
-            error_code: core.error_code,
-            event_id: core.event_id,
-            recipient_account_id: core.recipient_account_id,
-            event_type: core.event_type,
-            read_only: core.read_only,
-            tree: OnceCell::new(),
-        })
+    /// Parses one record's JSON text (checking all of it) into a record.
+    pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
+        let mut cursor = Cursor::new(text);
+        if cursor.peek() != Some(b'{') {
+            return match cursor.peek() {
+                Some(b) => Err(RecordError::NotAnObject(crate::scanner::kind(b))),
+                None => Err(RecordError::Syntax {
+                    at: 0,
+                    message: "empty input",
+                }),
+            };
+        }
+        let start = cursor.at();
+        let mut reader = CoreReader::default();
+        cursor.object(&mut |c, key| reader.member(c, key))?;
+        let raw = &text[start..cursor.at()];
+        if !cursor.at_end() {
+            return Err(cursor.error("trailing characters after the record"));
+        }
+        reader.finish(raw)
     }
 
-    /// The record's JSON as read.
-    pub fn raw(&self) -> &'a RawValue {
+    /// The record's JSON text as read (one valid JSON object).
+    pub fn raw(&self) -> &'a str {
         self.raw
     }
 
@@ -246,7 +335,7 @@ impl<'a> Record<'a> {
             },
             // Building the tree costs more than the rest of the record's handling: skip it when
             // the field's key does not even appear in the text.
-            None if self.tree.get().is_none() && !path.may_occur_in(self.raw.get()) => false,
+            None if self.tree.get().is_none() && !path.may_occur_in(self.raw) => false,
             None => path::walk(self.tree(), path.segments(), visit),
         }
     }
@@ -256,7 +345,7 @@ impl<'a> Record<'a> {
         self.tree.get_or_init(|| {
             // The raw text is known-good JSON; only a pathological nesting depth can fail here,
             // and such a record simply has no fields beyond its core.
-            serde_json::from_str(self.raw.get()).unwrap_or(serde_json::Value::Null)
+            serde_json::from_str(self.raw).unwrap_or(serde_json::Value::Null)
         })
     }
 
@@ -384,8 +473,8 @@ fn clip(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).expect("test json")
+    fn raw(text: &str) -> String {
+        text.to_string()
     }
 
     const GOOD: &str = r#"{"eventVersion":"1.08","eventTime":"2024-03-01T12:00:00Z","eventName":"CreateUser",
@@ -440,12 +529,20 @@ mod tests {
         let plain = raw(&format!(r#"{base}"requestParameters":{{"bucketName":"b"}}}}"#));
         let record = Record::parse(&plain).expect("valid");
         assert!(values(&record, "requestParameters.x-amz-acl").is_empty());
-        assert!(record.tree.get().is_none(), "the tree was not built for a key that is not there");
+        assert!(
+            record.tree.get().is_none(),
+            "the tree was not built for a key that is not there"
+        );
         assert_eq!(values(&record, "requestParameters.bucketName"), [r#"Str("b")"#]);
         // A key spelled with escapes is still found.
-        let escaped = raw(&format!(r#"{base}"requestParameters":{{"\u0078-amz-acl":"public-read"}}}}"#));
+        let escaped = raw(&format!(
+            r#"{base}"requestParameters":{{"\u0078-amz-acl":"public-read"}}}}"#
+        ));
         let record = Record::parse(&escaped).expect("valid");
-        assert_eq!(values(&record, "requestParameters.x-amz-acl"), [r#"Str("public-read")"#]);
+        assert_eq!(
+            values(&record, "requestParameters.x-amz-acl"),
+            [r#"Str("public-read")"#]
+        );
     }
 
     #[test]

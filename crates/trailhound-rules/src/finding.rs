@@ -69,7 +69,10 @@ impl Finding {
 }
 
 /// The record on one line, whatever its layout in the file.
-fn compact(raw: &RawValue) -> Box<RawValue> {
-    let text = trailhound_event::compact_json(raw.get());
-    RawValue::from_string(text).unwrap_or_else(|_| raw.to_owned())
+fn compact(raw: &str) -> Box<RawValue> {
+    let text = trailhound_event::compact_json(raw);
+    // The scanner checked the record is JSON; should that ever be wrong, carry it as a string.
+    RawValue::from_string(text)
+        .or_else(|_| serde_json::value::to_raw_value(raw))
+        .unwrap_or_else(|_| RawValue::NULL.to_owned())
 }

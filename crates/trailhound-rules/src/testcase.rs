@@ -4,7 +4,6 @@
 //! record is deep-merged over [`default_record`] so tests only spell out what matters.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use trailhound_event::Record;
 
 use crate::rule::Rule;
@@ -106,11 +105,9 @@ pub fn run(rule: &Rule) -> Vec<Outcome> {
         .enumerate()
         .map(|(index, case)| {
             let json = case.record_json(&rule.id, index);
-            let result = RawValue::from_string(json).map_err(|e| e.to_string()).and_then(|raw| {
-                Record::parse(&raw)
-                    .map(|record| rule.matches(&record))
-                    .map_err(|e| e.to_string())
-            });
+            let result = Record::parse(&json)
+                .map(|record| rule.matches(&record))
+                .map_err(|e| e.to_string());
             Outcome {
                 name: case.name.clone(),
                 expect: case.expect,

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::value::RawValue;
-use trailhound_event::Record;
 use trailhound_rules::{RuleSet, load_path};
 
 fn fixtures() -> PathBuf {
@@ -31,8 +29,7 @@ fn stratus_hits(set: &RuleSet, technique: &str) -> Vec<String> {
     let mut hits = Vec::new();
     let mut scratch = String::new();
     trailhound_event::for_each_record(&text, &mut |slot| {
-        let raw: &RawValue = slot.raw.expect("stratus records are objects");
-        let record = Record::parse(raw).expect("stratus records are valid");
+        let record = slot.record.expect("stratus records are valid");
         set.matches(&record, &mut scratch, &mut |rule| hits.push(rule.id.clone()));
     })
     .expect("stratus file parses");

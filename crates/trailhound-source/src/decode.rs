@@ -60,7 +60,12 @@ pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Resul
             Cow::Owned(String::from_utf8_lossy(bytes).into_owned())
         }
     };
-    Ok(Decoded { text, bytes: bytes.len() as u64, compressed, damage })
+    Ok(Decoded {
+        text,
+        bytes: bytes.len() as u64,
+        compressed,
+        damage,
+    })
 }
 
 /// Inflates into `out`; returns the inflated size and, for a broken stream, what went wrong.

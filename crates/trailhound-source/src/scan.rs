@@ -279,7 +279,8 @@ pub fn scan<S: Sink>(
             data.clear();
             let read = std::fs::File::open(path).and_then(|file| {
                 // Read at most one byte past the limit: enough to know it is too large.
-                file.take(options.max_file_bytes.saturating_add(1)).read_to_end(&mut data)
+                file.take(options.max_file_bytes.saturating_add(1))
+                    .read_to_end(&mut data)
             });
             match read {
                 Ok(read) => {
@@ -356,7 +357,13 @@ fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], opti
     worker.inflated = inflated;
 }
 
-fn scan_decoded<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], inflated: &mut Vec<u8>, options: &ScanOptions) {
+fn scan_decoded<S: Sink>(
+    worker: &mut Worker<'_, S>,
+    name: &str,
+    data: &[u8],
+    inflated: &mut Vec<u8>,
+    options: &ScanOptions,
+) {
     let decoded = match decode(data, inflated, options.max_file_bytes) {
         Ok(decoded) => decoded,
         Err(err) => {
@@ -392,7 +399,7 @@ fn scan_decoded<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], in
     let mut record_problems = Vec::new();
     let outcome = for_each_record(&decoded.text, &mut |slot| {
         stats.records_read += 1;
-        let parsed = slot.raw.and_then(Record::parse);
+        let parsed = slot.record;
         match parsed {
             Ok(record) => {
                 if window.contains(record.time) {
