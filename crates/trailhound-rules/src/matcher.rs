@@ -42,7 +42,7 @@ enum Test {
     Cidr(Vec<IpNet>),
     /// The value equals (or contains, starts or ends with) another field's value.
     FieldRef {
-        other: FieldPath,
+        other: Box<FieldPath>,
         placement: Placement,
         cased: bool,
     },
