@@ -23,6 +23,7 @@ pub struct Summary {
     pub bytes_inflated: u64,
     pub rules: usize,
     pub rules_unindexed: usize,
+    pub correlations: usize,
     pub problems: u64,
     pub elapsed: Duration,
 }
@@ -65,7 +66,11 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
             count(s.records_invalid)
         )?;
     }
-    writeln!(out, "  rules: {} ({} look at every record)", s.rules, s.rules_unindexed)?;
+    writeln!(
+        out,
+        "  rules: {} ({} correlations; {} look at every record)",
+        s.rules, s.correlations, s.rules_unindexed
+    )?;
     let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
     let mut by_rule: BTreeMap<(&str, Level), u64> = BTreeMap::new();
     for f in findings {

@@ -6,6 +6,7 @@ use serde_yaml_ng::Value as Yaml;
 use trailhound_event::Record;
 
 use crate::condition::{self, Cond};
+use crate::correlation::{Correlation, parse_timespan};
 use crate::error::CompileError;
 use crate::matcher::FieldMatcher;
 
@@ -101,6 +102,118 @@ fn compile_map(selection: &str, map: &serde_yaml_ng::Mapping) -> Result<Vec<Fiel
     Ok(matchers)
 }
 
+/// What a `detection` block compiles to.
+pub(crate) enum Compiled {
+    Detection(Detection),
+    /// Legacy aggregation: detections, one per part, feeding a correlation.
+    Aggregation {
+        parts: Vec<Detection>,
+        correlation: Correlation,
+    },
+}
+
+/// Compiles a `detection` block, recognising the legacy aggregation forms:
+/// `sel | count() [by F] > N`, `a | near b`, and `a and b` under a `timeframe` (a pair of events
+/// no single record can satisfy, which older rules wrote to mean "both within the timeframe").
+pub(crate) fn compile_body(detection: &Yaml) -> Result<Compiled, CompileError> {
+    let Yaml::Mapping(map) = detection else {
+        return Err(CompileError::at(
+            "detection",
+            "detection must be a map of selections and a condition",
+        ));
+    };
+    let mut names = Vec::new();
+    let mut selections = Vec::new();
+    let mut condition_text = None;
+    let mut timeframe = None;
+    for (key, value) in map {
+        let Some(key) = key.as_str() else {
+            return Err(CompileError::at(
+                "detection",
+                format!("detection key {key:?} is not a string"),
+            ));
+        };
+        match key {
+            "condition" => condition_text = Some(value),
+            "timeframe" => {
+                let text = value.as_str().unwrap_or_default();
+                timeframe = Some(parse_timespan(text).ok_or_else(|| {
+                    CompileError::at(
+                        "timeframe",
+                        format!("timeframe {text:?} is not a duration (30s, 10m, 1h)"),
+                    )
+                })?);
+            }
+            _ => {
+                selections.push(Selection::compile(key, value)?);
+                names.push(key.to_string());
+            }
+        }
+    }
+    let text = match condition_text {
+        None => return Err(CompileError::at("detection", "detection has no condition")),
+        Some(Yaml::String(text)) => text.clone(),
+        // A list of conditions means any of them.
+        Some(Yaml::Sequence(items)) if !items.is_empty() => {
+            let mut any = Vec::new();
+            for item in items {
+                let text = item
+                    .as_str()
+                    .ok_or_else(|| CompileError::at("condition", "each condition must be a string"))?;
+                if text.contains('|') {
+                    return Err(CompileError::at(
+                        "condition",
+                        "an aggregation cannot be one of several conditions",
+                    ));
+                }
+                any.push(condition::parse(text, &names)?);
+            }
+            return Ok(Compiled::Detection(Detection::new(selections, Cond::Or(any))));
+        }
+        Some(_) => {
+            return Err(CompileError::at(
+                "condition",
+                "condition must be a string or a list of strings",
+            ));
+        }
+    };
+    if let Some((left, aggregation)) = text.split_once('|') {
+        let aggregation = aggregation.trim();
+        if let Some(right) = aggregation.strip_prefix("near ") {
+            let mut parts = vec![Detection::new(selections.clone(), condition::parse(left, &names)?)];
+            for part in right.split(" and ") {
+                parts.push(Detection::new(selections.clone(), condition::parse(part, &names)?));
+            }
+            return Ok(Compiled::Aggregation {
+                parts,
+                correlation: Correlation::legacy_temporal(timeframe),
+            });
+        }
+        let correlation = Correlation::legacy_count(aggregation, timeframe)?;
+        let part = Detection::new(selections, condition::parse(left, &names)?);
+        return Ok(Compiled::Aggregation {
+            parts: vec![part],
+            correlation,
+        });
+    }
+    let condition = condition::parse(&text, &names)?;
+    if timeframe.is_some()
+        && let Cond::And(items) = &condition
+        && items.len() >= 2
+        && items.iter().all(|c| matches!(c, Cond::Selection(_)))
+    {
+        let parts = items
+            .iter()
+            .map(|c| Detection::new(selections.clone(), c.clone()))
+            .collect();
+        return Ok(Compiled::Aggregation {
+            parts,
+            correlation: Correlation::legacy_temporal(timeframe),
+        });
+    }
+    Ok(Compiled::Detection(Detection::new(selections, condition)))
+}
+
 /// A compiled detection.
 #[derive(Debug, Clone)]
 pub(crate) struct Detection {
@@ -109,56 +222,21 @@ pub(crate) struct Detection {
 }
 
 impl Detection {
+    #[cfg(test)]
     pub fn compile(detection: &Yaml) -> Result<Detection, CompileError> {
-        let Yaml::Mapping(map) = detection else {
-            return Err(CompileError::at(
-                "detection",
-                "detection must be a map of selections and a condition",
-            ));
-        };
-        let mut names = Vec::new();
-        let mut selections = Vec::new();
-        let mut condition_text = None;
-        for (key, value) in map {
-            let Some(key) = key.as_str() else {
-                return Err(CompileError::at(
-                    "detection",
-                    format!("detection key {key:?} is not a string"),
-                ));
-            };
-            match key {
-                "condition" => condition_text = Some(value),
-                "timeframe" => {}
-                _ => {
-                    selections.push(Selection::compile(key, value)?);
-                    names.push(key.to_string());
-                }
+        match compile_body(detection)? {
+            Compiled::Detection(detection) => Ok(detection),
+            Compiled::Aggregation { .. } => {
+                Err(CompileError::at("condition", "an aggregation is not a plain detection"))
             }
         }
-        let condition = match condition_text {
-            None => return Err(CompileError::at("detection", "detection has no condition")),
-            Some(Yaml::String(text)) => condition::parse(text, &names)?,
-            // A list of conditions means any of them.
-            Some(Yaml::Sequence(items)) if !items.is_empty() => {
-                let mut any = Vec::new();
-                for item in items {
-                    let text = item
-                        .as_str()
-                        .ok_or_else(|| CompileError::at("condition", "each condition must be a string"))?;
-                    any.push(condition::parse(text, &names)?);
-                }
-                Cond::Or(any)
-            }
-            Some(_) => {
-                return Err(CompileError::at(
-                    "condition",
-                    "condition must be a string or a list of strings",
-                ));
-            }
-        };
+    }
+
+    /// A detection over `selections` with `condition`.
+    fn new(selections: Vec<Selection>, condition: Cond) -> Detection {
         let mut detection = Detection { selections, condition };
         detection.condition = detection.cheapest_first(detection.condition.clone());
-        Ok(detection)
+        detection
     }
 
     /// `and` and `or` do not depend on their operands' order: evaluate cheap operands first.

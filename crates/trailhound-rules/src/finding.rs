@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use trailhound_event::Record;
 
+use crate::correlation::CorrelationInfo;
 use crate::level::Level;
 use crate::rule::Rule;
 
@@ -28,6 +29,10 @@ pub struct Finding {
     pub user_agent: Option<String>,
     pub error_code: Option<String>,
     pub source_file: String,
+    /// For a correlation: what was counted, in which group and window. The other fields then
+    /// describe the event that completed the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<Box<CorrelationInfo>>,
     /// The whole record, with `--with-event`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Box<RawValue>>,
@@ -57,6 +62,7 @@ impl Finding {
             user_agent: owned(&record.user_agent),
             error_code: owned(&record.error_code),
             source_file: source_file.to_string(),
+            correlation: None,
             event: with_event.then(|| compact(record.raw())),
             time: record.time,
         }

@@ -1,5 +1,8 @@
 //! Sigma rules for CloudTrail: parsing, compiling, evaluating, and the built-in pack.
 //!
+//! Correlation rules (counts, distinct values, sequences over time windows) are evaluated over the
+//! base-rule matches collected during a scan, see `correlation`.
+//!
 //! A rule file is parsed and compiled once into closed enums (selections, value tests,
 //! condition trees); evaluating a record then does no parsing of rule text. A [`RuleSet`] indexes
 //! compiled rules by the eventName or eventSource they require, so a record is only shown to the
@@ -7,6 +10,7 @@
 
 mod builtin;
 mod condition;
+mod correlation;
 mod detection;
 mod error;
 mod finding;
@@ -18,9 +22,10 @@ mod ruleset;
 pub mod testcase;
 
 pub use builtin::builtin_rules;
+pub use correlation::{CorrelationInfo, CorrelationState, Kind as CorrelationKind, MAX_ENTRIES};
 pub use error::RuleError;
 pub use finding::Finding;
 pub use level::Level;
 pub use load::{RuleFile, load_path, parse_rules};
 pub use rule::Rule;
-pub use ruleset::RuleSet;
+pub use ruleset::{Hit, RuleSet};

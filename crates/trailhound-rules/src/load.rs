@@ -6,10 +6,11 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::detection::Detection;
+use crate::correlation::Correlation;
+use crate::detection::{Compiled, compile_body};
 use crate::error::{CompileError, RuleError};
 use crate::level::Level;
-use crate::rule::Rule;
+use crate::rule::{Body, Rule};
 use crate::testcase;
 
 /// A rule file's text, and its test file's when it has one.
@@ -145,14 +146,7 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
     if !yaml.is_mapping() {
         return Err((None, CompileError::new("a rule must be a YAML map")));
     }
-    if yaml.get("correlation").is_some() {
-        return Err(fail(CompileError::at(
-            "correlation",
-            "correlation rules are not supported yet",
-        )));
-    }
     let title = text("title").ok_or_else(|| fail(CompileError::new("rule has no title")))?;
-    check_logsource(yaml.get("logsource")).map_err(fail)?;
     let level = match yaml.get("level") {
         None => Level::Medium,
         Some(value) => value
@@ -161,10 +155,18 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
             .and_then(str::parse)
             .map_err(|message| fail(CompileError::at("level", message)))?,
     };
-    let detection = yaml
-        .get("detection")
-        .ok_or_else(|| fail(CompileError::new("rule has no detection")))?;
-    let detection = Detection::compile(detection).map_err(fail)?;
+    let body = if let Some(block) = yaml.get("correlation") {
+        Body::Correlation(Correlation::parse(block).map_err(fail)?)
+    } else {
+        check_logsource(yaml.get("logsource")).map_err(fail)?;
+        let detection = yaml
+            .get("detection")
+            .ok_or_else(|| fail(CompileError::new("rule has no detection")))?;
+        match compile_body(detection).map_err(fail)? {
+            Compiled::Detection(detection) => Body::Detection(detection),
+            Compiled::Aggregation { parts, correlation } => Body::Aggregation { parts, correlation },
+        }
+    };
     Ok(Rule {
         uuid: text("id"),
         id: id.clone(),
@@ -179,7 +181,7 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
         file: file.path.clone(),
         text: file.text.clone(),
         tests: Vec::new(),
-        detection,
+        body,
     })
 }
 

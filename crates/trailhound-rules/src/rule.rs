@@ -2,6 +2,7 @@
 
 use trailhound_event::Record;
 
+use crate::correlation::Correlation;
 use crate::detection::Detection;
 use crate::level::Level;
 use crate::testcase::TestCase;
@@ -27,13 +28,37 @@ pub struct Rule {
     pub text: String,
     /// Test events from the rule's `.tests.yml` sibling.
     pub tests: Vec<TestCase>,
-    pub(crate) detection: Detection,
+    pub(crate) body: Body,
+}
+
+/// What a rule does.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// A detection: one record at a time.
+    Detection(Detection),
+    /// A Sigma correlation rule over other rules.
+    Correlation(Correlation),
+    /// A legacy aggregation (`sel | count() > 5`, `a | near b`): inline detections, one per
+    /// part, feeding a correlation.
+    Aggregation {
+        parts: Vec<Detection>,
+        correlation: Correlation,
+    },
 }
 
 impl Rule {
-    /// Whether the record matches the rule's detection.
+    /// Whether the record matches the rule's detection (never, for correlations: they look at
+    /// groups of records, see `RuleSet`).
     pub fn matches(&self, record: &Record<'_>) -> bool {
-        self.detection.matches(record)
+        match &self.body {
+            Body::Detection(detection) => detection.matches(record),
+            Body::Correlation(_) | Body::Aggregation { .. } => false,
+        }
+    }
+
+    /// Whether this is a correlation (Sigma correlation rule or legacy aggregation).
+    pub fn is_correlation(&self) -> bool {
+        !matches!(self.body, Body::Detection(_))
     }
 
     /// ATT&CK technique ids among the tags (`attack.t1078.004` -> `T1078.004`).

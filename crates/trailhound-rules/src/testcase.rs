@@ -6,24 +6,41 @@
 use serde::Deserialize;
 use trailhound_event::Record;
 
+use crate::correlation::CorrelationState;
 use crate::rule::Rule;
+use crate::ruleset::{Hit, RuleSet};
 
-/// One test event.
+/// One test: an event (for detection rules) or a sequence of events (for correlations).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TestCase {
     pub name: String,
     /// Whether the rule must fire.
     #[serde(rename = "match")]
     pub expect: bool,
     /// The partial record.
+    #[serde(default)]
     pub event: serde_json::Value,
+    /// Partial records, in any order (correlation tests).
+    #[serde(default)]
+    pub events: Vec<serde_json::Value>,
 }
 
-/// Parses a tests file: a YAML list of `{name, match, event}`.
+/// Parses a tests file: a YAML list of `{name, match, event}` or `{name, match, events: [...]}`.
 pub fn parse(text: &str) -> Result<Vec<TestCase>, String> {
     let cases: Vec<TestCase> = serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
-    if let Some(bad) = cases.iter().find(|c| !c.event.is_object()) {
-        return Err(format!("test {:?}: event must be a map", bad.name));
+    for case in &cases {
+        let events = if case.events.is_empty() {
+            std::slice::from_ref(&case.event)
+        } else {
+            &case.events[..]
+        };
+        if !case.event.is_null() && !case.events.is_empty() {
+            return Err(format!("test {:?}: give event or events, not both", case.name));
+        }
+        if events.iter().any(|e| !e.is_object()) {
+            return Err(format!("test {:?}: each event must be a map", case.name));
+        }
     }
     Ok(cases)
 }
@@ -72,14 +89,30 @@ pub fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
 }
 
 impl TestCase {
-    /// The full record this test feeds the rule.
+    /// The full record this test feeds the rule (the first, for sequences).
     pub fn record_json(&self, rule_id: &str, index: usize) -> String {
-        let mut record = default_record();
-        if let serde_json::Value::Object(map) = &mut record {
-            map.insert("eventID".into(), format!("test-{rule_id}-{index}").into());
-        }
-        merge(&mut record, &self.event);
-        record.to_string()
+        self.records_json(rule_id, index).into_iter().next().unwrap_or_default()
+    }
+
+    /// The full records this test feeds the rule.
+    pub fn records_json(&self, rule_id: &str, index: usize) -> Vec<String> {
+        let events = if self.events.is_empty() {
+            std::slice::from_ref(&self.event)
+        } else {
+            &self.events[..]
+        };
+        events
+            .iter()
+            .enumerate()
+            .map(|(n, event)| {
+                let mut record = default_record();
+                if let serde_json::Value::Object(map) = &mut record {
+                    map.insert("eventID".into(), format!("test-{rule_id}-{index}-{n}").into());
+                }
+                merge(&mut record, event);
+                record.to_string()
+            })
+            .collect()
     }
 }
 
@@ -98,23 +131,46 @@ impl Outcome {
     }
 }
 
-/// Runs every test of `rule`.
-pub fn run(rule: &Rule) -> Vec<Outcome> {
+/// Runs every test of `rule`, a member of `set` (correlations need the rules they refer to).
+pub fn run(set: &RuleSet, rule: &Rule) -> Vec<Outcome> {
     rule.tests
         .iter()
         .enumerate()
-        .map(|(index, case)| {
-            let json = case.record_json(&rule.id, index);
-            let result = Record::parse(&json)
-                .map(|record| rule.matches(&record))
-                .map_err(|e| e.to_string());
-            Outcome {
-                name: case.name.clone(),
-                expect: case.expect,
-                result,
-            }
+        .map(|(index, case)| Outcome {
+            name: case.name.clone(),
+            expect: case.expect,
+            result: fires(set, rule, &case.records_json(&rule.id, index)),
         })
         .collect()
+}
+
+/// Whether `rule` fires on `records` (full JSON texts). A detection rule is tested on its own
+/// (even one that only feeds correlations); a correlation through the whole set.
+fn fires(set: &RuleSet, rule: &Rule, records: &[String]) -> Result<bool, String> {
+    let mut parsed = Vec::with_capacity(records.len());
+    for (n, json) in records.iter().enumerate() {
+        let record = Record::parse(json).map_err(|e| {
+            if records.len() > 1 {
+                format!("event {n}: {e}")
+            } else {
+                e.to_string()
+            }
+        })?;
+        parsed.push(record);
+    }
+    if !rule.is_correlation() {
+        return Ok(parsed.iter().any(|record| rule.matches(record)));
+    }
+    let mut state = CorrelationState::default();
+    let mut scratch = String::new();
+    for record in &parsed {
+        set.matches(record, &mut scratch, &mut |hit| {
+            if let Hit::Correlation { index, part } = hit {
+                set.collect(&mut state, index, part, record, "test", false);
+            }
+        });
+    }
+    Ok(set.evaluate(state).iter().any(|f| f.rule_id == rule.id))
 }
 
 #[cfg(test)]
@@ -136,6 +192,12 @@ mod tests {
             "match is required"
         );
         assert!(parse("- name: x\n  match: true\n  event: [1]\n").is_err());
+        assert!(parse("- name: x\n  match: true\n  events: [{eventName: A}, {eventName: B}]\n").is_ok());
+        assert!(parse("- name: x\n  match: true\n  event: {eventName: A}\n  events: [{eventName: B}]\n").is_err());
+        assert!(
+            parse("- name: x\n  match: true\n  evnt: {eventName: A}\n").is_err(),
+            "typos are caught"
+        );
         assert!(parse("nope").is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use trailhound_event::Record;
 use trailhound_rules::testcase::{self, TestCase};
-use trailhound_rules::{Rule, RuleSet, builtin_rules};
+use trailhound_rules::{CorrelationState, Hit, Rule, RuleSet, builtin_rules};
 
 fn pack() -> Vec<Rule> {
     let (rules, errors) = builtin_rules();
@@ -20,10 +20,12 @@ fn pack() -> Vec<Rule> {
 
 #[test]
 fn every_rule_is_complete_and_passes_its_tests() {
-    let rules = pack();
-    assert!(rules.len() >= 30, "only {} rules", rules.len());
+    let (set, errors) = RuleSet::new(pack());
+    assert!(errors.is_empty(), "{errors:?}");
+    let rules = set.rules();
+    assert!(rules.len() >= 80, "only {} rules", rules.len());
     let mut failures = Vec::new();
-    for rule in &rules {
+    for rule in rules {
         let mut missing = Vec::new();
         if rule.uuid.is_none() {
             missing.push("id");
@@ -46,7 +48,7 @@ fn every_rule_is_complete_and_passes_its_tests() {
         if !missing.is_empty() {
             failures.push(format!("{}: no {}", rule.id, missing.join(", ")));
         }
-        for outcome in testcase::run(rule) {
+        for outcome in testcase::run(&set, rule) {
             if !outcome.passed() {
                 failures.push(format!(
                     "{}: test {:?} failed: {:?}",
@@ -66,6 +68,7 @@ fn event(source: &str, name: &str, extra: serde_json::Value) -> String {
         name: name.into(),
         expect: true,
         event: patch,
+        events: Vec::new(),
     }
     .record_json("probe", 0)
 }
@@ -73,8 +76,10 @@ fn event(source: &str, name: &str, extra: serde_json::Value) -> String {
 fn hits(set: &RuleSet, json: &str) -> Vec<(String, trailhound_rules::Level)> {
     let record = Record::parse(json).expect("record");
     let mut found = Vec::new();
-    set.matches(&record, &mut String::new(), &mut |rule| {
-        found.push((rule.id.clone(), rule.level))
+    set.matches(&record, &mut String::new(), &mut |hit| {
+        if let Hit::Rule(rule) = hit {
+            found.push((rule.id.clone(), rule.level))
+        }
     });
     found
 }
@@ -189,11 +194,18 @@ fn every_stratus_technique_is_caught() {
             .to_string();
         let text = std::fs::read_to_string(path).expect("read");
         let mut ids = Vec::new();
+        let mut state = CorrelationState::default();
         trailhound_event::for_each_record(&text, &mut |slot| {
             let record = slot.record.expect("valid record");
-            set.matches(&record, &mut String::new(), &mut |rule| ids.push(rule.id.clone()));
+            set.matches(&record, &mut String::new(), &mut |hit| match hit {
+                Hit::Rule(rule) => ids.push(rule.id.clone()),
+                Hit::Correlation { index, part } => {
+                    set.collect(&mut state, index, part, &record, "stratus", false);
+                }
+            });
         })
         .expect("parses");
+        ids.extend(set.evaluate(state).into_iter().map(|f| f.rule_id));
         ids.sort();
         ids.dedup();
         caught.insert(technique, ids);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trailhound_rules::{RuleSet, load_path};
+use trailhound_rules::{CorrelationState, Hit, RuleSet, load_path};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -30,7 +30,11 @@ fn stratus_hits(set: &RuleSet, technique: &str) -> Vec<String> {
     let mut scratch = String::new();
     trailhound_event::for_each_record(&text, &mut |slot| {
         let record = slot.record.expect("stratus records are valid");
-        set.matches(&record, &mut scratch, &mut |rule| hits.push(rule.id.clone()));
+        set.matches(&record, &mut scratch, &mut |hit| {
+            if let Hit::Rule(rule) = hit {
+                hits.push(rule.id.clone())
+            }
+        });
     })
     .expect("stratus file parses");
     hits.sort();
@@ -68,4 +72,97 @@ fn sigmahq_rules_fire_on_the_attacks_they_describe() {
             "{technique}: {titles:?}"
         );
     }
+}
+
+/// Runs records (JSON texts) through `set`; returns the ids of correlation findings.
+fn correlated(set: &RuleSet, records: &[String]) -> Vec<String> {
+    let mut state = CorrelationState::default();
+    for json in records {
+        let record = trailhound_event::Record::parse(json).expect("record");
+        set.matches(&record, &mut String::new(), &mut |hit| {
+            if let Hit::Correlation { index, part } = hit {
+                set.collect(&mut state, index, part, &record, "test", false);
+            }
+        });
+    }
+    set.evaluate(state).into_iter().map(|f| f.rule_id).collect()
+}
+
+fn event(name: &str, source: &str, minute: u32, extra: &str) -> String {
+    format!(
+        r#"{{"eventTime":"2024-03-01T12:{minute:02}:00Z","eventName":"{name}","eventSource":"{source}","eventID":"e{minute}","sourceIPAddress":"203.0.113.9","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/x"}}{extra}}}"#
+    )
+}
+
+#[test]
+fn the_8_legacy_aggregation_rules_load_and_work() {
+    let (rules, errors) = load_path(&fixtures().join("sigmahq/unsupported"));
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(rules.len(), 8);
+    assert!(rules.iter().all(|r| r.is_correlation()));
+    let title = |id: &str| {
+        rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.title.clone())
+            .unwrap_or_default()
+    };
+    let (set, errors) = RuleSet::new(rules.clone());
+    assert!(errors.is_empty());
+    let fired =
+        |records: Vec<String>| -> Vec<String> { correlated(&set, &records).iter().map(|id| title(id)).collect() };
+    let user_data = |m: u32| {
+        event(
+            "DescribeInstanceAttribute",
+            "ec2.amazonaws.com",
+            m,
+            r#","requestParameters":{"attribute":"userData"}"#,
+        )
+    };
+    // count() > 10 within 30m: eleven reads fire, ten do not.
+    assert!(
+        fired((0..11).map(user_data).collect())
+            .iter()
+            .any(|t| t.contains("Userdata")),
+        "{:?}",
+        fired((0..11).map(user_data).collect())
+    );
+    assert!(
+        !fired((0..10).map(user_data).collect())
+            .iter()
+            .any(|t| t.contains("Userdata"))
+    );
+    // count() > 50 of list* within 10m.
+    let lists: Vec<String> = (0..51)
+        .map(|i| event("ListBuckets", "s3.amazonaws.com", i % 10, ""))
+        .collect();
+    assert!(fired(lists).iter().any(|t| t.contains("Enumeration")));
+    // count() by sourceIPAddress > 5.
+    let macie: Vec<String> = (0..6)
+        .map(|m| event("UpdateClassificationJob", "macie.amazonaws.com", m, ""))
+        .collect();
+    assert!(!fired(macie).is_empty());
+    // selection1 | near selection2, and `a and b` under a timeframe.
+    let lambda = vec![
+        event("Invoke", "lambda.amazonaws.com", 5, ""),
+        event("CreateFunction", "lambda.amazonaws.com", 1, ""),
+    ];
+    assert!(fired(lambda).iter().any(|t| t.contains("Lambda")));
+    let ses = vec![
+        event("VerifyEmailIdentity", "ses.amazonaws.com", 3, ""),
+        event("UpdateAccountSendingEnabled", "ses.amazonaws.com", 1, ""),
+    ];
+    assert!(fired(ses).iter().any(|t| t.contains("Email Service")));
+    let ses_far = vec![
+        event("VerifyEmailIdentity", "ses.amazonaws.com", 30, ""),
+        event("UpdateAccountSendingEnabled", "ses.amazonaws.com", 1, ""),
+    ];
+    assert!(
+        !fired(ses_far).iter().any(|t| t.contains("Email Service")),
+        "5m timeframe"
+    );
 }

@@ -6,16 +6,19 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailhound_event::Record;
 use trailhound_output::{Options, Summary, write_findings, write_summary};
-use trailhound_rules::{Finding, RuleSet};
+use trailhound_rules::{CorrelationState, Finding, Hit, MAX_ENTRIES, RuleSet};
 use trailhound_source::{Input, Plan, ScanReport, Sink, scan};
 
 use crate::commands::{Outcome, load_rules};
 use crate::settings::HuntSettings;
 
-/// Collects the findings of one worker.
+/// Collects the findings, and the matches correlations will count, of one worker.
 struct Hunter<'r> {
     rules: &'r RuleSet,
     findings: Vec<Finding>,
+    correlations: CorrelationState,
+    /// Correlation matches dropped because the state was full.
+    dropped: u64,
     scratch: String,
     with_event: bool,
 }
@@ -25,11 +28,18 @@ impl Sink for Hunter<'_> {
         let Hunter {
             rules,
             findings,
+            correlations,
+            dropped,
             scratch,
             with_event,
         } = self;
-        rules.matches(record, scratch, &mut |rule| {
-            findings.push(Finding::new(rule, record, source, *with_event))
+        rules.matches(record, scratch, &mut |hit| match hit {
+            Hit::Rule(rule) => findings.push(Finding::new(rule, record, source, *with_event)),
+            Hit::Correlation { index, part } => {
+                if !rules.collect(correlations, index, part, record, source, *with_event) {
+                    *dropped += 1;
+                }
+            }
         });
     }
 }
@@ -64,6 +74,8 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     let make = || Hunter {
         rules: &rules,
         findings: Vec::new(),
+        correlations: CorrelationState::default(),
+        dropped: 0,
         scratch: String::new(),
         with_event: settings.with_event,
     };
@@ -75,7 +87,20 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         problems_total,
         ..
     } = report;
-    let mut findings: Vec<Finding> = sinks.into_iter().flat_map(|hunter| hunter.findings).collect();
+    let mut findings = Vec::new();
+    let mut correlations = CorrelationState::default();
+    let mut dropped = 0;
+    for hunter in sinks {
+        findings.extend(hunter.findings);
+        correlations.merge(hunter.correlations);
+        dropped += hunter.dropped;
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            "{dropped} matches were not counted by correlations: more than {MAX_ENTRIES} were kept (narrow the window or the rules)"
+        );
+    }
+    findings.extend(rules.evaluate(correlations));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     let options = Options {
@@ -117,6 +142,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
             bytes_inflated: stats.bytes_inflated,
             rules: rules.len(),
             rules_unindexed: rules.unindexed(),
+            correlations: rules.correlations(),
             problems: problems_total,
             elapsed: stats.elapsed,
         };

@@ -4,8 +4,10 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Result, bail};
+use std::collections::BTreeSet;
 use trailhound_output::{write_rule, write_rule_list, write_test_report};
-use trailhound_rules::{Rule, RuleError, builtin_rules, load_path, testcase};
+
+use trailhound_rules::{Rule, RuleError, RuleSet, builtin_rules, load_path, testcase};
 
 use crate::args::{RuleSelection, RulesCommand};
 use crate::commands::{Outcome, load_rules};
@@ -39,13 +41,23 @@ pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSet
             write_rule(&mut out, rule).map(|()| Outcome::Clean)
         }
         RulesCommand::Test { path } => {
-            let (rules, errors) = match path {
-                Some(path) => load_existing(path)?,
-                None => builtin_rules(),
+            let (set, tested, errors) = match path {
+                Some(path) => with_builtin(load_existing(path)?),
+                None => {
+                    let (rules, mut errors) = builtin_rules();
+                    let tested = rules.iter().map(|r| r.id.clone()).collect();
+                    let (set, more) = RuleSet::new(rules);
+                    errors.extend(more);
+                    (set, tested, errors)
+                }
             };
             warn_all(&errors);
-            let results: Vec<(&Rule, Vec<testcase::Outcome>)> =
-                rules.iter().map(|rule| (rule, testcase::run(rule))).collect();
+            let results: Vec<(&Rule, Vec<testcase::Outcome>)> = set
+                .rules()
+                .iter()
+                .filter(|rule| tested.contains(&rule.id))
+                .map(|rule| (rule, testcase::run(&set, rule)))
+                .collect();
             write_test_report(&mut out, &results).map(|failed| {
                 if failed > 0 || !errors.is_empty() {
                     Outcome::Findings
@@ -55,7 +67,8 @@ pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSet
             })
         }
         RulesCommand::Validate { path } => {
-            let (rules, errors) = load_existing(path)?;
+            let (set, tested, errors) = with_builtin(load_existing(path)?);
+            let rules: Vec<&Rule> = set.rules().iter().filter(|r| tested.contains(&r.id)).collect();
             for error in &errors {
                 writeln!(out, "{}", trailhound_event::printable(&error.to_string()))?;
             }
@@ -71,6 +84,21 @@ pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSet
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(Outcome::Clean),
         other => Ok(other?),
     }
+}
+
+/// The user's rules in a set with the built-in ones they do not replace (correlations may refer
+/// to built-in rules); returns the set, the ids of the user's rules, and every error.
+fn with_builtin((rules, mut errors): (Vec<Rule>, Vec<RuleError>)) -> (RuleSet, BTreeSet<String>, Vec<RuleError>) {
+    let ids: BTreeSet<String> = rules.iter().map(|r| r.id.clone()).collect();
+    let (builtin, _) = builtin_rules();
+    let mut all = rules;
+    all.extend(builtin.into_iter().filter(|r| !ids.contains(&r.id)));
+    let (set, more) = RuleSet::new(all);
+    errors.extend(
+        more.into_iter()
+            .filter(|e| e.rule.as_ref().is_some_and(|id| ids.contains(id))),
+    );
+    (set, ids, errors)
 }
 
 fn load_existing(path: &Path) -> Result<(Vec<Rule>, Vec<RuleError>)> {

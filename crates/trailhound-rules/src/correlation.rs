@@ -1,0 +1,536 @@
+//! Sigma correlation rules: counts, distinct values and sequences over time windows.
+//!
+//! A correlation refers to base rules. While records stream past, every base-rule match that
+//! feeds a correlation is kept as a compact [`Entry`] under its correlation and group key. Once the
+//! scan is over, each group's entries are sorted by event time and swept with a sliding window.
+//! Sorting at the end is what makes the result independent of the order files arrive in (workers
+//! read files in parallel, so events reach the state out of time order); the sweep evicts entries
+//! as the window moves on, and the state in between holds only base-rule matches, not records.
+//!
+//! Also here: the legacy aggregation form (`condition: sel | count() by F > 5` with `timeframe`)
+//! that older SigmaHQ rules use, compiled into the same correlation machinery.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use rustc_hash::{FxHashMap, FxHasher};
+use serde::Serialize;
+use serde_yaml_ng::Value as Yaml;
+use trailhound_event::{FieldPath, Record};
+
+use crate::error::CompileError;
+use crate::finding::Finding;
+
+/// The correlation types of the Sigma specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// At least/most N matching events in the window.
+    EventCount,
+    /// At least/most N distinct values of a field in the window.
+    ValueCount,
+    /// All (or N of) the referenced rules match in the window, in any order.
+    Temporal,
+    /// All the referenced rules match in the window, in the order listed.
+    TemporalOrdered,
+}
+
+/// A comparison against a count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Eq,
+    Neq,
+}
+
+impl Op {
+    fn holds(self, count: u64, limit: u64) -> bool {
+        match self {
+            Op::Gt => count > limit,
+            Op::Gte => count >= limit,
+            Op::Lt => count < limit,
+            Op::Lte => count <= limit,
+            Op::Eq => count == limit,
+            Op::Neq => count != limit,
+        }
+    }
+
+    fn parse(text: &str) -> Option<Op> {
+        Some(match text {
+            "gt" | ">" => Op::Gt,
+            "gte" | ">=" => Op::Gte,
+            "lt" | "<" => Op::Lt,
+            "lte" | "<=" => Op::Lte,
+            "eq" | "=" | "==" => Op::Eq,
+            "neq" | "!=" => Op::Neq,
+            _ => return None,
+        })
+    }
+}
+
+/// A compiled correlation, before its rule references are resolved by the rule set.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    pub kind: Kind,
+    /// Referenced rules by name or id; empty for legacy aggregations (their bases are inline).
+    pub rules: Vec<String>,
+    /// Group-by field names (aliases or paths).
+    pub group_by: Vec<String>,
+    /// `alias -> (rule reference -> path)`.
+    pub aliases: BTreeMap<String, BTreeMap<String, String>>,
+    /// `None`: the whole scan is one window.
+    pub timespan: Option<Duration>,
+    pub condition: Option<(Op, u64)>,
+    /// For value_count: the field whose distinct values are counted.
+    pub field: Option<String>,
+    /// Whether the referenced rules also report their own matches.
+    pub generate: bool,
+}
+
+impl Correlation {
+    /// Parses the `correlation:` block of a correlation rule.
+    pub fn parse(block: &Yaml) -> Result<Correlation, CompileError> {
+        let kind = match block.get("type").and_then(Yaml::as_str) {
+            Some("event_count") => Kind::EventCount,
+            Some("value_count") => Kind::ValueCount,
+            Some("temporal") => Kind::Temporal,
+            Some("temporal_ordered") => Kind::TemporalOrdered,
+            Some(other) => {
+                return Err(CompileError::at(
+                    "type",
+                    format!(
+                        "correlation type {other:?} is not supported (event_count, value_count, temporal, temporal_ordered)"
+                    ),
+                ));
+            }
+            None => return Err(CompileError::at("correlation", "correlation has no type")),
+        };
+        let strings = |key: &str| -> Vec<String> {
+            match block.get(key) {
+                Some(Yaml::Sequence(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                Some(Yaml::String(s)) => vec![s.clone()],
+                _ => Vec::new(),
+            }
+        };
+        let rules = strings("rules");
+        if rules.is_empty() {
+            return Err(CompileError::at("rules", "correlation refers to no rules"));
+        }
+        let timespan = match block.get("timespan") {
+            Some(Yaml::String(text)) => Some(parse_timespan(text).ok_or_else(|| {
+                CompileError::at(
+                    "timespan",
+                    format!("timespan {text:?} is not a duration (30s, 10m, 1h, 1d)"),
+                )
+            })?),
+            Some(_) => return Err(CompileError::at("timespan", "timespan must be a duration such as 10m")),
+            None => return Err(CompileError::at("correlation", "correlation has no timespan")),
+        };
+        let mut condition = None;
+        let mut field = None;
+        if let Some(Yaml::Mapping(map)) = block.get("condition") {
+            for (key, value) in map {
+                let key = key.as_str().unwrap_or_default();
+                if key == "field" {
+                    field = value.as_str().map(str::to_string);
+                    continue;
+                }
+                let op = Op::parse(key)
+                    .ok_or_else(|| CompileError::at("condition", format!("unknown condition operator {key:?}")))?;
+                let limit = value.as_u64().ok_or_else(|| {
+                    CompileError::at("condition", format!("condition {key}: {value:?} is not a count"))
+                })?;
+                condition = Some((op, limit));
+            }
+        }
+        match kind {
+            Kind::EventCount | Kind::ValueCount if condition.is_none() => {
+                return Err(CompileError::at(
+                    "condition",
+                    "event_count and value_count need a condition such as gte: 10",
+                ));
+            }
+            Kind::ValueCount if field.is_none() => {
+                return Err(CompileError::at("condition", "value_count needs condition.field"));
+            }
+            _ => {}
+        }
+        let mut aliases = BTreeMap::new();
+        if let Some(Yaml::Mapping(map)) = block.get("aliases") {
+            for (alias, per_rule) in map {
+                let alias = alias.as_str().unwrap_or_default().to_string();
+                let Yaml::Mapping(per_rule) = per_rule else {
+                    return Err(CompileError::at(
+                        "aliases",
+                        format!("alias {alias:?} must map rule names to fields"),
+                    ));
+                };
+                let fields = per_rule
+                    .iter()
+                    .filter_map(|(r, f)| Some((r.as_str()?.to_string(), f.as_str()?.to_string())))
+                    .collect();
+                aliases.insert(alias, fields);
+            }
+        }
+        let generate = block.get("generate").and_then(Yaml::as_bool).unwrap_or(false);
+        Ok(Correlation {
+            kind,
+            rules,
+            group_by: strings("group-by"),
+            aliases,
+            timespan,
+            condition,
+            field,
+            generate,
+        })
+    }
+
+    /// The legacy `| count(field) by a, b > 5` aggregation.
+    pub fn legacy_count(text: &str, timeframe: Option<Duration>) -> Result<Correlation, CompileError> {
+        let fail = || {
+            CompileError::at(
+                "condition",
+                format!("cannot read aggregation {text:?} (expected count() [by FIELD] > N)"),
+            )
+        };
+        let rest = text.trim().strip_prefix("count(").ok_or_else(fail)?;
+        let (field, rest) = rest.split_once(')').ok_or_else(fail)?;
+        let rest = rest.trim();
+        let (group_by, rest) = match rest.strip_prefix("by ") {
+            Some(rest) => {
+                let at = rest.find(['<', '>', '=', '!']).ok_or_else(fail)?;
+                let fields: Vec<String> = rest[..at]
+                    .split(',')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect();
+                if fields.is_empty() {
+                    return Err(fail());
+                }
+                (fields, &rest[at..])
+            }
+            None => (Vec::new(), rest),
+        };
+        let at = rest.find(|c: char| c.is_ascii_digit()).ok_or_else(fail)?;
+        let op = Op::parse(rest[..at].trim()).ok_or_else(fail)?;
+        let limit = rest[at..].trim().parse().map_err(|_| fail())?;
+        let field = Some(field.trim()).filter(|f| !f.is_empty()).map(str::to_string);
+        Ok(Correlation {
+            kind: if field.is_some() {
+                Kind::ValueCount
+            } else {
+                Kind::EventCount
+            },
+            rules: Vec::new(),
+            group_by,
+            aliases: BTreeMap::new(),
+            timespan: timeframe,
+            condition: Some((op, limit)),
+            field,
+            generate: false,
+        })
+    }
+
+    /// The legacy `a | near b` or timeframe-bound `a and b` sequence.
+    pub fn legacy_temporal(timeframe: Option<Duration>) -> Correlation {
+        Correlation {
+            kind: Kind::Temporal,
+            rules: Vec::new(),
+            group_by: Vec::new(),
+            aliases: BTreeMap::new(),
+            timespan: timeframe,
+            condition: None,
+            field: None,
+            generate: false,
+        }
+    }
+}
+
+/// `30s`, `10m`, `1h`, `2d`, `1w`.
+pub fn parse_timespan(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: i64 = text[..text.len() - unit.len_utf8()]
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)?;
+    match unit {
+        's' => Duration::try_seconds(number),
+        'm' => Duration::try_minutes(number),
+        'h' => Duration::try_hours(number),
+        'd' => Duration::try_days(number),
+        'w' => Duration::try_weeks(number),
+        _ => None,
+    }
+}
+
+/// A correlation resolved against a rule set: what the sweep needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// Index of the correlation rule in the rule set.
+    pub rule: usize,
+    pub kind: Kind,
+    pub timespan: Option<Duration>,
+    pub condition: Option<(Op, u64)>,
+    /// Number of referenced rules (for temporal kinds).
+    pub parts: usize,
+    /// Group-by names, and per referenced rule the path of each.
+    pub group_names: Vec<String>,
+    pub group_paths: Vec<Vec<FieldPath>>,
+    /// For value_count, per referenced rule.
+    pub value_paths: Vec<Option<FieldPath>>,
+}
+
+/// One base-rule match kept for a correlation.
+#[derive(Debug, Clone)]
+struct Entry {
+    time: DateTime<Utc>,
+    /// value_count: hash of the counted value; temporal: which referenced rule matched.
+    aux: u64,
+    /// The finding this entry would become if it completes a window.
+    exemplar: Box<Finding>,
+}
+
+/// Base-rule matches collected for correlations, per (correlation, group).
+#[derive(Debug, Default)]
+pub struct CorrelationState {
+    groups: FxHashMap<(usize, Box<str>), Vec<Entry>>,
+    entries: usize,
+}
+
+/// At most this many entries are kept per scan; beyond, matches are counted but dropped.
+pub const MAX_ENTRIES: usize = 5_000_000;
+
+impl CorrelationState {
+    /// Records that referenced rule `part` of correlation `index` matched `record`.
+    pub(crate) fn add(
+        &mut self,
+        index: usize,
+        resolved: &Resolved,
+        part: usize,
+        record: &Record<'_>,
+        exemplar: Finding,
+    ) -> bool {
+        if self.entries >= MAX_ENTRIES {
+            return false;
+        }
+        let mut key = String::new();
+        for (i, path) in resolved.group_paths.get(part).into_iter().flatten().enumerate() {
+            if i > 0 {
+                key.push('\u{1f}');
+            }
+            record.visit(path, &mut |value| {
+                if let Some(text) = value.text() {
+                    key.push_str(&text);
+                }
+                true
+            });
+        }
+        let aux = match resolved.kind {
+            Kind::ValueCount => {
+                let mut value = None;
+                if let Some(Some(path)) = resolved.value_paths.get(part) {
+                    record.visit(path, &mut |v| {
+                        value = v.text().map(|t| hash(&t));
+                        true
+                    });
+                }
+                // Events without the counted field add no value.
+                match value {
+                    Some(hash) => hash,
+                    None => return true,
+                }
+            }
+            _ => part as u64,
+        };
+        self.groups.entry((index, key.into())).or_default().push(Entry {
+            time: record.time,
+            aux,
+            exemplar: Box::new(exemplar),
+        });
+        self.entries += 1;
+        true
+    }
+
+    /// Folds another worker's state into this one.
+    pub fn merge(&mut self, other: CorrelationState) {
+        for (key, entries) in other.groups {
+            self.groups.entry(key).or_default().extend(entries);
+        }
+        self.entries += other.entries;
+    }
+
+    /// Sweeps every group and returns the correlation findings.
+    pub(crate) fn evaluate(self, correlations: &[Resolved]) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut groups: Vec<_> = self.groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((index, key), mut entries) in groups {
+            let Some(resolved) = correlations.get(index) else {
+                continue;
+            };
+            entries.sort_by_key(|e| e.time);
+            sweep(resolved, &key, &entries, &mut findings);
+        }
+        findings
+    }
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = FxHasher::default();
+    hasher.write(text.as_bytes());
+    hasher.finish()
+}
+
+/// Finds the windows of one group that meet the condition. After a window fires, the next one
+/// starts after it, so a burst is reported once, not once per event.
+fn sweep(resolved: &Resolved, key: &str, entries: &[Entry], findings: &mut Vec<Finding>) {
+    let within = |start: &Entry, end: &Entry| resolved.timespan.is_none_or(|span| end.time - start.time <= span);
+    let mut start = 0;
+    let mut end = 0;
+    while end < entries.len() {
+        while !within(&entries[start], &entries[end]) {
+            start += 1;
+        }
+        let window = &entries[start..=end];
+        if let Some(count) = fires(resolved, window) {
+            findings.push(correlation_finding(resolved, key, window, count));
+            start = end + 1;
+        }
+        end += 1;
+        start = start.min(end);
+    }
+}
+
+/// Whether the window meets the correlation's condition; the count it reached.
+fn fires(resolved: &Resolved, window: &[Entry]) -> Option<u64> {
+    let count = match resolved.kind {
+        Kind::EventCount => window.len() as u64,
+        Kind::ValueCount => {
+            let mut seen: Vec<u64> = window.iter().map(|e| e.aux).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            seen.len() as u64
+        }
+        Kind::Temporal => {
+            let mut parts: Vec<u64> = window.iter().map(|e| e.aux).collect();
+            parts.sort_unstable();
+            parts.dedup();
+            parts.len() as u64
+        }
+        Kind::TemporalOrdered => {
+            // The longest prefix of the rule order seen in sequence within the window.
+            let mut next = 0u64;
+            for entry in window {
+                if entry.aux == next {
+                    next += 1;
+                }
+            }
+            next
+        }
+    };
+    let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
+    op.holds(count, limit).then_some(count)
+}
+
+/// Extra facts a correlation finding carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelationInfo {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// The count that met the condition (events, distinct values, or rules seen).
+    pub count: u64,
+    /// Group-by field -> value.
+    pub group: BTreeMap<String, String>,
+    pub first_time: String,
+    pub last_time: String,
+    /// Events in the window.
+    pub events: u64,
+}
+
+fn correlation_finding(resolved: &Resolved, key: &str, window: &[Entry], count: u64) -> Finding {
+    let last = &window[window.len() - 1];
+    let mut finding = (*last.exemplar).clone();
+    let values: Vec<&str> = if key.is_empty() && resolved.group_names.is_empty() {
+        Vec::new()
+    } else {
+        key.split('\u{1f}').collect()
+    };
+    let group = resolved
+        .group_names
+        .iter()
+        .cloned()
+        .zip(values.iter().map(|v| v.to_string()))
+        .collect();
+    finding.correlation = Some(Box::new(CorrelationInfo {
+        kind: resolved.kind,
+        count,
+        group,
+        first_time: window[0].time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        last_time: last.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        events: window.len() as u64,
+    }));
+    finding
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Yaml {
+        serde_yaml_ng::from_str(text).expect("yaml")
+    }
+
+    #[test]
+    fn parses_the_spec_forms() {
+        let c = Correlation::parse(&yaml(
+            "type: event_count\nrules: [a]\ngroup-by: [userIdentity.arn]\ntimespan: 10m\ncondition: {gte: 10}",
+        ))
+        .expect("ok");
+        assert_eq!(
+            (c.kind, c.condition, c.timespan),
+            (Kind::EventCount, Some((Op::Gte, 10)), Duration::try_minutes(10))
+        );
+        let c = Correlation::parse(&yaml(
+            "type: value_count\nrules: a\ntimespan: 1h\ncondition: {field: eventName, gt: 20}\ngenerate: true",
+        ))
+        .expect("ok");
+        assert_eq!((c.field.as_deref(), c.generate), (Some("eventName"), true));
+        let c = Correlation::parse(&yaml("type: temporal_ordered\nrules: [a, b]\ntimespan: 5m\naliases: {who: {a: userIdentity.arn, b: requestParameters.userName}}\ngroup-by: [who]")).expect("ok");
+        assert_eq!(c.aliases["who"]["b"], "requestParameters.userName");
+        for bad in [
+            "type: nope\nrules: [a]\ntimespan: 1m",
+            "type: event_count\nrules: [a]\ntimespan: 1m",
+            "type: event_count\ntimespan: 1m\ncondition: {gt: 1}",
+            "type: value_count\nrules: [a]\ntimespan: 1m\ncondition: {gt: 1}",
+            "type: event_count\nrules: [a]\ntimespan: soon\ncondition: {gt: 1}",
+            "type: event_count\nrules: [a]\ntimespan: 1m\ncondition: {about: 1}",
+        ] {
+            assert!(Correlation::parse(&yaml(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_legacy_aggregations() {
+        let c = Correlation::legacy_count("count() > 10", Duration::try_minutes(30)).expect("ok");
+        assert_eq!(
+            (c.kind, c.condition, c.group_by.len()),
+            (Kind::EventCount, Some((Op::Gt, 10)), 0)
+        );
+        let c = Correlation::legacy_count("count() by sourceIPAddress > 5", None).expect("ok");
+        assert_eq!(c.group_by, ["sourceIPAddress"]);
+        let c = Correlation::legacy_count("count(eventName) by userIdentity.arn, awsRegion >= 3", None).expect("ok");
+        assert_eq!(
+            (c.kind, c.field.as_deref(), c.group_by.len(), c.condition),
+            (Kind::ValueCount, Some("eventName"), 2, Some((Op::Gte, 3)))
+        );
+        for bad in ["count > 5", "sum(x) > 5", "count() > many", "count() by > 5"] {
+            assert!(Correlation::legacy_count(bad, None).is_err(), "{bad}");
+        }
+    }
+}
