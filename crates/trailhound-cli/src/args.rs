@@ -56,6 +56,16 @@ pub struct HuntArgs {
     /// Include the whole CloudTrail record in each finding (json, jsonl, csv).
     #[arg(long)]
     pub with_event: bool,
+    /// Known reasons (reasons.yml): findings an entry matches are marked explained and hidden.
+    #[arg(long, value_name = "FILE")]
+    pub reasons: Option<PathBuf>,
+    /// Also print findings that a known reason explains.
+    #[arg(long)]
+    pub show_explained: bool,
+    /// Fold findings of one rule by one principal within a time bucket (default 1h) into one,
+    /// with a count and the first and last time.
+    #[arg(long, value_name = "BUCKET", num_args = 0..=1, default_missing_value = "1h")]
+    pub group: Option<String>,
     /// Exit with status 1 when a finding is at or above this level.
     #[arg(long, value_name = "LEVEL")]
     pub fail_on: Option<String>,

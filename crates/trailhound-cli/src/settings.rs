@@ -50,6 +50,9 @@ pub struct HuntSettings {
     pub format: Format,
     pub output: Option<PathBuf>,
     pub with_event: bool,
+    pub reasons: Option<PathBuf>,
+    pub show_explained: bool,
+    pub group: Option<chrono::Duration>,
     pub fail_on: Option<Level>,
     pub strict: bool,
     pub color: bool,
@@ -97,6 +100,17 @@ impl HuntSettings {
             format,
             output: args.output.clone(),
             with_event: args.with_event,
+            reasons: args.reasons.clone(),
+            show_explained: args.show_explained,
+            group: args
+                .group
+                .as_deref()
+                .map(|text| {
+                    parse_duration(text)
+                        .filter(|d| d.num_seconds() > 0)
+                        .with_context(|| format!("--group: {text:?} is not a duration (15m, 1h, 1d)"))
+                })
+                .transpose()?,
             fail_on: args
                 .fail_on
                 .as_deref()

@@ -610,3 +610,157 @@ fn the_bundled_example_tells_its_story() {
             .all(|f| f["event_time"].as_str() >= Some("2026-11-20T21:47:00Z"))
     );
 }
+
+#[test]
+fn known_reasons_explain_and_hide_findings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let reasons = write(
+        dir.path(),
+        "reasons.yml",
+        b"- match:\n    kind: finding\n    rule: aws-signin-console-login\n    principal_arn: \"arn:aws:iam::*:user/alice\"\n  reason: alice uses the console for billing\n  ticket: SEC-9\n- match:\n    kind: finding\n    rule: aws-iam-user-created\n  reason: onboarding\n  expires: 2020-01-31\n",
+    );
+    let examples = root().join("examples");
+    let (examples, reasons) = (examples.to_str().expect("utf8"), reasons.to_str().expect("utf8"));
+    let plain = jsonl(&run(&["hunt", examples]).stdout);
+    let alice = |f: &&Value| {
+        f["rule_id"] == "aws-signin-console-login"
+            && f["principal_arn"].as_str().is_some_and(|a| a.ends_with("user/alice"))
+    };
+    assert!(plain.iter().filter(alice).count() >= 3);
+    let out = run(&["hunt", examples, "--reasons", reasons]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let hidden = jsonl(&out.stdout);
+    assert_eq!(hidden.iter().filter(alice).count(), 0);
+    assert_eq!(hidden.len(), plain.len() - plain.iter().filter(alice).count());
+    assert!(
+        hidden.iter().any(|f| f["rule_id"] == "aws-iam-user-created"),
+        "an expired reason explains nothing"
+    );
+    assert!(
+        out.stderr
+            .contains("reasons.yml:7: reason \"onboarding\" (no ticket) expired on 2020-01-31"),
+        "{}",
+        out.stderr
+    );
+    let shown = jsonl(&run(&["hunt", examples, "--reasons", reasons, "--show-explained"]).stdout);
+    let explained: Vec<&Value> = shown.iter().filter(|f| f.get("explanation").is_some()).collect();
+    assert_eq!(explained.len(), plain.iter().filter(alice).count());
+    assert_eq!(
+        explained[0]["explanation"],
+        json!({"reason": "alice uses the console for billing", "ticket": "SEC-9"})
+    );
+    // Explained findings do not fail a run.
+    let fail_on = run(&[
+        "hunt",
+        examples,
+        "--reasons",
+        reasons,
+        "--rule",
+        "aws-signin-console-login",
+        "--fail-on",
+        "informational",
+    ]);
+    assert_eq!(fail_on.code, 1, "bob's logins are not explained");
+    let bad = write(dir.path(), "bad.yml", b"- match:\n    kind: finding\n    rule: x\n  reason: ok\n- match:\n    kind: finding\n    colour: blue\n  reason: r\n");
+    let out = run(&["hunt", examples, "--reasons", bad.to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad.yml:5: a finding has no field \"colour\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn grouping_folds_repeated_findings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ingress = |time: &str| {
+        record(
+            "AuthorizeSecurityGroupIngress",
+            "ec2.amazonaws.com",
+            time,
+            json!({"requestParameters": {"groupId": "sg-1"}}),
+        )
+    };
+    let mut records: Vec<Value> = (0..5)
+        .map(|m| ingress(&format!("2024-03-01T12:{:02}:00Z", m * 10)))
+        .collect();
+    records.push(ingress("2024-03-02T09:00:00Z"));
+    let path = write(
+        dir.path(),
+        "sg.json",
+        json!({"Records": records}).to_string().as_bytes(),
+    );
+    let path = path.to_str().expect("utf8");
+    let args = ["hunt", path, "--rule", "aws-ec2-security-group-ingress-authorized"];
+    assert_eq!(jsonl(&run(&args).stdout).len(), 6);
+    let grouped = jsonl(&run(&[&args[..], &["--group"]].concat()).stdout);
+    assert_eq!(grouped.len(), 2, "{grouped:?}");
+    assert_eq!(
+        grouped[0]["group"],
+        json!({"count": 5, "first_time": "2024-03-01T12:00:00Z", "last_time": "2024-03-01T12:40:00Z"})
+    );
+    assert_eq!(grouped[1]["group"]["count"], 1);
+    assert_eq!(jsonl(&run(&[&args[..], &["--group", "1d"]].concat()).stdout).len(), 2);
+    assert_eq!(run(&[&args[..], &["--group", "often"]].concat()).code, 2);
+    let table = run(&[&args[..], &["--group", "--format", "table"]].concat()).stdout;
+    assert!(table.contains("AuthorizeSecurityGroupIngress (x5)"), "{table}");
+}
+
+#[test]
+fn correlation_rules_run_in_a_hunt() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "rules/burst.yml", b"title: failed login\nname: my-failed-login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}\n  condition: s\nlevel: low\n---\ntitle: burst of failed logins\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [my-failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 10}\nlevel: high\n");
+    let failure = |i: u32, ip: &str| {
+        record(
+            "ConsoleLogin",
+            "signin.amazonaws.com",
+            &format!("2024-03-01T12:{i:02}:30Z"),
+            json!({"responseElements": {"ConsoleLogin": "Failure"}, "sourceIPAddress": ip}),
+        )
+    };
+    // Two files, the burst split across them and written out of time order.
+    let first: Vec<Value> = (0..6).rev().map(|i| failure(i, "203.0.113.5")).collect();
+    let second: Vec<Value> = (6..12)
+        .map(|i| failure(i, "203.0.113.5"))
+        .chain((0..5).map(|i| failure(i, "198.51.100.1")))
+        .collect();
+    write(
+        dir.path(),
+        "logs/a.json",
+        json!({"Records": first}).to_string().as_bytes(),
+    );
+    write(
+        dir.path(),
+        "logs/b.json",
+        json!({"Records": second}).to_string().as_bytes(),
+    );
+    let out = run(&[
+        "hunt",
+        dir.path().join("logs").to_str().expect("utf8"),
+        "--no-builtin",
+        "--rules",
+        dir.path().join("rules").to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    assert_eq!(
+        findings.len(),
+        1,
+        "the base rule reports nothing itself; one burst: {findings:?}"
+    );
+    let burst = &findings[0];
+    assert_eq!(
+        (burst["rule_id"].as_str(), burst["level"].as_str()),
+        (Some("my-burst"), Some("high"))
+    );
+    assert_eq!(burst["correlation"]["type"], "event_count");
+    assert_eq!(burst["correlation"]["group"], json!({"sourceIPAddress": "203.0.113.5"}));
+    assert_eq!(burst["correlation"]["count"], 10);
+    assert_eq!(burst["correlation"]["first_time"], "2024-03-01T12:00:30Z");
+    assert_eq!(
+        burst["event_time"], "2024-03-01T12:09:30Z",
+        "the event that completed the window"
+    );
+    assert!(out.stderr.contains("1 correlations"), "{}", out.stderr);
+}

@@ -27,13 +27,17 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options
                 f.event_time.clone(),
                 f.level.to_string(),
                 cut(&terminal(&f.rule_id), options.max_width),
-                match &f.correlation {
-                    // A correlation finding stands for a window of events.
-                    Some(c) => cut(
+                // Correlation and grouped findings stand for several events.
+                match (&f.correlation, &f.group) {
+                    (Some(c), _) => cut(
                         &format!("{} (x{})", terminal(&f.event_name), c.events),
                         options.max_width,
                     ),
-                    None => cut(&terminal(&f.event_name), options.max_width),
+                    (None, Some(g)) if g.count > 1 => cut(
+                        &format!("{} (x{})", terminal(&f.event_name), g.count),
+                        options.max_width,
+                    ),
+                    _ => cut(&terminal(&f.event_name), options.max_width),
                 },
                 opt(&f.principal_arn),
                 opt(&f.source_ip),

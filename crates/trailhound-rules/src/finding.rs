@@ -1,12 +1,15 @@
 //! A finding: one record matched by one rule, with the fields people slice on.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use trailhound_event::Record;
 
 use crate::correlation::CorrelationInfo;
 use crate::level::Level;
+use crate::reasons::Explanation;
 use crate::rule::Rule;
 
 /// The stable finding shape of DESIGN.md §4. Field names are a contract with users' scripts.
@@ -29,6 +32,12 @@ pub struct Finding {
     pub user_agent: Option<String>,
     pub error_code: Option<String>,
     pub source_file: String,
+    /// When a known reason explains the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+    /// With `--group`: how many findings this one stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupInfo>,
     /// For a correlation: what was counted, in which group and window. The other fields then
     /// describe the event that completed the window.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +71,8 @@ impl Finding {
             user_agent: owned(&record.user_agent),
             error_code: owned(&record.error_code),
             source_file: source_file.to_string(),
+            explanation: None,
+            group: None,
             correlation: None,
             event: with_event.then(|| compact(record.raw())),
             time: record.time,
@@ -81,4 +92,54 @@ fn compact(raw: &str) -> Box<RawValue> {
     RawValue::from_string(text)
         .or_else(|_| serde_json::value::to_raw_value(raw))
         .unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// What a grouped finding stands for.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupInfo {
+    pub count: u64,
+    pub first_time: String,
+    pub last_time: String,
+}
+
+/// Folds the findings of one rule by one principal within one time bucket into the first of
+/// them, with a count and the first and last times: 500 AuthorizeSecurityGroupIngress calls by
+/// one role in an hour read as one finding. `findings` must be sorted by time; so is the result.
+pub fn group_findings(findings: Vec<Finding>, bucket: Duration) -> Vec<Finding> {
+    let seconds = bucket.num_seconds().max(1);
+    let mut groups: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
+    let mut out: Vec<Finding> = Vec::new();
+    for finding in findings {
+        let who = finding
+            .principal_arn
+            .clone()
+            .or_else(|| finding.access_key_id.clone())
+            .or_else(|| finding.source_ip.clone())
+            .unwrap_or_default();
+        let key = (
+            finding.rule_id.clone(),
+            who,
+            finding.time.timestamp().div_euclid(seconds),
+        );
+        match groups.get(&key) {
+            Some(&index) => {
+                let first = &mut out[index];
+                if let Some(group) = first.group.as_mut() {
+                    group.count += 1;
+                    group.last_time = finding.event_time.clone();
+                }
+            }
+            None => {
+                groups.insert(key, out.len());
+                let mut first = finding;
+                first.group = Some(GroupInfo {
+                    count: 1,
+                    first_time: first.event_time.clone(),
+                    last_time: first.event_time.clone(),
+                });
+                out.push(first);
+            }
+        }
+    }
+    out
 }

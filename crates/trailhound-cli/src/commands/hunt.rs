@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailhound_event::Record;
 use trailhound_output::{Options, Summary, write_findings, write_summary};
-use trailhound_rules::{CorrelationState, Finding, Hit, MAX_ENTRIES, RuleSet};
+use trailhound_rules::{CorrelationState, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
 use trailhound_source::{Input, Plan, ScanReport, Sink, scan};
 
 use crate::commands::{Outcome, load_rules};
@@ -58,6 +58,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
             .build_global()
             .context("starting worker threads")?;
     }
+    let reasons = settings.reasons.as_deref().map(load_reasons).transpose()?;
     let (rules, rule_errors) = load_rules(&settings.rules)?;
     for error in &rule_errors {
         tracing::warn!("rule skipped: {error}");
@@ -102,6 +103,24 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     }
     findings.extend(rules.evaluate(correlations));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let mut explained = 0;
+    if let Some(reasons) = &reasons {
+        let today = chrono::Utc::now().date_naive();
+        for finding in &mut findings {
+            finding.explanation = reasons.explain_finding(finding, today).cloned();
+        }
+        explained = findings.iter().filter(|f| f.explanation.is_some()).count();
+        if !settings.show_explained {
+            findings.retain(|f| f.explanation.is_none());
+        }
+    }
+    let unexplained_at_fail_level = settings
+        .fail_on
+        .is_some_and(|level| findings.iter().any(|f| f.level >= level && f.explanation.is_none()));
+    let before_grouping = findings.len();
+    if let Some(bucket) = settings.group {
+        findings = group_findings(findings, bucket);
+    }
 
     let options = Options {
         color: settings.color,
@@ -149,15 +168,46 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         let mut err = io::stderr().lock();
         // A closed stderr is no reason to fail the run.
         let _ = write_summary(&mut err, &summary, &findings);
+        if reasons.is_some() {
+            let shown = if settings.show_explained {
+                "shown"
+            } else {
+                "hidden; --show-explained to see them"
+            };
+            let _ = writeln!(err, "  explained by known reasons: {explained} ({shown})");
+        }
+        if settings.group.is_some() {
+            let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());
+        }
     }
     if settings.strict && problems_total > 0 {
         tracing::error!("{problems_total} bad files or records (--strict)");
         return Ok(Outcome::Error);
     }
-    let fail = settings
-        .fail_on
-        .is_some_and(|level| findings.iter().any(|f| f.level >= level));
-    Ok(if fail { Outcome::Findings } else { Outcome::Clean })
+    // Explained findings do not fail a run, even when shown.
+    Ok(if unexplained_at_fail_level {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Reads the known-reasons file and warns about entries past their expiry date.
+fn load_reasons(path: &std::path::Path) -> Result<Reasons> {
+    let text = fs_err::read_to_string(path)?;
+    let reasons = Reasons::parse(&path.display().to_string(), &text)?;
+    let today = chrono::Utc::now().date_naive();
+    for entry in reasons.expired(today) {
+        tracing::warn!(
+            "{}:{}: reason {:?} ({}) expired on {}; it no longer explains anything",
+            path.display(),
+            entry.line,
+            entry.explanation.reason,
+            entry.explanation.ticket.as_deref().unwrap_or("no ticket"),
+            entry.explanation.expires.map(|d| d.to_string()).unwrap_or_default()
+        );
+    }
+    Ok(reasons)
 }
 
 fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
