@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the detection rules over CloudTrail events and print the findings.
-    Hunt(HuntArgs),
+    Hunt(Box<HuntArgs>),
     /// List, show, test and validate rules.
     #[command(subcommand)]
     Rules(RulesCommand),
