@@ -318,7 +318,13 @@ fn lookup<'m>(map: &'m HashMap<Box<str>, Vec<usize>>, key: &str, scratch: &mut S
         return &[];
     }
     scratch.clear();
-    scratch.extend(key.chars().flat_map(char::to_lowercase));
+    if key.is_ascii() {
+        // Event names and sources are ASCII: skip the per-char Unicode lowering.
+        scratch.push_str(key);
+        scratch.make_ascii_lowercase();
+    } else {
+        scratch.extend(key.chars().flat_map(char::to_lowercase));
+    }
     map.get(scratch.as_str()).map_or(&[], Vec::as_slice)
 }
 
