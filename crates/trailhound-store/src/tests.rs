@@ -1,0 +1,84 @@
+use trailhound_event::Record;
+use trailhound_rules::{Explanation, RuleFile, parse_rules};
+
+use super::*;
+
+fn finding(event_id: &str) -> Finding {
+    let (rules, errors) = parse_rules(&RuleFile {
+        path: "r.yml".into(),
+        text: "title: T\nname: aws-t\nlogsource: {product: aws}\nlevel: high\ndetection:\n  s: {eventName: X}\n  condition: s\n".into(),
+        tests: None,
+    });
+    assert!(errors.is_empty());
+    let json = format!(r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","eventID":"{event_id}","userIdentity":{{"arn":"arn:aws:iam::1:user/a"}}}}"#);
+    let record = Record::parse(&json).expect("record");
+    Finding::new(&rules[0], &record, "file.json", false)
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&dir.path().join("sub/dir/case.db")).expect("open");
+    (dir, store)
+}
+
+#[test]
+fn creates_and_migrates() {
+    let (dir, store) = store();
+    assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len() as i64);
+    drop(store);
+    // Reopening is a no-op; a newer schema is refused with the file named.
+    let path = dir.path().join("sub/dir/case.db");
+    let store = Store::open(&path).expect("reopen");
+    store.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).expect("bump");
+    drop(store);
+    let err = Store::open(&path).err().expect("newer schema refused");
+    assert!(err.to_string().contains("case.db") && err.to_string().contains("schema 99"), "{err}");
+}
+
+#[test]
+fn findings_are_new_once_and_triage_lasts() {
+    let (_dir, mut store) = store();
+    let run1 = store.begin_run(&RunStart { command: "hunt".into(), ..RunStart::default() }).expect("run");
+    let first = store.record_findings(run1, &[finding("e1"), finding("e2")]).expect("record");
+    assert!(first.iter().all(|(_, new)| *new));
+    store.finish_run(run1, 10, 2, 2).expect("finish");
+    let run2 = store.begin_run(&RunStart { command: "hunt".into(), ..RunStart::default() }).expect("run");
+    let second = store.record_findings(run2, &[finding("e1"), finding("e3")]).expect("record");
+    assert_eq!(second[0], (first[0].0, false), "same rule and event: same finding, not new");
+    assert!(second[1].1, "a new event is new");
+    let all = store.list(&Filter::default()).expect("list");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.iter().find(|f| f.id == first[0].0).map(|f| f.times_seen), Some(2));
+
+    store.set_status(&[first[0].0], Status::Acked, None, None).expect("ack");
+    store.set_status(&[first[1].0], Status::Explained, Some("expected"), Some("OPS-1")).expect("explain");
+    assert!(matches!(store.set_status(&[9999], Status::Acked, None, None), Err(StoreError::NoSuchFinding(9999))));
+    let new: Vec<i64> = store.list(&Filter { status: Some(Status::New), ..Filter::default() }).expect("list").iter().map(|f| f.id).collect();
+    assert_eq!(new, [second[1].0]);
+    let run3 = store.begin_run(&RunStart::default()).expect("run");
+    let third = store.record_findings(run3, &[finding("e2")]).expect("record");
+    assert!(!third[0].1, "an explained finding does not come back as new");
+    let explained = store.list(&Filter { status: Some(Status::Explained), ..Filter::default() }).expect("list");
+    assert_eq!((explained[0].reason.as_deref(), explained[0].ticket.as_deref()), (Some("expected"), Some("OPS-1")));
+    assert_eq!(explained[0].finding["event_id"], "e2");
+}
+
+#[test]
+fn reasons_file_explanations_are_stored() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run(&RunStart::default()).expect("run");
+    let mut f = finding("e9");
+    f.explanation = Some(Explanation { reason: "billing".into(), ticket: Some("SEC-9".into()), expires: None });
+    store.record_findings(run, &[f]).expect("record");
+    let listed = store.list(&Filter::default()).expect("list");
+    assert_eq!(listed[0].status, Status::Explained);
+}
+
+#[test]
+fn cursors() {
+    let (_dir, mut store) = store();
+    assert_eq!(store.cursor("s3://b", "us-east-1").expect("read"), None);
+    store.set_cursor("s3://b", "us-east-1", "key-1").expect("set");
+    store.set_cursor("s3://b", "us-east-1", "key-2").expect("set");
+    assert_eq!(store.cursor("s3://b", "us-east-1").expect("read").as_deref(), Some("key-2"));
+}
