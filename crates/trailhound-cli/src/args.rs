@@ -32,6 +32,9 @@ pub enum Command {
     /// List, show, test and validate rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Findings remembered in the case store: list them, acknowledge or explain them.
+    #[command(subcommand)]
+    Findings(FindingsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +69,12 @@ pub struct HuntArgs {
     /// with a count and the first and last time.
     #[arg(long, value_name = "BUCKET", num_args = 0..=1, default_missing_value = "1h")]
     pub group: Option<String>,
+    /// Remember findings in the case store (SQLite; default in the user's data directory).
+    #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
+    pub store: Option<PathBuf>,
+    /// Print only findings no earlier run stored (implies --store).
+    #[arg(long)]
+    pub new_only: bool,
     /// Exit with status 1 when a finding is at or above this level.
     #[arg(long, value_name = "LEVEL")]
     pub fail_on: Option<String>,
@@ -130,4 +139,57 @@ pub enum RulesCommand {
     Test { path: Option<PathBuf> },
     /// Parse and compile the rules under PATH; report every error with its file and line.
     Validate { path: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FindingsCommand {
+    /// List stored findings.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        /// new, acked or explained.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only events at or after this time (duration back from now or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// table (default on a terminal), json or jsonl.
+        #[arg(long, short = 'f')]
+        format: Option<String>,
+    },
+    /// Mark findings as seen and dealt with.
+    Ack {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Mark findings as explained by a known reason; they never come back as new.
+    Explain {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        #[arg(long, required = true)]
+        reason: String,
+        #[arg(long)]
+        ticket: Option<String>,
+    },
+    /// Put findings back to new.
+    Reopen {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StoreArg {
+    /// The case store [default: trailhound.db in the user's data directory].
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
 }

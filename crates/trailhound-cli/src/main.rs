@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&s))
         }
         Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
+        Command::Findings(command) => commands::findings::run(command),
     };
     match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

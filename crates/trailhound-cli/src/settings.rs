@@ -50,6 +50,12 @@ pub struct HuntSettings {
     pub format: Format,
     pub output: Option<PathBuf>,
     pub with_event: bool,
+    /// The case store, when findings are to be remembered.
+    pub store: Option<PathBuf>,
+    pub new_only: bool,
+    pub sources_text: Vec<String>,
+    pub since_text: Option<String>,
+    pub until_text: Option<String>,
     pub reasons: Option<PathBuf>,
     pub show_explained: bool,
     pub group: Option<chrono::Duration>,
@@ -100,6 +106,15 @@ impl HuntSettings {
             format,
             output: args.output.clone(),
             with_event: args.with_event,
+            store: match (&args.store, args.new_only) {
+                (Some(path), _) if !path.as_os_str().is_empty() => Some(path.clone()),
+                (Some(_), _) | (None, true) => Some(store_path(None)?),
+                (None, false) => None,
+            },
+            new_only: args.new_only,
+            sources_text: args.sources.clone(),
+            since_text: window.since.map(|t| t.to_rfc3339()),
+            until_text: window.until.map(|t| t.to_rfc3339()),
             reasons: args.reasons.clone(),
             show_explained: args.show_explained,
             group: args
@@ -149,4 +164,13 @@ fn format_for_path(path: &std::path::Path) -> Format {
 /// NO_COLOR (any non-empty value) turns colour off: https://no-color.org
 pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The store named on the command line, else the default one.
+pub fn store_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path.to_path_buf()),
+        None => trailhound_store::Store::default_path()
+            .context("no data directory to keep the case store in; give --store PATH"),
+    }
 }

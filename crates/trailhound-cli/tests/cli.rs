@@ -764,3 +764,94 @@ fn correlation_rules_run_in_a_hunt() {
     );
     assert!(out.stderr.contains("1 correlations"), "{}", out.stderr);
 }
+
+#[test]
+fn store_new_only_and_triage_across_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("cases/trailhound.db");
+    let db = db.to_str().expect("utf8");
+    let examples = root().join("examples");
+    let examples = examples.to_str().expect("utf8");
+    let first = run(&["hunt", examples, "--store", db, "--new-only", "--fail-on", "critical"]);
+    assert_eq!(first.code, 1, "a new critical finding: {}", first.stderr);
+    let found = jsonl(&first.stdout);
+    assert!(found.len() > 20);
+    assert!(found.iter().all(|f| f["store_id"].as_i64().is_some()));
+    assert!(
+        first.stderr.contains(&format!("store: {} new findings", found.len())),
+        "{}",
+        first.stderr
+    );
+    let second = run(&["hunt", examples, "--store", db, "--new-only", "--fail-on", "critical"]);
+    assert_eq!(
+        (second.code, second.stdout.as_str()),
+        (0, ""),
+        "an identical second run prints nothing: {}",
+        second.stderr
+    );
+
+    let listed = jsonl(&run(&["findings", "list", "--store", db]).stdout);
+    assert_eq!(listed.len(), found.len());
+    assert!(listed.iter().all(|f| f["status"] == "new" && f["times_seen"] == 2));
+    let id_of = |rule: &str| {
+        found
+            .iter()
+            .find(|f| f["rule_id"] == rule)
+            .and_then(|f| f["store_id"].as_i64())
+            .expect("rule found")
+            .to_string()
+    };
+    let stop = id_of("aws-cloudtrail-stop-logging");
+    let login = id_of("aws-signin-console-login");
+    assert_eq!(run(&["findings", "ack", "--store", db, &stop]).code, 0);
+    assert_eq!(
+        run(&[
+            "findings",
+            "explain",
+            "--store",
+            db,
+            &login,
+            "--reason",
+            "alice, billing",
+            "--ticket",
+            "SEC-9"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        run(&["findings", "ack", "--store", db, "999999"]).code,
+        2,
+        "unknown ids are an error"
+    );
+    let acked = jsonl(&run(&["findings", "list", "--store", db, "--status", "acked"]).stdout);
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0]["finding"]["rule_id"], "aws-cloudtrail-stop-logging");
+    let explained = jsonl(&run(&["findings", "list", "--store", db, "--status", "explained"]).stdout);
+    assert_eq!(
+        (explained[0]["reason"].as_str(), explained[0]["ticket"].as_str()),
+        (Some("alice, billing"), Some("SEC-9"))
+    );
+    let table = run(&[
+        "findings",
+        "list",
+        "--store",
+        db,
+        "--rule",
+        "aws-cloudtrail-stop-logging",
+        "--format",
+        "table",
+    ])
+    .stdout;
+    assert!(table.contains("acked") && table.lines().count() == 2, "{table}");
+
+    // A full run hides what the store explains, and stays quiet about it with --new-only.
+    let full = jsonl(&run(&["hunt", examples, "--store", db]).stdout);
+    assert_eq!(full.len(), found.len() - 1, "the explained finding is hidden");
+    assert!(
+        !full
+            .iter()
+            .any(|f| f["store_id"].as_i64().map(|i| i.to_string()) == Some(login.clone()))
+    );
+    assert_eq!(run(&["findings", "list", "--store", db, "--status", "bogus"]).code, 2);
+}

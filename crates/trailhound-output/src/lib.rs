@@ -8,10 +8,12 @@ mod csv;
 mod escape;
 mod format;
 mod rules;
+mod stored;
 mod summary;
 mod table;
 
 pub use escape::{csv_cell, terminal};
 pub use format::{Format, Options, write_findings};
 pub use rules::{write_rule, write_rule_list, write_test_report};
+pub use stored::write_stored;
 pub use summary::{Summary, write_summary};

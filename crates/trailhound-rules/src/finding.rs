@@ -32,6 +32,9 @@ pub struct Finding {
     pub user_agent: Option<String>,
     pub error_code: Option<String>,
     pub source_file: String,
+    /// With `--store`: the finding's id in the case store (for `findings ack ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<i64>,
     /// When a known reason explains the finding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
@@ -71,6 +74,7 @@ impl Finding {
             user_agent: owned(&record.user_agent),
             error_code: owned(&record.error_code),
             source_file: source_file.to_string(),
+            store_id: None,
             explanation: None,
             group: None,
             correlation: None,

@@ -112,6 +112,17 @@ pub struct RunStart {
     pub rules: usize,
 }
 
+/// What the store made of one finding of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    /// No earlier run had seen it.
+    pub new: bool,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub ticket: Option<String>,
+}
+
 /// A stored finding with its triage state.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredFinding {
@@ -155,37 +166,64 @@ impl Store {
     /// Opens (creating if needed) and migrates the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder { path: parent.to_path_buf(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.migrate()?;
         Ok(store)
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sql { path: self.path.clone(), source }
+        StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let setup = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
                      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
-        self.conn.execute_batch(setup).map_err(|e| StoreError::Open { path: self.path.clone(), source: e })?;
+        self.conn.execute_batch(setup).map_err(|e| StoreError::Open {
+            path: self.path.clone(),
+            source: e,
+        })?;
         let version: i64 = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()
             .map_err(|e| self.sql(e))?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::Newer { path: self.path.clone(), found: version, known });
+            return Err(StoreError::Newer {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
         }
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sql { path: path.clone(), source })?;
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        })?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(migration).map_err(|source| StoreError::Sql { path: path.clone(), source })?;
+            tx.execute_batch(migration).map_err(|source| StoreError::Sql {
+                path: path.clone(),
+                source,
+            })?;
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 params![(index + 1).to_string()],
@@ -198,7 +236,11 @@ impl Store {
     /// The schema version the store is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.conn
-            .query_row("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.sql(e))
     }
 
@@ -215,7 +257,13 @@ impl Store {
     }
 
     /// Records a run's outcome.
-    pub fn finish_run(&mut self, run: i64, records: u64, findings: usize, new_findings: usize) -> Result<(), StoreError> {
+    pub fn finish_run(
+        &mut self,
+        run: i64,
+        records: u64,
+        findings: usize,
+        new_findings: usize,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE runs SET finished_at = ?1, records = ?2, findings = ?3, new_findings = ?4 WHERE id = ?5",
@@ -225,11 +273,14 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// Stores the findings of run `run`; returns, for each finding, its id and whether no earlier
-    /// run had seen it. A finding a known reason explains is stored as explained.
-    pub fn record_findings(&mut self, run: i64, findings: &[Finding]) -> Result<Vec<(i64, bool)>, StoreError> {
+    /// Stores the findings of run `run`; returns, for each finding, its id, whether no earlier run
+    /// had seen it, and its triage state. A finding a known reason explains is stored as explained.
+    pub fn record_findings(&mut self, run: i64, findings: &[Finding]) -> Result<Vec<Recorded>, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sql { path: path.clone(), source };
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(sql)?;
         let mut out = Vec::with_capacity(findings.len());
         {
@@ -241,7 +292,7 @@ impl Store {
                      ON CONFLICT(key) DO UPDATE SET
                          times_seen = times_seen + (CASE WHEN last_run = excluded.last_run THEN 0 ELSE 1 END),
                          last_run = excluded.last_run
-                     RETURNING id, first_run",
+                     RETURNING id, first_run, status, reason, ticket",
                 )
                 .map_err(sql)?;
             for finding in findings {
@@ -250,7 +301,7 @@ impl Store {
                     None => (Status::New, None, None, None),
                 };
                 let json = serde_json::to_string(finding).unwrap_or_default();
-                let (id, first_run): (i64, i64) = upsert
+                let recorded = upsert
                     .query_row(
                         params![
                             finding_key(finding),
@@ -268,10 +319,19 @@ impl Store {
                             changed,
                             json
                         ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| {
+                            let status: String = r.get(2)?;
+                            Ok(Recorded {
+                                id: r.get(0)?,
+                                new: r.get::<_, i64>(1)? == run,
+                                status: Status::parse(&status).unwrap_or(Status::New),
+                                reason: r.get(3)?,
+                                ticket: r.get(4)?,
+                            })
+                        },
                     )
                     .map_err(sql)?;
-                out.push((id, first_run == run));
+                out.push(recorded);
             }
         }
         tx.commit().map_err(sql)?;
@@ -291,28 +351,40 @@ impl Store {
             .map_err(|e| self.sql(e))?;
         let limit = filter.limit.map_or(-1, |l| l as i64);
         let rows = statement
-            .query_map(params![filter.status.map(Status::as_str), filter.rule, filter.since, limit], |r| {
-                let status: String = r.get(1)?;
-                let json: String = r.get(7)?;
-                Ok(StoredFinding {
-                    id: r.get(0)?,
-                    status: Status::parse(&status).unwrap_or(Status::New),
-                    reason: r.get(2)?,
-                    ticket: r.get(3)?,
-                    first_seen: r.get(4)?,
-                    last_seen: r.get(5)?,
-                    times_seen: r.get(6)?,
-                    finding: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
-                })
-            })
+            .query_map(
+                params![filter.status.map(Status::as_str), filter.rule, filter.since, limit],
+                |r| {
+                    let status: String = r.get(1)?;
+                    let json: String = r.get(7)?;
+                    Ok(StoredFinding {
+                        id: r.get(0)?,
+                        status: Status::parse(&status).unwrap_or(Status::New),
+                        reason: r.get(2)?,
+                        ticket: r.get(3)?,
+                        first_seen: r.get(4)?,
+                        last_seen: r.get(5)?,
+                        times_seen: r.get(6)?,
+                        finding: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
     }
 
     /// Sets the triage state of findings by id. Every id must exist (nothing changes otherwise).
-    pub fn set_status(&mut self, ids: &[i64], status: Status, reason: Option<&str>, ticket: Option<&str>) -> Result<usize, StoreError> {
+    pub fn set_status(
+        &mut self,
+        ids: &[i64],
+        status: Status,
+        reason: Option<&str>,
+        ticket: Option<&str>,
+    ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sql { path: path.clone(), source };
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(sql)?;
         for id in ids {
             let changed = tx
@@ -332,7 +404,11 @@ impl Store {
     /// A source cursor: where an incremental read of `source` stopped.
     pub fn cursor(&self, source: &str, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT value FROM cursors WHERE source = ?1 AND key = ?2", params![source, key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM cursors WHERE source = ?1 AND key = ?2",
+                params![source, key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.sql(e))
     }
@@ -353,10 +429,20 @@ impl Store {
 pub fn finding_key(f: &Finding) -> String {
     if let Some(c) = &f.correlation {
         let group: Vec<String> = c.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        return format!("{}\u{1f}correlation\u{1f}{}\u{1f}{}", f.rule_id, group.join(","), c.first_time);
+        return format!(
+            "{}\u{1f}correlation\u{1f}{}\u{1f}{}",
+            f.rule_id,
+            group.join(","),
+            c.first_time
+        );
     }
     if let Some(g) = &f.group {
-        let who = f.principal_arn.as_deref().or(f.access_key_id.as_deref()).or(f.source_ip.as_deref()).unwrap_or("");
+        let who = f
+            .principal_arn
+            .as_deref()
+            .or(f.access_key_id.as_deref())
+            .or(f.source_ip.as_deref())
+            .unwrap_or("");
         return format!("{}\u{1f}group\u{1f}{who}\u{1f}{}", f.rule_id, g.first_time);
     }
     match &f.event_id {

@@ -10,7 +10,9 @@ fn finding(event_id: &str) -> Finding {
         tests: None,
     });
     assert!(errors.is_empty());
-    let json = format!(r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","eventID":"{event_id}","userIdentity":{{"arn":"arn:aws:iam::1:user/a"}}}}"#);
+    let json = format!(
+        r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","eventID":"{event_id}","userIdentity":{{"arn":"arn:aws:iam::1:user/a"}}}}"#
+    );
     let record = Record::parse(&json).expect("record");
     Finding::new(&rules[0], &record, "file.json", false)
 }
@@ -29,37 +31,88 @@ fn creates_and_migrates() {
     // Reopening is a no-op; a newer schema is refused with the file named.
     let path = dir.path().join("sub/dir/case.db");
     let store = Store::open(&path).expect("reopen");
-    store.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).expect("bump");
+    store
+        .conn
+        .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+        .expect("bump");
     drop(store);
     let err = Store::open(&path).err().expect("newer schema refused");
-    assert!(err.to_string().contains("case.db") && err.to_string().contains("schema 99"), "{err}");
+    assert!(
+        err.to_string().contains("case.db") && err.to_string().contains("schema 99"),
+        "{err}"
+    );
 }
 
 #[test]
 fn findings_are_new_once_and_triage_lasts() {
     let (_dir, mut store) = store();
-    let run1 = store.begin_run(&RunStart { command: "hunt".into(), ..RunStart::default() }).expect("run");
-    let first = store.record_findings(run1, &[finding("e1"), finding("e2")]).expect("record");
-    assert!(first.iter().all(|(_, new)| *new));
+    let run1 = store
+        .begin_run(&RunStart {
+            command: "hunt".into(),
+            ..RunStart::default()
+        })
+        .expect("run");
+    let first = store
+        .record_findings(run1, &[finding("e1"), finding("e2")])
+        .expect("record");
+    assert!(first.iter().all(|r| r.new));
     store.finish_run(run1, 10, 2, 2).expect("finish");
-    let run2 = store.begin_run(&RunStart { command: "hunt".into(), ..RunStart::default() }).expect("run");
-    let second = store.record_findings(run2, &[finding("e1"), finding("e3")]).expect("record");
-    assert_eq!(second[0], (first[0].0, false), "same rule and event: same finding, not new");
-    assert!(second[1].1, "a new event is new");
+    let run2 = store
+        .begin_run(&RunStart {
+            command: "hunt".into(),
+            ..RunStart::default()
+        })
+        .expect("run");
+    let second = store
+        .record_findings(run2, &[finding("e1"), finding("e3")])
+        .expect("record");
+    assert_eq!(
+        (second[0].id, second[0].new),
+        (first[0].id, false),
+        "same rule and event: same finding, not new"
+    );
+    assert!(second[1].new, "a new event is new");
     let all = store.list(&Filter::default()).expect("list");
     assert_eq!(all.len(), 3);
-    assert_eq!(all.iter().find(|f| f.id == first[0].0).map(|f| f.times_seen), Some(2));
+    assert_eq!(all.iter().find(|f| f.id == first[0].id).map(|f| f.times_seen), Some(2));
 
-    store.set_status(&[first[0].0], Status::Acked, None, None).expect("ack");
-    store.set_status(&[first[1].0], Status::Explained, Some("expected"), Some("OPS-1")).expect("explain");
-    assert!(matches!(store.set_status(&[9999], Status::Acked, None, None), Err(StoreError::NoSuchFinding(9999))));
-    let new: Vec<i64> = store.list(&Filter { status: Some(Status::New), ..Filter::default() }).expect("list").iter().map(|f| f.id).collect();
-    assert_eq!(new, [second[1].0]);
+    store
+        .set_status(&[first[0].id], Status::Acked, None, None)
+        .expect("ack");
+    store
+        .set_status(&[first[1].id], Status::Explained, Some("expected"), Some("OPS-1"))
+        .expect("explain");
+    assert!(matches!(
+        store.set_status(&[9999], Status::Acked, None, None),
+        Err(StoreError::NoSuchFinding(9999))
+    ));
+    let new: Vec<i64> = store
+        .list(&Filter {
+            status: Some(Status::New),
+            ..Filter::default()
+        })
+        .expect("list")
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(new, [second[1].id]);
     let run3 = store.begin_run(&RunStart::default()).expect("run");
     let third = store.record_findings(run3, &[finding("e2")]).expect("record");
-    assert!(!third[0].1, "an explained finding does not come back as new");
-    let explained = store.list(&Filter { status: Some(Status::Explained), ..Filter::default() }).expect("list");
-    assert_eq!((explained[0].reason.as_deref(), explained[0].ticket.as_deref()), (Some("expected"), Some("OPS-1")));
+    assert!(!third[0].new, "an explained finding does not come back as new");
+    assert_eq!(
+        (third[0].status, third[0].reason.as_deref()),
+        (Status::Explained, Some("expected"))
+    );
+    let explained = store
+        .list(&Filter {
+            status: Some(Status::Explained),
+            ..Filter::default()
+        })
+        .expect("list");
+    assert_eq!(
+        (explained[0].reason.as_deref(), explained[0].ticket.as_deref()),
+        (Some("expected"), Some("OPS-1"))
+    );
     assert_eq!(explained[0].finding["event_id"], "e2");
 }
 
@@ -68,7 +121,11 @@ fn reasons_file_explanations_are_stored() {
     let (_dir, mut store) = store();
     let run = store.begin_run(&RunStart::default()).expect("run");
     let mut f = finding("e9");
-    f.explanation = Some(Explanation { reason: "billing".into(), ticket: Some("SEC-9".into()), expires: None });
+    f.explanation = Some(Explanation {
+        reason: "billing".into(),
+        ticket: Some("SEC-9".into()),
+        expires: None,
+    });
     store.record_findings(run, &[f]).expect("record");
     let listed = store.list(&Filter::default()).expect("list");
     assert_eq!(listed[0].status, Status::Explained);
@@ -80,5 +137,8 @@ fn cursors() {
     assert_eq!(store.cursor("s3://b", "us-east-1").expect("read"), None);
     store.set_cursor("s3://b", "us-east-1", "key-1").expect("set");
     store.set_cursor("s3://b", "us-east-1", "key-2").expect("set");
-    assert_eq!(store.cursor("s3://b", "us-east-1").expect("read").as_deref(), Some("key-2"));
+    assert_eq!(
+        store.cursor("s3://b", "us-east-1").expect("read").as_deref(),
+        Some("key-2")
+    );
 }

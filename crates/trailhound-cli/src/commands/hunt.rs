@@ -6,8 +6,9 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailhound_event::Record;
 use trailhound_output::{Options, Summary, write_findings, write_summary};
-use trailhound_rules::{CorrelationState, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
+use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
 use trailhound_source::{Input, Plan, ScanReport, Sink, scan};
+use trailhound_store::{RunStart, Status, Store};
 
 use crate::commands::{Outcome, load_rules};
 use crate::settings::HuntSettings;
@@ -110,18 +111,51 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
             finding.explanation = reasons.explain_finding(finding, today).cloned();
         }
         explained = findings.iter().filter(|f| f.explanation.is_some()).count();
-        if !settings.show_explained {
-            findings.retain(|f| f.explanation.is_none());
-        }
     }
-    let unexplained_at_fail_level = settings
-        .fail_on
-        .is_some_and(|level| findings.iter().any(|f| f.level >= level && f.explanation.is_none()));
     let before_grouping = findings.len();
     if let Some(bucket) = settings.group {
         findings = group_findings(findings, bucket);
     }
-
+    let mut new_findings = findings.len();
+    if let Some(path) = &settings.store {
+        let mut store = Store::open(path)?;
+        let run = store.begin_run(&RunStart {
+            command: "hunt".into(),
+            sources: settings.sources_text.clone(),
+            since: settings.since_text.clone(),
+            until: settings.until_text.clone(),
+            rules: rules.len(),
+        })?;
+        let states = store.record_findings(run, &findings)?;
+        new_findings = states.iter().filter(|r| r.new).count();
+        store.finish_run(run, stats.records_in_window, findings.len(), new_findings)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut kept = Vec::with_capacity(findings.len());
+        for (mut finding, recorded) in findings.into_iter().zip(states) {
+            // One row per stored finding, even when a record was delivered twice.
+            if !seen.insert(recorded.id) || (settings.new_only && !recorded.new) {
+                continue;
+            }
+            finding.store_id = Some(recorded.id);
+            // An analyst's `findings explain` holds for later runs too.
+            if recorded.status == Status::Explained && finding.explanation.is_none() {
+                finding.explanation = Some(Explanation {
+                    reason: recorded.reason.unwrap_or_default(),
+                    ticket: recorded.ticket,
+                    expires: None,
+                });
+            }
+            kept.push(finding);
+        }
+        findings = kept;
+    }
+    // Explained findings do not fail a run, even when shown; with --new-only, only new ones do.
+    let unexplained_at_fail_level = settings
+        .fail_on
+        .is_some_and(|level| findings.iter().any(|f| f.level >= level && f.explanation.is_none()));
+    if !settings.show_explained {
+        findings.retain(|f| f.explanation.is_none());
+    }
     let options = Options {
         color: settings.color,
         max_width: settings.max_width,
@@ -175,6 +209,14 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
                 "hidden; --show-explained to see them"
             };
             let _ = writeln!(err, "  explained by known reasons: {explained} ({shown})");
+        }
+        if let Some(path) = &settings.store {
+            let only = if settings.new_only {
+                "; only those are printed"
+            } else {
+                ""
+            };
+            let _ = writeln!(err, "  store: {new_findings} new findings in {}{only}", path.display());
         }
         if settings.group.is_some() {
             let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());

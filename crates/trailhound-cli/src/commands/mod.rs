@@ -1,5 +1,6 @@
 //! The commands. Each takes resolved settings and returns how the process should exit.
 
+pub mod findings;
 pub mod hunt;
 pub mod rules;
 
