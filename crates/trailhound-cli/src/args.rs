@@ -32,6 +32,13 @@ pub enum Command {
     /// List, show, test and validate rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The events themselves: filter, pick fields, count by fields.
+    Events(Box<EventsArgs>),
+    /// Everything one access key, principal or address did, in time order, following the
+    /// temporary credentials it obtained; findings marked inline.
+    Timeline(Box<TimelineArgs>),
+    /// Who uses the console, the most active principals, regions, error rates, access keys.
+    Summary(Box<SummaryArgs>),
     /// Findings remembered in the case store: list them, acknowledge or explain them.
     #[command(subcommand)]
     Findings(FindingsCommand),
@@ -39,15 +46,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
-    /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), or - for stdin.
-    #[arg(value_name = "SOURCE", required = true)]
-    pub sources: Vec<String>,
-    /// Only events at or after this time: a duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only events before this time: a duration back from now or an RFC 3339 time.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
     #[command(flatten)]
     pub rules: RuleSelection,
     /// Output format [default: table on a terminal, else jsonl; with -o, from the file extension].
@@ -84,6 +84,20 @@ pub struct HuntArgs {
     /// Widest table cell before values are cut (0: never cut).
     #[arg(long, default_value_t = 48)]
     pub max_width: usize,
+}
+
+/// Where events come from and which ones; shared by hunt, events, timeline and summary.
+#[derive(Debug, Args, Clone)]
+pub struct ScanArgs {
+    /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), or - for stdin.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
+    /// Only events at or after this time: a duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time: a duration back from now or an RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
     /// How long after its events CloudTrail may deliver a file; files named outside the window by
     /// more than this are not opened.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
@@ -192,4 +206,74 @@ pub struct StoreArg {
     /// The case store [default: trailhound.db in the user's data directory].
     #[arg(long, value_name = "DB")]
     pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Keep events where FIELD=VALUE, FIELD!=VALUE, FIELD~GLOB or FIELD>=N (>, <, <=) holds;
+    /// repeatable, all must hold. Text comparisons ignore case.
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub conditions: Vec<String>,
+    /// Keep events with this eventName (repeatable: any of them).
+    #[arg(long)]
+    pub name: Vec<String>,
+    /// Columns to print (dotted paths, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub fields: Vec<String>,
+    /// Count events by these fields (comma-separated): top groups with count, first and last seen.
+    #[arg(long, value_delimiter = ',')]
+    pub count_by: Vec<String>,
+    /// How many groups --count-by prints (0: all).
+    #[arg(long, default_value_t = 25)]
+    pub top: usize,
+    /// table (default on a terminal), json, jsonl (default otherwise) or csv.
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(long, default_value_t = 60)]
+    pub max_width: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).args(["access_key", "principal", "ip"]))]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// The access key id to follow.
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// The principal ARN to follow (userIdentity.arn).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// The source IP address to follow.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Do not follow temporary credentials obtained by the identity.
+    #[arg(long)]
+    pub no_follow: bool,
+    #[command(flatten)]
+    pub rules: RuleSelection,
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(long, default_value_t = 48)]
+    pub max_width: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Rows per section (0: all).
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+    /// table (default) or json.
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: String,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

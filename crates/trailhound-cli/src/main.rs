@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         }
         Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
         Command::Findings(command) => commands::findings::run(command),
+        Command::Events(args) => commands::events::run(args, cli.quiet),
+        Command::Timeline(args) => commands::timeline::run(args, cli.quiet),
+        Command::Summary(args) => commands::summary::run(args, cli.quiet),
     };
     match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use trailhound_output::Format;
 use trailhound_rules::Level;
 use trailhound_source::{Input, ScanOptions, TimeWindow, parse_bound, parse_duration};
 
-use crate::args::{HuntArgs, RuleSelection};
+use crate::args::{HuntArgs, RuleSelection, ScanArgs};
 
 /// Which rules to load and keep.
 #[derive(Debug, Clone)]
@@ -37,6 +37,48 @@ impl RuleSettings {
             only: args.only.clone(),
             exclude: args.exclude.clone(),
             tags: args.tags.iter().map(|t| t.to_lowercase()).collect(),
+        })
+    }
+}
+
+/// Where events come from and which: shared by every command that scans.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub inputs: Vec<Input>,
+    pub options: ScanOptions,
+    pub threads: Option<usize>,
+    pub progress: bool,
+}
+
+impl ScanSettings {
+    pub fn resolve(args: &ScanArgs, quiet: bool, now: DateTime<Utc>) -> Result<ScanSettings> {
+        let inputs = args
+            .sources
+            .iter()
+            .map(|s| Input::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bound = |text: &Option<String>, flag: &str| {
+            text.as_deref()
+                .map(|t| parse_bound(t, now))
+                .transpose()
+                .with_context(|| flag.to_string())
+        };
+        let window = TimeWindow::new(bound(&args.since, "--since")?, bound(&args.until, "--until")?)?;
+        let Some(delivery_lag) = parse_duration(&args.delivery_lag) else {
+            bail!("--delivery-lag: {:?} is not a duration (30m, 2h)", args.delivery_lag);
+        };
+        if args.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        Ok(ScanSettings {
+            inputs,
+            options: ScanOptions {
+                window,
+                delivery_lag,
+                max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+            },
+            threads: args.threads,
+            progress: !quiet && std::io::stderr().is_terminal(),
         })
     }
 }
@@ -70,21 +112,8 @@ pub struct HuntSettings {
 
 impl HuntSettings {
     pub fn resolve(args: &HuntArgs, quiet: bool, now: DateTime<Utc>) -> Result<HuntSettings> {
-        let inputs = args
-            .sources
-            .iter()
-            .map(|s| Input::parse(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let bound = |text: &Option<String>, flag: &str| {
-            text.as_deref()
-                .map(|t| parse_bound(t, now))
-                .transpose()
-                .with_context(|| flag.to_string())
-        };
-        let window = TimeWindow::new(bound(&args.since, "--since")?, bound(&args.until, "--until")?)?;
-        let Some(delivery_lag) = parse_duration(&args.delivery_lag) else {
-            bail!("--delivery-lag: {:?} is not a duration (30m, 2h)", args.delivery_lag);
-        };
+        let scan = ScanSettings::resolve(&args.scan, quiet, now)?;
+        let window = scan.options.window;
         let stdout_terminal = args.output.is_none() && std::io::stdout().is_terminal();
         let format = match (&args.format, &args.output) {
             (Some(format), _) => format.parse().map_err(anyhow::Error::msg).context("--format")?,
@@ -92,16 +121,9 @@ impl HuntSettings {
             (None, None) if stdout_terminal => Format::Table,
             (None, None) => Format::Jsonl,
         };
-        if args.threads == Some(0) {
-            bail!("--threads must be at least 1");
-        }
         Ok(HuntSettings {
-            inputs,
-            scan: ScanOptions {
-                window,
-                delivery_lag,
-                max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
-            },
+            inputs: scan.inputs,
+            scan: scan.options,
             rules: RuleSettings::resolve(&args.rules)?,
             format,
             output: args.output.clone(),
@@ -112,7 +134,7 @@ impl HuntSettings {
                 (None, false) => None,
             },
             new_only: args.new_only,
-            sources_text: args.sources.clone(),
+            sources_text: args.scan.sources.clone(),
             since_text: window.since.map(|t| t.to_rfc3339()),
             until_text: window.until.map(|t| t.to_rfc3339()),
             reasons: args.reasons.clone(),
@@ -135,8 +157,8 @@ impl HuntSettings {
             strict: args.strict,
             color: stdout_terminal && color_allowed(),
             max_width: args.max_width,
-            threads: args.threads,
-            progress: !quiet && std::io::stderr().is_terminal(),
+            threads: scan.threads,
+            progress: scan.progress,
             summary: !quiet,
         })
     }

@@ -855,3 +855,245 @@ fn store_new_only_and_triage_across_runs() {
     );
     assert_eq!(run(&["findings", "list", "--store", db, "--status", "bogus"]).code, 2);
 }
+
+#[test]
+fn events_filter_pick_fields_and_count() {
+    let examples = root().join("examples");
+    let examples = examples.to_str().expect("utf8");
+    let leaked = jsonl(
+        &run(&[
+            "events",
+            examples,
+            "--where",
+            "userIdentity.accessKeyId=AKIA2CIDEPLOYEXAMPLE",
+            "--where",
+            "sourceIPAddress=203.0.113.66",
+        ])
+        .stdout,
+    );
+    assert!(leaked.len() >= 14, "{}", leaked.len());
+    assert!(
+        leaked.iter().all(|r| r["sourceIPAddress"] == "203.0.113.66"),
+        "whole records by default"
+    );
+    let denied = jsonl(
+        &run(&[
+            "events",
+            examples,
+            "--where",
+            "errorCode~*denied*",
+            "--where",
+            "sourceIPAddress=203.0.113.66",
+            "--fields",
+            "eventName,errorCode",
+        ])
+        .stdout,
+    );
+    assert_eq!(denied.len(), 3, "{denied:?}");
+    assert!(denied.iter().all(|r| r.as_object().is_some_and(|o| o.len() == 2)));
+    let names = jsonl(
+        &run(&[
+            "events",
+            examples,
+            "--name",
+            "StopLogging",
+            "--name",
+            "StartLogging",
+            "--fields",
+            "eventName",
+        ])
+        .stdout,
+    );
+    assert_eq!(
+        names
+            .iter()
+            .map(|r| r["eventName"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["StopLogging", "StartLogging"]
+    );
+    // Which IPs and user agents used the leaked key?
+    let counted = jsonl(
+        &run(&[
+            "events",
+            examples,
+            "--where",
+            "userIdentity.accessKeyId=AKIA2CIDEPLOYEXAMPLE",
+            "--count-by",
+            "sourceIPAddress",
+            "--top",
+            "0",
+        ])
+        .stdout,
+    );
+    let attacker = counted
+        .iter()
+        .find(|r| r["sourceIPAddress"] == "203.0.113.66")
+        .expect("attacker address counted");
+    assert!(
+        attacker["count"]
+            .as_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 14),
+        "{attacker}"
+    );
+    assert_eq!(attacker["first_seen"], "2026-11-20T21:47:05Z");
+    assert!(counted.len() >= 2, "the CI addresses are there too: {counted:?}");
+    let agents = jsonl(
+        &run(&[
+            "events",
+            examples,
+            "--where",
+            "sourceIPAddress=203.0.113.66",
+            "--where",
+            "userIdentity.accessKeyId=AKIA2CIDEPLOYEXAMPLE",
+            "--count-by",
+            "userAgent",
+        ])
+        .stdout,
+    );
+    assert!(
+        !agents.is_empty()
+            && agents
+                .iter()
+                .all(|r| r["userAgent"].as_str().is_some_and(|ua| ua.contains("kali"))),
+        "{agents:?}"
+    );
+    let counts: Vec<u64> = counted
+        .iter()
+        .filter_map(|r| r["count"].as_str()?.parse().ok())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "sorted by count: {counts:?}");
+    let csv = run(&[
+        "events",
+        examples,
+        "--count-by",
+        "eventSource",
+        "--top",
+        "3",
+        "--format",
+        "csv",
+    ])
+    .stdout;
+    assert_eq!(csv.lines().count(), 4);
+    assert!(csv.starts_with("eventSource,count,first_seen,last_seen"));
+    assert_eq!(run(&["events", examples, "--where", "nonsense"]).code, 2);
+}
+
+#[test]
+fn timeline_follows_credentials_hop_by_hop() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let user = json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/leaky", "accessKeyId": "AKIALEAKY", "userName": "leaky"});
+    let role = |key: &str, role: &str| json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/s"), "accessKeyId": key});
+    let assume = |time: &str, who: Value, issued: &str| {
+        record(
+            "AssumeRole",
+            "sts.amazonaws.com",
+            time,
+            json!({"userIdentity": who, "responseElements": {"credentials": {"accessKeyId": issued, "sessionToken": "x", "expiration": "later"}}}),
+        )
+    };
+    let call =
+        |name: &str, source: &str, time: &str, who: Value| record(name, source, time, json!({"userIdentity": who}));
+    // The second hop sits in an earlier file than the first: order of files must not matter.
+    write(
+        dir.path(),
+        "a.json",
+        json!({"Records": [
+            assume("2024-03-01T12:10:00Z", role("ASIAHOPONE", "deployer"), "ASIAHOPTWO"),
+            call("CreateUser", "iam.amazonaws.com", "2024-03-01T12:11:00Z", role("ASIAHOPTWO", "admin")),
+            call("ListBuckets", "s3.amazonaws.com", "2024-03-01T12:12:00Z", role("ASIAUNRELATED", "other")),
+        ]})
+        .to_string()
+        .as_bytes(),
+    );
+    write(
+        dir.path(),
+        "b.json",
+        json!({"Records": [
+            call("GetCallerIdentity", "sts.amazonaws.com", "2024-03-01T12:00:00Z", user.clone()),
+            assume("2024-03-01T12:05:00Z", user.clone(), "ASIAHOPONE"),
+            call("DescribeInstances", "ec2.amazonaws.com", "2024-03-01T12:06:00Z", role("ASIAHOPONE", "deployer")),
+            assume("2024-03-01T12:07:00Z", role("ASIAUNRELATED", "other"), "ASIANOTOURS"),
+        ]})
+        .to_string()
+        .as_bytes(),
+    );
+    let base = dir.path().to_str().expect("utf8");
+    let rows = jsonl(&run(&["timeline", base, "--access-key", "AKIALEAKY"]).stdout);
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["event_name"].as_str().unwrap_or(""),
+                r["access_key_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GetCallerIdentity", "AKIALEAKY"),
+            ("AssumeRole", "AKIALEAKY"),
+            ("DescribeInstances", "ASIAHOPONE"),
+            ("AssumeRole", "ASIAHOPONE"),
+            ("CreateUser", "ASIAHOPTWO"),
+        ]
+    );
+    assert_eq!(rows[2]["via"], "AssumeRole by AKIALEAKY");
+    assert_eq!(rows[4]["via"], "AssumeRole by ASIAHOPONE");
+    assert!(
+        rows[4]["findings"]
+            .as_str()
+            .is_some_and(|f| f.contains("aws-iam-user-created")),
+        "findings are marked inline"
+    );
+    let direct = jsonl(&run(&["timeline", base, "--access-key", "AKIALEAKY", "--no-follow"]).stdout);
+    assert_eq!(direct.len(), 2);
+    let by_ip = jsonl(&run(&["timeline", base, "--ip", "198.51.100.7", "--no-follow"]).stdout);
+    assert_eq!(by_ip.len(), 7, "every record carries the default address");
+    assert_eq!(run(&["timeline", base]).code, 2, "an identity is required");
+}
+
+#[test]
+fn summary_answers_who_uses_the_console() {
+    let examples = root().join("examples");
+    let out = run(&["summary", examples.to_str().expect("utf8"), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: Value = serde_json::from_str(&out.stdout).expect("json");
+    let logins = summary["console_logins"].as_array().expect("array");
+    let backup = logins
+        .iter()
+        .find(|c| c["principal"] == "arn:aws:iam::111122223333:user/backup-svc")
+        .expect("backup-svc logged in");
+    assert_eq!(
+        (
+            backup["success_without_mfa"].as_u64(),
+            backup["success_with_mfa"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(backup["source_ips"], json!(["203.0.113.66"]));
+    let alice = logins
+        .iter()
+        .find(|c| c["principal"] == "arn:aws:iam::111122223333:user/alice")
+        .expect("alice");
+    assert_eq!(alice["success_without_mfa"], 0);
+    assert_eq!(summary["records"], 3000);
+    let keys = summary["access_keys"].as_array().expect("keys");
+    assert!(keys.iter().any(|k| {
+        k["access_key_id"] == "AKIA2CIDEPLOYEXAMPLE"
+            && k["source_ips"]
+                .as_array()
+                .is_some_and(|ips| ips.iter().any(|ip| ip == "203.0.113.66"))
+    }));
+    let table = run(&["summary", examples.to_str().expect("utf8")]).stdout;
+    for heading in [
+        "Console logins",
+        "Most active principals",
+        "Errors by principal",
+        "Regions",
+        "Access keys",
+    ] {
+        assert!(table.contains(heading), "{heading}");
+    }
+}

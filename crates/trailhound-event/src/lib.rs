@@ -8,6 +8,7 @@
 pub mod document;
 pub mod path;
 pub mod printable;
+pub mod query;
 pub mod record;
 mod scanner;
 pub mod time;

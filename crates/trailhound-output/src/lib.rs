@@ -7,6 +7,7 @@
 mod csv;
 mod escape;
 mod format;
+mod rows;
 mod rules;
 mod stored;
 mod summary;
@@ -14,6 +15,7 @@ mod table;
 
 pub use escape::{csv_cell, terminal};
 pub use format::{Format, Options, write_findings};
+pub use rows::{RowFormat, write_rows};
 pub use rules::{write_rule, write_rule_list, write_test_report};
 pub use stored::write_stored;
 pub use summary::{Summary, write_summary};

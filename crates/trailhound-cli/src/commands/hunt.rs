@@ -3,15 +3,14 @@
 use std::io::{self, BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailhound_event::Record;
 use trailhound_output::{Options, Summary, write_findings, write_summary};
 use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
-use trailhound_source::{Input, Plan, ScanReport, Sink, scan};
+use trailhound_source::{ScanReport, Sink};
 use trailhound_store::{RunStart, Status, Store};
 
-use crate::commands::{Outcome, load_rules};
-use crate::settings::HuntSettings;
+use crate::commands::{Outcome, load_rules, scanning};
+use crate::settings::{HuntSettings, ScanSettings};
 
 /// Collects the findings, and the matches correlations will count, of one worker.
 struct Hunter<'r> {
@@ -46,19 +45,6 @@ impl Sink for Hunter<'_> {
 }
 
 pub fn run(settings: &HuntSettings) -> Result<Outcome> {
-    for input in &settings.inputs {
-        if let Input::Path(path) = input
-            && !path.exists()
-        {
-            bail!("{}: no such file or folder", path.display());
-        }
-    }
-    if let Some(threads) = settings.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("starting worker threads")?;
-    }
     let reasons = settings.reasons.as_deref().map(load_reasons).transpose()?;
     let (rules, rule_errors) = load_rules(&settings.rules)?;
     for error in &rule_errors {
@@ -71,8 +57,6 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         bail!("no rules to run: the selection (--no-builtin, --rules, --min-level, --rule, --tag) left none");
     }
 
-    let plan = Plan::new(&settings.inputs, &settings.scan);
-    let bar = progress_bar(settings.progress, plan.len() as u64);
     let make = || Hunter {
         rules: &rules,
         findings: Vec::new(),
@@ -81,8 +65,13 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         scratch: String::new(),
         with_event: settings.with_event,
     };
-    let report = scan(plan, &settings.scan, &make, &|_| bar.inc(1));
-    bar.finish_and_clear();
+    let scan = ScanSettings {
+        inputs: settings.inputs.clone(),
+        options: settings.scan.clone(),
+        threads: settings.threads,
+        progress: settings.progress,
+    };
+    let report = scanning::run(&scan, &make)?;
     let ScanReport {
         sinks,
         stats,
@@ -250,17 +239,4 @@ fn load_reasons(path: &std::path::Path) -> Result<Reasons> {
         );
     }
     Ok(reasons)
-}
-
-fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(files), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files ({per_sec}, eta {eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }

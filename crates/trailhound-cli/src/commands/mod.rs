@@ -1,8 +1,12 @@
 //! The commands. Each takes resolved settings and returns how the process should exit.
 
+pub mod events;
 pub mod findings;
 pub mod hunt;
 pub mod rules;
+pub mod scanning;
+pub mod summary;
+pub mod timeline;
 
 use anyhow::Result;
 use trailhound_rules::{Rule, RuleError, RuleSet, builtin_rules, load_path};

@@ -1,0 +1,168 @@
+//! `trailhound events`: the events themselves, filtered, as columns or counted by fields.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use trailhound_event::query::{Condition, first_text};
+use trailhound_event::{FieldPath, Record, compact_json};
+use trailhound_output::{RowFormat, write_rows};
+use trailhound_source::Sink;
+
+use crate::args::EventsArgs;
+use crate::commands::{Outcome, scanning};
+use crate::settings::ScanSettings;
+
+/// Columns when `--fields` is not given.
+const DEFAULT_FIELDS: [&str; 8] = [
+    "eventTime",
+    "eventName",
+    "eventSource",
+    "userIdentity.arn",
+    "userIdentity.accessKeyId",
+    "sourceIPAddress",
+    "awsRegion",
+    "errorCode",
+];
+
+/// What the command keeps of each matching event.
+enum Keep {
+    /// The record's JSON, on one line.
+    Records,
+    /// Values of these paths.
+    Fields(Vec<FieldPath>),
+    /// Counts by these paths.
+    Counts(Vec<FieldPath>),
+}
+
+/// One worker's matches.
+struct Collector<'a> {
+    conditions: &'a [Condition],
+    names: &'a [String],
+    keep: &'a Keep,
+    rows: Vec<(DateTime<Utc>, Vec<String>)>,
+    counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Sink for Collector<'_> {
+    fn record(&mut self, _source: &str, record: &Record<'_>) {
+        if !self.names.is_empty() && !self.names.iter().any(|n| record.event_name.eq_ignore_ascii_case(n)) {
+            return;
+        }
+        if !self.conditions.iter().all(|c| c.matches(record)) {
+            return;
+        }
+        match self.keep {
+            Keep::Records => self.rows.push((record.time, vec![compact_json(record.raw())])),
+            Keep::Fields(paths) => self
+                .rows
+                .push((record.time, paths.iter().map(|p| first_text(record, p)).collect())),
+            Keep::Counts(paths) => {
+                let key: Vec<String> = paths.iter().map(|p| first_text(record, p)).collect();
+                let entry = self.counts.entry(key).or_insert((0, record.time, record.time));
+                entry.0 += 1;
+                entry.1 = entry.1.min(record.time);
+                entry.2 = entry.2.max(record.time);
+            }
+        }
+    }
+}
+
+pub fn run(args: &EventsArgs, quiet: bool) -> Result<Outcome> {
+    let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
+    let conditions = args
+        .conditions
+        .iter()
+        .map(|c| Condition::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let format = match args.format.as_deref() {
+        Some(text) => RowFormat::parse(text).map_err(anyhow::Error::msg)?,
+        None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
+        None => RowFormat::Jsonl,
+    };
+    let fields: Vec<String> = if args.fields.is_empty() {
+        DEFAULT_FIELDS.map(String::from).to_vec()
+    } else {
+        args.fields.clone()
+    };
+    let keep = if !args.count_by.is_empty() {
+        Keep::Counts(args.count_by.iter().map(|f| FieldPath::new(f)).collect())
+    } else if args.fields.is_empty() && matches!(format, RowFormat::Json | RowFormat::Jsonl) {
+        Keep::Records
+    } else {
+        Keep::Fields(fields.iter().map(|f| FieldPath::new(f)).collect())
+    };
+    if args.count_by.iter().chain(&args.fields).any(|f| f.trim().is_empty()) {
+        bail!("--fields and --count-by take comma-separated field paths");
+    }
+    let make = || Collector {
+        conditions: &conditions,
+        names: &args.name,
+        keep: &keep,
+        rows: Vec::new(),
+        counts: HashMap::new(),
+    };
+    let report = scanning::run(&scan, &make)?;
+    let mut rows = Vec::new();
+    let mut counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for collector in report.sinks {
+        rows.extend(collector.rows);
+        for (key, (n, first, last)) in collector.counts {
+            let entry = counts.entry(key).or_insert((0, first, last));
+            entry.0 += n;
+            entry.1 = entry.1.min(first);
+            entry.2 = entry.2.max(last);
+        }
+    }
+    let mut out = scanning::output(args.output.as_deref())?;
+    let written = match &keep {
+        Keep::Records => {
+            rows.sort_by_key(|(time, _)| *time);
+            let mut result = Ok(());
+            if format == RowFormat::Json {
+                let items: Vec<&str> = rows.iter().map(|(_, row)| row[0].as_str()).collect();
+                result = writeln!(out, "[{}]", items.join(",\n"));
+            } else {
+                for (_, row) in &rows {
+                    if let Err(err) = writeln!(out, "{}", row[0]) {
+                        result = Err(err);
+                        break;
+                    }
+                }
+            }
+            result
+        }
+        Keep::Fields(_) => {
+            rows.sort_by_key(|(time, _)| *time);
+            let columns: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
+            write_rows(&mut out, format, &columns, &rows, args.max_width)
+        }
+        Keep::Counts(_) => {
+            let mut counted: Vec<_> = counts.into_iter().collect();
+            counted.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+            if args.top > 0 {
+                counted.truncate(args.top);
+            }
+            let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            let rows: Vec<Vec<String>> = counted
+                .into_iter()
+                .map(|(mut key, (n, first, last))| {
+                    key.extend([n.to_string(), time(first), time(last)]);
+                    key
+                })
+                .collect();
+            let mut columns: Vec<&str> = args.count_by.iter().map(String::as_str).collect();
+            columns.extend(["count", "first_seen", "last_seen"]);
+            write_rows(&mut out, format, &columns, &rows, args.max_width)
+        }
+    };
+    scanning::finish(written, &mut out)?;
+    if !quiet {
+        let s = &report.stats;
+        tracing::info!("{} records read, {} in the window", s.records_read, s.records_in_window);
+    }
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,237 @@
+//! `trailhound timeline`: everything one access key, principal or address did, in time order.
+//!
+//! The first question after a leak is "what did this key do?", and the answer includes what was
+//! done with the credentials it obtained: an `AssumeRole` or `GetSessionToken` by the key returns
+//! a temporary key (`responseElements.credentials.accessKeyId`) whose calls belong to the same
+//! story, and so on, hop after hop; a `CreateAccessKey` by a followed identity adds the new key. Records arrive in no particular order (files are read in
+//! parallel), so this takes two passes: the first collects every credential hand-out, from which
+//! the set of keys to follow is closed; the second collects those keys' events and runs the rules
+//! over them to mark findings inline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use trailhound_event::query::first_text;
+use trailhound_event::{FieldPath, Record};
+use trailhound_output::{RowFormat, write_rows};
+use trailhound_rules::{Hit, RuleSet};
+use trailhound_source::Sink;
+
+use crate::args::TimelineArgs;
+use crate::commands::{Outcome, load_rules, scanning};
+use crate::settings::{RuleSettings, ScanSettings};
+
+/// API calls that hand out credentials: temporary ones, and `CreateAccessKey`, which an attacker
+/// holding a key uses to mint a second, long-lived one.
+const ISSUERS: [&str; 7] = [
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetSessionToken",
+    "GetFederationToken",
+    "GetRoleCredentials",
+    "CreateAccessKey",
+];
+
+/// One credential hand-out.
+#[derive(Debug, Clone)]
+struct Issue {
+    caller_key: Option<String>,
+    caller_arn: Option<String>,
+    source_ip: Option<String>,
+    issued_key: String,
+    event_name: String,
+}
+
+/// First pass: every hand-out.
+struct Issues {
+    /// `responseElements.credentials.accessKeyId` (STS) and `responseElements.accessKey.accessKeyId` (IAM).
+    keys: [FieldPath; 2],
+    found: Vec<Issue>,
+}
+
+impl Sink for Issues {
+    fn record(&mut self, _source: &str, record: &Record<'_>) {
+        if !ISSUERS.contains(&record.event_name.as_ref()) || record.error_code.is_some() {
+            return;
+        }
+        let Some(issued) = self.keys.iter().map(|path| first_text(record, path)).find(|k| k != "-") else {
+            return;
+        };
+        self.found.push(Issue {
+            caller_key: record.identity.access_key_id.as_deref().map(str::to_string),
+            caller_arn: record.identity.arn.as_deref().map(str::to_string),
+            source_ip: record.source_ip.as_deref().map(str::to_string),
+            issued_key: issued,
+            event_name: record.event_name.to_string(),
+        });
+    }
+}
+
+/// Who to follow.
+#[derive(Debug, Default)]
+struct Follow {
+    /// Access key -> how it was reached ("" for the starting key).
+    keys: BTreeMap<String, String>,
+    arns: BTreeSet<String>,
+    ips: BTreeSet<String>,
+}
+
+impl Follow {
+    fn wants(&self, key: Option<&str>, arn: Option<&str>, ip: Option<&str>) -> bool {
+        key.is_some_and(|k| self.keys.contains_key(k))
+            || arn.is_some_and(|a| self.arns.contains(a))
+            || ip.is_some_and(|i| self.ips.contains(i))
+    }
+
+    /// Adds every key handed out to someone followed, until nothing changes.
+    fn close_over(&mut self, issues: &[Issue]) {
+        loop {
+            let mut grew = false;
+            for issue in issues {
+                if self.keys.contains_key(&issue.issued_key) {
+                    continue;
+                }
+                if self.wants(
+                    issue.caller_key.as_deref(),
+                    issue.caller_arn.as_deref(),
+                    issue.source_ip.as_deref(),
+                ) {
+                    let via = issue
+                        .caller_key
+                        .clone()
+                        .or_else(|| issue.caller_arn.clone())
+                        .unwrap_or_default();
+                    self.keys
+                        .insert(issue.issued_key.clone(), format!("{} by {via}", issue.event_name));
+                    grew = true;
+                }
+            }
+            if !grew {
+                return;
+            }
+        }
+    }
+}
+
+/// Second pass: the followed identity's events, with the rules that match them.
+struct Events<'a> {
+    follow: &'a Follow,
+    rules: &'a RuleSet,
+    scratch: String,
+    rows: Vec<(DateTime<Utc>, Vec<String>)>,
+}
+
+impl Sink for Events<'_> {
+    fn record(&mut self, _source: &str, record: &Record<'_>) {
+        let key = record.identity.access_key_id.as_deref();
+        if !self
+            .follow
+            .wants(key, record.identity.arn.as_deref(), record.source_ip.as_deref())
+        {
+            return;
+        }
+        let mut findings = Vec::new();
+        self.rules.matches(record, &mut self.scratch, &mut |hit| {
+            if let Hit::Rule(rule) = hit {
+                findings.push(format!("{} ({})", rule.id, rule.level));
+            }
+        });
+        let text = |v: Option<&str>| v.unwrap_or("-").to_string();
+        let via = key
+            .and_then(|k| self.follow.keys.get(k))
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        self.rows.push((
+            record.time,
+            vec![
+                record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                record.event_name.to_string(),
+                record.event_source.to_string(),
+                text(record.identity.arn.as_deref()),
+                text(key),
+                text(record.source_ip.as_deref()),
+                text(record.aws_region.as_deref()),
+                text(record.error_code.as_deref()),
+                findings.join(", "),
+                via,
+            ],
+        ));
+    }
+}
+
+pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
+    let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
+    let format = match args.format.as_deref() {
+        Some(text) => RowFormat::parse(text).map_err(anyhow::Error::msg)?,
+        None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
+        None => RowFormat::Jsonl,
+    };
+    let mut follow = Follow::default();
+    if let Some(key) = &args.access_key {
+        follow.keys.insert(key.clone(), String::new());
+    }
+    if let Some(arn) = &args.principal {
+        follow.arns.insert(arn.clone());
+    }
+    if let Some(ip) = &args.ip {
+        follow.ips.insert(ip.clone());
+    }
+    if follow.keys.is_empty() && follow.arns.is_empty() && follow.ips.is_empty() {
+        bail!("give --access-key, --principal or --ip");
+    }
+    if !args.no_follow {
+        let make = || Issues {
+            keys: [
+                FieldPath::new("responseElements.credentials.accessKeyId"),
+                FieldPath::new("responseElements.accessKey.accessKeyId"),
+            ],
+            found: Vec::new(),
+        };
+        let issues: Vec<Issue> = scanning::run(&scan, &make)?
+            .sinks
+            .into_iter()
+            .flat_map(|s| s.found)
+            .collect();
+        follow.close_over(&issues);
+        if follow.keys.len() > 1 {
+            tracing::info!("following {} keys obtained along the way", follow.keys.len() - 1);
+        }
+    }
+    let (rules, errors) = load_rules(&RuleSettings::resolve(&args.rules)?)?;
+    for error in &errors {
+        tracing::warn!("rule skipped: {error}");
+    }
+    let make = || Events {
+        follow: &follow,
+        rules: &rules,
+        scratch: String::new(),
+        rows: Vec::new(),
+    };
+    let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = scanning::run(&scan, &make)?
+        .sinks
+        .into_iter()
+        .flat_map(|s| s.rows)
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
+    let columns = [
+        "time",
+        "event_name",
+        "event_source",
+        "principal_arn",
+        "access_key_id",
+        "source_ip",
+        "aws_region",
+        "error_code",
+        "findings",
+        "via",
+    ];
+    let mut out = scanning::output(args.output.as_deref())?;
+    let written = write_rows(&mut out, format, &columns, &rows, args.max_width);
+    scanning::finish(written, &mut out)?;
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,137 @@
+//! Plain tables of text: what `events`, `timeline` and `summary` print. One writer for every
+//! format so each command only decides its columns.
+
+use std::io::{self, Write};
+
+use unicode_width::UnicodeWidthStr;
+
+use crate::escape::{csv_cell, terminal};
+
+/// Formats for rows of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+impl RowFormat {
+    pub fn parse(text: &str) -> Result<RowFormat, String> {
+        match text {
+            "table" => Ok(RowFormat::Table),
+            "json" => Ok(RowFormat::Json),
+            "jsonl" | "ndjson" => Ok(RowFormat::Jsonl),
+            "csv" => Ok(RowFormat::Csv),
+            other => Err(format!("unknown format {other:?} (expected table, json, jsonl or csv)")),
+        }
+    }
+}
+
+/// Writes `rows` under `columns` (the JSON keys; upper-cased as table headers). Table cells are
+/// cut at `max_width` columns (0: never).
+pub fn write_rows(
+    out: &mut dyn Write,
+    format: RowFormat,
+    columns: &[&str],
+    rows: &[Vec<String>],
+    max_width: usize,
+) -> io::Result<()> {
+    match format {
+        RowFormat::Json | RowFormat::Jsonl => {
+            let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                .iter()
+                .map(|row| {
+                    columns
+                        .iter()
+                        .zip(row)
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+                        .collect()
+                })
+                .collect();
+            if format == RowFormat::Json {
+                serde_json::to_writer_pretty(&mut *out, &objects)?;
+                return writeln!(out);
+            }
+            for object in objects {
+                serde_json::to_writer(&mut *out, &object)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        RowFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(columns)?;
+            for row in rows {
+                writer.write_record(row.iter().map(|c| csv_cell(c).into_owned()))?;
+            }
+            writer.flush()
+        }
+        RowFormat::Table => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| row.iter().map(|c| cut(&terminal(c), max_width)).collect())
+                .collect();
+            let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+            let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+            for row in &cells {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.width());
+                }
+            }
+            let line = |row: &[String]| {
+                let padded: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.width()))))
+                    .collect();
+                padded.join("  ").trim_end().to_string()
+            };
+            writeln!(out, "{}", line(&header))?;
+            for row in &cells {
+                writeln!(out, "{}", line(row))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if max == 0 || text.width() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    while out.width() > max.saturating_sub(1) {
+        out.pop();
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(format: RowFormat) -> String {
+        let mut out = Vec::new();
+        let rows = vec![
+            vec!["a".to_string(), "=cmd()".to_string()],
+            vec!["\u{1b}[31mlong value here".to_string(), "x".to_string()],
+        ];
+        write_rows(&mut out, format, &["name", "value"], &rows, 10).expect("write");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn every_format_escapes_for_its_medium() {
+        let table = render(RowFormat::Table);
+        assert!(
+            table.starts_with("NAME") && !table.contains('\u{1b}') && table.contains('…'),
+            "{table}"
+        );
+        assert!(render(RowFormat::Csv).contains("'=cmd()"));
+        let json: Vec<serde_json::Value> = serde_json::from_str(&render(RowFormat::Json)).expect("json");
+        assert_eq!(json[0]["value"], "=cmd()");
+        assert_eq!(render(RowFormat::Jsonl).lines().count(), 2);
+    }
+}
