@@ -32,6 +32,9 @@ pub enum Command {
     /// List, show, test and validate rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Write the self-contained HTML report of a hunt (like `hunt --format html`; -o defaults to
+    /// report.html).
+    Report(Box<HuntArgs>),
     /// The events themselves: filter, pick fields, count by fields.
     Events(Box<EventsArgs>),
     /// Everything one access key, principal or address did, in time order, following the
@@ -44,14 +47,14 @@ pub enum Command {
     Findings(FindingsCommand),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct HuntArgs {
     #[command(flatten)]
     pub scan: ScanArgs,
     #[command(flatten)]
     pub rules: RuleSelection,
     /// Output format [default: table on a terminal, else jsonl; with -o, from the file extension].
-    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv")]
+    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv|html")]
     pub format: Option<String>,
     /// Write findings to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]

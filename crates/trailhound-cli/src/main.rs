@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, HuntArgs};
 use crate::commands::Outcome;
 use crate::settings::{HuntSettings, RuleSettings, color_allowed};
 
@@ -22,6 +22,12 @@ fn main() -> ExitCode {
         }
         Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
         Command::Findings(command) => commands::findings::run(command),
+        Command::Report(args) => {
+            let mut args = HuntArgs::clone(args);
+            args.format = Some("html".into());
+            args.output.get_or_insert_with(|| "report.html".into());
+            HuntSettings::resolve(&args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&s))
+        }
         Command::Events(args) => commands::events::run(args, cli.quiet),
         Command::Timeline(args) => commands::timeline::run(args, cli.quiet),
         Command::Summary(args) => commands::summary::run(args, cli.quiet),

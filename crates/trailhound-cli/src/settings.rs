@@ -179,6 +179,7 @@ fn format_for_path(path: &std::path::Path) -> Format {
         Some("json") => Format::Json,
         Some("csv") => Format::Csv,
         Some("txt") => Format::Table,
+        Some("html" | "htm") => Format::Html,
         _ => Format::Jsonl,
     }
 }

@@ -1097,3 +1097,87 @@ fn summary_answers_who_uses_the_console() {
         assert!(table.contains(heading), "{heading}");
     }
 }
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let hostile = record(
+        "CreateUser",
+        "iam.amazonaws.com",
+        "2026-11-20T23:00:00Z",
+        json!({
+            "userAgent": "</script><script>alert(1)</script>",
+            "userIdentity": {"type": "IAMUser", "arn": "<img src=x onerror=alert(1)>", "accessKeyId": "AKIA\u{202e}EVIL", "userName": "x"},
+        }),
+    );
+    write(
+        dir.path(),
+        "logs/evil.json",
+        json!({"Records": [hostile]}).to_string().as_bytes(),
+    );
+    let examples = root().join("examples");
+    let report = dir.path().join("report.html");
+    let logs = dir.path().join("logs");
+    let args = [
+        "report",
+        examples.to_str().expect("utf8"),
+        logs.to_str().expect("utf8"),
+        "-o",
+        report.to_str().expect("utf8"),
+    ];
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let page = std::fs::read_to_string(&report).expect("written");
+    assert!(
+        !page.contains("</script><script>alert(1)") && !page.contains("<img src=x"),
+        "data is escaped for the script element"
+    );
+    assert!(
+        [
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "@import",
+            "src='http",
+            "href='http"
+        ]
+        .iter()
+        .all(|asset| !page.contains(asset)),
+        "no external assets"
+    );
+    let findings = jsonl(&run(&["hunt", examples.to_str().expect("utf8"), logs.to_str().expect("utf8")]).stdout).len();
+
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        assert!(
+            std::env::var("TRAILHOUND_REQUIRE_CHROMIUM").is_err(),
+            "Chromium is required here but {chromium} is missing"
+        );
+        eprintln!("skipping the browser check: no Chromium at {chromium}");
+        return;
+    }
+    let check = std::process::Command::new("python3")
+        .arg(root().join("scripts/report-check.py"))
+        .arg(&report)
+        .args(["--expect-rows", &findings.to_string(), "--selftest"])
+        .args([
+            "--expect-text",
+            "aws-cloudtrail-stop-logging",
+            "--expect-text",
+            "</script><script>alert(1)</script>",
+        ])
+        .args([
+            "--forbid-text",
+            "<script>alert(1)</script>",
+            "--forbid-text",
+            "<img src=\"x\"",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

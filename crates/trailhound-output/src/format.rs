@@ -15,6 +15,8 @@ pub enum Format {
     /// One JSON object a line.
     Jsonl,
     Csv,
+    /// A self-contained HTML report (see `write_html`; needs more than findings).
+    Html,
 }
 
 impl FromStr for Format {
@@ -26,7 +28,10 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "csv" => Ok(Format::Csv),
-            _ => Err(format!("unknown format {text:?} (expected table, json, jsonl or csv)")),
+            "html" => Ok(Format::Html),
+            _ => Err(format!(
+                "unknown format {text:?} (expected table, json, jsonl, csv or html)"
+            )),
         }
     }
 }
@@ -65,5 +70,6 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding],
             Ok(())
         }
         Format::Csv => crate::csv::write(out, findings),
+        Format::Html => Err(io::Error::other("the HTML report is written by write_html")),
     }
 }

@@ -7,6 +7,7 @@
 mod csv;
 mod escape;
 mod format;
+mod html;
 mod rows;
 mod rules;
 mod stored;
@@ -15,6 +16,7 @@ mod table;
 
 pub use escape::{csv_cell, terminal};
 pub use format::{Format, Options, write_findings};
+pub use html::{Report, Window, script_json, write_html};
 pub use rows::{RowFormat, write_rows};
 pub use rules::{write_rule, write_rule_list, write_test_report};
 pub use stored::write_stored;

@@ -4,11 +4,12 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
 use trailhound_event::Record;
-use trailhound_output::{Options, Summary, write_findings, write_summary};
+use trailhound_output::{Format, Options, Report, Summary, Window, write_findings, write_html, write_summary};
 use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
 use trailhound_source::{ScanReport, Sink};
 use trailhound_store::{RunStart, Status, Store};
 
+use crate::commands::summary::Activity;
 use crate::commands::{Outcome, load_rules, scanning};
 use crate::settings::{HuntSettings, ScanSettings};
 
@@ -21,6 +22,8 @@ struct Hunter<'r> {
     dropped: u64,
     scratch: String,
     with_event: bool,
+    /// Activity figures, for the HTML report.
+    activity: Option<Activity>,
 }
 
 impl Sink for Hunter<'_> {
@@ -32,7 +35,11 @@ impl Sink for Hunter<'_> {
             dropped,
             scratch,
             with_event,
+            activity,
         } = self;
+        if let Some(activity) = activity {
+            activity.add(record);
+        }
         rules.matches(record, scratch, &mut |hit| match hit {
             Hit::Rule(rule) => findings.push(Finding::new(rule, record, source, *with_event)),
             Hit::Correlation { index, part } => {
@@ -64,6 +71,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         dropped: 0,
         scratch: String::new(),
         with_event: settings.with_event,
+        activity: (settings.format == Format::Html).then(Activity::default),
     };
     let scan = ScanSettings {
         inputs: settings.inputs.clone(),
@@ -81,10 +89,14 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     let mut findings = Vec::new();
     let mut correlations = CorrelationState::default();
     let mut dropped = 0;
+    let mut activity = Activity::default();
     for hunter in sinks {
         findings.extend(hunter.findings);
         correlations.merge(hunter.correlations);
         dropped += hunter.dropped;
+        if let Some(more) = hunter.activity {
+            activity.merge(more);
+        }
     }
     if dropped > 0 {
         tracing::warn!(
@@ -149,17 +161,45 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         color: settings.color,
         max_width: settings.max_width,
     };
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        if settings.format == Format::Html {
+            let report = Report {
+                generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                window: Window {
+                    since: settings.since_text.clone(),
+                    until: settings.until_text.clone(),
+                },
+                sources: &settings.sources_text,
+                stats: serde_json::json!({
+                    "files_read": stats.files_read,
+                    "records_read": stats.records_read,
+                    "records_in_window": stats.records_in_window,
+                    "digests_skipped": stats.digests_skipped,
+                    "files_failed": stats.files_failed,
+                    "records_invalid": stats.records_invalid,
+                    "rules": rules.len(),
+                }),
+                findings: &findings,
+                console_logins: serde_json::to_value(activity.console()).unwrap_or_default(),
+                top_principals: serde_json::to_value(activity.principals().into_iter().take(25).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            };
+            write_html(out, &report)
+        } else {
+            write_findings(out, settings.format, &findings, &options)
+        }
+    };
     let written = match &settings.output {
         Some(path) => {
             let file = fs_err::File::create(path)?;
             let mut out = BufWriter::new(file);
-            write_findings(&mut out, settings.format, &findings, &options)
+            write(&mut out)
                 .and_then(|()| out.flush())
                 .with_context(|| format!("writing {}", path.display()))
         }
         None => {
             let mut out = BufWriter::new(io::stdout().lock());
-            match write_findings(&mut out, settings.format, &findings, &options).and_then(|()| out.flush()) {
+            match write(&mut out).and_then(|()| out.flush()) {
                 // The reader went away (`| head`): not an error.
                 Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.context("writing findings"),
