@@ -7,6 +7,8 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use std::sync::OnceLock;
+
 use regex::Regex;
 use serde_yaml_ng::Value as Yaml;
 use trailhound_event::{FieldPath, Record, Value};
@@ -30,11 +32,46 @@ enum Compare {
     Lte,
 }
 
+/// A regex compiled on first use. Most rules of a pack never meet a record their index lets
+/// through, and compiling every pattern up front costs more than a small hunt (or a Lambda
+/// invocation on one log file). The syntax is checked when the rule is compiled; a pattern too big
+/// to compile lazily is compiled at once so that error surfaces with its rule.
+#[derive(Debug)]
+struct LazyRegex {
+    source: String,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl Clone for LazyRegex {
+    fn clone(&self) -> LazyRegex {
+        LazyRegex { source: self.source.clone(), compiled: self.compiled.clone() }
+    }
+}
+
+/// Patterns longer than this are compiled eagerly (size limits are only known by compiling).
+const EAGER_PATTERN_BYTES: usize = 64 * 1024;
+
+impl LazyRegex {
+    fn new(source: String) -> Result<LazyRegex, String> {
+        regex_syntax::Parser::new().parse(&source).map_err(|e| e.to_string())?;
+        let compiled = OnceLock::new();
+        if source.len() > EAGER_PATTERN_BYTES {
+            let regex = Regex::new(&source).map_err(|e| e.to_string())?;
+            let _ = compiled.set(Some(regex));
+        }
+        Ok(LazyRegex { source, compiled })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.compiled.get_or_init(|| Regex::new(&self.source).ok()).as_ref().is_some_and(|r| r.is_match(text))
+    }
+}
+
 /// One compiled test of a field's values.
 #[derive(Debug, Clone)]
 enum Test {
     /// Any of the (merged) patterns matches the value's text.
-    Pattern(Regex),
+    Pattern(LazyRegex),
     /// The field is missing or null.
     Null,
     Exists(bool),
@@ -157,7 +194,7 @@ impl FieldMatcher {
                 }
                 Kind::Regex => {
                     literals = None;
-                    Regex::new(&text).map_err(|err| {
+                    regex_syntax::Parser::new().parse(&text).map_err(|err| {
                         CompileError::at(&text, format!("{spec:?}: invalid regular expression {text:?}: {err}"))
                     })?;
                     patterns.push(format!("(?:{text})"));
@@ -212,7 +249,7 @@ impl FieldMatcher {
                 } else {
                     format!("(?{flags})")
                 };
-                Regex::new(&format!("{prefix}(?:{})", items.join("|")))
+                LazyRegex::new(format!("{prefix}(?:{})", items.join("|")))
                     .map_err(|err| CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}")))
             };
             if all {
