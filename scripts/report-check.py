@@ -8,7 +8,7 @@ Checks, on the DOM Chromium dumps after the scripts ran (--dump-dom):
   - <body data-ready="1">, set by the report when it has rendered;
   - <pre id="errors"> is empty (the report's window.onerror writes there);
   - Chromium's stderr has no console error: a CONSOLE line logged at level ERROR, or one saying
-    "Uncaught", "Refused" (a CSP block), "error:" or "blocked by the content security policy";
+    "Uncaught", "Refused", a Content Security Policy violation, or "error:";
   - the number of <tr class="finding"> rows is N (--expect-rows);
   - no markup was injected: no element has an on* attribute and there are no more <script>
     elements than the input file has;
@@ -40,7 +40,7 @@ FLAGS = [
     "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
 ]
 CONSOLE = re.compile(r"^\[[^\]]*:(?P<level>[A-Z]+):CONSOLE[^\]]*\]\s*(?P<msg>.*)$")
-CONSOLE_ERROR = re.compile(r'Uncaught|Refused to|^"error:|blocked by the content security policy|unhandled rejection')
+CONSOLE_ERROR = re.compile(r'Uncaught|Refused to|violates the following Content Security Policy|^"error:|blocked by the content security policy|unhandled rejection')
 
 
 class Dom(html.parser.HTMLParser):
