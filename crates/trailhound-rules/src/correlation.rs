@@ -11,6 +11,7 @@
 //! that older SigmaHQ rules use, compiled into the same correlation machinery.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rustc_hash::{FxHashMap, FxHasher};
@@ -20,6 +21,7 @@ use trailhound_event::{FieldPath, Record};
 
 use crate::error::CompileError;
 use crate::finding::Finding;
+use crate::rule::Rule;
 
 /// The correlation types of the Sigma specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -285,35 +287,69 @@ pub(crate) struct Resolved {
     pub value_paths: Vec<Option<FieldPath>>,
 }
 
-/// One base-rule match kept for a correlation.
-#[derive(Debug, Clone)]
+/// Strings many entries share (principals, regions, agents, files) are kept once.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: FxHashMap<Arc<str>, u32>,
+    strings: Vec<Arc<str>>,
+}
+
+impl Interner {
+    /// 0 stands for "no value".
+    fn id(&mut self, text: Option<&str>) -> u32 {
+        let Some(text) = text else { return 0 };
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let text: Arc<str> = Arc::from(text);
+        self.strings.push(text.clone());
+        let id = self.strings.len() as u32;
+        self.ids.insert(text, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        id.checked_sub(1)
+            .and_then(|i| self.strings.get(i as usize))
+            .map(|s| &**s)
+    }
+}
+
+/// The finding fields of an entry's event, as interned strings.
+const EVENT_FIELDS: usize = 12;
+
+/// One base-rule match kept for a correlation: about 70 bytes, whatever the record's size.
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     time: DateTime<Utc>,
     /// value_count: hash of the counted value; temporal: which referenced rule matched.
     aux: u64,
-    /// The finding this entry would become if it completes a window.
-    exemplar: Box<Finding>,
+    /// event_id, event_name, event_source, aws_region, account_id, principal_arn,
+    /// principal_type, access_key_id, source_ip, user_agent, error_code, source_file.
+    event: [u32; EVENT_FIELDS],
 }
 
 /// Base-rule matches collected for correlations, per (correlation, group).
 #[derive(Debug, Default)]
 pub struct CorrelationState {
     groups: FxHashMap<(usize, Box<str>), Vec<Entry>>,
+    strings: Interner,
     entries: usize,
 }
 
 /// At most this many entries are kept per scan; beyond, matches are counted but dropped.
-pub const MAX_ENTRIES: usize = 5_000_000;
+pub const MAX_ENTRIES: usize = 20_000_000;
 
 impl CorrelationState {
-    /// Records that referenced rule `part` of correlation `index` matched `record`.
+    /// Records that referenced rule `part` of correlation `index` matched `record`; false once
+    /// the state is full.
     pub(crate) fn add(
         &mut self,
         index: usize,
         resolved: &Resolved,
         part: usize,
         record: &Record<'_>,
-        exemplar: Finding,
+        source: &str,
     ) -> bool {
         if self.entries >= MAX_ENTRIES {
             return false;
@@ -330,42 +366,78 @@ impl CorrelationState {
                 true
             });
         }
-        let aux = match resolved.kind {
+        let mut strings = |v: Option<&str>| self.strings.id(v);
+        let identity = &record.identity;
+        let event = [
+            strings(record.event_id.as_deref()),
+            strings(Some(&record.event_name)),
+            strings(Some(&record.event_source)),
+            strings(record.aws_region.as_deref()),
+            strings(record.account_id()),
+            strings(identity.arn.as_deref()),
+            strings(identity.kind.as_deref()),
+            strings(identity.access_key_id.as_deref()),
+            strings(record.source_ip.as_deref()),
+            strings(record.user_agent.as_deref()),
+            strings(record.error_code.as_deref()),
+            strings(Some(source)),
+        ];
+        let auxes: Vec<u64> = match resolved.kind {
             Kind::ValueCount => {
-                let mut value = None;
+                // Every value counts: a list (GetParameters' names) adds each of its elements.
+                let mut values = Vec::new();
                 if let Some(Some(path)) = resolved.value_paths.get(part) {
                     record.visit(path, &mut |v| {
-                        value = v.text().map(|t| hash(&t));
-                        true
+                        if let Some(text) = v.text() {
+                            values.push(hash(&text));
+                        }
+                        false
                     });
                 }
-                // Events without the counted field add no value.
-                match value {
-                    Some(hash) => hash,
-                    None => return true,
-                }
+                values.sort_unstable();
+                values.dedup();
+                values
             }
-            _ => part as u64,
+            _ => vec![part as u64],
         };
-        self.groups.entry((index, key.into())).or_default().push(Entry {
-            time: record.time,
-            aux,
-            exemplar: Box::new(exemplar),
-        });
-        self.entries += 1;
+        let group = self.groups.entry((index, key.into())).or_default();
+        for aux in auxes {
+            group.push(Entry {
+                time: record.time,
+                aux,
+                event,
+            });
+            self.entries += 1;
+        }
         true
     }
 
     /// Folds another worker's state into this one.
     pub fn merge(&mut self, other: CorrelationState) {
-        for (key, entries) in other.groups {
-            self.groups.entry(key).or_default().extend(entries);
+        let CorrelationState {
+            groups,
+            strings,
+            entries,
+        } = other;
+        let remap: Vec<u32> = strings.strings.iter().map(|s| self.strings.id(Some(s))).collect();
+        for (key, list) in groups {
+            let target = self.groups.entry(key).or_default();
+            target.extend(list.into_iter().map(|mut entry| {
+                for id in &mut entry.event {
+                    *id = id
+                        .checked_sub(1)
+                        .and_then(|i| remap.get(i as usize))
+                        .copied()
+                        .unwrap_or(0);
+                }
+                entry
+            }));
         }
-        self.entries += other.entries;
+        self.entries += entries;
     }
 
     /// Sweeps every group and returns the correlation findings.
-    pub(crate) fn evaluate(self, correlations: &[Resolved]) -> Vec<Finding> {
+    pub(crate) fn evaluate(self, correlations: &[Resolved], rules: &[Rule]) -> Vec<Finding> {
         let mut findings = Vec::new();
         let mut groups: Vec<_> = self.groups.into_iter().collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
@@ -373,8 +445,11 @@ impl CorrelationState {
             let Some(resolved) = correlations.get(index) else {
                 continue;
             };
+            let Some(rule) = rules.get(resolved.rule) else { continue };
             entries.sort_by_key(|e| e.time);
-            sweep(resolved, &key, &entries, &mut findings);
+            for (window, count) in sweep(resolved, &entries) {
+                findings.push(correlation_finding(rule, resolved, &key, window, count, &self.strings));
+            }
         }
         findings
     }
@@ -389,8 +464,9 @@ fn hash(text: &str) -> u64 {
 
 /// Finds the windows of one group that meet the condition. After a window fires, the next one
 /// starts after it, so a burst is reported once, not once per event.
-fn sweep(resolved: &Resolved, key: &str, entries: &[Entry], findings: &mut Vec<Finding>) {
+fn sweep<'e>(resolved: &Resolved, entries: &'e [Entry]) -> Vec<(&'e [Entry], u64)> {
     let within = |start: &Entry, end: &Entry| resolved.timespan.is_none_or(|span| end.time - start.time <= span);
+    let mut fired = Vec::new();
     let mut start = 0;
     let mut end = 0;
     while end < entries.len() {
@@ -399,12 +475,13 @@ fn sweep(resolved: &Resolved, key: &str, entries: &[Entry], findings: &mut Vec<F
         }
         let window = &entries[start..=end];
         if let Some(count) = fires(resolved, window) {
-            findings.push(correlation_finding(resolved, key, window, count));
+            fired.push((window, count));
             start = end + 1;
         }
         end += 1;
         start = start.min(end);
     }
+    fired
 }
 
 /// Whether the window meets the correlation's condition; the count it reached.
@@ -424,10 +501,12 @@ fn fires(resolved: &Resolved, window: &[Entry]) -> Option<u64> {
             parts.len() as u64
         }
         Kind::TemporalOrdered => {
-            // The longest prefix of the rule order seen in sequence within the window.
+            // The longest prefix of the rule order seen in sequence within the window. Events of
+            // the same second are unordered (scripts make several calls a second, and records of
+            // one second come in no particular order), so each second is taken as a set.
             let mut next = 0u64;
-            for entry in window {
-                if entry.aux == next {
+            for same_time in window.chunk_by(|a, b| a.time == b.time) {
+                while same_time.iter().any(|e| e.aux == next) {
                     next += 1;
                 }
             }
@@ -453,10 +532,17 @@ pub struct CorrelationInfo {
     pub events: u64,
 }
 
-fn correlation_finding(resolved: &Resolved, key: &str, window: &[Entry], count: u64) -> Finding {
+fn correlation_finding(
+    rule: &Rule,
+    resolved: &Resolved,
+    key: &str,
+    window: &[Entry],
+    count: u64,
+    strings: &Interner,
+) -> Finding {
     let last = &window[window.len() - 1];
-    let mut finding = (*last.exemplar).clone();
-    let values: Vec<&str> = if key.is_empty() && resolved.group_names.is_empty() {
+    let text = |i: usize| strings.get(last.event[i]).map(str::to_string);
+    let values: Vec<&str> = if resolved.group_names.is_empty() {
         Vec::new()
     } else {
         key.split('\u{1f}').collect()
@@ -467,15 +553,39 @@ fn correlation_finding(resolved: &Resolved, key: &str, window: &[Entry], count: 
         .cloned()
         .zip(values.iter().map(|v| v.to_string()))
         .collect();
-    finding.correlation = Some(Box::new(CorrelationInfo {
-        kind: resolved.kind,
-        count,
-        group,
-        first_time: window[0].time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        last_time: last.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        events: window.len() as u64,
-    }));
-    finding
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    Finding {
+        rule_id: rule.id.clone(),
+        rule_title: rule.title.clone(),
+        level: rule.level,
+        tags: rule.tags.clone(),
+        event_id: text(0),
+        event_time: time(last.time),
+        event_name: text(1).unwrap_or_default(),
+        event_source: text(2).unwrap_or_default(),
+        aws_region: text(3),
+        account_id: text(4),
+        principal_arn: text(5),
+        principal_type: text(6),
+        access_key_id: text(7),
+        source_ip: text(8),
+        user_agent: text(9),
+        error_code: text(10),
+        source_file: text(11).unwrap_or_default(),
+        store_id: None,
+        explanation: None,
+        group: None,
+        correlation: Some(Box::new(CorrelationInfo {
+            kind: resolved.kind,
+            count,
+            group,
+            first_time: time(window[0].time),
+            last_time: time(last.time),
+            events: window.len() as u64,
+        })),
+        event: None,
+        time: last.time,
+    }
 }
 
 #[cfg(test)]

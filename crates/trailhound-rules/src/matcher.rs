@@ -44,7 +44,10 @@ struct LazyRegex {
 
 impl Clone for LazyRegex {
     fn clone(&self) -> LazyRegex {
-        LazyRegex { source: self.source.clone(), compiled: self.compiled.clone() }
+        LazyRegex {
+            source: self.source.clone(),
+            compiled: self.compiled.clone(),
+        }
     }
 }
 
@@ -63,7 +66,10 @@ impl LazyRegex {
     }
 
     fn is_match(&self, text: &str) -> bool {
-        self.compiled.get_or_init(|| Regex::new(&self.source).ok()).as_ref().is_some_and(|r| r.is_match(text))
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(text))
     }
 }
 

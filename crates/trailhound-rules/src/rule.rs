@@ -56,6 +56,14 @@ impl Rule {
         }
     }
 
+    /// The rules a correlation rule refers to (names or ids); empty for other rules.
+    pub fn references(&self) -> &[String] {
+        match &self.body {
+            Body::Correlation(correlation) => &correlation.rules,
+            _ => &[],
+        }
+    }
+
     /// Whether this is a correlation (Sigma correlation rule or legacy aggregation).
     pub fn is_correlation(&self) -> bool {
         !matches!(self.body, Body::Detection(_))

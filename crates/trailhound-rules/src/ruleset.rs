@@ -267,7 +267,8 @@ impl RuleSet {
         }
     }
 
-    /// Keeps a correlation hit in `state`; returns false once the state is full.
+    /// Keeps a correlation hit in `state`; returns false once the state is full. Correlation
+    /// findings carry the fields of the event that completed their window, not the record.
     pub fn collect(
         &self,
         state: &mut CorrelationState,
@@ -275,24 +276,16 @@ impl RuleSet {
         part: usize,
         record: &Record<'_>,
         source: &str,
-        with_event: bool,
     ) -> bool {
         let Some(resolved) = self.correlations.get(index) else {
             return true;
         };
-        let rule = &self.rules[resolved.rule];
-        state.add(
-            index,
-            resolved,
-            part,
-            record,
-            Finding::new(rule, record, source, with_event),
-        )
+        state.add(index, resolved, part, record, source)
     }
 
     /// The findings of every correlation, once all records have been seen.
     pub fn evaluate(&self, state: CorrelationState) -> Vec<Finding> {
-        state.evaluate(&self.correlations)
+        state.evaluate(&self.correlations, &self.rules)
     }
 }
 
@@ -365,7 +358,7 @@ mod tests {
             set.matches(&record, &mut scratch, &mut |hit| match hit {
                 Hit::Rule(rule) => direct.push(rule.id.clone()),
                 Hit::Correlation { index, part } => {
-                    set.collect(&mut state, index, part, &record, "test", false);
+                    set.collect(&mut state, index, part, &record, "test");
                 }
             });
         }

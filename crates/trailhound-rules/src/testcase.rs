@@ -166,7 +166,7 @@ fn fires(set: &RuleSet, rule: &Rule, records: &[String]) -> Result<bool, String>
     for record in &parsed {
         set.matches(record, &mut scratch, &mut |hit| {
             if let Hit::Correlation { index, part } = hit {
-                set.collect(&mut state, index, part, record, "test", false);
+                set.collect(&mut state, index, part, record, "test");
             }
         });
     }

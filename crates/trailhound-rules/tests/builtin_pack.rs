@@ -200,7 +200,7 @@ fn every_stratus_technique_is_caught() {
             set.matches(&record, &mut String::new(), &mut |hit| match hit {
                 Hit::Rule(rule) => ids.push(rule.id.clone()),
                 Hit::Correlation { index, part } => {
-                    set.collect(&mut state, index, part, &record, "stratus", false);
+                    set.collect(&mut state, index, part, &record, "stratus");
                 }
             });
         })

@@ -81,7 +81,7 @@ fn correlated(set: &RuleSet, records: &[String]) -> Vec<String> {
         let record = trailhound_event::Record::parse(json).expect("record");
         set.matches(&record, &mut String::new(), &mut |hit| {
             if let Hit::Correlation { index, part } = hit {
-                set.collect(&mut state, index, part, &record, "test", false);
+                set.collect(&mut state, index, part, &record, "test");
             }
         });
     }

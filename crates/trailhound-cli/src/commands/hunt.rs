@@ -43,7 +43,7 @@ impl Sink for Hunter<'_> {
         rules.matches(record, scratch, &mut |hit| match hit {
             Hit::Rule(rule) => findings.push(Finding::new(rule, record, source, *with_event)),
             Hit::Correlation { index, part } => {
-                if !rules.collect(correlations, index, part, record, source, *with_event) {
+                if !rules.collect(correlations, index, part, record, source) {
                     *dropped += 1;
                 }
             }
@@ -104,6 +104,10 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         );
     }
     findings.extend(rules.evaluate(correlations));
+    // Rules kept only because a correlation counts them may still report (generate: true).
+    if let Some(min) = settings.rules.min_level {
+        findings.retain(|f| f.level >= min);
+    }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let mut explained = 0;
     if let Some(reasons) = &reasons {

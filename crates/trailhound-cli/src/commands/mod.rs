@@ -46,7 +46,21 @@ pub fn load_rules(settings: &RuleSettings) -> Result<(RuleSet, Vec<RuleError>)> 
             anyhow::bail!("no rule has the id {id:?} (see `trailhound rules list`)");
         }
     }
-    rules.retain(|rule| keep(rule, settings));
+    // Keep the selected rules, and the rules selected correlations count (below --min-level or
+    // outside --tag as those may be: they report nothing of their own unless asked to).
+    let selected: Vec<bool> = rules.iter().map(|rule| keep(rule, settings)).collect();
+    let needed: std::collections::BTreeSet<String> = rules
+        .iter()
+        .zip(&selected)
+        .filter(|(_, kept)| **kept)
+        .flat_map(|(rule, _)| rule.references().iter().cloned())
+        .collect();
+    let mut selected = selected.into_iter();
+    rules.retain(|rule| {
+        selected.next().unwrap_or(false)
+            || needed.contains(&rule.id)
+            || rule.uuid.as_ref().is_some_and(|u| needed.contains(u))
+    });
     let (set, duplicates) = RuleSet::new(rules);
     errors.extend(duplicates);
     Ok((set, errors))
