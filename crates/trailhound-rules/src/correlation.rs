@@ -316,16 +316,59 @@ impl Interner {
 }
 
 /// The finding fields of an entry's event, as interned strings.
-const EVENT_FIELDS: usize = 12;
+const EVENT_FIELDS: usize = 11;
 
-/// One base-rule match kept for a correlation: about 70 bytes, whatever the record's size.
+/// An event id: CloudTrail's are UUIDs, kept as 16 bytes; anything else is interned.
+#[derive(Debug, Clone, Copy)]
+enum EventId {
+    None,
+    Uuid(u128),
+    Other(u32),
+}
+
+impl EventId {
+    fn new(id: Option<&str>, strings: &mut Interner) -> EventId {
+        let Some(id) = id else { return EventId::None };
+        let hex: String = id.chars().filter(|c| *c != '-').collect();
+        // Only the canonical lower-case 8-4-4-4-12 form round-trips through a number.
+        if id.len() == 36
+            && hex.len() == 32
+            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && let Ok(value) = u128::from_str_radix(&hex, 16)
+        {
+            return EventId::Uuid(value);
+        }
+        EventId::Other(strings.id(Some(id)))
+    }
+
+    fn text(self, strings: &Interner) -> Option<String> {
+        match self {
+            EventId::None => None,
+            EventId::Uuid(value) => {
+                let hex = format!("{value:032x}");
+                Some(format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                ))
+            }
+            EventId::Other(id) => strings.get(id).map(str::to_string),
+        }
+    }
+}
+
+/// One base-rule match kept for a correlation: about 90 bytes, whatever the record's size.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     time: DateTime<Utc>,
     /// value_count: hash of the counted value; temporal: which referenced rule matched.
     aux: u64,
-    /// event_id, event_name, event_source, aws_region, account_id, principal_arn,
-    /// principal_type, access_key_id, source_ip, user_agent, error_code, source_file.
+    event_id: EventId,
+    /// event_name, event_source, aws_region, account_id, principal_arn, principal_type,
+    /// access_key_id, source_ip, user_agent, error_code, source_file.
     event: [u32; EVENT_FIELDS],
 }
 
@@ -366,10 +409,10 @@ impl CorrelationState {
                 true
             });
         }
+        let event_id = EventId::new(record.event_id.as_deref(), &mut self.strings);
         let mut strings = |v: Option<&str>| self.strings.id(v);
         let identity = &record.identity;
         let event = [
-            strings(record.event_id.as_deref()),
             strings(Some(&record.event_name)),
             strings(Some(&record.event_source)),
             strings(record.aws_region.as_deref()),
@@ -405,6 +448,7 @@ impl CorrelationState {
             group.push(Entry {
                 time: record.time,
                 aux,
+                event_id,
                 event,
             });
             self.entries += 1;
@@ -463,58 +507,51 @@ fn hash(text: &str) -> u64 {
 }
 
 /// Finds the windows of one group that meet the condition. After a window fires, the next one
-/// starts after it, so a burst is reported once, not once per event.
+/// starts after it, so a burst is reported once, not once per event. Distinct values (and rules
+/// seen) are counted incrementally as the window slides, so a group costs O(n), not O(n * w).
 fn sweep<'e>(resolved: &Resolved, entries: &'e [Entry]) -> Vec<(&'e [Entry], u64)> {
     let within = |start: &Entry, end: &Entry| resolved.timespan.is_none_or(|span| end.time - start.time <= span);
+    let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
     let mut fired = Vec::new();
+    let mut distinct: FxHashMap<u64, u32> = FxHashMap::default();
     let mut start = 0;
-    let mut end = 0;
-    while end < entries.len() {
-        while !within(&entries[start], &entries[end]) {
+    for end in 0..entries.len() {
+        *distinct.entry(entries[end].aux).or_default() += 1;
+        while start < end && !within(&entries[start], &entries[end]) {
+            if let Some(n) = distinct.get_mut(&entries[start].aux) {
+                *n -= 1;
+                if *n == 0 {
+                    distinct.remove(&entries[start].aux);
+                }
+            }
             start += 1;
         }
         let window = &entries[start..=end];
-        if let Some(count) = fires(resolved, window) {
+        let count = match resolved.kind {
+            Kind::EventCount => window.len() as u64,
+            Kind::ValueCount | Kind::Temporal => distinct.len() as u64,
+            Kind::TemporalOrdered => ordered_prefix(window),
+        };
+        if op.holds(count, limit) {
             fired.push((window, count));
+            distinct.clear();
             start = end + 1;
         }
-        end += 1;
-        start = start.min(end);
     }
     fired
 }
 
-/// Whether the window meets the correlation's condition; the count it reached.
-fn fires(resolved: &Resolved, window: &[Entry]) -> Option<u64> {
-    let count = match resolved.kind {
-        Kind::EventCount => window.len() as u64,
-        Kind::ValueCount => {
-            let mut seen: Vec<u64> = window.iter().map(|e| e.aux).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            seen.len() as u64
+/// How many of the rules, in their order, occur in sequence in the window. Events of the same
+/// second are unordered (scripts make several calls a second, and records of one second come in
+/// no particular order), so each second is taken as a set.
+fn ordered_prefix(window: &[Entry]) -> u64 {
+    let mut next = 0u64;
+    for same_time in window.chunk_by(|a, b| a.time == b.time) {
+        while same_time.iter().any(|e| e.aux == next) {
+            next += 1;
         }
-        Kind::Temporal => {
-            let mut parts: Vec<u64> = window.iter().map(|e| e.aux).collect();
-            parts.sort_unstable();
-            parts.dedup();
-            parts.len() as u64
-        }
-        Kind::TemporalOrdered => {
-            // The longest prefix of the rule order seen in sequence within the window. Events of
-            // the same second are unordered (scripts make several calls a second, and records of
-            // one second come in no particular order), so each second is taken as a set.
-            let mut next = 0u64;
-            for same_time in window.chunk_by(|a, b| a.time == b.time) {
-                while same_time.iter().any(|e| e.aux == next) {
-                    next += 1;
-                }
-            }
-            next
-        }
-    };
-    let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
-    op.holds(count, limit).then_some(count)
+    }
+    next
 }
 
 /// Extra facts a correlation finding carries.
@@ -559,19 +596,19 @@ fn correlation_finding(
         rule_title: rule.title.clone(),
         level: rule.level,
         tags: rule.tags.clone(),
-        event_id: text(0),
+        event_id: last.event_id.text(strings),
         event_time: time(last.time),
-        event_name: text(1).unwrap_or_default(),
-        event_source: text(2).unwrap_or_default(),
-        aws_region: text(3),
-        account_id: text(4),
-        principal_arn: text(5),
-        principal_type: text(6),
-        access_key_id: text(7),
-        source_ip: text(8),
-        user_agent: text(9),
-        error_code: text(10),
-        source_file: text(11).unwrap_or_default(),
+        event_name: text(0).unwrap_or_default(),
+        event_source: text(1).unwrap_or_default(),
+        aws_region: text(2),
+        account_id: text(3),
+        principal_arn: text(4),
+        principal_type: text(5),
+        access_key_id: text(6),
+        source_ip: text(7),
+        user_agent: text(8),
+        error_code: text(9),
+        source_file: text(10).unwrap_or_default(),
         store_id: None,
         explanation: None,
         group: None,
@@ -623,6 +660,21 @@ mod tests {
         ] {
             assert!(Correlation::parse(&yaml(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn event_ids_round_trip() {
+        let mut strings = Interner::default();
+        for id in [
+            "8d3105d2-deb7-429c-b618-ce433350ee38",
+            "00000000-0000-0000-0000-000000000000",
+            "8D3105D2-DEB7-429C-B618-CE433350EE38",
+            "test-rule-1-0",
+            "8d3105d2deb7429cb618ce433350ee38abcd",
+        ] {
+            assert_eq!(EventId::new(Some(id), &mut strings).text(&strings).as_deref(), Some(id));
+        }
+        assert!(EventId::new(None, &mut strings).text(&strings).is_none());
     }
 
     #[test]
