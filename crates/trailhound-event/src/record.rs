@@ -74,6 +74,10 @@ struct Core<'a> {
     source_ip_address: Option<Cow<'a, str>>,
     user_agent: Option<Cow<'a, str>>,
     error_code: Option<Cow<'a, str>>,
+    error_message: Option<Cow<'a, str>>,
+    console_session: Option<Cow<'a, str>>,
+    /// An optional extra field held something other than a string.
+    odd_extras: bool,
     event_id: Option<Cow<'a, str>>,
     recipient_account_id: Option<Cow<'a, str>>,
     event_type: Option<Cow<'a, str>>,
@@ -103,6 +107,10 @@ impl<'a> CoreReader<'a> {
             "sourceIPAddress" => core.source_ip_address = string_field(c, "sourceIPAddress", problem)?,
             "userAgent" => core.user_agent = string_field(c, "userAgent", problem)?,
             "errorCode" => core.error_code = string_field(c, "errorCode", problem)?,
+            // Optional extras: read when they are strings (as CloudTrail writes them), otherwise
+            // left to the full tree rather than rejecting the record.
+            "errorMessage" => core.error_message = lenient_string(c, &mut core.odd_extras)?,
+            "sessionCredentialFromConsole" => core.console_session = lenient_string(c, &mut core.odd_extras)?,
             "eventID" => core.event_id = string_field(c, "eventID", problem)?,
             "recipientAccountId" => core.recipient_account_id = string_field(c, "recipientAccountId", problem)?,
             "eventType" => core.event_type = string_field(c, "eventType", problem)?,
@@ -140,6 +148,9 @@ impl<'a> CoreReader<'a> {
             source_ip: core.source_ip_address,
             user_agent: core.user_agent,
             error_code: core.error_code,
+            error_message: core.error_message,
+            console_session: core.console_session,
+            odd_extras: core.odd_extras,
             event_id: core.event_id,
             recipient_account_id: core.recipient_account_id,
             event_type: core.event_type,
@@ -172,6 +183,18 @@ fn string_field<'a>(
         Some(b'"') => c.string().map(Some),
         Some(b'n') => c.skip().map(|()| None),
         _ => wrong(c, problem, field, "a string"),
+    }
+}
+
+/// A string value; any other kind is skipped and flagged, so lookups use the tree instead.
+fn lenient_string<'a>(c: &mut Cursor<'a>, odd: &mut bool) -> Result<Option<Cow<'a, str>>, RecordError> {
+    match c.peek() {
+        Some(b'"') => c.string().map(Some),
+        Some(b'n') => c.skip().map(|()| None),
+        _ => {
+            *odd = true;
+            c.skip().map(|()| None)
+        }
     }
 }
 
@@ -272,6 +295,10 @@ pub struct Record<'a> {
     pub source_ip: Option<Cow<'a, str>>,
     pub user_agent: Option<Cow<'a, str>>,
     pub error_code: Option<Cow<'a, str>>,
+    pub error_message: Option<Cow<'a, str>>,
+    /// `sessionCredentialFromConsole`: "true" for calls made from a console session.
+    pub console_session: Option<Cow<'a, str>>,
+    odd_extras: bool,
     pub event_id: Option<Cow<'a, str>>,
     pub recipient_account_id: Option<Cow<'a, str>>,
     pub event_type: Option<Cow<'a, str>>,
@@ -332,6 +359,9 @@ impl<'a> Record<'a> {
             // A core field that is missing or null reaches nothing. Every matcher treats "nothing"
             // and "null" alike (null tests match both, exists and value tests match neither), so
             // there is no need to build the tree to tell them apart.
+            Some(CoreField::ErrorMessage | CoreField::ConsoleSession) if self.odd_extras => {
+                path::walk(self.tree(), path.segments(), visit)
+            }
             Some(field) => self.core(field).is_some_and(&mut *visit),
             // Building the tree costs more than the rest of the record's handling: skip it when
             // the field's key does not even appear in the text.
@@ -364,6 +394,8 @@ impl<'a> Record<'a> {
             CoreField::SourceIp => text(&self.source_ip),
             CoreField::UserAgent => text(&self.user_agent),
             CoreField::ErrorCode => text(&self.error_code),
+            CoreField::ErrorMessage => text(&self.error_message),
+            CoreField::ConsoleSession => text(&self.console_session),
             CoreField::EventId => text(&self.event_id),
             CoreField::RecipientAccountId => text(&self.recipient_account_id),
             CoreField::EventType => text(&self.event_type),
@@ -396,6 +428,8 @@ pub(crate) enum CoreField {
     SourceIp,
     UserAgent,
     ErrorCode,
+    ErrorMessage,
+    ConsoleSession,
     EventId,
     RecipientAccountId,
     EventType,
@@ -412,7 +446,7 @@ pub(crate) enum CoreField {
     IssuerUserName,
 }
 
-const CORE_PATHS: [(&str, CoreField); 21] = [
+const CORE_PATHS: [(&str, CoreField); 23] = [
     ("eventTime", CoreField::EventTime),
     ("eventName", CoreField::EventName),
     ("eventSource", CoreField::EventSource),
@@ -420,6 +454,8 @@ const CORE_PATHS: [(&str, CoreField); 21] = [
     ("sourceIPAddress", CoreField::SourceIp),
     ("userAgent", CoreField::UserAgent),
     ("errorCode", CoreField::ErrorCode),
+    ("errorMessage", CoreField::ErrorMessage),
+    ("sessionCredentialFromConsole", CoreField::ConsoleSession),
     ("eventID", CoreField::EventId),
     ("recipientAccountId", CoreField::RecipientAccountId),
     ("eventType", CoreField::EventType),
@@ -509,6 +545,14 @@ mod tests {
         assert_eq!(values(&record, "requestParameters.userName"), [r#"Str("eveA")"#]);
         assert!(values(&record, "errorMessage").is_empty(), "missing is nothing");
         assert!(values(&record, "userIdentity.userName").is_empty());
+    }
+
+    #[test]
+    fn odd_extras_are_read_from_the_tree() {
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},"sessionCredentialFromConsole":true,"errorMessage":"denied"}"#;
+        let record = Record::parse(text).expect("a boolean here is no reason to reject the record");
+        assert_eq!(values(&record, "sessionCredentialFromConsole"), ["Bool(true)"]);
+        assert_eq!(values(&record, "errorMessage"), [r#"Str("denied")"#]);
     }
 
     #[test]

@@ -78,6 +78,13 @@ impl LazyRegex {
 enum Test {
     /// Any of the (merged) patterns matches the value's text.
     Pattern(LazyRegex),
+    /// Plain ASCII values, whole or as prefix or suffix: compared directly, no regex. Most
+    /// values in rules are like this (event names, identity types, error codes).
+    Literal {
+        placement: Placement,
+        values: Vec<Box<str>>,
+        cased: bool,
+    },
     /// The field is missing or null.
     Null,
     Exists(bool),
@@ -175,6 +182,8 @@ impl FieldMatcher {
         let mut tests = Vec::new();
         let mut patterns = Vec::new();
         let mut literals = Some(Vec::new());
+        // String values that need no regex (see `Test::Literal`).
+        let mut plain: Option<Vec<String>> = Some(Vec::new());
         for value in values {
             let text = scalar(spec, value)?;
             let Some(text) = text else {
@@ -195,6 +204,12 @@ impl FieldMatcher {
                     }
                     if let Some(list) = literals.as_mut() {
                         list.push(text.to_lowercase());
+                    }
+                    if placement == Placement::Contains || has_wildcards(&text) || !text.is_ascii() || field.is_none() {
+                        plain = None;
+                    }
+                    if let Some(list) = plain.as_mut() {
+                        list.push(text.clone());
                     }
                     patterns.push(wildcard_regex(&text, placement));
                 }
@@ -242,6 +257,36 @@ impl FieldMatcher {
         }
         if kind != Kind::Strings {
             literals = None;
+        }
+        if kind == Kind::Strings
+            && let Some(values) = plain.filter(|v| !v.is_empty() && v.len() == patterns.len())
+        {
+            let folded: Vec<Box<str>> = values
+                .iter()
+                .map(|v| {
+                    if cased {
+                        v.as_str().into()
+                    } else {
+                        v.to_ascii_lowercase().into()
+                    }
+                })
+                .collect();
+            if all {
+                for value in folded {
+                    tests.push(Test::Literal {
+                        placement,
+                        values: vec![value],
+                        cased,
+                    });
+                }
+            } else {
+                tests.push(Test::Literal {
+                    placement,
+                    values: folded,
+                    cased,
+                });
+            }
+            patterns.clear();
         }
         if !patterns.is_empty() {
             let flags = match kind {
@@ -341,6 +386,15 @@ impl FieldMatcher {
                 null || !seen
             }
             Test::Exists(wanted) => record.visit(field, &mut |value| value != Value::Null) == *wanted,
+            Test::Literal {
+                placement,
+                values,
+                cased,
+            } => record.visit(field, &mut |value| {
+                value
+                    .text()
+                    .is_some_and(|text| values.iter().any(|v| literal_matches(&text, v, *placement, *cased)))
+            }),
             Test::Pattern(regex) => record.visit(field, &mut |value| {
                 value.text().is_some_and(|text| regex.is_match(&text))
             }),
@@ -384,6 +438,18 @@ impl FieldMatcher {
                 })
             }
         }
+    }
+}
+
+/// `value` against an ASCII literal (lower-cased unless `cased`), placed whole or at an end.
+fn literal_matches(value: &str, literal: &str, placement: Placement, cased: bool) -> bool {
+    let (v, l) = (value.as_bytes(), literal.as_bytes());
+    let same = |a: &[u8]| if cased { a == l } else { a.eq_ignore_ascii_case(l) };
+    match placement {
+        Placement::Whole => v.len() == l.len() && same(v),
+        Placement::StartsWith => v.len() >= l.len() && same(&v[..l.len()]),
+        Placement::EndsWith => v.len() >= l.len() && same(&v[v.len() - l.len()..]),
+        Placement::Contains => v.windows(l.len().max(1)).any(same),
     }
 }
 
