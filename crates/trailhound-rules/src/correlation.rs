@@ -375,9 +375,13 @@ struct Entry {
 /// Base-rule matches collected for correlations, per (correlation, group).
 #[derive(Debug, Default)]
 pub struct CorrelationState {
-    groups: FxHashMap<(usize, Box<str>), Vec<Entry>>,
+    /// correlation -> group key -> entries.
+    groups: FxHashMap<usize, FxHashMap<Box<str>, Vec<Entry>>>,
     strings: Interner,
     entries: usize,
+    /// Reused buffers: this runs for every base-rule match.
+    key: String,
+    values: Vec<u64>,
 }
 
 /// At most this many entries are kept per scan; beyond, matches are counted but dropped.
@@ -397,7 +401,8 @@ impl CorrelationState {
         if self.entries >= MAX_ENTRIES {
             return false;
         }
-        let mut key = String::new();
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
         for (i, path) in resolved.group_paths.get(part).into_iter().flatten().enumerate() {
             if i > 0 {
                 key.push('\u{1f}');
@@ -425,10 +430,11 @@ impl CorrelationState {
             strings(record.error_code.as_deref()),
             strings(Some(source)),
         ];
-        let auxes: Vec<u64> = match resolved.kind {
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
+        match resolved.kind {
             Kind::ValueCount => {
                 // Every value counts: a list (GetParameters' names) adds each of its elements.
-                let mut values = Vec::new();
                 if let Some(Some(path)) = resolved.value_paths.get(part) {
                     record.visit(path, &mut |v| {
                         if let Some(text) = v.text() {
@@ -439,20 +445,25 @@ impl CorrelationState {
                 }
                 values.sort_unstable();
                 values.dedup();
-                values
             }
-            _ => vec![part as u64],
+            _ => values.push(part as u64),
+        }
+        let groups = self.groups.entry(index).or_default();
+        let group = match groups.get_mut(key.as_str()) {
+            Some(group) => group,
+            None => groups.entry(key.as_str().into()).or_default(),
         };
-        let group = self.groups.entry((index, key.into())).or_default();
-        for aux in auxes {
+        for &aux in &values {
             group.push(Entry {
                 time: record.time,
                 aux,
                 event_id,
                 event,
             });
-            self.entries += 1;
         }
+        self.entries += values.len();
+        self.key = key;
+        self.values = values;
         true
     }
 
@@ -462,10 +473,14 @@ impl CorrelationState {
             groups,
             strings,
             entries,
+            ..
         } = other;
         let remap: Vec<u32> = strings.strings.iter().map(|s| self.strings.id(Some(s))).collect();
-        for (key, list) in groups {
-            let target = self.groups.entry(key).or_default();
+        for ((index, key), list) in groups
+            .into_iter()
+            .flat_map(|(index, by_key)| by_key.into_iter().map(move |(k, v)| ((index, k), v)))
+        {
+            let target = self.groups.entry(index).or_default().entry(key).or_default();
             target.extend(list.into_iter().map(|mut entry| {
                 for id in &mut entry.event {
                     *id = id
@@ -483,7 +498,11 @@ impl CorrelationState {
     /// Sweeps every group and returns the correlation findings.
     pub(crate) fn evaluate(self, correlations: &[Resolved], rules: &[Rule]) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut groups: Vec<_> = self.groups.into_iter().collect();
+        let mut groups: Vec<_> = self
+            .groups
+            .into_iter()
+            .flat_map(|(index, by_key)| by_key.into_iter().map(move |(k, v)| ((index, k), v)))
+            .collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         for ((index, key), mut entries) in groups {
             let Some(resolved) = correlations.get(index) else {
