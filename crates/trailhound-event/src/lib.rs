@@ -18,4 +18,4 @@ pub use path::{FieldPath, Value};
 pub use printable::printable;
 pub use record::{Identity, Record, RecordError, compact_json};
 pub use scanner::MAX_DEPTH;
-pub use time::parse_event_time;
+pub use time::{parse_duration, parse_event_time};

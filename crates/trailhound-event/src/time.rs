@@ -4,7 +4,7 @@
 //! `2024-03-01 12:05:09.000000000`. Both are UTC. The fixed shape is parsed by hand because it is
 //! on the hot path of every record; anything else falls back to a full RFC 3339 parser.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// Parses a CloudTrail `eventTime`. Returns `None` for anything that is not a time.
 pub fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
@@ -17,6 +17,25 @@ pub fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|naive| naive.and_utc())
+}
+
+/// A duration written `30s`, `90m`, `24h`, `7d` or `2w` (windows, timespans, buckets).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: i64 = text[..text.len() - unit.len_utf8()]
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0)?;
+    match unit {
+        's' => Duration::try_seconds(number),
+        'm' => Duration::try_minutes(number),
+        'h' => Duration::try_hours(number),
+        'd' => Duration::try_days(number),
+        'w' => Duration::try_weeks(number),
+        _ => None,
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` followed by `Z`, or by a space-separated form with optional fraction.

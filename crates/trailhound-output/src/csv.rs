@@ -6,36 +6,14 @@ use trailhound_rules::Finding;
 
 use crate::escape::csv_cell;
 
-const HEADER: [&str; 18] = [
-    "rule_id",
-    "rule_title",
-    "level",
-    "tags",
-    "event_id",
-    "event_time",
-    "event_name",
-    "event_source",
-    "aws_region",
-    "account_id",
-    "principal_arn",
-    "principal_type",
-    "access_key_id",
-    "source_ip",
-    "user_agent",
-    "error_code",
-    "source_file",
-    "event",
-];
-
 pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
     let with_event = findings.iter().any(|f| f.event.is_some());
     let mut writer = ::csv::Writer::from_writer(out);
-    let columns = if with_event {
-        &HEADER[..]
-    } else {
-        &HEADER[..HEADER.len() - 1]
-    };
-    writer.write_record(columns)?;
+    let mut columns = Finding::FIELDS.to_vec();
+    if with_event {
+        columns.push("event");
+    }
+    writer.write_record(&columns)?;
     for f in findings {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let mut row = vec![

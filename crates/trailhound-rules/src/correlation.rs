@@ -253,21 +253,7 @@ impl Correlation {
 
 /// `30s`, `10m`, `1h`, `2d`, `1w`.
 pub fn parse_timespan(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let unit = text.chars().last()?;
-    let number: i64 = text[..text.len() - unit.len_utf8()]
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)?;
-    match unit {
-        's' => Duration::try_seconds(number),
-        'm' => Duration::try_minutes(number),
-        'h' => Duration::try_hours(number),
-        'd' => Duration::try_days(number),
-        'w' => Duration::try_weeks(number),
-        _ => None,
-    }
+    trailhound_event::parse_duration(text).filter(|d| *d > Duration::zero())
 }
 
 /// A correlation resolved against a rule set: what the sweep needs.

@@ -63,3 +63,12 @@ impl CompileError {
         }
     }
 }
+
+/// A parser's message without its own " at line L column C" suffix: callers report the line in
+/// their own `file:line:` form.
+pub(crate) fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}

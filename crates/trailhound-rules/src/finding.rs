@@ -54,6 +54,27 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The contract fields, in order (DESIGN.md §4).
+    pub const FIELDS: [&'static str; 17] = [
+        "rule_id",
+        "rule_title",
+        "level",
+        "tags",
+        "event_id",
+        "event_time",
+        "event_name",
+        "event_source",
+        "aws_region",
+        "account_id",
+        "principal_arn",
+        "principal_type",
+        "access_key_id",
+        "source_ip",
+        "user_agent",
+        "error_code",
+        "source_file",
+    ];
+
     pub fn new(rule: &Rule, record: &Record<'_>, source_file: &str, with_event: bool) -> Finding {
         let owned = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
         Finding {

@@ -8,7 +8,7 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::correlation::Correlation;
 use crate::detection::{Compiled, compile_body};
-use crate::error::{CompileError, RuleError};
+use crate::error::{CompileError, RuleError, strip_location};
 use crate::level::Level;
 use crate::rule::{Body, Rule};
 use crate::testcase;
@@ -223,13 +223,6 @@ fn find_line(text: &str, hint: &str) -> Option<usize> {
         .position(as_key)
         .or_else(|| text.lines().position(|line| line.contains(hint)))
         .map(|index| index + 1)
-}
-
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

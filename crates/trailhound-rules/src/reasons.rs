@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value as Yaml;
 
+use crate::error::strip_location;
 use crate::finding::Finding;
 
 /// The inventory kinds an entry may name (DESIGN.md §4), plus `finding`.
@@ -34,25 +35,11 @@ pub const KINDS: [&str; 19] = [
     "trail",
 ];
 
-/// Finding fields an entry may match on (`rule` is short for `rule_id`).
-pub const FINDING_FIELDS: [&str; 16] = [
-    "rule",
-    "rule_id",
-    "rule_title",
-    "level",
-    "event_id",
-    "event_name",
-    "event_source",
-    "aws_region",
-    "account_id",
-    "principal_arn",
-    "principal_type",
-    "access_key_id",
-    "source_ip",
-    "user_agent",
-    "error_code",
-    "source_file",
-];
+/// Finding fields an entry may match on: the contract fields but the lists, and `rule` as short
+/// for `rule_id`.
+fn finding_field_allowed(key: &str) -> bool {
+    key == "rule" || (key != "tags" && Finding::FIELDS.contains(&key))
+}
 
 /// A known reason, as attached to what it explains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,11 +138,16 @@ impl Reasons {
                 ));
             }
             if kind == "finding"
-                && let Some((key, _)) = conditions.iter().find(|(k, _)| !FINDING_FIELDS.contains(&k.as_str()))
+                && let Some((key, _)) = conditions.iter().find(|(k, _)| !finding_field_allowed(k))
             {
+                let fields: Vec<&str> = Finding::FIELDS
+                    .iter()
+                    .copied()
+                    .filter(|f| finding_field_allowed(f))
+                    .collect();
                 return Err(fail(
                     line,
-                    format!("a finding has no field {key:?} (fields: {})", FINDING_FIELDS.join(", ")),
+                    format!("a finding has no field {key:?} (rule, {})", fields.join(", ")),
                 ));
             }
             if conditions.is_empty() {
@@ -256,13 +248,6 @@ fn entry_lines(text: &str) -> Vec<usize> {
         .filter(|(_, l)| l.starts_with("- ") || *l == "-")
         .map(|(i, _)| i + 1)
         .collect()
-}
-
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 pub use trailhound_event::query::glob;

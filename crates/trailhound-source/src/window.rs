@@ -1,6 +1,6 @@
 //! The time window of a hunt: `--since` / `--until` as durations back from now or RFC 3339 times.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use trailhound_event::parse_event_time;
 
 /// A half-open window `[since, until)`; either end may be open.
@@ -60,20 +60,7 @@ pub fn parse_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Wind
         .ok_or_else(|| WindowError::Bad(text.to_string()))
 }
 
-/// `30s`, `90m`, `24h`, `7d`, `2w`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let unit = text.chars().last()?;
-    let number: i64 = text[..text.len() - unit.len_utf8()].parse().ok().filter(|n| *n >= 0)?;
-    match unit {
-        's' => Duration::try_seconds(number),
-        'm' => Duration::try_minutes(number),
-        'h' => Duration::try_hours(number),
-        'd' => Duration::try_days(number),
-        'w' => Duration::try_weeks(number),
-        _ => None,
-    }
-}
+pub use trailhound_event::parse_duration;
 
 #[cfg(test)]
 mod tests {
