@@ -1181,3 +1181,23 @@ fn html_report_renders_in_headless_chromium() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn validate_reports_correlations_that_refer_to_missing_rules() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "c.yml", b"title: burst\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [nowhere-to-be-found]\n  timespan: 5m\n  condition: {gte: 3}\n");
+    write(dir.path(), "uses-builtin.yml", b"title: many stops\nname: my-stops\ncorrelation:\n  type: event_count\n  rules: [aws-cloudtrail-stop-logging]\n  timespan: 1h\n  condition: {gte: 2}\n");
+    let out = run(&["rules", "validate", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("(rule my-burst): correlation refers to rule \"nowhere-to-be-found\", which is not loaded"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("1 rules valid, 1 errors"),
+        "a correlation may count a built-in rule: {}",
+        out.stdout
+    );
+}

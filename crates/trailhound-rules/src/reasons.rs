@@ -336,6 +336,14 @@ mod tests {
         assert!(Reasons::parse("r.yml", "").expect("empty is fine").entries.is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn hostile_reasons_files_never_panic(text in "[-a-z:{}\\[\\]\"'*?,\n 0-9]{0,160}") {
+            let _ = Reasons::parse("r.yml", &text);
+            let _ = Reasons::parse("r.yml", &format!("{FILE}{text}"));
+        }
+    }
+
     #[test]
     fn globs() {
         assert!(glob(
