@@ -1201,3 +1201,54 @@ fn validate_reports_correlations_that_refer_to_missing_rules() {
         out.stdout
     );
 }
+
+#[test]
+fn correlations_sweep_batch_by_batch_across_delivery_hours() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write(dir.path(), "rules/burst.yml", b"title: failed login\nname: my-failed-login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}\n  condition: s\nlevel: low\n---\ntitle: burst of failed logins\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [my-failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 10}\nlevel: high\n");
+    let failure = |time: &str| {
+        record(
+            "ConsoleLogin",
+            "signin.amazonaws.com",
+            time,
+            json!({"responseElements": {"ConsoleLogin": "Failure"}, "sourceIPAddress": "203.0.113.5"}),
+        )
+    };
+    let layout = "logs/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1";
+    // A burst straddling two files, two hours of deliveries apart in the batch order, plus a quiet
+    // day later so the sweep moves well past it.
+    let early: Vec<Value> = (52..60).map(|m| failure(&format!("2024-03-01T12:{m}:00Z"))).collect();
+    let late: Vec<Value> = (0..4).map(|m| failure(&format!("2024-03-01T13:0{m}:00Z"))).collect();
+    write(
+        dir.path(),
+        &format!("{layout}_20240301T1258Z_a.json.gz"),
+        &gzip(json!({"Records": early}).to_string().as_bytes()),
+    );
+    write(
+        dir.path(),
+        &format!("{layout}_20240301T1308Z_b.json.gz"),
+        &gzip(json!({"Records": late}).to_string().as_bytes()),
+    );
+    for hour in 15..20 {
+        let quiet = json!({"Records": [failure(&format!("2024-03-01T{hour}:00:00Z"))]});
+        write(
+            dir.path(),
+            &format!("{layout}_20240301T{hour}05Z_q.json.gz"),
+            &gzip(quiet.to_string().as_bytes()),
+        );
+    }
+    let out = run(&[
+        "hunt",
+        dir.path().join("logs").to_str().expect("utf8"),
+        "--no-builtin",
+        "--rules",
+        dir.path().join("rules").to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["correlation"]["count"], 10);
+    assert_eq!(findings[0]["correlation"]["first_time"], "2024-03-01T12:52:00Z");
+    assert_eq!(findings[0]["event_time"], "2024-03-01T13:01:00Z");
+    assert!(!out.stderr.contains("late"), "{}", out.stderr);
+}

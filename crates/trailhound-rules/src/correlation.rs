@@ -10,7 +10,7 @@
 //! Also here: the legacy aggregation form (`condition: sel | count() by F > 5` with `timeframe`)
 //! that older SigmaHQ rules use, compiled into the same correlation machinery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -362,12 +362,26 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct CorrelationState {
     /// correlation -> group key -> entries.
-    groups: FxHashMap<usize, FxHashMap<Box<str>, Vec<Entry>>>,
+    groups: FxHashMap<usize, FxHashMap<Box<str>, Group>>,
     strings: Interner,
+    /// Entries held (pending and in windows).
     entries: usize,
+    /// Every event before this time has been seen (see [`CorrelationState::advance`]).
+    swept_to: Option<DateTime<Utc>>,
+    /// Matches that arrived after the sweep had passed their time.
+    late: u64,
     /// Reused buffers: this runs for every base-rule match.
     key: String,
     values: Vec<u64>,
+}
+
+/// One group of one correlation: matches not swept yet (in any order), and the sweep's window.
+#[derive(Debug, Default)]
+struct Group {
+    pending: Vec<Entry>,
+    window: VecDeque<Entry>,
+    /// Counts of each `aux` in the window (distinct values, or rules seen).
+    distinct: FxHashMap<u64, u32>,
 }
 
 /// At most this many entries are kept per scan; beyond, matches are counted but dropped.
@@ -434,13 +448,16 @@ impl CorrelationState {
             }
             _ => values.push(part as u64),
         }
+        if self.swept_to.is_some_and(|w| record.time < w) {
+            self.late += 1;
+        }
         let groups = self.groups.entry(index).or_default();
         let group = match groups.get_mut(key.as_str()) {
             Some(group) => group,
             None => groups.entry(key.as_str().into()).or_default(),
         };
         for &aux in &values {
-            group.push(Entry {
+            group.pending.push(Entry {
                 time: record.time,
                 aux,
                 event_id,
@@ -459,48 +476,139 @@ impl CorrelationState {
             groups,
             strings,
             entries,
+            late,
             ..
         } = other;
         let remap: Vec<u32> = strings.strings.iter().map(|s| self.strings.id(Some(s))).collect();
-        for ((index, key), list) in groups
-            .into_iter()
-            .flat_map(|(index, by_key)| by_key.into_iter().map(move |(k, v)| ((index, k), v)))
-        {
-            let target = self.groups.entry(index).or_default().entry(key).or_default();
-            target.extend(list.into_iter().map(|mut entry| {
-                for id in &mut entry.event {
-                    *id = id
-                        .checked_sub(1)
-                        .and_then(|i| remap.get(i as usize))
-                        .copied()
-                        .unwrap_or(0);
-                }
-                entry
-            }));
+        let map = |id: u32| {
+            id.checked_sub(1)
+                .and_then(|i| remap.get(i as usize))
+                .copied()
+                .unwrap_or(0)
+        };
+        for (index, by_key) in groups {
+            for (key, group) in by_key {
+                let target = self.groups.entry(index).or_default().entry(key).or_default();
+                target
+                    .pending
+                    .extend(group.pending.into_iter().chain(group.window).map(|mut entry| {
+                        for id in &mut entry.event {
+                            *id = map(*id);
+                        }
+                        if let EventId::Other(id) = entry.event_id {
+                            entry.event_id = EventId::Other(map(id));
+                        }
+                        entry
+                    }));
+            }
         }
         self.entries += entries;
+        self.late += late;
     }
 
-    /// Sweeps every group and returns the correlation findings.
-    pub(crate) fn evaluate(self, correlations: &[Resolved], rules: &[Rule]) -> Vec<Finding> {
+    /// Matches held (not swept yet, or in an open window).
+    pub fn held(&self) -> usize {
+        self.entries
+    }
+
+    /// Matches that arrived after the sweep had passed their time (reported by callers: they
+    /// mean CloudTrail delivered a file later than the delivery lag allows for).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Sweeps every match before `watermark`, in time order, and forgets what no later window
+    /// can use. Call it when every event before `watermark` has been seen; matches still pending
+    /// wait for a later call. Returns the findings of the windows that fired.
+    pub(crate) fn advance(
+        &mut self,
+        watermark: DateTime<Utc>,
+        correlations: &[Resolved],
+        rules: &[Rule],
+    ) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut groups: Vec<_> = self
+        let mut keys: Vec<(usize, Box<str>)> = self
             .groups
-            .into_iter()
-            .flat_map(|(index, by_key)| by_key.into_iter().map(move |(k, v)| ((index, k), v)))
+            .iter()
+            .flat_map(|(index, by_key)| by_key.keys().map(move |k| (*index, k.clone())))
             .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((index, key), mut entries) in groups {
-            let Some(resolved) = correlations.get(index) else {
+        keys.sort();
+        for (index, key) in keys {
+            let (Some(resolved), Some(group)) = (
+                correlations.get(index),
+                self.groups.get_mut(&index).and_then(|g| g.get_mut(&key)),
+            ) else {
                 continue;
             };
             let Some(rule) = rules.get(resolved.rule) else { continue };
-            entries.sort_by_key(|e| e.time);
-            for (window, count) in sweep(resolved, &entries) {
-                findings.push(correlation_finding(rule, resolved, &key, window, count, &self.strings));
+            let (mut ready, rest): (Vec<Entry>, Vec<Entry>) = group.pending.drain(..).partition(|e| e.time < watermark);
+            group.pending = rest;
+            ready.sort_by_key(|e| e.time);
+            for entry in ready {
+                if let Some((count, window)) = group.feed(resolved, entry) {
+                    findings.push(correlation_finding(rule, resolved, &key, &window, count, &self.strings));
+                }
+            }
+            // Later matches are at or after the watermark: what is older than one timespan
+            // before it can join no window.
+            if let Some(span) = resolved.timespan {
+                while group.window.front().is_some_and(|e| watermark - e.time > span) {
+                    group.pop_front();
+                }
             }
         }
+        self.groups.retain(|_, by_key| {
+            by_key.retain(|_, g| !g.pending.is_empty() || !g.window.is_empty());
+            !by_key.is_empty()
+        });
+        self.entries = self
+            .groups
+            .values()
+            .flat_map(|g| g.values())
+            .map(|g| g.pending.len() + g.window.len())
+            .sum();
+        self.swept_to = Some(self.swept_to.map_or(watermark, |w| w.max(watermark)));
         findings
+    }
+
+    /// Sweeps everything: the findings of every correlation, once all records have been seen.
+    pub(crate) fn evaluate(mut self, correlations: &[Resolved], rules: &[Rule]) -> Vec<Finding> {
+        self.advance(DateTime::<Utc>::MAX_UTC, correlations, rules)
+    }
+}
+
+impl Group {
+    fn pop_front(&mut self) {
+        if let Some(old) = self.window.pop_front()
+            && let Some(n) = self.distinct.get_mut(&old.aux)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.distinct.remove(&old.aux);
+            }
+        }
+    }
+
+    /// Adds the next match in time order. When the window then meets the condition, returns the
+    /// count and the window, and starts afresh: a burst is reported once, not once per event.
+    fn feed(&mut self, resolved: &Resolved, entry: Entry) -> Option<(u64, Vec<Entry>)> {
+        let within = |start: &Entry| resolved.timespan.is_none_or(|span| entry.time - start.time <= span);
+        *self.distinct.entry(entry.aux).or_default() += 1;
+        self.window.push_back(entry);
+        while self.window.len() > 1 && self.window.front().is_some_and(|e| !within(e)) {
+            self.pop_front();
+        }
+        let count = match resolved.kind {
+            Kind::EventCount => self.window.len() as u64,
+            Kind::ValueCount | Kind::Temporal => self.distinct.len() as u64,
+            Kind::TemporalOrdered => ordered_prefix(self.window.make_contiguous()),
+        };
+        let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
+        if !op.holds(count, limit) {
+            return None;
+        }
+        self.distinct.clear();
+        Some((count, self.window.drain(..).collect()))
     }
 }
 
@@ -509,41 +617,6 @@ fn hash(text: &str) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write(text.as_bytes());
     hasher.finish()
-}
-
-/// Finds the windows of one group that meet the condition. After a window fires, the next one
-/// starts after it, so a burst is reported once, not once per event. Distinct values (and rules
-/// seen) are counted incrementally as the window slides, so a group costs O(n), not O(n * w).
-fn sweep<'e>(resolved: &Resolved, entries: &'e [Entry]) -> Vec<(&'e [Entry], u64)> {
-    let within = |start: &Entry, end: &Entry| resolved.timespan.is_none_or(|span| end.time - start.time <= span);
-    let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
-    let mut fired = Vec::new();
-    let mut distinct: FxHashMap<u64, u32> = FxHashMap::default();
-    let mut start = 0;
-    for end in 0..entries.len() {
-        *distinct.entry(entries[end].aux).or_default() += 1;
-        while start < end && !within(&entries[start], &entries[end]) {
-            if let Some(n) = distinct.get_mut(&entries[start].aux) {
-                *n -= 1;
-                if *n == 0 {
-                    distinct.remove(&entries[start].aux);
-                }
-            }
-            start += 1;
-        }
-        let window = &entries[start..=end];
-        let count = match resolved.kind {
-            Kind::EventCount => window.len() as u64,
-            Kind::ValueCount | Kind::Temporal => distinct.len() as u64,
-            Kind::TemporalOrdered => ordered_prefix(window),
-        };
-        if op.holds(count, limit) {
-            fired.push((window, count));
-            distinct.clear();
-            start = end + 1;
-        }
-    }
-    fired
 }
 
 /// How many of the rules, in their order, occur in sequence in the window. Events of the same

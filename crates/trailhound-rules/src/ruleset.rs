@@ -283,6 +283,12 @@ impl RuleSet {
         state.add(index, resolved, part, record, source)
     }
 
+    /// The findings of windows that closed before `watermark`, when every event before it has
+    /// been seen; memory held for older matches is released.
+    pub fn advance(&self, state: &mut CorrelationState, watermark: chrono::DateTime<chrono::Utc>) -> Vec<Finding> {
+        state.advance(watermark, &self.correlations, &self.rules)
+    }
+
     /// The findings of every correlation, once all records have been seen.
     pub fn evaluate(&self, state: CorrelationState) -> Vec<Finding> {
         state.evaluate(&self.correlations, &self.rules)
@@ -423,6 +429,39 @@ mod tests {
         );
         records.reverse();
         assert_eq!(run(&set, &records).1, ["burst"], "arrival order does not matter");
+    }
+
+    #[test]
+    fn sweeping_as_time_moves_on_finds_the_same_and_forgets_the_past() {
+        let text = format!(
+            "{FAILED_LOGIN}---\ntitle: burst\nname: burst\ncorrelation:\n  type: event_count\n  rules: [failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {{gte: 3}}\n"
+        );
+        let (set, _) = RuleSet::new(rules(&text));
+        let hour = |h: u32| (0..4).map(move |m| failed(&format!("2024-01-01T{h:02}:0{m}:00Z"), "203.0.113.1"));
+        let records: Vec<String> = (0..6).flat_map(hour).collect();
+        let all_at_once = run(&set, &records).1;
+        assert_eq!(all_at_once.len(), 6, "one burst an hour");
+        let mut state = CorrelationState::default();
+        let mut stepwise = Vec::new();
+        let mut held = Vec::new();
+        let mut scratch = String::new();
+        for (i, json) in records.iter().enumerate() {
+            let record = Record::parse(json).expect("record");
+            set.matches(&record, &mut scratch, &mut |hit| {
+                if let Hit::Correlation { index, part } = hit {
+                    set.collect(&mut state, index, part, &record, "test");
+                }
+            });
+            if i % 4 == 3 {
+                // Each hour's events are all in: sweep up to the next hour.
+                let next = record.time + chrono::Duration::minutes(57);
+                stepwise.extend(set.advance(&mut state, next).into_iter().map(|f| f.rule_id));
+                held.push(state.held());
+            }
+        }
+        stepwise.extend(set.evaluate(state).into_iter().map(|f| f.rule_id));
+        assert_eq!(stepwise, all_at_once);
+        assert!(held.iter().all(|n| *n <= 4), "old matches are forgotten: {held:?}");
     }
 
     #[test]

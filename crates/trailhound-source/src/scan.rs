@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 use trailhound_event::{Document, Record, for_each_record, printable};
 
 use crate::decode::{Damage, decode};
-use crate::discover::{file_time, is_digest_path, walk};
+use crate::discover::{FileTime, file_time, is_digest_path, walk};
 use crate::input::Input;
 use crate::window::TimeWindow;
 
@@ -71,7 +71,8 @@ pub struct ScanStats {
 }
 
 impl ScanStats {
-    fn add(&mut self, other: &ScanStats) {
+    /// Adds another scan's counts (all but the elapsed time).
+    pub fn add(&mut self, other: &ScanStats) {
         self.files_found += other.files_found;
         self.files_pruned += other.files_pruned;
         self.digests_skipped += other.digests_skipped;
@@ -182,6 +183,76 @@ impl Plan {
     fn report(&mut self, problem: Problem) {
         tracing::warn!("{problem}");
         self.problems.push(problem);
+    }
+
+    /// Splits the plan into batches of files in delivery-time order, `width` of delivery time
+    /// each, with the time before which every event has been read once the batch is done: with
+    /// files delivered at most `lag` after their events, a later file holds nothing earlier than
+    /// its own time minus `lag`. Correlations use this to sweep and forget as time moves on.
+    /// Files whose name and folders give no time, and stdin, make up the first batch.
+    pub fn into_batches(self, lag: Duration, width: Duration) -> Vec<(Plan, Option<DateTime<Utc>>)> {
+        let earliest = |path: &PathBuf| match file_time(path) {
+            FileTime::Delivered(at) => Some(at - lag),
+            FileTime::Day(day) => day.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - lag),
+            FileTime::Unknown => None,
+        };
+        let Plan {
+            files,
+            stdin,
+            stats,
+            problems,
+        } = self;
+        // Files with no time, and stdin, are read first: after them every event they hold has
+        // been seen, whatever its time, and the dated files follow in time order.
+        let (dated, undated): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .map(|f| (earliest(&f), f))
+            .partition(|(t, _)| t.is_some());
+        let mut batches: Vec<(Plan, Option<DateTime<Utc>>)> = Vec::new();
+        if !undated.is_empty() || stdin {
+            batches.push((
+                Plan {
+                    files: undated.into_iter().map(|(_, f)| f).collect(),
+                    ..Plan::default()
+                },
+                None,
+            ));
+        }
+        let mut files: Vec<(DateTime<Utc>, PathBuf)> = dated.into_iter().filter_map(|(t, f)| Some((t?, f))).collect();
+        files.sort();
+        let seconds = width.num_seconds().max(1);
+        let mut current: Option<i64> = None;
+        for (time, file) in files {
+            let bucket = time.timestamp().div_euclid(seconds);
+            if current != Some(bucket) {
+                // The previous batch is complete once this one's earliest time is reached.
+                if let Some(last) = batches.last_mut() {
+                    last.1 = Some(time);
+                }
+                batches.push((Plan::default(), None));
+                current = Some(bucket);
+            }
+            if let Some(last) = batches.last_mut() {
+                last.0.files.push(file);
+            }
+        }
+        match batches.first_mut() {
+            Some(first) => {
+                first.0.stats = stats;
+                first.0.problems = problems;
+                first.0.stdin = stdin;
+            }
+            None => batches.push((
+                Plan {
+                    files: Vec::new(),
+                    stdin,
+                    stats,
+                    problems,
+                },
+                None,
+            )),
+        }
+        batches
     }
 
     /// Number of reads the scan will make (files, plus stdin).
@@ -442,5 +513,51 @@ fn scan_decoded<S: Sink>(
     }
     if damaged {
         worker.stats.files_damaged += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_delivery_time() {
+        let name = |t: &str| {
+            PathBuf::from(format!(
+                "AWSLogs/1/CloudTrail/us-east-1/2024/03/01/1_CloudTrail_us-east-1_{t}_x.json.gz"
+            ))
+        };
+        let plan = Plan {
+            files: vec![
+                name("20240301T1305Z"),
+                name("20240301T1205Z"),
+                name("20240301T1210Z"),
+                name("20240301T1500Z"),
+            ],
+            ..Plan::default()
+        };
+        let batches = plan.into_batches(Duration::hours(1), Duration::hours(1));
+        let sizes: Vec<usize> = batches.iter().map(|(p, _)| p.files.len()).collect();
+        assert_eq!(sizes, [2, 1, 1]);
+        let at = |t: &str| trailhound_event::parse_event_time(t).expect("time");
+        assert_eq!(
+            batches[0].1,
+            Some(at("2024-03-01T12:05:00Z")),
+            "the 13:05 file may hold events from 12:05"
+        );
+        assert_eq!(batches[1].1, Some(at("2024-03-01T14:00:00Z")));
+        assert_eq!(batches[2].1, None);
+        let unnamed = Plan {
+            files: vec![name("20240301T1305Z"), PathBuf::from("x.json")],
+            ..Plan::default()
+        };
+        let batches = unnamed.into_batches(Duration::hours(1), Duration::hours(1));
+        assert_eq!(batches.len(), 2);
+        assert_eq!(
+            batches[0].0.files,
+            [PathBuf::from("x.json")],
+            "undated files come first"
+        );
+        assert_eq!(batches[0].1, Some(at("2024-03-01T12:05:00Z")));
     }
 }

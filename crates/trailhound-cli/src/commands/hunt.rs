@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use trailhound_event::Record;
 use trailhound_output::{Format, Options, Report, Summary, Window, write_findings, write_html, write_summary};
 use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
-use trailhound_source::{ScanReport, Sink};
+use trailhound_source::{ScanStats, Sink, scan};
 use trailhound_store::{RunStart, Status, Store};
 
 use crate::commands::summary::Activity;
@@ -73,30 +73,51 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         with_event: settings.with_event,
         activity: (settings.format == Format::Html).then(Activity::default),
     };
-    let scan = ScanSettings {
+    let scan_settings = ScanSettings {
         inputs: settings.inputs.clone(),
         options: settings.scan.clone(),
         threads: settings.threads,
         progress: settings.progress,
     };
-    let report = scanning::run(&scan, &make)?;
-    let ScanReport {
-        sinks,
-        stats,
-        problems_total,
-        ..
-    } = report;
+    let plan = scanning::plan(&scan_settings)?;
+    let bar = scanning::progress_bar(settings.progress, plan.len() as u64);
+    // With correlations, read the files in delivery-time batches and sweep after each one, so
+    // their state only holds what a later window can still use.
+    let batches = if rules.correlations() > 0 {
+        plan.into_batches(settings.scan.delivery_lag, chrono::Duration::hours(1))
+    } else {
+        vec![(plan, None)]
+    };
     let mut findings = Vec::new();
     let mut correlations = CorrelationState::default();
     let mut dropped = 0;
     let mut activity = Activity::default();
-    for hunter in sinks {
-        findings.extend(hunter.findings);
-        correlations.merge(hunter.correlations);
-        dropped += hunter.dropped;
-        if let Some(more) = hunter.activity {
-            activity.merge(more);
+    let mut stats = ScanStats::default();
+    let mut problems_total = 0;
+    let started = std::time::Instant::now();
+    for (batch, watermark) in batches {
+        let report = scan(batch, &settings.scan, &make, &|_| bar.inc(1));
+        stats.add(&report.stats);
+        problems_total += report.problems_total;
+        for hunter in report.sinks {
+            findings.extend(hunter.findings);
+            correlations.merge(hunter.correlations);
+            dropped += hunter.dropped;
+            if let Some(more) = hunter.activity {
+                activity.merge(more);
+            }
         }
+        if let Some(watermark) = watermark {
+            findings.extend(rules.advance(&mut correlations, watermark));
+        }
+    }
+    bar.finish_and_clear();
+    stats.elapsed = started.elapsed();
+    if correlations.late() > 0 {
+        tracing::warn!(
+            "{} correlation matches came from files delivered more than --delivery-lag after their events; they were counted late",
+            correlations.late()
+        );
     }
     if dropped > 0 {
         tracing::warn!(

@@ -8,6 +8,15 @@ use crate::settings::ScanSettings;
 
 /// Scans `settings`' sources, one sink per worker.
 pub fn run<S: Sink>(settings: &ScanSettings, make: &(dyn Fn() -> S + Sync)) -> Result<ScanReport<S>> {
+    let plan = plan(settings)?;
+    let bar = progress_bar(settings.progress, plan.len() as u64);
+    let report = scan(plan, &settings.options, make, &|_| bar.inc(1));
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// The files a scan of `settings` will read, after checking the sources exist.
+pub fn plan(settings: &ScanSettings) -> Result<Plan> {
     for input in &settings.inputs {
         if let Input::Path(path) = input
             && !path.exists()
@@ -19,14 +28,10 @@ pub fn run<S: Sink>(settings: &ScanSettings, make: &(dyn Fn() -> S + Sync)) -> R
         // A second command in the same process (tests) finds the pool already built: fine.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
-    let plan = Plan::new(&settings.inputs, &settings.options);
-    let bar = progress_bar(settings.progress, plan.len() as u64);
-    let report = scan(plan, &settings.options, make, &|_| bar.inc(1));
-    bar.finish_and_clear();
-    Ok(report)
+    Ok(Plan::new(&settings.inputs, &settings.options))
 }
 
-fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
+pub fn progress_bar(enabled: bool, files: u64) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();
     }
