@@ -707,10 +707,13 @@ fn grouping_folds_repeated_findings() {
     assert!(table.contains("AuthorizeSecurityGroupIngress (x5)"), "{table}");
 }
 
+/// A failed-login base rule and a correlation counting 10 of them within 10 minutes per address.
+const BURST_RULES: &[u8] = b"title: failed login\nname: my-failed-login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}\n  condition: s\nlevel: low\n---\ntitle: burst of failed logins\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [my-failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 10}\nlevel: high\n";
+
 #[test]
 fn correlation_rules_run_in_a_hunt() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), "rules/burst.yml", b"title: failed login\nname: my-failed-login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}\n  condition: s\nlevel: low\n---\ntitle: burst of failed logins\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [my-failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 10}\nlevel: high\n");
+    write(dir.path(), "rules/burst.yml", BURST_RULES);
     let failure = |i: u32, ip: &str| {
         record(
             "ConsoleLogin",
@@ -1205,7 +1208,7 @@ fn validate_reports_correlations_that_refer_to_missing_rules() {
 #[test]
 fn correlations_sweep_batch_by_batch_across_delivery_hours() {
     let dir = tempfile::tempdir().expect("tmp");
-    write(dir.path(), "rules/burst.yml", b"title: failed login\nname: my-failed-login\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}\n  condition: s\nlevel: low\n---\ntitle: burst of failed logins\nname: my-burst\ncorrelation:\n  type: event_count\n  rules: [my-failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 10}\nlevel: high\n");
+    write(dir.path(), "rules/burst.yml", BURST_RULES);
     let failure = |time: &str| {
         record(
             "ConsoleLogin",
