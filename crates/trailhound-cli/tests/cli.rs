@@ -1255,3 +1255,32 @@ fn correlations_sweep_batch_by_batch_across_delivery_hours() {
     assert_eq!(findings[0]["event_time"], "2024-03-01T13:01:00Z");
     assert!(!out.stderr.contains("late"), "{}", out.stderr);
 }
+
+#[test]
+fn at_most_100_problems_are_printed_across_batches() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let layout = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1";
+    for hour in 10..13 {
+        let bad: String = (0..60).map(|i| format!("{{\"eventName\": {i}}}\n")).collect();
+        write(
+            dir.path(),
+            &format!("{layout}_20240301T{hour}05Z_x.json"),
+            bad.as_bytes(),
+        );
+    }
+    let out = run(&["hunt", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 0);
+    let warnings = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(": record "))
+        .count();
+    assert_eq!(warnings, 100, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("80 more bad files or records not shown").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("180 invalid records"), "{}", out.stderr);
+}

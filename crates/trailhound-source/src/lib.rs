@@ -14,5 +14,8 @@ mod window;
 pub use decode::decode;
 pub use discover::{FileTime, file_time};
 pub use input::{Input, InputError};
-pub use scan::{MAX_PROBLEMS_KEPT, Plan, Problem, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, scan};
+pub use scan::{
+    MAX_PROBLEMS_KEPT, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, scan,
+    scan_part,
+};
 pub use window::{TimeWindow, WindowError, parse_bound, parse_duration};

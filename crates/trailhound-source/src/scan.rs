@@ -325,6 +325,37 @@ pub fn scan<S: Sink>(
     make_sink: &(dyn Fn() -> S + Sync),
     on_file: &(dyn Fn(u64) + Sync),
 ) -> ScanReport<S> {
+    let budget = ProblemBudget::default();
+    let report = scan_part(plan, options, make_sink, on_file, &budget);
+    budget.finish();
+    report
+}
+
+/// How many problems a scan (of one or several batches) has printed, so the cap of
+/// [`MAX_PROBLEMS_SHOWN`] holds across batches and the "not shown" line is said once.
+#[derive(Debug, Default)]
+pub struct ProblemBudget {
+    shown: AtomicUsize,
+}
+
+impl ProblemBudget {
+    /// Says how many problems were not shown, if any.
+    pub fn finish(&self) {
+        let hidden = self.shown.load(Ordering::Relaxed).saturating_sub(MAX_PROBLEMS_SHOWN);
+        if hidden > 0 {
+            tracing::warn!("{hidden} more bad files or records not shown (run with -v to see them all)");
+        }
+    }
+}
+
+/// [`scan`] for one batch of a larger scan; the caller calls [`ProblemBudget::finish`] at the end.
+pub fn scan_part<S: Sink>(
+    plan: Plan,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    on_file: &(dyn Fn(u64) + Sync),
+    budget: &ProblemBudget,
+) -> ScanReport<S> {
     let started = Instant::now();
     let Plan {
         files,
@@ -332,7 +363,8 @@ pub fn scan<S: Sink>(
         stats,
         problems,
     } = plan;
-    let shown = AtomicUsize::new(problems.len());
+    budget.shown.fetch_add(problems.len(), Ordering::Relaxed);
+    let shown = &budget.shown;
     let new_worker = || Worker {
         sink: make_sink(),
         file: Vec::new(),
@@ -340,7 +372,7 @@ pub fn scan<S: Sink>(
         stats: ScanStats::default(),
         problems: Vec::new(),
         problems_total: 0,
-        shown: &shown,
+        shown,
     };
     let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
@@ -412,10 +444,6 @@ pub fn scan<S: Sink>(
         report.sinks.push(worker.sink);
     }
     report.stats.elapsed = started.elapsed();
-    let hidden = report.problems_total.saturating_sub(MAX_PROBLEMS_SHOWN as u64);
-    if hidden > 0 {
-        tracing::warn!("{hidden} more bad files or records not shown (run with -v to see them all)");
-    }
     report
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use trailhound_event::Record;
 use trailhound_output::{Format, Options, Report, Summary, Window, write_findings, write_html, write_summary};
 use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
-use trailhound_source::{ScanStats, Sink, scan};
+use trailhound_source::{ProblemBudget, ScanStats, Sink, scan_part};
 use trailhound_store::{RunStart, Status, Store};
 
 use crate::commands::summary::Activity;
@@ -95,8 +95,9 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     let mut stats = ScanStats::default();
     let mut problems_total = 0;
     let started = std::time::Instant::now();
+    let budget = ProblemBudget::default();
     for (batch, watermark) in batches {
-        let report = scan(batch, &settings.scan, &make, &|_| bar.inc(1));
+        let report = scan_part(batch, &settings.scan, &make, &|_| bar.inc(1), &budget);
         stats.add(&report.stats);
         problems_total += report.problems_total;
         for hunter in report.sinks {
@@ -112,6 +113,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         }
     }
     bar.finish_and_clear();
+    budget.finish();
     stats.elapsed = started.elapsed();
     if correlations.late() > 0 {
         tracing::warn!(
