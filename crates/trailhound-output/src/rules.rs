@@ -60,12 +60,16 @@ pub fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     writeln!(out, "\n# test events ({})", rule.tests.len())?;
     for (index, case) in rule.tests.iter().enumerate() {
         let verdict = if case.expect { "must match" } else { "must not match" };
-        writeln!(
-            out,
-            "- {} [{verdict}]: {}",
-            terminal(&case.name),
-            terminal(&case.record_json(&rule.id, index))
-        )?;
+        let records = case.records_json(&rule.id, index);
+        match records.as_slice() {
+            [one] => writeln!(out, "- {} [{verdict}]: {}", terminal(&case.name), terminal(one))?,
+            many => {
+                writeln!(out, "- {} [{verdict}], {} events:", terminal(&case.name), many.len())?;
+                for record in many {
+                    writeln!(out, "    {}", terminal(record))?;
+                }
+            }
+        }
     }
     Ok(())
 }
