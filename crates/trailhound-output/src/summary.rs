@@ -2,35 +2,22 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::Duration;
 
 use trailhound_rules::{Finding, Level};
+use trailhound_source::ScanStats;
 
-/// Figures of one run, filled in by the command.
+/// Figures of one run: the scan's counters, and the rule set's size.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    pub files_found: u64,
-    pub files_read: u64,
-    pub files_pruned: u64,
-    pub digests_skipped: u64,
-    pub files_foreign: u64,
-    pub files_failed: u64,
-    pub files_damaged: u64,
-    pub records_read: u64,
-    pub records_invalid: u64,
-    pub records_in_window: u64,
-    pub bytes_read: u64,
-    pub bytes_inflated: u64,
+    pub stats: ScanStats,
     pub rules: usize,
     pub rules_unindexed: usize,
     pub correlations: usize,
-    pub problems: u64,
-    pub elapsed: Duration,
 }
 
 /// Writes the summary and the per-rule counts of `findings`.
 pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding]) -> io::Result<()> {
-    let s = summary;
+    let s = &summary.stats;
     writeln!(
         out,
         "trailhound: {} files read ({} on disk, {} of JSON), {} records, {} in the window",
@@ -69,7 +56,7 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
     writeln!(
         out,
         "  rules: {} ({} correlations; {} look at every record)",
-        s.rules, s.correlations, s.rules_unindexed
+        summary.rules, summary.correlations, summary.rules_unindexed
     )?;
     let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
     let mut by_rule: BTreeMap<(&str, Level), u64> = BTreeMap::new();

@@ -237,23 +237,10 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
 
     if settings.summary {
         let summary = Summary {
-            files_found: stats.files_found,
-            files_read: stats.files_read,
-            files_pruned: stats.files_pruned,
-            digests_skipped: stats.digests_skipped,
-            files_foreign: stats.files_foreign,
-            files_failed: stats.files_failed,
-            files_damaged: stats.files_damaged,
-            records_read: stats.records_read,
-            records_invalid: stats.records_invalid,
-            records_in_window: stats.records_in_window,
-            bytes_read: stats.bytes_read,
-            bytes_inflated: stats.bytes_inflated,
+            stats: stats.clone(),
             rules: rules.len(),
             rules_unindexed: rules.unindexed(),
             correlations: rules.correlations(),
-            problems: problems_total,
-            elapsed: stats.elapsed,
         };
         let mut err = io::stderr().lock();
         // A closed stderr is no reason to fail the run.
