@@ -4,7 +4,7 @@
 //! the caller merges sinks at the end. Memory per worker is one file's bytes and text at a time.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -141,6 +141,8 @@ impl Plan {
         for input in inputs {
             match input {
                 Input::Stdin => plan.stdin = true,
+                // Read by trailhound-aws and scanned with `scan_objects`.
+                Input::S3 { .. } | Input::Lookup(_) => {}
                 Input::Path(path) => {
                     if !path.exists() {
                         plan.stats.files_failed += 1;
@@ -186,56 +188,37 @@ impl Plan {
     }
 
     /// Splits the plan into batches of files in delivery-time order, `width` of delivery time
-    /// each, with the time before which every event has been read once the batch is done: with
-    /// files delivered at most `lag` after their events, a later file holds nothing earlier than
-    /// its own time minus `lag`. Correlations use this to sweep and forget as time moves on.
-    /// Files whose name and folders give no time, and stdin, make up the first batch.
+    /// each, with the time before which every event has been read once the batch is done (see
+    /// [`delivery_batches`]). Correlations use this to sweep and forget as time moves on. Files
+    /// whose name and folders give no time, and stdin, make up the first batch.
     pub fn into_batches(self, lag: Duration, width: Duration) -> Vec<(Plan, Option<DateTime<Utc>>)> {
-        let earliest = |path: &PathBuf| match file_time(path) {
-            FileTime::Delivered(at) => Some(at - lag),
-            FileTime::Day(day) => day.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - lag),
-            FileTime::Unknown => None,
-        };
         let Plan {
             files,
             stdin,
             stats,
             problems,
         } = self;
-        // Files with no time, and stdin, are read first: after them every event they hold has
-        // been seen, whatever its time, and the dated files follow in time order.
-        let (dated, undated): (Vec<_>, Vec<_>) = files
-            .into_iter()
-            .map(|f| (earliest(&f), f))
-            .partition(|(t, _)| t.is_some());
+        let (undated, dated) = delivery_batches(files, |f: &PathBuf| f.as_path(), lag, width);
         let mut batches: Vec<(Plan, Option<DateTime<Utc>>)> = Vec::new();
         if !undated.is_empty() || stdin {
+            let watermark = first_earliest(&dated, lag);
             batches.push((
                 Plan {
-                    files: undated.into_iter().map(|(_, f)| f).collect(),
+                    files: undated,
                     ..Plan::default()
                 },
-                None,
+                watermark,
             ));
         }
-        let mut files: Vec<(DateTime<Utc>, PathBuf)> = dated.into_iter().filter_map(|(t, f)| Some((t?, f))).collect();
-        files.sort();
-        let seconds = width.num_seconds().max(1);
-        let mut current: Option<i64> = None;
-        for (time, file) in files {
-            let bucket = time.timestamp().div_euclid(seconds);
-            if current != Some(bucket) {
-                // The previous batch is complete once this one's earliest time is reached.
-                if let Some(last) = batches.last_mut() {
-                    last.1 = Some(time);
-                }
-                batches.push((Plan::default(), None));
-                current = Some(bucket);
-            }
-            if let Some(last) = batches.last_mut() {
-                last.0.files.push(file);
-            }
-        }
+        batches.extend(dated.into_iter().map(|(files, watermark)| {
+            (
+                Plan {
+                    files,
+                    ..Plan::default()
+                },
+                watermark,
+            )
+        }));
         match batches.first_mut() {
             Some(first) => {
                 first.0.stats = stats;
@@ -263,6 +246,63 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The earliest time a file of the first dated batch may hold.
+fn first_earliest(dated: &[(Vec<PathBuf>, Option<DateTime<Utc>>)], lag: Duration) -> Option<DateTime<Utc>> {
+    dated.first()?.0.first().and_then(|f| earliest_event(f, lag))
+}
+
+/// The earliest event a file delivered under `path` may hold: its delivery time (or day) minus
+/// `lag`; `None` when the path gives no time.
+pub fn earliest_event(path: &Path, lag: Duration) -> Option<DateTime<Utc>> {
+    match file_time(path) {
+        FileTime::Delivered(at) => Some(at - lag),
+        FileTime::Day(day) => day.and_hms_opt(0, 0, 0).map(|t| t.and_utc() - lag),
+        FileTime::Unknown => None,
+    }
+}
+
+/// Splits files (or S3 objects: anything with a delivery path) into batches of `width` of
+/// delivery time, in time order, each with the time before which every event has been read once
+/// the batch is done: with files delivered at most `lag` after their events, a later file holds
+/// nothing earlier than its own time minus `lag`. The last batch has no such time. Items whose
+/// path gives no time are returned apart, first.
+#[allow(clippy::type_complexity)]
+pub fn delivery_batches<T>(
+    items: Vec<T>,
+    path: impl Fn(&T) -> &Path,
+    lag: Duration,
+    width: Duration,
+) -> (Vec<T>, Vec<(Vec<T>, Option<DateTime<Utc>>)>) {
+    let mut undated = Vec::new();
+    let mut dated: Vec<(DateTime<Utc>, T)> = Vec::new();
+    for item in items {
+        match earliest_event(path(&item), lag) {
+            Some(time) => dated.push((time, item)),
+            None => undated.push(item),
+        }
+    }
+    // Stable: items of the same time keep their order (S3 keys, folder walks).
+    dated.sort_by_key(|(time, _)| *time);
+    let seconds = width.num_seconds().max(1);
+    let mut batches: Vec<(Vec<T>, Option<DateTime<Utc>>)> = Vec::new();
+    let mut current: Option<i64> = None;
+    for (time, item) in dated {
+        let bucket = time.timestamp().div_euclid(seconds);
+        if current != Some(bucket) {
+            // The previous batch is complete once this one's earliest time is reached.
+            if let Some(last) = batches.last_mut() {
+                last.1 = Some(time);
+            }
+            batches.push((Vec::new(), None));
+            current = Some(bucket);
+        }
+        if let Some(last) = batches.last_mut() {
+            last.0.push(item);
+        }
+    }
+    (undated, batches)
 }
 
 /// What a scan produced.
@@ -430,6 +470,11 @@ pub fn scan_part<S: Sink>(
         on_file(0);
         workers.push(worker);
     }
+    merge_workers(workers, stats, problems, started)
+}
+
+/// The workers' sinks, counts and problems as one report.
+fn merge_workers<S>(workers: Vec<Worker<'_, S>>, stats: ScanStats, problems: Vec<Problem>, started: Instant) -> ScanReport<S> {
     let mut report = ScanReport {
         sinks: Vec::with_capacity(workers.len()),
         stats,
@@ -445,6 +490,78 @@ pub fn scan_part<S: Sink>(
     }
     report.stats.elapsed = started.elapsed();
     report
+}
+
+/// One object of a remote source, fetched whole: an S3 object, or a page of LookupEvents
+/// results as NDJSON.
+#[derive(Debug)]
+pub enum Fetched {
+    /// `name` is what findings and problems name as the source (`s3://bucket/key`, `lookup:REGION`).
+    Object { name: String, bytes: Vec<u8> },
+    /// The object could not be fetched (after retries): reported, counted as a failed file.
+    Failed { name: String, message: String },
+}
+
+/// Scans objects as they arrive (from a channel fed by concurrent downloads), on rayon's pool.
+/// Memory is what the producer holds in flight plus one object per worker. Finding and pruning
+/// objects is the lister's business: `files_found` is not counted here.
+pub fn scan_objects<S: Sink, I>(
+    objects: I,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    on_file: &(dyn Fn(u64) + Sync),
+    budget: &ProblemBudget,
+) -> ScanReport<S>
+where
+    I: Iterator<Item = Fetched> + Send,
+{
+    let started = Instant::now();
+    let shown = &budget.shown;
+    let new_worker = || Worker {
+        sink: make_sink(),
+        file: Vec::new(),
+        inflated: Vec::new(),
+        stats: ScanStats::default(),
+        problems: Vec::new(),
+        problems_total: 0,
+        shown,
+    };
+    let workers: Vec<Worker<'_, S>> = objects
+        .par_bridge()
+        .fold(new_worker, |mut worker, fetched| {
+            match fetched {
+                Fetched::Object { name, bytes } => {
+                    if bytes.len() as u64 > options.max_file_bytes {
+                        worker.stats.files_failed += 1;
+                        worker.report(Problem {
+                            file: name,
+                            record: None,
+                            line: None,
+                            kind: ProblemKind::Decode,
+                            message: format!("larger than the {} MB limit", options.max_file_bytes >> 20),
+                        });
+                    } else {
+                        scan_bytes(&mut worker, &name, &bytes, options);
+                    }
+                    on_file(bytes.len() as u64);
+                }
+                Fetched::Failed { name, message } => {
+                    worker.stats.files_failed += 1;
+                    worker.report(Problem {
+                        file: name,
+                        record: None,
+                        line: None,
+                        kind: ProblemKind::Unreadable,
+                        message,
+                    });
+                    on_file(0);
+                }
+            }
+            worker.shrink_buffers();
+            worker
+        })
+        .collect();
+    merge_workers(workers, ScanStats::default(), Vec::new(), started)
 }
 
 /// Decodes one file's bytes and feeds its records to the worker's sink.
