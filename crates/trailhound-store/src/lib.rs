@@ -4,8 +4,9 @@
 //! its rule, group and window start), so the same finding seen by a nightly run and again by the
 //! next one is one row with two sightings. That is what makes `hunt --new-only` print only what is
 //! new, and what lets an analyst's `ack` or `explain` outlast the run that produced the finding.
-//! The schema is versioned and migrated forward on open; later issues add tables (inventory
-//! snapshots) as new migrations. This crate knows nothing of scanning or output formats.
+//! The schema is versioned and migrated forward on open; migration 2 added inventory snapshots,
+//! kept as the JSON text the inventory crate writes (this crate does not parse them). This crate
+//! knows nothing of scanning, inventory or output formats.
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +59,8 @@ impl Status {
 }
 
 /// Schema migrations, in order; `meta.schema_version` counts how many have run.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     command TEXT NOT NULL,
@@ -100,7 +102,18 @@ CREATE TABLE cursors (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (source, key)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY,
+    collected_at TEXT NOT NULL,
+    account_id TEXT,
+    saved_at TEXT NOT NULL,
+    snapshot TEXT NOT NULL
+);
+CREATE INDEX snapshots_by_time ON snapshots(collected_at);
+"#,
+];
 
 /// What a run was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -422,6 +435,61 @@ impl Store {
             )
             .map(drop)
             .map_err(|e| self.sql(e))
+    }
+
+    /// Every cursor, as `(source, key) -> value`.
+    pub fn cursors(&self) -> Result<std::collections::BTreeMap<(String, String), String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT source, key, value FROM cursors")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Saves an inventory snapshot (its JSON text); returns its id. `collected_at` is the
+    /// snapshot's RFC 3339 collection time.
+    pub fn save_snapshot(
+        &mut self,
+        collected_at: &str,
+        account_id: Option<&str>,
+        json: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO snapshots (collected_at, account_id, saved_at, snapshot) VALUES (?1, ?2, ?3, ?4)",
+                params![collected_at, account_id, now(), json],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The JSON text of snapshot `id`, None when there is no such snapshot.
+    pub fn snapshot(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT snapshot FROM snapshots WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The `n` most recently collected snapshots, newest first by collection time (not by when
+    /// they were saved): (id, collected_at, account_id).
+    pub fn latest_snapshots(&self, n: usize) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id, collected_at, account_id FROM snapshots ORDER BY julianday(collected_at) DESC, id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.sql(e))?;
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
     }
 }
 

@@ -142,3 +142,104 @@ fn cursors() {
         Some("key-2")
     );
 }
+
+#[test]
+fn snapshots_are_saved_and_listed_newest_first() {
+    let (_dir, mut store) = store();
+    assert!(store.latest_snapshots(5).expect("list").is_empty());
+    let older = store
+        .save_snapshot(
+            "2026-12-01T05:00:00Z",
+            Some("111122223333"),
+            r#"{"format_version":1,"n":1}"#,
+        )
+        .expect("save");
+    let newest = store
+        .save_snapshot("2026-12-02T05:00:00.250Z", None, r#"{"format_version":1,"n":3}"#)
+        .expect("save");
+    // Saved last but collected in between: order is by collection time, fractions included.
+    let middle = store
+        .save_snapshot(
+            "2026-12-02T05:00:00Z",
+            Some("111122223333"),
+            r#"{"format_version":1,"n":2}"#,
+        )
+        .expect("save");
+    let listed = store.latest_snapshots(10).expect("list");
+    assert_eq!(
+        listed,
+        [
+            (newest, "2026-12-02T05:00:00.250Z".to_string(), None),
+            (
+                middle,
+                "2026-12-02T05:00:00Z".to_string(),
+                Some("111122223333".to_string())
+            ),
+            (
+                older,
+                "2026-12-01T05:00:00Z".to_string(),
+                Some("111122223333".to_string())
+            ),
+        ]
+    );
+    assert_eq!(
+        store
+            .latest_snapshots(2)
+            .expect("list")
+            .iter()
+            .map(|s| s.0)
+            .collect::<Vec<_>>(),
+        [newest, middle]
+    );
+    assert_eq!(
+        store.snapshot(middle).expect("read").as_deref(),
+        Some(r#"{"format_version":1,"n":2}"#)
+    );
+    assert_eq!(store.snapshot(9999).expect("read"), None);
+}
+
+#[test]
+fn a_version_1_store_migrates_and_keeps_its_findings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("v1.db");
+    {
+        // A store as the first release left it: only migration 1 applied.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .expect("meta");
+        conn.execute_batch(MIGRATIONS[0]).expect("migration 1");
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')", [])
+            .expect("version");
+        conn.execute(
+            "INSERT INTO runs (id, command, started_at, sources) VALUES (1, 'hunt', '2026-11-01T00:00:00Z', '[]')",
+            [],
+        )
+        .expect("run");
+        conn.execute(
+            "INSERT INTO findings (key, rule_id, level, event_time, event_name, first_run, last_run, times_seen, finding)
+             VALUES ('aws-t\u{1f}e1', 'aws-t', 'high', '2024-03-01T12:00:00Z', 'X', 1, 1, 1, '{\"event_id\":\"e1\"}')",
+            [],
+        )
+        .expect("finding");
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'snapshots'", [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(tables, 0);
+    }
+    let mut store = Store::open(&path).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), 2);
+    let listed = store.list(&Filter::default()).expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].finding["event_id"], "e1");
+    let id = store
+        .save_snapshot("2026-12-02T05:00:00Z", None, "{}")
+        .expect("the new table is there");
+    assert_eq!(store.latest_snapshots(1).expect("list")[0].0, id);
+    drop(store);
+    assert_eq!(
+        Store::open(&path).expect("reopen").schema_version().expect("version"),
+        2
+    );
+}
