@@ -50,10 +50,28 @@ impl Aws {
     /// Resolves region and credentials. Fails when no region can be found; credentials are only
     /// fetched on the first request (so their errors name that request).
     pub async fn connect(settings: &AwsSettings) -> Result<Aws, AwsError> {
+        Aws::connect_with(settings, None).await
+    }
+
+    /// [`Aws::connect`] with fixed credentials instead of the chain: for emulators and tests,
+    /// which must never reach the instance metadata service.
+    pub async fn connect_static(settings: &AwsSettings, access_key: &str, secret: &str) -> Result<Aws, AwsError> {
+        let credentials = aws_credential_types::Credentials::new(access_key, secret, None, None, "static");
+        Aws::connect_with(settings, Some(SharedCredentialsProvider::new(credentials))).await
+    }
+
+    async fn connect_with(
+        settings: &AwsSettings,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Aws, AwsError> {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
-        let attempts = if settings.max_attempts == 0 { 4 } else { settings.max_attempts };
+        let attempts = if settings.max_attempts == 0 {
+            4
+        } else {
+            settings.max_attempts
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .retry_config(
@@ -75,6 +93,9 @@ impl Aws {
         }
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
         }
         let mut config = loader.load().await;
         if config.region().is_none() {

@@ -157,7 +157,11 @@ pub(crate) fn from_code(
             resource,
             action,
             code: code.to_string(),
-            message: if message.is_empty() { detail() } else { message.to_string() },
+            message: if message.is_empty() {
+                detail()
+            } else {
+                message.to_string()
+            },
         },
     }
 }
@@ -195,16 +199,37 @@ mod tests {
 
     #[test]
     fn codes_map_to_advice() {
-        let e = from_code("AccessDenied", "", "s3://b".into(), "s3:ListBucket".into(), "us-east-1", String::new);
+        let e = from_code(
+            "AccessDenied",
+            "",
+            "s3://b".into(),
+            "s3:ListBucket".into(),
+            "us-east-1",
+            String::new,
+        );
         assert_eq!(
             e.to_string(),
             "access denied to s3://b: the credentials need s3:ListBucket on it (see deploy/iam-policy.json)"
         );
         let e = from_code("ExpiredToken", "x", "r".into(), "a".into(), "us-east-1", String::new);
         assert!(e.is_fatal());
-        let e = from_code("UnrecognizedClientException", "x", "lookup:ap-east-1".into(), "a".into(), "ap-east-1", String::new);
+        let e = from_code(
+            "UnrecognizedClientException",
+            "x",
+            "lookup:ap-east-1".into(),
+            "a".into(),
+            "ap-east-1",
+            String::new,
+        );
         assert!(e.to_string().contains("not valid in ap-east-1"), "{e}");
-        let e = from_code("ThrottlingException", "Rate exceeded", "r".into(), "a".into(), "us-east-1", String::new);
+        let e = from_code(
+            "ThrottlingException",
+            "Rate exceeded",
+            "r".into(),
+            "a".into(),
+            "us-east-1",
+            String::new,
+        );
         assert!(e.is_transient());
         let e = from_code("Weird", "", "r".into(), "a".into(), "us-east-1", || "detail".into());
         assert_eq!(e.to_string(), "r: a failed: Weird: detail");

@@ -68,7 +68,11 @@ pub struct LookupRead {
 
 /// The window LookupEvents is asked for in `region`: the hunt's window, starting after the
 /// region's cursor, and never older than the retention.
-pub fn request_window(options: &LookupOptions, region: &str, now: DateTime<Utc>) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+pub fn request_window(
+    options: &LookupOptions,
+    region: &str,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
     let oldest = now - Duration::days(RETENTION_DAYS);
     let mut start = options.window.since.unwrap_or(oldest).max(oldest);
     if let Some(cursor) = options.cursors.get(region) {
@@ -161,7 +165,12 @@ async fn read_region(
                     } else {
                         error.to_string()
                     };
-                    let _ = tx.send(Fetched::Failed { name: name.clone(), message }).await;
+                    let _ = tx
+                        .send(Fetched::Failed {
+                            name: name.clone(),
+                            message,
+                        })
+                        .await;
                     return None;
                 }
             }
@@ -182,7 +191,15 @@ async fn read_region(
                 }
             }
         }
-        if !bytes.is_empty() && tx.send(Fetched::Object { name: name.clone(), bytes }).await.is_err() {
+        if !bytes.is_empty()
+            && tx
+                .send(Fetched::Object {
+                    name: name.clone(),
+                    bytes,
+                })
+                .await
+                .is_err()
+        {
             return None;
         }
         match page.next_token() {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use tokio::sync::{Semaphore, mpsc};
-use trailhound_source::{FileTime, Fetched, TimeWindow, file_time};
+use trailhound_source::{Fetched, FileTime, TimeWindow, file_time};
 
 use crate::client::Aws;
 use crate::error::{AwsError, classify};
@@ -81,6 +81,9 @@ pub struct S3Options {
     pub cursors: BTreeMap<String, String>,
 }
 
+/// One scope's read: the greatest key listed, and the least key that failed to fetch.
+type ScopeProgress = (String, Option<String>);
+
 /// A trail bucket opened for reading.
 #[derive(Debug, Clone)]
 pub struct TrailBucket {
@@ -90,7 +93,7 @@ pub struct TrailBucket {
     region: String,
     pub counters: Arc<Counters>,
     /// Per scope: the greatest key listed, and the least key that failed to fetch.
-    progress: Arc<Mutex<BTreeMap<String, (String, Option<String>)>>>,
+    progress: Arc<Mutex<BTreeMap<String, ScopeProgress>>>,
 }
 
 impl TrailBucket {
@@ -296,7 +299,11 @@ impl TrailBucket {
             Some(day) => format!("{}{}", scope.base, day_path(day)),
             None => scope.base.clone(),
         };
-        let cursor_key = if day.is_some() { scope.cursor_key() } else { "flat".to_string() };
+        let cursor_key = if day.is_some() {
+            scope.cursor_key()
+        } else {
+            "flat".to_string()
+        };
         let start_after = options
             .cursors
             .get(&cursor_key)
@@ -371,7 +378,9 @@ impl TrailBucket {
         runtime.spawn(async move {
             let permits = Arc::new(Semaphore::new(concurrency));
             for object in objects {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
                 let tx = tx.clone();
                 let this = this.clone();
                 let cursor_key = if layout {
@@ -443,7 +452,9 @@ impl TrailBucket {
                 Ok(body) => {
                     let bytes = body.into_bytes().to_vec();
                     self.counters.objects_fetched.fetch_add(1, Ordering::Relaxed);
-                    self.counters.bytes_fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    self.counters
+                        .bytes_fetched
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     return Fetched::Object { name, bytes };
                 }
                 Err(err) => last = format!("reading the object failed: {err}"),
@@ -554,7 +565,9 @@ fn just_before(key: &str) -> Option<String> {
     if last > 0 {
         bytes.push(last - 1);
         // Decrementing a byte can split a UTF-8 sequence; keep only valid text.
-        String::from_utf8(bytes).ok().or_else(|| Some(key[..key.len() - 1].to_string()))
+        String::from_utf8(bytes)
+            .ok()
+            .or_else(|| Some(key[..key.len() - 1].to_string()))
     } else {
         String::from_utf8(bytes).ok()
     }

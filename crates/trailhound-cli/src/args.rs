@@ -78,6 +78,11 @@ pub struct HuntArgs {
     /// Print only findings no earlier run stored (implies --store).
     #[arg(long)]
     pub new_only: bool,
+    /// s3:// and lookup: sources: read only what arrived since the last run with this store
+    /// (implies --store; the store remembers the last object key per account, region and day,
+    /// and the last event time per LookupEvents region).
+    #[arg(long)]
+    pub since_last_run: bool,
     /// Exit with status 1 when a finding is at or above this level.
     #[arg(long, value_name = "LEVEL")]
     pub fail_on: Option<String>,
@@ -92,7 +97,10 @@ pub struct HuntArgs {
 /// Where events come from and which ones; shared by hunt, events, timeline and summary.
 #[derive(Debug, Args, Clone)]
 pub struct ScanArgs {
-    /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), or - for stdin.
+    /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), - for
+    /// stdin, s3://BUCKET[/PREFIX] for a trail bucket (only the days in the window are listed), or
+    /// lookup:[all|REGION,...] for CloudTrail LookupEvents (management events of the last 90 days
+    /// only, at 2 requests/s per region).
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<String>,
     /// Only events at or after this time: a duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
@@ -111,6 +119,37 @@ pub struct ScanArgs {
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
+    /// s3:// sources: only these accounts (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub accounts: Vec<String>,
+    /// s3:// sources: only these regions (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Vec<String>,
+    /// s3:// sources: objects fetched at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How to reach AWS; shared by every command that does.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    /// AWS profile from ~/.aws/config (also: AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region for requests that need one [default: from the profile or AWS_REGION].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Assume this IAM role first (an audit role in another account).
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// External id for --role-arn.
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    pub external_id: Option<String>,
+    /// Send every AWS request to this endpoint (an emulator, a VPC endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 /// Which rules to run; shared by hunt and the rules commands.

@@ -10,7 +10,9 @@ use trailhound_output::Format;
 use trailhound_rules::Level;
 use trailhound_source::{Input, ScanOptions, TimeWindow, parse_bound, parse_duration};
 
-use crate::args::{HuntArgs, RuleSelection, ScanArgs};
+use trailhound_aws::AwsSettings;
+
+use crate::args::{AwsArgs, HuntArgs, RuleSelection, ScanArgs};
 
 /// Which rules to load and keep.
 #[derive(Debug, Clone)]
@@ -48,6 +50,47 @@ pub struct ScanSettings {
     pub options: ScanOptions,
     pub threads: Option<usize>,
     pub progress: bool,
+    pub remote: RemoteSettings,
+}
+
+/// How remote sources (s3://, lookup:) are read.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteSettings {
+    pub aws: AwsSettings,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub concurrency: usize,
+}
+
+impl RemoteSettings {
+    pub fn resolve(args: &ScanArgs) -> Result<RemoteSettings> {
+        if args.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        for account in &args.accounts {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("--accounts: {account:?} is not a 12-digit account id");
+            }
+        }
+        Ok(RemoteSettings {
+            aws: aws_settings(&args.aws),
+            accounts: args.accounts.clone(),
+            regions: args.regions.clone(),
+            concurrency: args.concurrency,
+        })
+    }
+}
+
+/// The AWS options as the client setup takes them.
+pub fn aws_settings(args: &AwsArgs) -> AwsSettings {
+    AwsSettings {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        role_arn: args.role_arn.clone(),
+        external_id: args.external_id.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        max_attempts: 0,
+    }
 }
 
 impl ScanSettings {
@@ -79,6 +122,7 @@ impl ScanSettings {
             },
             threads: args.threads,
             progress: !quiet && std::io::stderr().is_terminal(),
+            remote: RemoteSettings::resolve(args)?,
         })
     }
 }
@@ -86,8 +130,7 @@ impl ScanSettings {
 /// Everything `hunt` needs.
 #[derive(Debug, Clone)]
 pub struct HuntSettings {
-    pub inputs: Vec<Input>,
-    pub scan: ScanOptions,
+    pub scan: ScanSettings,
     pub rules: RuleSettings,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -95,6 +138,8 @@ pub struct HuntSettings {
     /// The case store, when findings are to be remembered.
     pub store: Option<PathBuf>,
     pub new_only: bool,
+    /// Read remote sources from where the last run with the store stopped.
+    pub since_last_run: bool,
     pub sources_text: Vec<String>,
     pub since_text: Option<String>,
     pub until_text: Option<String>,
@@ -105,8 +150,6 @@ pub struct HuntSettings {
     pub strict: bool,
     pub color: bool,
     pub max_width: usize,
-    pub threads: Option<usize>,
-    pub progress: bool,
     pub summary: bool,
 }
 
@@ -122,18 +165,18 @@ impl HuntSettings {
             (None, None) => Format::Jsonl,
         };
         Ok(HuntSettings {
-            inputs: scan.inputs,
-            scan: scan.options,
+            scan: scan.clone(),
             rules: RuleSettings::resolve(&args.rules)?,
             format,
             output: args.output.clone(),
             with_event: args.with_event,
-            store: match (&args.store, args.new_only) {
+            store: match (&args.store, args.new_only || args.since_last_run) {
                 (Some(path), _) if !path.as_os_str().is_empty() => Some(path.clone()),
                 (Some(_), _) | (None, true) => Some(store_path(None)?),
                 (None, false) => None,
             },
             new_only: args.new_only,
+            since_last_run: args.since_last_run,
             sources_text: args.scan.sources.clone(),
             since_text: window.since.map(|t| t.to_rfc3339()),
             until_text: window.until.map(|t| t.to_rfc3339()),
@@ -157,8 +200,6 @@ impl HuntSettings {
             strict: args.strict,
             color: stdout_terminal && color_allowed(),
             max_width: args.max_width,
-            threads: scan.threads,
-            progress: scan.progress,
             summary: !quiet,
         })
     }

@@ -358,6 +358,17 @@ struct Entry {
     event: [u32; EVENT_FIELDS],
 }
 
+impl Entry {
+    /// What orders matches of the same time: event id, source file, counted value.
+    fn tie_key<'s>(&self, strings: &'s Interner) -> (Option<String>, Option<&'s str>, u64) {
+        (
+            self.event_id.text(strings),
+            strings.get(self.event[EVENT_FIELDS - 1]),
+            self.aux,
+        )
+    }
+}
+
 /// Base-rule matches collected for correlations, per (correlation, group).
 #[derive(Debug, Default)]
 pub struct CorrelationState {
@@ -543,7 +554,14 @@ impl CorrelationState {
             let Some(rule) = rules.get(resolved.rule) else { continue };
             let (mut ready, rest): (Vec<Entry>, Vec<Entry>) = group.pending.drain(..).partition(|e| e.time < watermark);
             group.pending = rest;
-            ready.sort_by_key(|e| e.time);
+            // Same-time matches in a fixed order, whatever order files were read in: the same
+            // event delivered in two files (organization trails) completes a window the same way.
+            let strings = &self.strings;
+            ready.sort_by(|a, b| {
+                a.time
+                    .cmp(&b.time)
+                    .then_with(|| a.tie_key(strings).cmp(&b.tie_key(strings)))
+            });
             for entry in ready {
                 if let Some((count, window)) = group.feed(resolved, entry) {
                     findings.push(correlation_finding(rule, resolved, &key, &window, count, &self.strings));

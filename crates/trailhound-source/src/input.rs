@@ -61,7 +61,9 @@ impl Input {
                 list => {
                     let regions: Vec<String> = list.split(',').map(|r| r.trim().to_string()).collect();
                     let region_like = |r: &String| {
-                        !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        !r.is_empty()
+                            && r.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                     };
                     if !regions.iter().all(region_like) {
                         return Err(InputError::Lookup(text.to_string()));
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(Input::parse("lookup:all"), Ok(Input::Lookup(LookupRegions::All)));
         assert_eq!(
             Input::parse("lookup:us-east-1,eu-west-1"),
-            Ok(Input::Lookup(LookupRegions::List(vec!["us-east-1".into(), "eu-west-1".into()])))
+            Ok(Input::Lookup(LookupRegions::List(vec![
+                "us-east-1".into(),
+                "eu-west-1".into()
+            ])))
         );
         assert!(Input::parse("lookup:us-east-1,,x").is_err());
         assert!(Input::parse("lookup:US_EAST").is_err());

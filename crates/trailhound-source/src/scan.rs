@@ -474,7 +474,12 @@ pub fn scan_part<S: Sink>(
 }
 
 /// The workers' sinks, counts and problems as one report.
-fn merge_workers<S>(workers: Vec<Worker<'_, S>>, stats: ScanStats, problems: Vec<Problem>, started: Instant) -> ScanReport<S> {
+fn merge_workers<S>(
+    workers: Vec<Worker<'_, S>>,
+    stats: ScanStats,
+    problems: Vec<Problem>,
+    started: Instant,
+) -> ScanReport<S> {
     let mut report = ScanReport {
         sinks: Vec::with_capacity(workers.len()),
         stats,

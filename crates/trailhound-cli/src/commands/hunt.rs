@@ -6,12 +6,12 @@ use anyhow::{Context, Result, bail};
 use trailhound_event::Record;
 use trailhound_output::{Format, Options, Report, Summary, Window, write_findings, write_html, write_summary};
 use trailhound_rules::{CorrelationState, Explanation, Finding, Hit, MAX_ENTRIES, Reasons, RuleSet, group_findings};
-use trailhound_source::{ProblemBudget, ScanStats, Sink, scan_part};
+use trailhound_source::Sink;
 use trailhound_store::{RunStart, Status, Store};
 
 use crate::commands::summary::Activity;
 use crate::commands::{Outcome, load_rules, scanning};
-use crate::settings::{HuntSettings, ScanSettings};
+use crate::settings::HuntSettings;
 
 /// Collects the findings, and the matches correlations will count, of one worker.
 struct Hunter<'r> {
@@ -73,48 +73,38 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         with_event: settings.with_event,
         activity: (settings.format == Format::Html).then(Activity::default),
     };
-    let scan_settings = ScanSettings {
-        inputs: settings.inputs.clone(),
-        options: settings.scan.clone(),
-        threads: settings.threads,
-        progress: settings.progress,
-    };
-    let plan = scanning::plan(&scan_settings)?;
-    let bar = scanning::progress_bar(settings.progress, plan.len() as u64);
-    // With correlations, read the files in delivery-time batches and sweep after each one, so
-    // their state only holds what a later window can still use.
-    let batches = if rules.correlations() > 0 {
-        plan.into_batches(settings.scan.delivery_lag, chrono::Duration::hours(1))
-    } else {
-        vec![(plan, None)]
+    // Incremental runs start where the store's cursors say the last run stopped.
+    let since = match (&settings.store, settings.since_last_run) {
+        (Some(path), true) => Some(Store::open(path)?.cursors()?),
+        _ => None,
     };
     let mut findings = Vec::new();
     let mut correlations = CorrelationState::default();
     let mut dropped = 0;
     let mut activity = Activity::default();
-    let mut stats = ScanStats::default();
-    let mut problems_total = 0;
-    let started = std::time::Instant::now();
-    let budget = ProblemBudget::default();
-    for (batch, watermark) in batches {
-        let report = scan_part(batch, &settings.scan, &make, &|_| bar.inc(1), &budget);
-        stats.add(&report.stats);
-        problems_total += report.problems_total;
-        for hunter in report.sinks {
-            findings.extend(hunter.findings);
-            correlations.merge(hunter.correlations);
-            dropped += hunter.dropped;
-            if let Some(more) = hunter.activity {
-                activity.merge(more);
+    // With correlations, read in delivery-time batches and sweep after each one, so their
+    // state only holds what a later window can still use.
+    let driven = scanning::drive(
+        &settings.scan,
+        since.as_ref(),
+        &make,
+        rules.correlations() > 0,
+        &mut |hunters, watermark| {
+            for hunter in hunters {
+                findings.extend(hunter.findings);
+                correlations.merge(hunter.correlations);
+                dropped += hunter.dropped;
+                if let Some(more) = hunter.activity {
+                    activity.merge(more);
+                }
             }
-        }
-        if let Some(watermark) = watermark {
-            findings.extend(rules.advance(&mut correlations, watermark));
-        }
-    }
-    bar.finish_and_clear();
-    budget.finish();
-    stats.elapsed = started.elapsed();
+            if let Some(watermark) = watermark {
+                findings.extend(rules.advance(&mut correlations, watermark));
+            }
+        },
+    )?;
+    let stats = driven.stats.clone();
+    let problems_total = driven.problems_total;
     if correlations.late() > 0 {
         tracing::warn!(
             "{} correlation matches came from files delivered more than --delivery-lag after their events; they were counted late",
@@ -157,6 +147,9 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         let states = store.record_findings(run, &findings)?;
         new_findings = states.iter().filter(|r| r.new).count();
         store.finish_run(run, stats.records_in_window, findings.len(), new_findings)?;
+        for ((source, key), value) in &driven.cursors {
+            store.set_cursor(source, key, value)?;
+        }
         let mut seen = std::collections::HashSet::new();
         let mut kept = Vec::with_capacity(findings.len());
         for (mut finding, recorded) in findings.into_iter().zip(states) {
@@ -263,6 +256,9 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         }
         if settings.group.is_some() {
             let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());
+        }
+        for note in &driven.notes {
+            let _ = writeln!(err, "  {}", trailhound_event::printable(note));
         }
     }
     if settings.strict && problems_total > 0 {

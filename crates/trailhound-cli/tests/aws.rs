@@ -1,0 +1,472 @@
+//! The AWS-facing sources against real protocol peers: trail buckets on moto's server, and
+//! LookupEvents on a small server of our own (moto has no LookupEvents). Findings must equal
+//! those from hunting the same events on disk; request counts prove window pruning.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{Moto, jsonl, run, trailhound};
+
+const BUCKET: &str = "trail-bucket";
+
+fn examples() -> PathBuf {
+    support::root().join("examples/cloudtrail/AWSLogs/111122223333")
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).expect("under dir").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A trail bucket in both layouts, and the same objects on disk under `mirror`: the example
+/// account (two regions, a week, digests) as `AWSLogs/111122223333/...`, and its us-east-1 logs
+/// of Nov 19-22 as a second account of an organization trail, `AWSLogs/o-exampleorg1/444455556666/...`.
+struct Seeded {
+    keys: Vec<String>,
+    mirror: tempfile::TempDir,
+}
+
+fn seed(moto: &Moto, runtime: &tokio::runtime::Runtime) -> Seeded {
+    let s3 = moto.aws(runtime).s3(None);
+    runtime
+        .block_on(s3.create_bucket().bucket(BUCKET).send())
+        .expect("bucket created");
+    let mirror = tempfile::tempdir().expect("mirror dir");
+    let mut keys = Vec::new();
+    for relative in files_under(&examples()) {
+        let text = relative.to_string_lossy().to_string();
+        let mut targets = vec![format!("AWSLogs/111122223333/{text}")];
+        let org_days = ["2026/11/19/", "2026/11/20/", "2026/11/21/", "2026/11/22/"];
+        if text.starts_with("CloudTrail/us-east-1/") && org_days.iter().any(|d| text.contains(d)) {
+            targets.push(format!("AWSLogs/o-exampleorg1/444455556666/{text}"));
+        }
+        let bytes = std::fs::read(examples().join(&relative)).expect("example file");
+        for key in targets {
+            put(runtime, &s3, &key, bytes.clone(), None);
+            let local = mirror.path().join(&key);
+            std::fs::create_dir_all(local.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&local, &bytes).expect("mirror file");
+            keys.push(key);
+        }
+    }
+    Seeded { keys, mirror }
+}
+
+fn put(
+    runtime: &tokio::runtime::Runtime,
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    bytes: Vec<u8>,
+    class: Option<aws_sdk_s3::types::StorageClass>,
+) {
+    runtime
+        .block_on(
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .set_storage_class(class)
+                .body(bytes.into())
+                .send(),
+        )
+        .expect("object put");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Findings as comparable text: the source named relative to the bucket or mirror root.
+fn normalized(stdout: &str, roots: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = jsonl(stdout)
+        .into_iter()
+        .map(|f| {
+            let mut text = f.to_string();
+            for root in roots {
+                text = text.replace(root, "");
+            }
+            text
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Asserts two normalized finding lists are equal, showing only what differs.
+fn same_findings(remote: &[String], local: &[String]) {
+    let only_remote: Vec<&String> = remote.iter().filter(|f| !local.contains(f)).collect();
+    let only_local: Vec<&String> = local.iter().filter(|f| !remote.contains(f)).collect();
+    assert!(
+        only_remote.is_empty() && only_local.is_empty() && remote.len() == local.len(),
+        "only from S3: {only_remote:#?}\nonly from disk: {only_local:#?}"
+    );
+}
+
+fn hunt_s3(moto: &Moto, args: &[&str]) -> support::Run {
+    run(trailhound()
+        .args([
+            "hunt",
+            &format!("s3://{BUCKET}"),
+            "--format",
+            "jsonl",
+            "--endpoint-url",
+            &moto.url(),
+        ])
+        .args(args))
+}
+
+/// Object GETs and ListObjectsV2 calls (with their query) among moto's recorded requests.
+fn s3_requests(moto: &Moto) -> (Vec<String>, Vec<String>) {
+    let mut gets = Vec::new();
+    let mut lists = Vec::new();
+    for (method, path) in moto.take_requests() {
+        if method != "GET" {
+            continue;
+        }
+        let Some(rest) = path.strip_prefix(&format!("/{BUCKET}")) else {
+            continue;
+        };
+        if rest.contains("list-type=2") {
+            lists.push(decode(rest));
+        } else if let Some(key) = rest.strip_prefix('/').map(|k| k.split('?').next().unwrap_or_default())
+            && !key.is_empty()
+        {
+            gets.push(decode(key));
+        }
+    }
+    (gets, lists)
+}
+
+/// Percent-decoding of a URL's path and query.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn summary_number(stderr: &str, after: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            let i = l.find(after)?;
+            let before = l[..i].trim_end();
+            before
+                .rsplit(|c: char| !c.is_ascii_digit() && c != ',')
+                .next()?
+                .replace(',', "")
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {after:?} in {stderr}"))
+}
+
+#[test]
+fn bucket_hunt_equals_the_same_files_on_disk() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let seeded = seed(&moto, &rt);
+    moto.take_requests();
+
+    let remote = hunt_s3(&moto, &[]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    let mirror = seeded.mirror.path().display().to_string();
+    let local = run(trailhound().args(["hunt", &mirror, "--format", "jsonl"]));
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let from_s3 = normalized(&remote.stdout, &[&format!("s3://{BUCKET}/")]);
+    let from_disk = normalized(&local.stdout, &[&format!("{mirror}/")]);
+    assert!(from_s3.len() > 47, "the org copy adds findings: {}", from_s3.len());
+    same_findings(&from_s3, &from_disk);
+    assert!(from_s3.iter().any(|f| f.contains("aws-cloudtrail-stop-logging")));
+    assert!(
+        from_s3
+            .iter()
+            .any(|f| f.contains("\"source_file\":\"AWSLogs/o-exampleorg1/444455556666/")),
+        "the organization layout is read"
+    );
+
+    // Every event object was fetched once; digests never.
+    let (gets, _) = s3_requests(&moto);
+    let events = seeded.keys.iter().filter(|k| k.contains("/CloudTrail/")).count();
+    assert_eq!(gets.len(), events);
+    assert!(gets.iter().all(|k| !k.contains("CloudTrail-Digest")));
+    assert!(
+        remote.stderr.contains(&format!("s3://{BUCKET}/: 3 accounts/regions")),
+        "{}",
+        remote.stderr
+    );
+}
+
+/// Whether a delivery-named key may hold events of [since, until): events reach a file up to an
+/// hour before its delivery time and a few minutes after (the documented pruning rule).
+fn named_in_window(key: &str, since: &str, until: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or_default();
+    let stamp = name
+        .split('_')
+        .find(|p| p.len() == 14 && p.ends_with('Z'))
+        .expect("delivery time");
+    let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ")
+        .expect("time")
+        .and_utc();
+    let since = chrono::DateTime::parse_from_rfc3339(since).expect("since");
+    let until = chrono::DateTime::parse_from_rfc3339(until).expect("until");
+    at + chrono::Duration::minutes(15) >= since && at - chrono::Duration::hours(1) < until
+}
+
+#[test]
+fn a_window_lists_only_its_days_and_fetches_only_its_objects() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let seeded = seed(&moto, &rt);
+    moto.take_requests();
+    let (since, until) = ("2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
+
+    let remote = hunt_s3(&moto, &["--since", since, "--until", until]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    let (gets, lists) = s3_requests(&moto);
+
+    let expected: Vec<&String> = seeded
+        .keys
+        .iter()
+        .filter(|k| k.contains("/CloudTrail/") && named_in_window(k, since, until))
+        .collect();
+    assert!(
+        expected.len() < seeded.keys.len() / 3,
+        "the window is a small part of the bucket"
+    );
+    let mut fetched = gets.clone();
+    fetched.sort();
+    let mut expected_sorted: Vec<String> = expected.iter().map(|k| k.to_string()).collect();
+    expected_sorted.sort();
+    assert_eq!(fetched, expected_sorted, "exactly the objects named inside the window");
+
+    // Listing: folders by delimiter to discover, then only the day folders that can hold the
+    // window (the 19th's late deliveries, the 20th, the 21st's early ones), per account/region.
+    let mut day_lists: Vec<String> = lists.iter().filter(|q| !q.contains("delimiter=/")).cloned().collect();
+    day_lists.sort();
+    let mut wanted = Vec::new();
+    for scope in [
+        "AWSLogs/111122223333/CloudTrail/eu-west-1/",
+        "AWSLogs/111122223333/CloudTrail/us-east-1/",
+        "AWSLogs/o-exampleorg1/444455556666/CloudTrail/us-east-1/",
+    ] {
+        for day in ["19", "20", "21"] {
+            wanted.push(format!("{scope}2026/11/{day}/"));
+        }
+    }
+    let listed_prefixes: Vec<String> = day_lists
+        .iter()
+        .map(|q| {
+            q.split(['?', '&'])
+                .find_map(|p| p.strip_prefix("prefix="))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let mut listed_sorted = listed_prefixes.clone();
+    listed_sorted.sort();
+    wanted.sort();
+    assert_eq!(listed_sorted, wanted, "day listings: {day_lists:?}");
+    let discovery = lists.len() - day_lists.len();
+    // "", AWSLogs/, the organization, and the CloudTrail/ folder of each of the two accounts.
+    assert_eq!(discovery, 5, "{lists:?}");
+
+    // Same findings as the same window over the files on disk.
+    let mirror = seeded.mirror.path().display().to_string();
+    let local = run(trailhound().args(["hunt", &mirror, "--format", "jsonl", "--since", since, "--until", until]));
+    same_findings(
+        &normalized(&remote.stdout, &[&format!("s3://{BUCKET}/")]),
+        &normalized(&local.stdout, &[&format!("{mirror}/")]),
+    );
+    assert_eq!(
+        summary_number(&local.stderr, "files read"),
+        gets.len() as u64,
+        "disk and bucket read the same files"
+    );
+}
+
+#[test]
+fn accounts_and_regions_narrow_the_read() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    seed(&moto, &rt);
+    moto.take_requests();
+    let remote = hunt_s3(&moto, &["--accounts", "444455556666", "--regions", "us-east-1"]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    let (gets, _) = s3_requests(&moto);
+    assert!(!gets.is_empty());
+    assert!(
+        gets.iter()
+            .all(|k| k.starts_with("AWSLogs/o-exampleorg1/444455556666/CloudTrail/us-east-1/")),
+        "{gets:?}"
+    );
+    let findings = jsonl(&remote.stdout);
+    assert!(findings.iter().all(|f| {
+        f["source_file"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("s3://trail-bucket/AWSLogs/o-exampleorg1/444455556666/"))
+    }));
+}
+
+#[test]
+fn an_unreadable_object_is_reported_and_skipped_or_fatal_with_strict() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    seed(&moto, &rt);
+    let s3 = moto.aws(&rt).s3(None);
+    let archived = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1200Z_archived.json.gz";
+    let bytes = std::fs::read(
+        examples().join(
+            files_under(&examples())
+                .into_iter()
+                .find(|p| p.to_string_lossy().contains("CloudTrail/us-east-1/2026/11/20/"))
+                .expect("an example file"),
+        ),
+    )
+    .expect("bytes");
+    put(
+        &rt,
+        &s3,
+        archived,
+        bytes,
+        Some(aws_sdk_s3::types::StorageClass::Glacier),
+    );
+
+    let window = ["--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z"];
+    let lenient = hunt_s3(&moto, &window);
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    let line = lenient
+        .stderr
+        .lines()
+        .find(|l| l.contains(archived))
+        .unwrap_or_else(|| panic!("the object is named: {}", lenient.stderr));
+    assert!(
+        line.contains("archived (Glacier / Deep Archive): restore it first"),
+        "{line}"
+    );
+    assert!(
+        lenient.stdout.contains("aws-cloudtrail-stop-logging"),
+        "the rest is still hunted"
+    );
+    assert!(lenient.stderr.contains("1 failed"), "{}", lenient.stderr);
+
+    let strict = hunt_s3(&moto, &[&window[..], &["--strict"]].concat());
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+}
+
+#[test]
+fn incremental_runs_read_only_what_is_new() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let seeded = seed(&moto, &rt);
+    let db = tempfile::tempdir().expect("dir");
+    let store = db.path().join("case.db").display().to_string();
+    let args = ["--store", &store, "--since-last-run", "--new-only"];
+    moto.take_requests();
+
+    let first = hunt_s3(&moto, &args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (gets, _) = s3_requests(&moto);
+    let events = seeded.keys.iter().filter(|k| k.contains("/CloudTrail/")).count();
+    assert_eq!(gets.len(), events);
+    assert!(first.stdout.contains("aws-cloudtrail-stop-logging"));
+
+    let second = hunt_s3(&moto, &args);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let (gets, lists) = s3_requests(&moto);
+    assert_eq!(gets, Vec::<String>::new(), "nothing new to read");
+    assert!(second.stdout.is_empty(), "{}", second.stdout);
+    // Each scope's day folders are listed from its cursor's day (after the cursor's key) to
+    // today, not the week before it.
+    let day_lists: Vec<&String> = lists.iter().filter(|q| !q.contains("delimiter=/")).collect();
+    let cursor_day = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).expect("date");
+    let days_to_tomorrow = (chrono::Utc::now().date_naive() - cursor_day).num_days() as usize + 2;
+    assert_eq!(day_lists.len(), 3 * days_to_tomorrow, "{day_lists:?}");
+    assert!(day_lists.iter().all(|q| !q.contains("2026/11/21/")), "{day_lists:?}");
+    assert_eq!(
+        day_lists.iter().filter(|q| q.contains("start-after=")).count(),
+        3,
+        "the cursor's own day resumes after its key"
+    );
+
+    // A new object delivered later: the next run reads exactly it.
+    let s3 = moto.aws(&rt).s3(None);
+    let new_key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/23/111122223333_CloudTrail_eu-west-1_20261123T0105Z_new.json.gz";
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09", "eventTime": "2026-11-23T01:00:00Z", "eventSource": "cloudtrail.amazonaws.com",
+        "eventName": "StopLogging", "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.66",
+        "userAgent": "aws-cli/2.15.0", "eventID": "0f3c1d2e-0000-4000-8000-000000000001", "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/backup-svc",
+                         "accountId": "111122223333", "accessKeyId": "AKIA2BACKUPSVCEXAMPL", "userName": "backup-svc"},
+        "requestParameters": {"name": "management-trail"}, "responseElements": null}]});
+    put(&rt, &s3, new_key, record.to_string().into_bytes(), None);
+    moto.take_requests();
+    let third = hunt_s3(&moto, &args);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let (gets, _) = s3_requests(&moto);
+    assert_eq!(gets, vec![new_key.to_string()]);
+    let findings = jsonl(&third.stdout);
+    assert_eq!(findings.len(), 1, "{}", third.stdout);
+    assert_eq!(findings[0]["event_id"], "0f3c1d2e-0000-4000-8000-000000000001");
+}
+
+#[test]
+fn a_missing_bucket_is_one_clear_line() {
+    let Some(moto) = Moto::start() else { return };
+    let out = run(trailhound().args(["hunt", "s3://no-such-bucket", "--endpoint-url", &moto.url()]));
+    assert_eq!(out.code, 2);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains("s3://no-such-bucket: no such bucket"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn no_credentials_is_one_clear_line() {
+    // No moto needed: nothing may be sent anywhere. The endpoint is a closed local port.
+    let port = support::free_port();
+    let out = run(trailhound()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([
+            "hunt",
+            "s3://some-bucket",
+            "--endpoint-url",
+            &format!("http://127.0.0.1:{port}"),
+        ]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no AWS credentials found"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
