@@ -2,6 +2,8 @@
 //! LookupEvents on a small server of our own (moto has no LookupEvents). Findings must equal
 //! those from hunting the same events on disk; request counts prove window pruning.
 
+#[path = "aws/lookup.rs"]
+mod lookup;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -469,4 +471,78 @@ fn no_credentials_is_one_clear_line() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no AWS credentials found"), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn role_arn_assumes_the_audit_role_with_its_external_id() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    seed(&moto, &rt);
+    moto.take_requests();
+    let role = "arn:aws:iam::123456789012:role/trailhound-audit";
+    let out = hunt_s3(
+        &moto,
+        &[
+            "--role-arn",
+            role,
+            "--external-id",
+            "ext-42",
+            "--since",
+            "2026-11-22T00:00:00Z",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let recorded = moto.take_recorded();
+    let body = |v: &serde_json::Value| {
+        let raw = v["body"].as_str().unwrap_or_default();
+        if v["body_encoded"].as_bool() == Some(true) {
+            String::from_utf8(base64_decode(raw)).unwrap_or_default()
+        } else {
+            raw.to_string()
+        }
+    };
+    let assume = recorded
+        .iter()
+        .find(|v| body(v).contains("Action=AssumeRole"))
+        .unwrap_or_else(|| panic!("no AssumeRole among {recorded:?}"));
+    let text = decode(&body(assume));
+    assert!(text.contains(&format!("RoleArn={role}")), "{text}");
+    assert!(text.contains("ExternalId=ext-42"), "{text}");
+    assert!(text.contains("RoleSessionName=trailhound"), "{text}");
+    // Bucket requests are signed with the role's credentials, not the base ones.
+    let s3: Vec<&serde_json::Value> = recorded
+        .iter()
+        .filter(|v| v["url"].as_str().is_some_and(|u| u.contains(&format!("/{BUCKET}"))))
+        .collect();
+    assert!(!s3.is_empty());
+    for request in s3 {
+        let auth = request["headers"]["Authorization"].as_str().unwrap_or_default();
+        assert!(
+            auth.contains("Credential=") && !auth.contains("Credential=testing/"),
+            "{auth}"
+        );
+    }
+}
+
+/// Standard base64, for moto's recorded bodies.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }

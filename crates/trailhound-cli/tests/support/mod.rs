@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lookup_server;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -94,12 +96,19 @@ impl Moto {
             .expect("client")
     }
 
-    /// The requests moto received since the last call, as (method, url path and query).
-    pub fn take_requests(&self) -> Vec<(String, String)> {
+    /// The requests moto received since the last call, as recorded (method, url, headers, body).
+    pub fn take_recorded(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
         let _ = std::fs::write(&self.recording, "");
         text.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect()
+    }
+
+    /// The requests moto received since the last call, as (method, url path and query).
+    pub fn take_requests(&self) -> Vec<(String, String)> {
+        self.take_recorded()
+            .into_iter()
             .map(|v| {
                 let url = v["url"].as_str().unwrap_or_default();
                 let path = url.split_once("://").map_or(url, |(_, rest)| rest);
