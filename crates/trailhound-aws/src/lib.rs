@@ -7,10 +7,12 @@
 
 mod client;
 mod error;
+pub mod inventory;
 pub mod lookup;
 pub mod s3_trail;
 
 pub use client::{Aws, AwsSettings, Identity};
 pub use error::{AwsError, classify};
+pub use inventory::CollectOptions;
 pub use lookup::{LookupCounters, LookupOptions, LookupRead, RETENTION_DAYS};
 pub use s3_trail::{Counters, ListCounts, Listing, ObjectRef, S3Options, Scope, TrailBucket};
