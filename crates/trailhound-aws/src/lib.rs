@@ -5,6 +5,7 @@
 //! without it. It is read-only against AWS. Readers hand fetched bytes to trailhound-source's
 //! scanner through channels; nothing here parses CloudTrail records or runs rules.
 
+pub mod alert;
 mod client;
 mod error;
 pub mod inventory;

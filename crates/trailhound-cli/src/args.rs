@@ -92,6 +92,15 @@ pub struct HuntArgs {
     /// Widest table cell before values are cut (0: never cut).
     #[arg(long, default_value_t = 48)]
     pub max_width: usize,
+    /// Send the findings (unexplained, at or above --alert-min-level) to slack, webhook or sns
+    /// (repeatable). slack posts to TRAILHOUND_SLACK_WEBHOOK_URL, webhook to
+    /// TRAILHOUND_WEBHOOK_URL (each a URL, secretsmanager:SECRET_ID or ssm:PARAMETER), sns
+    /// publishes to TRAILHOUND_SNS_TOPIC_ARN. With --new-only, only new findings alert.
+    #[arg(long = "alert", value_name = "slack|webhook|sns")]
+    pub alerts: Vec<String>,
+    /// Lowest level that alerts.
+    #[arg(long, default_value = "high", value_name = "LEVEL")]
+    pub alert_min_level: String,
 }
 
 /// Where events come from and which ones; shared by hunt, events, timeline and summary.

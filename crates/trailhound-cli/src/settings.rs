@@ -151,6 +151,8 @@ pub struct HuntSettings {
     pub color: bool,
     pub max_width: usize,
     pub summary: bool,
+    pub alerts: Vec<AlertKind>,
+    pub alert_min_level: Level,
 }
 
 impl HuntSettings {
@@ -200,8 +202,47 @@ impl HuntSettings {
             strict: args.strict,
             color: stdout_terminal && color_allowed(),
             max_width: args.max_width,
+            alerts: args
+                .alerts
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)
+                .context("--alert")?,
+            alert_min_level: parse_level(&args.alert_min_level).context("--alert-min-level")?,
             summary: !quiet,
         })
+    }
+}
+
+/// Where `--alert` sends findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    Slack,
+    Webhook,
+    Sns,
+}
+
+impl AlertKind {
+    /// The environment variable that holds the target.
+    pub fn variable(self) -> &'static str {
+        match self {
+            AlertKind::Slack => "TRAILHOUND_SLACK_WEBHOOK_URL",
+            AlertKind::Webhook => "TRAILHOUND_WEBHOOK_URL",
+            AlertKind::Sns => "TRAILHOUND_SNS_TOPIC_ARN",
+        }
+    }
+}
+
+impl std::str::FromStr for AlertKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<AlertKind, String> {
+        match text {
+            "slack" => Ok(AlertKind::Slack),
+            "webhook" => Ok(AlertKind::Webhook),
+            "sns" => Ok(AlertKind::Sns),
+            other => Err(format!("{other:?} is not slack, webhook or sns")),
+        }
     }
 }
 

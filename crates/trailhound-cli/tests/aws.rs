@@ -2,6 +2,8 @@
 //! LookupEvents on a small server of our own (moto has no LookupEvents). Findings must equal
 //! those from hunting the same events on disk; request counts prove window pruning.
 
+#[path = "aws/alerts.rs"]
+mod alerts;
 #[path = "aws/lookup.rs"]
 mod lookup;
 mod support;

@@ -4,6 +4,7 @@
 //! escape sequence reach the terminal, CSV neutralises cells a spreadsheet would run as formulas,
 //! JSON is JSON-escaped by construction. Run summaries for stderr are rendered here too.
 
+mod alert;
 mod csv;
 mod escape;
 mod format;
@@ -15,6 +16,9 @@ mod stored;
 mod summary;
 mod table;
 
+pub use alert::{
+    AlertRun, SLACK_FINDINGS_PER_MESSAGE, level_counts, mrkdwn, slack_messages, sns_message, webhook_payload,
+};
 pub use escape::{csv_cell, terminal};
 pub use format::{Format, Options, write_findings};
 pub use html::{Report, Window, script_json, write_html};

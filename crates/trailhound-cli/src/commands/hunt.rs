@@ -51,7 +51,27 @@ impl Sink for Hunter<'_> {
     }
 }
 
-pub fn run(settings: &HuntSettings) -> Result<Outcome> {
+/// What a hunt found, before it is written out.
+pub struct Hunted {
+    /// Sorted by time; explained ones included (with their explanation); with a store, only
+    /// one per stored finding, and only new ones with `new_only`.
+    pub findings: Vec<Finding>,
+    pub stats: trailhound_source::ScanStats,
+    pub problems_total: u64,
+    /// Lines about remote sources for the summary.
+    pub notes: Vec<String>,
+    pub rules: usize,
+    pub rules_unindexed: usize,
+    pub correlations: usize,
+    pub activity: Activity,
+    pub explained: usize,
+    pub before_grouping: usize,
+    pub new_findings: usize,
+    pub reasons_used: bool,
+}
+
+/// Runs a hunt: rules over the sources, correlations, known reasons, grouping, the store.
+pub fn execute(settings: &HuntSettings) -> Result<Hunted> {
     let reasons = settings.reasons.as_deref().map(load_reasons).transpose()?;
     let (rules, rule_errors) = load_rules(&settings.rules)?;
     for error in &rule_errors {
@@ -170,6 +190,48 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         }
         findings = kept;
     }
+    Ok(Hunted {
+        findings,
+        stats,
+        problems_total,
+        notes: driven.notes,
+        rules: rules.len(),
+        rules_unindexed: rules.unindexed(),
+        correlations: rules.correlations(),
+        activity,
+        explained,
+        before_grouping,
+        new_findings,
+        reasons_used: reasons.is_some(),
+    })
+}
+
+pub fn run(settings: &HuntSettings) -> Result<Outcome> {
+    let Hunted {
+        mut findings,
+        stats,
+        problems_total,
+        notes,
+        rules,
+        rules_unindexed,
+        correlations,
+        activity,
+        explained,
+        before_grouping,
+        new_findings,
+        reasons_used,
+    } = execute(settings)?;
+    // An alert that cannot be delivered fails the run (exit 2), after the findings are written.
+    let alert_failed = !settings.alerts.is_empty()
+        && crate::commands::alerts::send(
+            &settings.alerts,
+            settings.alert_min_level,
+            &settings.scan.remote.aws,
+            &format!("hunt {}", settings.sources_text.join(" ")),
+            &findings,
+        )
+        .inspect_err(|err| tracing::error!("{err:#}"))
+        .is_err();
     // Explained findings do not fail a run, even when shown; with --new-only, only new ones do.
     let unexplained_at_fail_level = settings
         .fail_on
@@ -197,7 +259,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
                     "digests_skipped": stats.digests_skipped,
                     "files_failed": stats.files_failed,
                     "records_invalid": stats.records_invalid,
-                    "rules": rules.len(),
+                    "rules": rules,
                 }),
                 findings: &findings,
                 console_logins: serde_json::to_value(activity.console()).unwrap_or_default(),
@@ -231,14 +293,14 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
     if settings.summary {
         let summary = Summary {
             stats: stats.clone(),
-            rules: rules.len(),
-            rules_unindexed: rules.unindexed(),
-            correlations: rules.correlations(),
+            rules,
+            rules_unindexed,
+            correlations,
         };
         let mut err = io::stderr().lock();
         // A closed stderr is no reason to fail the run.
         let _ = write_summary(&mut err, &summary, &findings);
-        if reasons.is_some() {
+        if reasons_used {
             let shown = if settings.show_explained {
                 "shown"
             } else {
@@ -257,9 +319,12 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         if settings.group.is_some() {
             let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());
         }
-        for note in &driven.notes {
+        for note in &notes {
             let _ = writeln!(err, "  {}", trailhound_event::printable(note));
         }
+    }
+    if alert_failed {
+        return Ok(Outcome::Error);
     }
     if settings.strict && problems_total > 0 {
         tracing::error!("{problems_total} bad files or records (--strict)");

@@ -1,5 +1,6 @@
 //! The commands. Each takes resolved settings and returns how the process should exit.
 
+pub mod alerts;
 pub mod events;
 pub mod findings;
 pub mod hunt;

@@ -4,12 +4,12 @@
 //! that is not enabled. It records each request's region, time and parameters.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+
+use super::http::{HttpServer, Response};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -22,8 +22,7 @@ pub struct Seen {
 }
 
 pub struct LookupServer {
-    pub port: u16,
-    pub seen: Arc<Mutex<Vec<Seen>>>,
+    server: HttpServer,
 }
 
 #[derive(Clone)]
@@ -39,91 +38,49 @@ pub struct Behaviour {
 
 impl LookupServer {
     pub fn start(behaviour: Behaviour) -> LookupServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let state = (Arc::new(behaviour), seen.clone(), Arc::new(Mutex::new(0usize)));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = state.clone();
-                std::thread::spawn(move || serve(stream, &state.0, &state.1, &state.2));
-            }
+        let counter = Mutex::new(0usize);
+        let server = HttpServer::start(move |request| {
+            let region = request
+                .header("authorization")
+                .split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split('/').nth(2))
+                .unwrap_or_default()
+                .to_string();
+            let target = request.header("x-amz-target");
+            let (status, content_type, body, _) = answer(&behaviour, &region, &target, &request.body, &counter);
+            let headers = vec![
+                ("Content-Type".to_string(), content_type.to_string()),
+                ("x-amzn-RequestId".to_string(), "test".to_string()),
+            ];
+            Response { status, headers, body }
         });
-        LookupServer { port, seen }
+        LookupServer { server }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
+    /// The requests so far, with their region and whether they were throttled.
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-fn serve(stream: TcpStream, behaviour: &Behaviour, seen: &Mutex<Vec<Seen>>, counter: &Mutex<usize>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
-    loop {
-        let mut headers: Vec<(String, String)> = Vec::new();
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-            }
-        }
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let length: usize = header("content-length").parse().unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let region = header("authorization")
-            .split("Credential=")
-            .nth(1)
-            .and_then(|c| c.split('/').nth(2))
-            .unwrap_or_default()
-            .to_string();
-        let target = header("x-amz-target");
-        let (status, content_type, response, throttled) = answer(behaviour, &region, &target, &body, counter);
-        if let Ok(mut seen) = seen.lock() {
-            seen.push(Seen {
-                region: region.clone(),
-                target: target.clone(),
-                at: Instant::now(),
-                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                throttled,
-            });
-        }
-        let reason = if status == 200 { "OK" } else { "Bad Request" };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: test\r\n\r\n",
-            response.len()
-        );
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(&response))
-            .is_err()
-        {
-            return;
-        }
+        self.server
+            .requests()
+            .into_iter()
+            .map(|r| Seen {
+                region: r
+                    .header("authorization")
+                    .split("Credential=")
+                    .nth(1)
+                    .and_then(|c| c.split('/').nth(2))
+                    .unwrap_or_default()
+                    .to_string(),
+                target: r.header("x-amz-target"),
+                at: r.at,
+                body: r.json(),
+                throttled: String::from_utf8_lossy(&r.response).contains("ThrottlingException"),
+            })
+            .collect()
     }
 }
 

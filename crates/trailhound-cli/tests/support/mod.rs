@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod lookup_server;
 
 use std::io::{BufRead, BufReader};

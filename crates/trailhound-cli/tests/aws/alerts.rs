@@ -1,0 +1,162 @@
+//! `hunt --alert`: Slack and webhook messages arrive at local receivers with the right content,
+//! escaped, retried on 429 after Retry-After, and no URL ever reaches the logs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::support::http::{HttpServer, Response};
+use crate::support::{run, trailhound};
+
+/// Answers 429 with `Retry-After: 1` to the first request, then 200.
+fn receiver() -> HttpServer {
+    let calls = AtomicUsize::new(0);
+    HttpServer::start(move |_| {
+        if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+            Response {
+                status: 429,
+                headers: vec![("Retry-After".into(), "1".into())],
+                body: b"rate_limited".to_vec(),
+            }
+        } else {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                body: b"ok".to_vec(),
+            }
+        }
+    })
+}
+
+#[test]
+fn slack_and_webhook_receive_the_high_findings_once_after_a_429() {
+    let slack = receiver();
+    let webhook = receiver();
+    let slack_url = format!("{}/services/T000/B000/SECRETPART", slack.url());
+    let out = run(trailhound()
+        .env("TRAILHOUND_SLACK_WEBHOOK_URL", &slack_url)
+        .env("TRAILHOUND_WEBHOOK_URL", format!("{}/hook", webhook.url()))
+        .env("TRAILHOUND_LOG", "debug")
+        .args(["hunt", &crate::support::root().join("examples").display().to_string()])
+        .args([
+            "--format",
+            "jsonl",
+            "--alert",
+            "slack",
+            "--alert",
+            "webhook",
+            "--alert-min-level",
+            "high",
+        ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("SECRETPART"),
+        "the webhook URL never reaches the logs"
+    );
+    let high = crate::support::jsonl(&out.stdout)
+        .iter()
+        .filter(|f| matches!(f["level"].as_str(), Some("high" | "critical")))
+        .count();
+    assert_eq!(high, 5, "the example's high and critical findings");
+
+    let requests = slack.requests();
+    assert_eq!(requests.len(), 2, "one message, retried once after the 429");
+    assert_eq!(requests[0].path, "/services/T000/B000/SECRETPART");
+    assert_eq!(requests[0].body, requests[1].body, "the same message again");
+    assert!(
+        requests[1].at.duration_since(requests[0].at) >= Duration::from_millis(950),
+        "Retry-After honoured"
+    );
+    let message = requests[1].json();
+    let blocks = message["blocks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(blocks.len(), 2 + high);
+    assert_eq!(blocks[0]["text"]["text"], "trailhound: 5 new findings");
+    assert!(
+        message["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("critical 1, high 4")),
+        "{message}"
+    );
+    let sections: Vec<String> = blocks[2..]
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        sections
+            .iter()
+            .any(|s| s.starts_with("*CRITICAL* `aws-cloudtrail-stop-logging`")
+                && s.contains("`arn:aws:iam::111122223333:user/backup-svc`")
+                && s.contains("from `203.0.113.66`")),
+        "{sections:#?}"
+    );
+
+    let hooks = webhook.requests();
+    assert_eq!(hooks.len(), 2);
+    let payload = hooks[1].json();
+    assert_eq!(payload["tool"], "trailhound");
+    assert_eq!(payload["findings"].as_array().map(Vec::len), Some(high));
+    assert_eq!(
+        payload["findings"][0]["rule_id"].as_str().map(|s| !s.is_empty()),
+        Some(true)
+    );
+}
+
+#[test]
+fn hostile_values_are_escaped_for_slack() {
+    let slack = receiver();
+    let dir = tempfile::tempdir().expect("dir");
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09", "eventTime": "2026-11-20T22:03:15Z", "eventSource": "cloudtrail.amazonaws.com",
+        "eventName": "StopLogging", "awsRegion": "us-east-1", "sourceIPAddress": "<!channel> <https://evil.example|login>",
+        "eventID": "e-hostile", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/`*x*`&<b>"}}]});
+    std::fs::write(dir.path().join("hostile.json"), record.to_string()).expect("write");
+    let out = run(trailhound().env("TRAILHOUND_SLACK_WEBHOOK_URL", slack.url()).args([
+        "hunt",
+        &dir.path().display().to_string(),
+        "--format",
+        "jsonl",
+        "--alert",
+        "slack",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let message = slack.requests().last().map(|r| r.json()).unwrap_or_default();
+    let text = message.to_string();
+    assert!(
+        !text.contains("<!channel>") && !text.contains("<https://evil"),
+        "{text}"
+    );
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(text.contains("&amp;&lt;b&gt;"), "{text}");
+}
+
+#[test]
+fn a_missing_target_or_a_refusing_receiver_fails_the_run() {
+    let examples = crate::support::root().join("examples").display().to_string();
+    let out = run(trailhound()
+        .env_remove("TRAILHOUND_SLACK_WEBHOOK_URL")
+        .args(["hunt", &examples, "--format", "jsonl", "--alert", "slack"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("set TRAILHOUND_SLACK_WEBHOOK_URL"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.is_empty(), "findings are still written");
+
+    let refusing = HttpServer::start(|_| Response {
+        status: 403,
+        headers: Vec::new(),
+        body: b"invalid_token".to_vec(),
+    });
+    let out = run(trailhound()
+        .env("TRAILHOUND_WEBHOOK_URL", format!("{}/secret-token", refusing.url()))
+        .args(["hunt", &examples, "--format", "jsonl", "--alert", "webhook"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("alert to webhook: HTTP 403 (not retried)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("secret-token"));
+    assert_eq!(refusing.requests().len(), 1);
+}
