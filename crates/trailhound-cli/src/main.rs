@@ -1,17 +1,13 @@
 //! The `trailhound` binary: parse arguments, resolve settings, run a command, exit with its code.
 
-mod args;
-mod commands;
-mod settings;
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, HuntArgs};
-use crate::commands::Outcome;
-use crate::settings::{HuntSettings, RuleSettings, color_allowed};
+use trailhound_cli::args::{Cli, Command, HuntArgs};
+use trailhound_cli::commands::{self, Outcome};
+use trailhound_cli::settings::{HuntSettings, RuleSettings, color_allowed};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
