@@ -30,6 +30,8 @@ pub struct Counters {
     pub bytes_fetched: AtomicU64,
     /// Objects fetched again after a transient failure.
     pub retries: AtomicU64,
+    /// Objects given up on after transient failures (worth retrying the whole run).
+    pub transient_failures: AtomicU64,
 }
 
 /// One account and region of the layout: `base` is the prefix ending in `REGION/`.
@@ -132,12 +134,30 @@ impl TrailBucket {
         &self.region
     }
 
+    /// Whether the prefix names one object (`....json.gz`) rather than a folder.
+    pub fn is_object(&self) -> bool {
+        looks_like_file(&self.prefix)
+    }
+
     pub fn uri(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket, key)
     }
 
     /// Discovers the accounts and regions under the prefix, narrowed by `options`.
     pub async fn discover(&self, options: &S3Options) -> Result<Listing, AwsError> {
+        // One object (a Lambda's S3 notification): list just its key.
+        if self.is_object() {
+            return Ok(Listing {
+                scopes: vec![Scope {
+                    account: String::new(),
+                    region: String::new(),
+                    organization: None,
+                    base: self.prefix.clone(),
+                    narrowed: String::new(),
+                }],
+                layout: false,
+            });
+        }
         let parts: Vec<&str> = self.prefix.split('/').filter(|p| !p.is_empty()).collect();
         let (root, rest) = match parts.iter().position(|p| *p == "AWSLogs") {
             Some(i) => (format!("{}/", parts[..=i].join("/")), parts[i + 1..].to_vec()),
@@ -460,6 +480,7 @@ impl TrailBucket {
                 Err(err) => last = format!("reading the object failed: {err}"),
             }
         }
+        self.counters.transient_failures.fetch_add(1, Ordering::Relaxed);
         Fetched::Failed {
             name,
             message: format!("{last} (after {attempts} attempts)"),

@@ -246,6 +246,63 @@ impl std::str::FromStr for AlertKind {
     }
 }
 
+impl HuntSettings {
+    /// A hunt of `inputs` with the defaults of `trailhound hunt` and no terminal: JSON lines,
+    /// no summary, no progress. For callers that build settings without arguments (the Lambda).
+    pub fn for_sources(inputs: Vec<Input>, aws: AwsSettings) -> HuntSettings {
+        let sources_text = inputs
+            .iter()
+            .map(|input| match input {
+                Input::Path(path) => path.display().to_string(),
+                Input::Stdin => "-".to_string(),
+                Input::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+                Input::Lookup(_) => "lookup:".to_string(),
+            })
+            .collect();
+        HuntSettings {
+            scan: ScanSettings {
+                inputs,
+                options: ScanOptions::default(),
+                threads: None,
+                progress: false,
+                remote: RemoteSettings {
+                    aws,
+                    accounts: Vec::new(),
+                    regions: Vec::new(),
+                    concurrency: 16,
+                },
+            },
+            rules: RuleSettings {
+                paths: Vec::new(),
+                builtin: true,
+                min_level: None,
+                only: Vec::new(),
+                exclude: Vec::new(),
+                tags: Vec::new(),
+            },
+            format: Format::Jsonl,
+            output: None,
+            with_event: false,
+            store: None,
+            new_only: false,
+            since_last_run: false,
+            sources_text,
+            since_text: None,
+            until_text: None,
+            reasons: None,
+            show_explained: false,
+            group: None,
+            fail_on: None,
+            strict: false,
+            color: false,
+            max_width: 48,
+            summary: false,
+            alerts: Vec::new(),
+            alert_min_level: Level::High,
+        }
+    }
+}
+
 fn parse_level(text: &str) -> Result<Level> {
     text.parse().map_err(anyhow::Error::msg)
 }

@@ -68,6 +68,8 @@ pub struct Hunted {
     pub before_grouping: usize,
     pub new_findings: usize,
     pub reasons_used: bool,
+    /// Remote objects given up on after transient errors.
+    pub transient_failures: u64,
 }
 
 /// Runs a hunt: rules over the sources, correlations, known reasons, grouping, the store.
@@ -203,6 +205,7 @@ pub fn execute(settings: &HuntSettings) -> Result<Hunted> {
         before_grouping,
         new_findings,
         reasons_used: reasons.is_some(),
+        transient_failures: driven.transient_failures,
     })
 }
 
@@ -220,6 +223,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
         before_grouping,
         new_findings,
         reasons_used,
+        ..
     } = execute(settings)?;
     // An alert that cannot be delivered fails the run (exit 2), after the findings are written.
     let alert_failed = !settings.alerts.is_empty()
@@ -339,7 +343,7 @@ pub fn run(settings: &HuntSettings) -> Result<Outcome> {
 }
 
 /// Reads the known-reasons file and warns about entries past their expiry date.
-fn load_reasons(path: &std::path::Path) -> Result<Reasons> {
+pub(crate) fn load_reasons(path: &std::path::Path) -> Result<Reasons> {
     let text = fs_err::read_to_string(path)?;
     let reasons = Reasons::parse(&path.display().to_string(), &text)?;
     let today = chrono::Utc::now().date_naive();

@@ -31,6 +31,8 @@ pub struct Driven {
     pub notes: Vec<String>,
     /// Cursors to keep for the next incremental run.
     pub cursors: Cursors,
+    /// Remote objects given up on after transient errors (throttling, the network).
+    pub transient_failures: u64,
 }
 
 /// Reads every source of `settings`. `on_batch` gets each batch's sinks and, when `batched`
@@ -160,7 +162,7 @@ impl<S: Sink> Remote<'_, S> {
         if listing.scopes.is_empty() {
             tracing::warn!("{source}: no CloudTrail logs here (no AWSLogs/ACCOUNT/CloudTrail/REGION/ folder matches)");
         }
-        if !listing.layout {
+        if !listing.layout && !trail.is_object() {
             tracing::warn!(
                 "{source}: no AWSLogs/ folder under this prefix: listing it whole and pruning by file names"
             );
@@ -230,6 +232,7 @@ impl<S: Sink> Remote<'_, S> {
             get(&c.objects_failed),
             get(&c.retries),
         ));
+        driven.transient_failures += get(&c.transient_failures);
         for (key, value) in trail.cursors() {
             driven.cursors.insert((source.clone(), key), value);
         }

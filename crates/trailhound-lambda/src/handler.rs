@@ -1,0 +1,263 @@
+//! One invocation: new objects are hunted with the rule set and new findings alerted; a
+//! schedule hunts the configured sources since the last run and audits the inventory.
+//!
+//! The hunt is the CLI's own (`trailhound_cli::commands::hunt::execute`), run on a blocking
+//! thread. A bad object is reported and skipped; AWS errors that a retry may cure (throttling,
+//! the network, an alert receiver down) fail the invocation so Lambda retries it, and the
+//! alert markers make sure nothing is alerted twice.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use trailhound_aws::Aws;
+use trailhound_aws::alert::{self, AlertSettings, Target};
+use trailhound_cli::commands::hunt;
+use trailhound_cli::settings::{AlertKind, HuntSettings};
+use trailhound_output::AlertRun;
+use trailhound_rules::Finding;
+use trailhound_source::{Input, TimeWindow, parse_bound};
+
+use crate::config::{Config, S3Location};
+use crate::state::{self, State};
+use crate::trigger::{self, Object, Trigger};
+
+pub struct Function {
+    pub config: Config,
+    aws: Aws,
+    state: Option<State>,
+    targets: Vec<Target>,
+    rules: Option<PathBuf>,
+    reasons: Option<PathBuf>,
+    /// Where this instance keeps files between invocations (/tmp on Lambda).
+    scratch: PathBuf,
+}
+
+impl Function {
+    /// Cold start: AWS access, alert targets (secrets resolved once), extra rules and the
+    /// reasons file fetched to local disk.
+    pub async fn init(config: Config, scratch: PathBuf) -> Result<Function> {
+        let aws = Aws::connect(&config.aws).await?;
+        let state = config.state.clone().map(|location| State {
+            client: aws.s3(None),
+            location,
+        });
+        if state.is_none() {
+            tracing::warn!("TRAILHOUND_STATE is not set: retried invocations may alert twice");
+        }
+        let mut targets = Vec::new();
+        for kind in &config.alerts {
+            let value = std::env::var(kind.variable())
+                .with_context(|| format!("TRAILHOUND_ALERTS names {kind:?}: set {}", kind.variable()))?;
+            targets.push(match kind {
+                AlertKind::Slack => Target::Slack(alert::resolve_secret(Some(&aws), &value, kind.variable()).await?),
+                AlertKind::Webhook => {
+                    Target::Webhook(alert::resolve_secret(Some(&aws), &value, kind.variable()).await?)
+                }
+                AlertKind::Sns => Target::Sns { topic_arn: value },
+            });
+        }
+        let rules = match &config.rules {
+            Some(text) => Some(fetch_tree(&aws, text, &scratch.join("rules")).await?),
+            None => None,
+        };
+        let reasons = match &config.reasons {
+            Some(text) => Some(fetch_file(&aws, text, &scratch.join("reasons.yml")).await?),
+            None => None,
+        };
+        Ok(Function {
+            config,
+            aws,
+            state,
+            targets,
+            rules,
+            reasons,
+            scratch,
+        })
+    }
+
+    pub async fn handle(&self, payload: &Value) -> Result<Value> {
+        match trigger::parse(payload) {
+            Trigger::Objects(objects) => self.objects(objects).await,
+            Trigger::Schedule => self.schedule().await,
+            Trigger::Ignored(why) => {
+                tracing::info!("ignored: {why}");
+                Ok(json!({"ignored": why}))
+            }
+        }
+    }
+
+    /// Hunts the new objects and alerts on what no earlier invocation alerted.
+    async fn objects(&self, objects: Vec<Object>) -> Result<Value> {
+        let inputs = objects
+            .iter()
+            .map(|o| Input::S3 {
+                bucket: o.bucket.clone(),
+                prefix: o.key.clone(),
+            })
+            .collect();
+        let settings = self.settings(inputs);
+        let hunted = run_hunt(settings).await?;
+        if hunted.transient_failures > 0 {
+            bail!(
+                "{} objects could not be fetched (transient errors); failing so Lambda retries",
+                hunted.transient_failures
+            );
+        }
+        let (alerted, duplicates) = self
+            .alert(&hunted.findings, &format!("lambda {}", describe(&objects)))
+            .await?;
+        Ok(json!({
+            "objects": objects.len(),
+            "records": hunted.stats.records_in_window,
+            "bad_files": hunted.stats.files_failed + hunted.stats.files_damaged,
+            "findings": hunted.findings.len(),
+            "alerted": alerted,
+            "already_alerted": duplicates,
+        }))
+    }
+
+    /// A scheduled run: hunt the sources from their cursors, audit the inventory, alert on
+    /// what is new. The case store travels to and from the state prefix.
+    async fn schedule(&self) -> Result<Value> {
+        let store_path = self.scratch.join("store.db");
+        let store_key = self.state.as_ref().map(|s| s.location.child("store.db"));
+        if let (Some(state), Some(key)) = (&self.state, &store_key) {
+            match state.get(key).await? {
+                Some(bytes) => std::fs::write(&store_path, bytes).context("writing the store to local disk")?,
+                None => {
+                    let _ = std::fs::remove_file(&store_path);
+                }
+            }
+        }
+        let mut report = json!({});
+        let mut new_findings: Vec<Finding> = Vec::new();
+        if !self.config.sources.is_empty() {
+            let mut settings = self.settings(self.config.sources.clone());
+            let now = chrono::Utc::now();
+            let since = parse_bound(&self.config.since, now).context("TRAILHOUND_SINCE")?;
+            settings.scan.options.window = TimeWindow::new(Some(since), None)?;
+            settings.store = Some(store_path.clone());
+            settings.since_last_run = true;
+            settings.new_only = true;
+            let hunted = run_hunt(settings).await?;
+            report["hunt"] = json!({"records": hunted.stats.records_in_window, "new_findings": hunted.findings.len()});
+            new_findings.extend(hunted.findings);
+        }
+        if let Some(regions) = &self.config.inventory {
+            let findings = crate::inventory::run(
+                &self.aws,
+                regions.clone(),
+                self.reasons.as_deref(),
+                &store_path,
+                self.state.as_ref(),
+            )
+            .await?;
+            report["inventory"] = json!({"new_findings": findings.len()});
+            new_findings.extend(findings);
+        }
+        let (alerted, duplicates) = self.alert(&new_findings, "lambda schedule").await?;
+        if let (Some(state), Some(key)) = (&self.state, &store_key)
+            && store_path.exists()
+        {
+            state
+                .put(key, std::fs::read(&store_path).context("reading the store")?)
+                .await?;
+        }
+        report["alerted"] = json!(alerted);
+        report["already_alerted"] = json!(duplicates);
+        Ok(report)
+    }
+
+    /// Alerts the unexplained findings at or above the level that carry no marker yet, then
+    /// marks them. Returns (alerted, skipped as already alerted).
+    async fn alert(&self, findings: &[Finding], what: &str) -> Result<(usize, usize)> {
+        let candidates: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.explanation.is_none() && f.level >= self.config.min_level)
+            .collect();
+        let mut fresh = Vec::new();
+        let mut duplicates = 0;
+        for finding in candidates {
+            match &self.state {
+                Some(state) if state.exists(&state.marker(finding)).await? => duplicates += 1,
+                _ => fresh.push(finding.clone()),
+            }
+        }
+        if fresh.is_empty() || self.targets.is_empty() {
+            return Ok((0, duplicates));
+        }
+        let run = AlertRun {
+            what: what.to_string(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        alert::send(Some(&self.aws), &self.targets, &run, &fresh, &AlertSettings::default()).await?;
+        if let Some(state) = &self.state {
+            for finding in &fresh {
+                state
+                    .put(&state.marker(finding), finding.rule_id.clone().into_bytes())
+                    .await?;
+            }
+        }
+        Ok((fresh.len(), duplicates))
+    }
+
+    fn settings(&self, inputs: Vec<Input>) -> HuntSettings {
+        let mut settings = HuntSettings::for_sources(inputs, self.config.aws.clone());
+        settings.rules.builtin = !self.config.no_builtin;
+        settings.rules.paths = self.rules.iter().cloned().collect();
+        settings.reasons = self.reasons.clone();
+        settings
+    }
+}
+
+/// The hunt on a blocking thread (it reads with its own runtime and rayon).
+async fn run_hunt(settings: HuntSettings) -> Result<hunt::Hunted> {
+    tokio::task::spawn_blocking(move || hunt::execute(&settings))
+        .await
+        .context("the hunt thread")?
+}
+
+fn describe(objects: &[Object]) -> String {
+    match objects {
+        [one] => format!("s3://{}/{}", one.bucket, one.key),
+        many => format!("{} objects", many.len()),
+    }
+}
+
+/// A file from `s3://bucket/key` (fetched to `local`) or a local path.
+async fn fetch_file(aws: &Aws, text: &str, local: &Path) -> Result<PathBuf> {
+    let Some(location) = S3Location::parse(text) else {
+        return Ok(PathBuf::from(text));
+    };
+    let bytes = state::get(&aws.s3(None), &location.bucket, &location.key)
+        .await?
+        .with_context(|| format!("{text}: no such object"))?;
+    std::fs::write(local, bytes).with_context(|| format!("writing {}", local.display()))?;
+    Ok(local.to_path_buf())
+}
+
+/// The rule files under an `s3://` prefix (fetched under `local`), or a local path.
+async fn fetch_tree(aws: &Aws, text: &str, local: &Path) -> Result<PathBuf> {
+    let Some(location) = S3Location::parse(text) else {
+        return Ok(PathBuf::from(text));
+    };
+    let client = aws.s3(None);
+    std::fs::create_dir_all(local).with_context(|| format!("creating {}", local.display()))?;
+    let mut count = 0;
+    for key in state::list(&client, &location.bucket, &location.key).await? {
+        if !(key.ends_with(".yml") || key.ends_with(".yaml")) {
+            continue;
+        }
+        let Some(bytes) = state::get(&client, &location.bucket, &key).await? else {
+            continue;
+        };
+        // Flattened names: a key cannot climb out of the folder.
+        let name = key.replace('/', "__");
+        std::fs::write(local.join(name), bytes)
+            .with_context(|| format!("writing a rule from s3://{}/{key}", location.bucket))?;
+        count += 1;
+    }
+    tracing::info!("{count} rule files from {text}");
+    Ok(local.to_path_buf())
+}
