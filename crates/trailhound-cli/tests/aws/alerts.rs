@@ -160,3 +160,44 @@ fn a_missing_target_or_a_refusing_receiver_fails_the_run() {
     assert!(!out.stderr.contains("secret-token"));
     assert_eq!(refusing.requests().len(), 1);
 }
+
+#[test]
+fn sns_publishes_to_the_topic() {
+    let Some(moto) = crate::support::Moto::start() else { return };
+    let receiver = HttpServer::start(|_| Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Vec::new(),
+    });
+    let rt = crate::runtime();
+    let sns = moto.aws(&rt).sns();
+    let topic = rt
+        .block_on(sns.create_topic().name("trailhound-alerts").send())
+        .expect("topic")
+        .topic_arn()
+        .unwrap_or_default()
+        .to_string();
+    rt.block_on(
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("http")
+            .endpoint(format!("{}/sns", receiver.url()))
+            .send(),
+    )
+    .expect("subscribed");
+    let out = run(trailhound()
+        .env("TRAILHOUND_SNS_TOPIC_ARN", &topic)
+        .args(["hunt", &crate::support::root().join("examples").display().to_string()])
+        .args(["--format", "jsonl", "--alert", "sns", "--endpoint-url", &moto.url()]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let notification = receiver
+        .requests()
+        .into_iter()
+        .map(|r| r.json())
+        .find(|v| v["Type"] == "Notification")
+        .expect("moto delivered the published message");
+    assert_eq!(notification["Subject"], "trailhound: 5 new findings (critical 1, high 4)");
+    let message = notification["Message"].as_str().unwrap_or_default();
+    assert_eq!(message.lines().filter(|l| l.starts_with("critical ") || l.starts_with("high ")).count(), 5);
+    assert!(message.contains("aws-cloudtrail-stop-logging StopLogging 2026-11-20T22:03:15Z"), "{message}");
+}
