@@ -45,6 +45,9 @@ pub enum Command {
     /// Findings remembered in the case store: list them, acknowledge or explain them.
     #[command(subcommand)]
     Findings(FindingsCommand),
+    /// Inventory of an AWS account: collect snapshots, show them, diff two, audit one.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -327,4 +330,118 @@ pub struct SummaryArgs {
     pub format: String,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Collect a snapshot of the account: IAM, EC2 in each region, S3, CloudTrail, with
+    /// read-only calls (deploy/iam-policy.json). A call that fails is recorded in the snapshot.
+    Collect(Box<InventoryCollectArgs>),
+    /// Print a snapshot's items as a table, or how many items each table has.
+    Show(InventoryShowArgs),
+    /// What was added, removed or changed between two snapshots.
+    Diff(InventoryDiffArgs),
+    /// Findings from one snapshot: items no known reason explains, and risky settings.
+    Audit(Box<InventoryAuditArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryCollectArgs {
+    /// Regions for the EC2 and CloudTrail collectors: all (every region enabled for the
+    /// account) or a comma-separated list.
+    #[arg(long, default_value = "all", value_name = "all|REGION,...")]
+    pub regions: String,
+    /// Write the snapshot to this JSON file (- for stdout) [default: stdout without --store].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Save the snapshot in the case store (SQLite; default in the user's data directory).
+    #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
+    pub store: Option<PathBuf>,
+    /// AWS calls in flight at once, across services and regions.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryShowArgs {
+    /// users, keys, groups, roles, policies, vpcs, subnets, gateways, route-tables,
+    /// network-acls, security-groups, peering, flow-logs, buckets, trails or account
+    /// [default: a count per table].
+    #[arg(value_name = "TABLE")]
+    pub table: Option<String>,
+    /// The snapshot: a JSON file or a store id [default: the latest in the store].
+    #[arg(long, value_name = "FILE|ID")]
+    pub from: Option<String>,
+    /// The case store [default: trailhound.db in the user's data directory].
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// table, json or csv.
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: String,
+    /// Widest table cell before values are cut (0: never cut).
+    #[arg(long, default_value_t = 48)]
+    pub max_width: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryDiffArgs {
+    /// The older snapshot: a JSON file or a store id [default: the second latest in the store].
+    #[arg(long, value_name = "FILE|ID")]
+    pub from: Option<String>,
+    /// The newer snapshot: a JSON file or a store id [default: the latest in the store].
+    #[arg(long, value_name = "FILE|ID")]
+    pub to: Option<String>,
+    /// The case store [default: trailhound.db in the user's data directory].
+    #[arg(long, value_name = "DB")]
+    pub store: Option<PathBuf>,
+    /// text or json.
+    #[arg(long, short = 'f', default_value = "text")]
+    pub format: String,
+    /// Known reasons (reasons.yml): added and changed items an entry explains are listed with it.
+    #[arg(long, value_name = "FILE")]
+    pub explain: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryAuditArgs {
+    /// The snapshot: a JSON file or a store id [default: the latest in the store].
+    #[arg(long, value_name = "FILE|ID")]
+    pub from: Option<String>,
+    /// Known reasons (reasons.yml): items and findings an entry matches are explained, and hidden.
+    #[arg(long, value_name = "FILE")]
+    pub reasons: Option<PathBuf>,
+    /// Report access keys created within this time: a duration back from now (24h, 7d) or an
+    /// RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The case store: where the snapshot is read from, and, when given, where findings are
+    /// remembered (for --new-only).
+    #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
+    pub store: Option<PathBuf>,
+    /// Print only findings no earlier run stored (implies --store).
+    #[arg(long)]
+    pub new_only: bool,
+    /// Only findings at or above this level: informational, low, medium, high, critical.
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<String>,
+    /// table (default on a terminal), json, jsonl (default otherwise) or csv.
+    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv")]
+    pub format: Option<String>,
+    /// Exit with status 1 when an unexplained finding is at or above this level.
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<String>,
+    /// Also print findings that a known reason explains.
+    #[arg(long)]
+    pub show_explained: bool,
+    /// An active access key older than this many days is a finding.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    pub max_key_age: i64,
+    /// An active access key not used for this many days is a finding.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    pub max_unused: i64,
+    /// Widest table cell before values are cut (0: never cut).
+    #[arg(long, default_value_t = 48)]
+    pub max_width: usize,
 }

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Events(args) => commands::events::run(args, cli.quiet),
         Command::Timeline(args) => commands::timeline::run(args, cli.quiet),
         Command::Summary(args) => commands::summary::run(args, cli.quiet),
+        Command::Inventory(command) => commands::inventory::run(command, cli.quiet),
     };
     match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@
 
 #[path = "aws/alerts.rs"]
 mod alerts;
+#[path = "aws/inventory.rs"]
+mod inventory;
 #[path = "aws/lookup.rs"]
 mod lookup;
 mod support;

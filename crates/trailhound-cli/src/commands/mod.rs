@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod events;
 pub mod findings;
 pub mod hunt;
+pub mod inventory;
 pub mod rules;
 pub mod scanning;
 pub mod summary;

@@ -7,7 +7,26 @@ import os
 import sys
 import time
 
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
+
+
+def _versioning_as_aws_names_it(original):
+    """moto 5.2 names GetBucketVersioning's root element GetBucketVersioningResponse; AWS (and
+    the Rust SDK, which checks it) says VersioningConfiguration."""
+
+    def get_bucket_versioning(self):
+        status, headers, body = original(self)
+        if isinstance(body, bytes):
+            body = body.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+        elif isinstance(body, str):
+            body = body.replace("GetBucketVersioningResponse", "VersioningConfiguration")
+        return status, headers, body
+
+    return get_bucket_versioning
+
+
+S3Response.get_bucket_versioning = _versioning_as_aws_names_it(S3Response.get_bucket_versioning)
 
 port = int(sys.argv[1])
 parent = os.getppid()

@@ -1,0 +1,93 @@
+//! `trailhound inventory audit`: the findings of one snapshot, in the hunt's formats, and with
+//! `--store` remembered like hunt findings so `--new-only` prints only what is new.
+
+use std::io::Write;
+
+use anyhow::Result;
+use trailhound_inventory::{AuditOptions, audit};
+use trailhound_output::{Options, write_findings};
+use trailhound_rules::Explanation;
+use trailhound_store::{RunStart, Status, Store};
+
+use super::{AuditSettings, load_or_latest, to_stdout};
+use crate::commands::Outcome;
+use crate::commands::hunt::load_reasons;
+
+pub fn run(settings: &AuditSettings) -> Result<Outcome> {
+    let loaded = load_or_latest(settings.from.as_ref(), settings.store.as_deref(), "inventory audit")?;
+    let snapshot = &loaded.snapshot;
+    let reasons = settings.reasons.as_deref().map(load_reasons).transpose()?;
+    let mut options = AuditOptions::new(chrono::Utc::now(), loaded.source.clone());
+    options.since = settings.since;
+    options.max_key_age_days = settings.max_key_age_days;
+    options.max_unused_days = settings.max_unused_days;
+    let mut findings = audit(snapshot, reasons.as_ref(), &options);
+    if let Some(min) = settings.min_level {
+        findings.retain(|f| f.level >= min);
+    }
+    let explained = findings.iter().filter(|f| f.explanation.is_some()).count();
+    let total = findings.len();
+    let mut new_findings = None;
+    if let Some(path) = &settings.record {
+        let mut store = Store::open(path)?;
+        let run = store.begin_run(&RunStart {
+            command: "inventory audit".into(),
+            sources: vec![loaded.label.clone()],
+            since: settings.since.map(|t| t.to_rfc3339()),
+            until: None,
+            rules: 0,
+        })?;
+        let states = store.record_findings(run, &findings)?;
+        let new = states.iter().filter(|r| r.new).count();
+        let items = u64::try_from(snapshot.items.len()).unwrap_or(u64::MAX);
+        store.finish_run(run, items, findings.len(), new)?;
+        new_findings = Some(new);
+        let mut kept = Vec::with_capacity(findings.len());
+        for (mut finding, recorded) in findings.into_iter().zip(states) {
+            if settings.new_only && !recorded.new {
+                continue;
+            }
+            finding.store_id = Some(recorded.id);
+            // An analyst's `findings explain` holds for later audits too.
+            if recorded.status == Status::Explained && finding.explanation.is_none() {
+                finding.explanation = Some(Explanation {
+                    reason: recorded.reason.unwrap_or_default(),
+                    ticket: recorded.ticket,
+                    expires: None,
+                });
+            }
+            kept.push(finding);
+        }
+        findings = kept;
+    }
+    // Explained findings never fail an audit, even when shown.
+    let failing = settings
+        .fail_on
+        .is_some_and(|level| findings.iter().any(|f| f.level >= level && f.explanation.is_none()));
+    if !settings.show_explained {
+        findings.retain(|f| f.explanation.is_none());
+    }
+    let output = Options {
+        color: settings.color,
+        max_width: settings.max_width,
+    };
+    to_stdout("findings", |out| {
+        write_findings(out, settings.format, &findings, &output)
+    })?;
+    if settings.summary {
+        let collected = snapshot.collected_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let shown = if settings.show_explained { "shown" } else { "hidden" };
+        let mut line = format!(
+            "audit of {} (collected {collected}): {total} findings, {explained} explained by known reasons ({shown})",
+            loaded.label
+        );
+        if let (Some(new), Some(path)) = (new_findings, &settings.record) {
+            line.push_str(&format!("; {new} new in {}", path.display()));
+            if settings.new_only {
+                line.push_str(", only those printed");
+            }
+        }
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+    Ok(if failing { Outcome::Findings } else { Outcome::Clean })
+}
