@@ -194,6 +194,8 @@ fn every_trigger_kind_runs_end_to_end_and_alerts_once() {
         })
         .collect();
     assert!(!logs.contains("SECRET"), "the webhook URL never reaches the logs");
+    // The function's log (per-invocation timings), for `--nocapture`.
+    eprintln!("{logs}");
 
     // Direct S3 notification: the attack file's high and critical findings, alerted.
     let first = &results[0];
