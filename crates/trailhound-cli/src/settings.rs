@@ -153,6 +153,8 @@ pub struct HuntSettings {
     pub summary: bool,
     pub alerts: Vec<AlertKind>,
     pub alert_min_level: Level,
+    /// Rules already loaded and selected (by a long-lived caller); `rules` is then ignored.
+    pub loaded_rules: Option<std::sync::Arc<trailhound_rules::RuleSet>>,
 }
 
 impl HuntSettings {
@@ -210,6 +212,7 @@ impl HuntSettings {
                 .map_err(anyhow::Error::msg)
                 .context("--alert")?,
             alert_min_level: parse_level(&args.alert_min_level).context("--alert-min-level")?,
+            loaded_rules: None,
             summary: !quiet,
         })
     }
@@ -299,6 +302,7 @@ impl HuntSettings {
             summary: false,
             alerts: Vec::new(),
             alert_min_level: Level::High,
+            loaded_rules: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! alert markers make sure nothing is alerted twice.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ use trailhound_aws::alert::{self, AlertSettings, Target};
 use trailhound_cli::commands::hunt;
 use trailhound_cli::settings::{AlertKind, HuntSettings};
 use trailhound_output::AlertRun;
-use trailhound_rules::Finding;
+use trailhound_rules::{Finding, RuleSet};
 use trailhound_source::{Input, TimeWindow, parse_bound};
 
 use crate::config::{Config, S3Location};
@@ -28,6 +29,8 @@ pub struct Function {
     state: Option<State>,
     targets: Vec<Target>,
     rules: Option<PathBuf>,
+    /// The rule set, loaded and compiled once per cold start.
+    rule_set: Arc<RuleSet>,
     reasons: Option<PathBuf>,
     /// Where this instance keeps files between invocations (/tmp on Lambda).
     scratch: PathBuf,
@@ -61,6 +64,17 @@ impl Function {
             Some(text) => Some(fetch_tree(&aws, text, &scratch.join("rules")).await?),
             None => None,
         };
+        let mut selection = HuntSettings::for_sources(Vec::new(), config.aws.clone()).rules;
+        selection.builtin = !config.no_builtin;
+        selection.paths = rules.iter().cloned().collect();
+        let (rule_set, errors) = trailhound_cli::commands::load_rules(&selection)?;
+        for error in &errors {
+            tracing::warn!("rule skipped: {error}");
+        }
+        if rule_set.is_empty() {
+            bail!("no rules to run (TRAILHOUND_NO_BUILTIN without TRAILHOUND_RULES?)");
+        }
+        tracing::info!("{} rules loaded", rule_set.len());
         let reasons = match &config.reasons {
             Some(text) => Some(fetch_file(&aws, text, &scratch.join("reasons.yml")).await?),
             None => None,
@@ -71,6 +85,7 @@ impl Function {
             state,
             targets,
             rules,
+            rule_set: Arc::new(rule_set),
             reasons,
             scratch,
         })
@@ -206,6 +221,7 @@ impl Function {
         let mut settings = HuntSettings::for_sources(inputs, self.config.aws.clone());
         settings.rules.builtin = !self.config.no_builtin;
         settings.rules.paths = self.rules.iter().cloned().collect();
+        settings.loaded_rules = Some(self.rule_set.clone());
         settings.reasons = self.reasons.clone();
         settings
     }

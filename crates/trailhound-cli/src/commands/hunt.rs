@@ -75,19 +75,28 @@ pub struct Hunted {
 /// Runs a hunt: rules over the sources, correlations, known reasons, grouping, the store.
 pub fn execute(settings: &HuntSettings) -> Result<Hunted> {
     let reasons = settings.reasons.as_deref().map(load_reasons).transpose()?;
-    let (rules, rule_errors) = load_rules(&settings.rules)?;
-    for error in &rule_errors {
-        tracing::warn!("rule skipped: {error}");
-    }
-    if settings.strict && !rule_errors.is_empty() {
-        bail!("{} rules failed to load (--strict)", rule_errors.len());
-    }
+    // A long-lived caller (the Lambda) loads the rules once and hands them in.
+    let loaded;
+    let rules: &RuleSet = match &settings.loaded_rules {
+        Some(rules) => rules,
+        None => {
+            let (set, rule_errors) = load_rules(&settings.rules)?;
+            for error in &rule_errors {
+                tracing::warn!("rule skipped: {error}");
+            }
+            if settings.strict && !rule_errors.is_empty() {
+                bail!("{} rules failed to load (--strict)", rule_errors.len());
+            }
+            loaded = set;
+            &loaded
+        }
+    };
     if rules.is_empty() {
         bail!("no rules to run: the selection (--no-builtin, --rules, --min-level, --rule, --tag) left none");
     }
 
     let make = || Hunter {
-        rules: &rules,
+        rules,
         findings: Vec::new(),
         correlations: CorrelationState::default(),
         dropped: 0,
