@@ -229,6 +229,27 @@ fn bucket_hunt_equals_the_same_files_on_disk() {
         "{}",
         remote.stderr
     );
+
+    // The slicing commands read buckets too.
+    let count = |source: &str, extra: &[&str]| {
+        let out = run(trailhound()
+            .args([
+                "events",
+                source,
+                "--count-by",
+                "eventSource,eventName",
+                "--top",
+                "0",
+                "--format",
+                "json",
+            ])
+            .args(extra));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    let by_name = count(&format!("s3://{BUCKET}"), &["--endpoint-url", &moto.url()]);
+    assert_eq!(by_name, count(&mirror, &[]));
+    assert!(by_name.contains("StopLogging"));
 }
 
 /// Whether a delivery-named key may hold events of [since, until): events reach a file up to an
