@@ -375,7 +375,7 @@ pub struct InventoryShowArgs {
     #[arg(long, value_name = "FILE|ID")]
     pub from: Option<String>,
     /// The case store [default: trailhound.db in the user's data directory].
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
     pub store: Option<PathBuf>,
     /// table, json or csv.
     #[arg(long, short = 'f', default_value = "table")]
@@ -394,7 +394,7 @@ pub struct InventoryDiffArgs {
     #[arg(long, value_name = "FILE|ID")]
     pub to: Option<String>,
     /// The case store [default: trailhound.db in the user's data directory].
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
     pub store: Option<PathBuf>,
     /// text or json.
     #[arg(long, short = 'f', default_value = "text")]
@@ -442,6 +442,6 @@ pub struct InventoryAuditArgs {
     #[arg(long, default_value_t = 90, value_name = "DAYS")]
     pub max_unused: i64,
     /// Widest table cell before values are cut (0: never cut).
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 120)]
     pub max_width: usize,
 }

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::DateTime as AwsTime;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -55,7 +55,8 @@ impl Default for CollectOptions {
 /// only when the credentials themselves fail (missing, expired), since nothing could be read.
 pub async fn collect(aws: &Aws, options: &CollectOptions) -> Result<Snapshot, AwsError> {
     let started = Instant::now();
-    let mut snapshot = Snapshot::new(Utc::now());
+    // Whole seconds: the time names the snapshot in messages and findings.
+    let mut snapshot = Snapshot::new(Utc::now().trunc_subsecs(0));
     let mut found = Found::default();
     // The identity first: it fails fast and clearly when the credentials are bad.
     match aws.identity().await {

@@ -1,12 +1,13 @@
 //! `trailhound inventory audit`: the findings of one snapshot, in the hunt's formats, and with
 //! `--store` remembered like hunt findings so `--new-only` prints only what is new.
 
-use std::io::Write;
+use std::cmp::Reverse;
+use std::io::{self, Write};
 
 use anyhow::Result;
 use trailhound_inventory::{AuditOptions, audit};
-use trailhound_output::{Options, write_findings};
-use trailhound_rules::Explanation;
+use trailhound_output::{Format, Options, RowFormat, write_findings, write_rows};
+use trailhound_rules::{Explanation, Finding};
 use trailhound_store::{RunStart, Status, Store};
 
 use super::{AuditSettings, load_or_latest, to_stdout};
@@ -71,8 +72,10 @@ pub fn run(settings: &AuditSettings) -> Result<Outcome> {
         color: settings.color,
         max_width: settings.max_width,
     };
-    to_stdout("findings", |out| {
-        write_findings(out, settings.format, &findings, &output)
+    to_stdout("findings", |out| match settings.format {
+        // The hunt's table is about events; an audit's is about resources, so it shows titles.
+        Format::Table => write_table(out, &findings, settings.max_width),
+        format => write_findings(out, format, &findings, &output),
     })?;
     if settings.summary {
         let collected = snapshot.collected_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -90,4 +93,38 @@ pub fn run(settings: &AuditSettings) -> Result<Outcome> {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
     Ok(if failing { Outcome::Findings } else { Outcome::Clean })
+}
+
+/// Findings as a table for a person: the most urgent first, each with its title and, when
+/// explained, the ticket and reason; the store id when findings were recorded.
+fn write_table(out: &mut dyn Write, findings: &[Finding], max_width: usize) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| (Reverse(f.level), f.rule_id.as_str(), f.rule_title.as_str()));
+    let stored = sorted.iter().any(|f| f.store_id.is_some());
+    let rows: Vec<Vec<String>> = sorted
+        .iter()
+        .map(|f| {
+            let explained = f.explanation.as_ref().map_or_else(
+                || "-".to_string(),
+                |e| match &e.ticket {
+                    Some(ticket) => format!("{ticket}: {}", e.reason),
+                    None => e.reason.clone(),
+                },
+            );
+            let mut row = vec![f.level.to_string(), f.rule_id.clone(), f.rule_title.clone(), explained];
+            if stored {
+                row.insert(0, f.store_id.map_or_else(|| "-".into(), |id| id.to_string()));
+            }
+            row
+        })
+        .collect();
+    let columns: &[&str] = if stored {
+        &["id", "level", "check", "finding", "explained"]
+    } else {
+        &["level", "check", "finding", "explained"]
+    };
+    write_rows(out, RowFormat::Table, columns, &rows, max_width)
 }

@@ -110,7 +110,7 @@ impl ShowSettings {
         Ok(ShowSettings {
             table,
             from: args.from.as_deref().map(Origin::parse),
-            store: args.store.clone(),
+            store: args.store.clone().filter(|p| !p.as_os_str().is_empty()),
             format: RowFormat::parse(&args.format)
                 .map_err(anyhow::Error::msg)
                 .context("--format")?,
@@ -144,7 +144,7 @@ impl DiffSettings {
         Ok(DiffSettings {
             from: args.from.as_deref().map(Origin::parse),
             to: args.to.as_deref().map(Origin::parse),
-            store: args.store.clone(),
+            store: args.store.clone().filter(|p| !p.as_os_str().is_empty()),
             json,
             explain: args.explain.clone(),
             quiet,
