@@ -163,7 +163,9 @@ fn a_missing_target_or_a_refusing_receiver_fails_the_run() {
 
 #[test]
 fn sns_publishes_to_the_topic() {
-    let Some(moto) = crate::support::Moto::start() else { return };
+    let Some(moto) = crate::support::Moto::start() else {
+        return;
+    };
     let receiver = HttpServer::start(|_| Response {
         status: 200,
         headers: Vec::new(),
@@ -196,8 +198,83 @@ fn sns_publishes_to_the_topic() {
         .map(|r| r.json())
         .find(|v| v["Type"] == "Notification")
         .expect("moto delivered the published message");
-    assert_eq!(notification["Subject"], "trailhound: 5 new findings (critical 1, high 4)");
+    assert_eq!(
+        notification["Subject"],
+        "trailhound: 5 new findings (critical 1, high 4)"
+    );
     let message = notification["Message"].as_str().unwrap_or_default();
-    assert_eq!(message.lines().filter(|l| l.starts_with("critical ") || l.starts_with("high ")).count(), 5);
-    assert!(message.contains("aws-cloudtrail-stop-logging StopLogging 2026-11-20T22:03:15Z"), "{message}");
+    assert_eq!(
+        message
+            .lines()
+            .filter(|l| l.starts_with("critical ") || l.starts_with("high "))
+            .count(),
+        5
+    );
+    assert!(
+        message.contains("aws-cloudtrail-stop-logging StopLogging 2026-11-20T22:03:15Z"),
+        "{message}"
+    );
+}
+
+#[test]
+fn webhook_urls_come_from_secrets_manager_and_ssm() {
+    let Some(moto) = crate::support::Moto::start() else {
+        return;
+    };
+    let rt = crate::runtime();
+    let aws = moto.aws(&rt);
+    let slack = receiver();
+    let webhook = receiver();
+    rt.block_on(
+        aws.secrets_manager()
+            .create_secret()
+            .name("trailhound/slack")
+            .secret_string(format!("{}/services/FROM-SECRETS-MANAGER", slack.url()))
+            .send(),
+    )
+    .expect("secret");
+    rt.block_on(
+        aws.ssm()
+            .put_parameter()
+            .name("/trailhound/webhook")
+            .value(format!("{}/from-ssm", webhook.url()))
+            .r#type(aws_sdk_ssm_type())
+            .send(),
+    )
+    .expect("parameter");
+    let out = run(trailhound()
+        .env("TRAILHOUND_SLACK_WEBHOOK_URL", "secretsmanager:trailhound/slack")
+        .env("TRAILHOUND_WEBHOOK_URL", "ssm:/trailhound/webhook")
+        .args(["hunt", &crate::support::root().join("examples").display().to_string()])
+        .args([
+            "--format",
+            "jsonl",
+            "--alert",
+            "slack",
+            "--alert",
+            "webhook",
+            "--endpoint-url",
+            &moto.url(),
+        ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("FROM-SECRETS-MANAGER") && !out.stderr.contains("from-ssm"));
+    assert_eq!(
+        slack.requests().last().map(|r| r.path.clone()).as_deref(),
+        Some("/services/FROM-SECRETS-MANAGER")
+    );
+    assert_eq!(
+        webhook.requests().last().map(|r| r.path.clone()).as_deref(),
+        Some("/from-ssm")
+    );
+
+    let missing = run(trailhound()
+        .env("TRAILHOUND_SLACK_WEBHOOK_URL", "secretsmanager:trailhound/nope")
+        .args(["hunt", &crate::support::root().join("examples").display().to_string()])
+        .args(["--format", "jsonl", "--alert", "slack", "--endpoint-url", &moto.url()]));
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("secret trailhound/nope"), "{}", missing.stderr);
+}
+
+fn aws_sdk_ssm_type() -> aws_sdk_ssm::types::ParameterType {
+    aws_sdk_ssm::types::ParameterType::SecureString
 }
