@@ -227,8 +227,12 @@ mod tests {
         options.window.since = Some(now - Duration::days(400));
         assert_eq!(request_window(&options, "us-east-1", now).0, now - Duration::days(90));
         options.window.since = Some(now - Duration::days(1));
-        options.cursors.insert("us-east-1".into(), now - Duration::hours(2));
-        assert_eq!(request_window(&options, "us-east-1", now).0, now - Duration::days(1));
+        options.cursors.insert("us-east-1".into(), now - Duration::days(2));
+        assert_eq!(
+            request_window(&options, "us-east-1", now).0,
+            now - Duration::days(1),
+            "a cursor before the window"
+        );
         options.cursors.insert("us-east-1".into(), now - Duration::hours(1));
         options.window.since = Some(now - Duration::days(1));
         let (start, _) = request_window(&options, "us-east-1", now);

@@ -402,6 +402,10 @@ pub struct InventoryDiffArgs {
     /// Known reasons (reasons.yml): added and changed items an entry explains are listed with it.
     #[arg(long, value_name = "FILE")]
     pub explain: Option<PathBuf>,
+    /// Also show changes of use, not configuration: keys, roles and passwords last used, trails'
+    /// last delivery.
+    #[arg(long)]
+    pub with_activity: bool,
 }
 
 #[derive(Debug, Args)]

@@ -65,8 +65,28 @@ impl Diff {
     }
 }
 
-/// The differences from `from` (older) to `to` (newer).
+/// Attributes that change with use, not with configuration: when keys, roles and passwords were
+/// last used, when a trail last delivered. [`diff`] leaves them out, so a nightly diff shows
+/// drift, not activity; [`diff_with_activity`] keeps them.
+pub const ACTIVITY_FIELDS: [&str; 5] = [
+    "last_used",
+    "last_used_service",
+    "last_used_region",
+    "password_last_used",
+    "latest_delivery_time",
+];
+
+/// The differences from `from` (older) to `to` (newer), activity fields left out.
 pub fn diff(from: &Snapshot, to: &Snapshot) -> Diff {
+    compare_snapshots(from, to, false)
+}
+
+/// [`diff`] with the [`ACTIVITY_FIELDS`] compared too.
+pub fn diff_with_activity(from: &Snapshot, to: &Snapshot) -> Diff {
+    compare_snapshots(from, to, true)
+}
+
+fn compare_snapshots(from: &Snapshot, to: &Snapshot, activity: bool) -> Diff {
     let index = |s: &Snapshot| -> BTreeMap<(Kind, Option<String>, String), Item> {
         s.items
             .iter()
@@ -80,7 +100,10 @@ pub fn diff(from: &Snapshot, to: &Snapshot) -> Diff {
         match after.remove(&key) {
             None => out.removed.push(old),
             Some(new) => {
-                let fields = changed_fields(&old, &new);
+                let mut fields = changed_fields(&old, &new);
+                if !activity {
+                    fields.retain(|f| !ACTIVITY_FIELDS.contains(&f.field.as_str()));
+                }
                 if !fields.is_empty() {
                     out.changed.push(Change {
                         kind: new.kind,
@@ -269,7 +292,13 @@ mod tests {
             .with("status", "Inactive")
             .with("last_used", "2026-12-01T00:00:00Z");
         new.created = Some(at("2026-11-30T00:00:00Z"));
-        let d = diff(&snapshot(vec![old]), &snapshot(vec![new]));
+        let (from, to) = (snapshot(vec![old]), snapshot(vec![new]));
+        let quiet = diff(&from, &to);
+        assert!(
+            quiet.changed[0].fields.iter().all(|f| f.field != "last_used"),
+            "use is not drift by default"
+        );
+        let d = diff_with_activity(&from, &to);
         let fields: Vec<(&str, &Value, &Value)> = d.changed[0]
             .fields
             .iter()

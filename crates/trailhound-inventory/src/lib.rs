@@ -13,6 +13,6 @@ mod kind;
 mod snapshot;
 
 pub use audit::{ADMIN_PORTS, AuditOptions, EXPLAINED_KINDS, audit, explain_item, item_field};
-pub use diff::{Change, Diff, FieldChange, diff};
+pub use diff::{ACTIVITY_FIELDS, Change, Diff, FieldChange, diff, diff_with_activity};
 pub use kind::{Kind, Table};
 pub use snapshot::{CollectError, FORMAT_VERSION, Item, Snapshot, SnapshotError};

@@ -434,6 +434,7 @@ fn collect_diff_and_audit_an_account_an_intruder_changed() {
         "json",
         "--explain",
         &reasons_text,
+        "--with-activity",
     ]));
     assert_eq!(diffed.code, 0, "{}", diffed.stderr);
     let diff: Value = serde_json::from_str(&diffed.stdout).expect("diff JSON");
@@ -532,9 +533,26 @@ fn collect_diff_and_audit_an_account_an_intruder_changed() {
     assert_eq!(key["attributes"]["last_used"], Value::Null);
     let key_created = key["created"].as_str().expect("key created").to_string();
 
-    let text = run(trailhound().args(["inventory", "diff", "--store", &store_text, "--explain", &reasons_text]));
+    let text = run(trailhound().args([
+        "inventory",
+        "diff",
+        "--store",
+        &store_text,
+        "--explain",
+        &reasons_text,
+        "--with-activity",
+    ]));
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(text.stdout.contains("4 added, 0 removed, 4 changed"), "{}", text.stdout);
+    // By default, a trail's last delivery is activity, not drift.
+    let drift = run(trailhound().args(["inventory", "diff", "--store", &store_text]));
+    assert_eq!(drift.code, 0, "{}", drift.stderr);
+    assert!(
+        drift.stdout.contains("4 added, 0 removed, 3 changed"),
+        "{}",
+        drift.stdout
+    );
+    assert!(!drift.stdout.contains("latest_delivery_time"), "{}", drift.stdout);
     assert!(text.stdout.contains("      members: +mallory"), "{}", text.stdout);
     assert!(text.stdout.contains("explained by known reasons: 1"), "{}", text.stdout);
 

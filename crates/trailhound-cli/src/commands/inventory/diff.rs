@@ -8,7 +8,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use trailhound_inventory::{Diff, Item, Snapshot, diff, explain_item};
+use trailhound_inventory::{Diff, Item, Snapshot, diff, diff_with_activity, explain_item};
 use trailhound_output::{terminal, write_diff};
 use trailhound_rules::{Explanation, Reasons};
 
@@ -39,7 +39,11 @@ pub fn run(settings: &DiffSettings) -> Result<Outcome> {
             to.snapshot.account_id.as_deref().unwrap_or("unknown")
         );
     }
-    let changes = diff(&from.snapshot, &to.snapshot);
+    let changes = if settings.with_activity {
+        diff_with_activity(&from.snapshot, &to.snapshot)
+    } else {
+        diff(&from.snapshot, &to.snapshot)
+    };
     let reasons = settings.explain.as_deref().map(load_reasons).transpose()?;
     let explained = match &reasons {
         Some(reasons) => explanations(reasons, &changes, &to.snapshot),

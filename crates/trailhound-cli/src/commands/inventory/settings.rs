@@ -129,6 +129,7 @@ pub struct DiffSettings {
     pub json: bool,
     pub explain: Option<PathBuf>,
     pub quiet: bool,
+    pub with_activity: bool,
 }
 
 impl DiffSettings {
@@ -148,6 +149,7 @@ impl DiffSettings {
             json,
             explain: args.explain.clone(),
             quiet,
+            with_activity: args.with_activity,
         })
     }
 }
