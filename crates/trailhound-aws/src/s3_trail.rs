@@ -143,20 +143,25 @@ impl TrailBucket {
         format!("s3://{}/{}", self.bucket, key)
     }
 
+    /// The whole prefix as one scope, read without the layout.
+    fn flat(&self) -> Listing {
+        Listing {
+            scopes: vec![Scope {
+                account: String::new(),
+                region: String::new(),
+                organization: None,
+                base: self.prefix.clone(),
+                narrowed: String::new(),
+            }],
+            layout: false,
+        }
+    }
+
     /// Discovers the accounts and regions under the prefix, narrowed by `options`.
     pub async fn discover(&self, options: &S3Options) -> Result<Listing, AwsError> {
         // One object (a Lambda's S3 notification): list just its key.
         if self.is_object() {
-            return Ok(Listing {
-                scopes: vec![Scope {
-                    account: String::new(),
-                    region: String::new(),
-                    organization: None,
-                    base: self.prefix.clone(),
-                    narrowed: String::new(),
-                }],
-                layout: false,
-            });
+            return Ok(self.flat());
         }
         let parts: Vec<&str> = self.prefix.split('/').filter(|p| !p.is_empty()).collect();
         let (root, rest) = match parts.iter().position(|p| *p == "AWSLogs") {
@@ -166,16 +171,7 @@ impl TrailBucket {
                 if children.iter().any(|c| c == "AWSLogs") {
                     (format!("{}AWSLogs/", self.prefix), Vec::new())
                 } else {
-                    return Ok(Listing {
-                        scopes: vec![Scope {
-                            account: String::new(),
-                            region: String::new(),
-                            organization: None,
-                            base: self.prefix.clone(),
-                            narrowed: String::new(),
-                        }],
-                        layout: false,
-                    });
+                    return Ok(self.flat());
                 }
             }
         };

@@ -335,7 +335,19 @@ struct Worker<'s, S> {
 /// Buffers larger than this are given back after the file that needed them.
 const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
-impl<S> Worker<'_, S> {
+impl<'s, S> Worker<'s, S> {
+    fn new(sink: S, shown: &'s AtomicUsize) -> Worker<'s, S> {
+        Worker {
+            sink,
+            file: Vec::new(),
+            inflated: Vec::new(),
+            stats: ScanStats::default(),
+            problems: Vec::new(),
+            problems_total: 0,
+            shown,
+        }
+    }
+
     fn shrink_buffers(&mut self) {
         for buffer in [&mut self.file, &mut self.inflated] {
             if buffer.capacity() > KEEP_BUFFER_BYTES {
@@ -405,15 +417,7 @@ pub fn scan_part<S: Sink>(
     } = plan;
     budget.shown.fetch_add(problems.len(), Ordering::Relaxed);
     let shown = &budget.shown;
-    let new_worker = || Worker {
-        sink: make_sink(),
-        file: Vec::new(),
-        inflated: Vec::new(),
-        stats: ScanStats::default(),
-        problems: Vec::new(),
-        problems_total: 0,
-        shown,
-    };
+    let new_worker = || Worker::new(make_sink(), shown);
     let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
         .fold(new_worker, |mut worker, path| {
@@ -522,15 +526,7 @@ where
 {
     let started = Instant::now();
     let shown = &budget.shown;
-    let new_worker = || Worker {
-        sink: make_sink(),
-        file: Vec::new(),
-        inflated: Vec::new(),
-        stats: ScanStats::default(),
-        problems: Vec::new(),
-        problems_total: 0,
-        shown,
-    };
+    let new_worker = || Worker::new(make_sink(), shown);
     let workers: Vec<Worker<'_, S>> = objects
         .par_bridge()
         .fold(new_worker, |mut worker, fetched| {

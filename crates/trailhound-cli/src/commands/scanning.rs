@@ -124,6 +124,17 @@ struct Remote<'a, S> {
 }
 
 impl<S: Sink> Remote<'_, S> {
+    /// Scans what arrives on `objects` until its sender is done.
+    fn scan(&self, mut objects: tokio::sync::mpsc::Receiver<trailhound_source::Fetched>) -> ScanReport<S> {
+        scan_objects(
+            std::iter::from_fn(move || objects.blocking_recv()),
+            &self.settings.options,
+            self.make,
+            &|_| self.bar.inc(1),
+            self.budget,
+        )
+    }
+
     /// The cursors of `source` from the last run, keyed by their scope.
     fn cursors_of(&self, source: &str) -> BTreeMap<String, String> {
         self.since
@@ -209,14 +220,7 @@ impl<S: Sink> Remote<'_, S> {
                 .filter(|(objects, _)| !objects.is_empty());
             for (objects, watermark) in batches {
                 self.bar.inc_length(objects.len() as u64);
-                let mut rx = trail.fetch(rt.handle(), objects, &scopes, remote.concurrency, 4);
-                let report = scan_objects(
-                    std::iter::from_fn(move || rx.blocking_recv()),
-                    &self.settings.options,
-                    self.make,
-                    &|_| self.bar.inc(1),
-                    self.budget,
-                );
+                let report = self.scan(trail.fetch(rt.handle(), objects, &scopes, remote.concurrency, 4));
                 absorb(report, watermark, driven);
             }
         }
@@ -267,14 +271,7 @@ impl<S: Sink> Remote<'_, S> {
                 ..LookupOptions::default()
             },
         );
-        let mut rx = read.events;
-        let report = scan_objects(
-            std::iter::from_fn(move || rx.blocking_recv()),
-            &self.settings.options,
-            self.make,
-            &|_| self.bar.inc(1),
-            self.budget,
-        );
+        let report = self.scan(read.events);
         let latest = rt.block_on(read.latest).context("LookupEvents reader")?;
         let c = &read.counters;
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
