@@ -571,3 +571,34 @@ fn base64_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn access_denied_names_the_bucket_and_the_permission() {
+    // After 3 unchecked actions moto enforces IAM: a user with no policy may list nothing.
+    let Some(moto) = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]) else {
+        return;
+    };
+    let rt = runtime();
+    let aws = moto.aws(&rt);
+    rt.block_on(aws.s3(None).create_bucket().bucket(BUCKET).send())
+        .expect("bucket");
+    rt.block_on(aws.iam().create_user().user_name("nobody").send())
+        .expect("user");
+    let key = rt
+        .block_on(aws.iam().create_access_key().user_name("nobody").send())
+        .expect("key");
+    let key = key.access_key().expect("access key");
+    let out = run(trailhound()
+        .env("AWS_ACCESS_KEY_ID", key.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+        .args(["hunt", &format!("s3://{BUCKET}"), "--endpoint-url", &moto.url()]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("access denied to s3://trail-bucket/: the credentials need s3:ListBucket on it"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(key.secret_access_key()));
+}

@@ -220,7 +220,7 @@ impl<S: Sink> Remote<'_, S> {
                 .filter(|(objects, _)| !objects.is_empty());
             for (objects, watermark) in batches {
                 self.bar.inc_length(objects.len() as u64);
-                let report = self.scan(trail.fetch(rt.handle(), objects, &scopes, remote.concurrency, 4));
+                let report = self.scan(trail.fetch(rt.handle(), objects, &scopes, remote.concurrency, 2));
                 absorb(report, watermark, driven);
             }
         }

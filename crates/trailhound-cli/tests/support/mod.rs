@@ -47,6 +47,12 @@ impl Moto {
     /// Starts moto, or returns `None` (the test is skipped) when it is not installed and
     /// `TRAILHOUND_REQUIRE_MOTO` is unset. `.ci/run` installs it and sets the variable.
     pub fn start() -> Option<Moto> {
+        Moto::start_with(&[])
+    }
+
+    /// [`Moto::start`] with extra environment for the server (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`,
+    /// after which moto checks IAM permissions).
+    pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
         let Some(python) = python() else {
             assert!(
                 std::env::var_os("TRAILHOUND_REQUIRE_MOTO").is_none(),
@@ -64,6 +70,7 @@ impl Moto {
             .env("MOTO_ENABLE_RECORDING", "True")
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
