@@ -9,6 +9,7 @@
 #   BENCH_S3_DIR      where the corpus lives / is generated   (default target/bench-s3-corpus)
 #   BENCH_NO_BUILD=1  use the existing target/release/trailhound
 #   BENCH_CONCURRENCY --concurrency of the S3 read            (default 16)
+#   TRAILHOUND_BIN    the binary to measure                   (default target/release/trailhound)
 #
 # Needs the virtualenv with moto (.venv, as .ci/run makes it). moto is a Python emulator: the
 # figures are what trailhound gets from it here, a floor for real S3, not a measure of S3.
@@ -19,7 +20,7 @@ cd "$ROOT"
 EVENTS="${BENCH_S3_EVENTS:-200000}"
 DIR="${BENCH_S3_DIR:-target/bench-s3-corpus}"
 CONCURRENCY="${BENCH_CONCURRENCY:-16}"
-BIN="$ROOT/target/release/trailhound"
+BIN="${TRAILHOUND_BIN:-$ROOT/target/release/trailhound}"
 [ -x .venv/bin/python ] || { echo "bench-s3: no .venv with moto (python3 -m venv .venv && .venv/bin/pip install 'moto[server]')" >&2; exit 2; }
 
 if [ ! -f "$DIR/manifest.json" ]; then
