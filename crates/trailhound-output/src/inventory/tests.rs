@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use trailhound_inventory::diff;
+use trailhound_inventory::{diff, diff_with_activity};
 
 use super::*;
 
@@ -175,7 +175,8 @@ fn changed_snapshot() -> Snapshot {
 
 #[test]
 fn diff_lists_added_removed_and_changed_fields() {
-    let d = diff(&snapshot(), &changed_snapshot());
+    // With activity: a scalar change (the last password use) shows as before -> after.
+    let d = diff_with_activity(&snapshot(), &changed_snapshot());
     let mut out = Vec::new();
     write_diff(&mut out, &d, false).expect("write");
     let text = String::from_utf8(out).expect("utf8");
