@@ -47,7 +47,7 @@ pub fn drive<S: Sink>(
 ) -> Result<Driven> {
     let plan = plan(settings)?;
     let remote: Vec<&Input> = settings.inputs.iter().filter(|i| i.is_remote()).collect();
-    let local = !plan.is_empty() || remote.is_empty();
+    let local = remote.is_empty() || settings.inputs.iter().any(|i| !i.is_remote());
     // Watermarks only hold within one source: with several, correlations are swept at the end.
     let watermarks = batched && usize::from(local) + remote.len() <= 1;
     let width = chrono::Duration::hours(BATCH_WIDTH_HOURS);
