@@ -181,25 +181,7 @@ pub fn execute(settings: &HuntSettings) -> Result<Hunted> {
         for ((source, key), value) in &driven.cursors {
             store.set_cursor(source, key, value)?;
         }
-        let mut seen = std::collections::HashSet::new();
-        let mut kept = Vec::with_capacity(findings.len());
-        for (mut finding, recorded) in findings.into_iter().zip(states) {
-            // One row per stored finding, even when a record was delivered twice.
-            if !seen.insert(recorded.id) || (settings.new_only && !recorded.new) {
-                continue;
-            }
-            finding.store_id = Some(recorded.id);
-            // An analyst's `findings explain` holds for later runs too.
-            if recorded.status == Status::Explained && finding.explanation.is_none() {
-                finding.explanation = Some(Explanation {
-                    reason: recorded.reason.unwrap_or_default(),
-                    ticket: recorded.ticket,
-                    expires: None,
-                });
-            }
-            kept.push(finding);
-        }
-        findings = kept;
+        findings = crate::commands::keep_recorded(findings, states, settings.new_only);
     }
     Ok(Hunted {
         findings,

@@ -74,3 +74,30 @@ fn keep(rule: &Rule, settings: &RuleSettings) -> bool {
         && !settings.exclude.contains(&rule.id)
         && (settings.tags.is_empty() || rule.tags.iter().any(|t| settings.tags.contains(t)))
 }
+
+/// The findings a run prints after the store recorded them (`states`, in the same order): one
+/// per stored finding (a record delivered twice is one finding), only new ones with `new_only`,
+/// each with its store id, and an analyst's `findings explain` carried onto it.
+pub fn keep_recorded(
+    findings: Vec<trailhound_rules::Finding>,
+    states: Vec<trailhound_store::Recorded>,
+    new_only: bool,
+) -> Vec<trailhound_rules::Finding> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(findings.len());
+    for (mut finding, recorded) in findings.into_iter().zip(states) {
+        if !seen.insert(recorded.id) || (new_only && !recorded.new) {
+            continue;
+        }
+        finding.store_id = Some(recorded.id);
+        if recorded.status == trailhound_store::Status::Explained && finding.explanation.is_none() {
+            finding.explanation = Some(trailhound_rules::Explanation {
+                reason: recorded.reason.unwrap_or_default(),
+                ticket: recorded.ticket,
+                expires: None,
+            });
+        }
+        kept.push(finding);
+    }
+    kept
+}

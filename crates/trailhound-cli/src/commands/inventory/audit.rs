@@ -43,23 +43,7 @@ pub fn run(settings: &AuditSettings) -> Result<Outcome> {
         let items = u64::try_from(snapshot.items.len()).unwrap_or(u64::MAX);
         store.finish_run(run, items, findings.len(), new)?;
         new_findings = Some(new);
-        let mut kept = Vec::with_capacity(findings.len());
-        for (mut finding, recorded) in findings.into_iter().zip(states) {
-            if settings.new_only && !recorded.new {
-                continue;
-            }
-            finding.store_id = Some(recorded.id);
-            // An analyst's `findings explain` holds for later audits too.
-            if recorded.status == Status::Explained && finding.explanation.is_none() {
-                finding.explanation = Some(Explanation {
-                    reason: recorded.reason.unwrap_or_default(),
-                    ticket: recorded.ticket,
-                    expires: None,
-                });
-            }
-            kept.push(finding);
-        }
-        findings = kept;
+        findings = crate::commands::keep_recorded(findings, states, settings.new_only);
     }
     // Explained findings never fail an audit, even when shown.
     let failing = settings
