@@ -71,7 +71,7 @@ impl AwsError {
 }
 
 /// Throttling codes across services.
-pub(crate) fn is_throttling_code(code: &str) -> bool {
+pub fn is_throttling_code(code: &str) -> bool {
     matches!(
         code,
         "Throttling"
@@ -191,6 +191,19 @@ fn chain_text(err: &(dyn StdError + 'static)) -> String {
         current = e.source();
     }
     parts.join(": ")
+}
+
+/// The IAM action that allows API `operation` of `service`: the same name, except for the S3
+/// calls whose permission is named otherwise.
+pub fn iam_action(service: &str, operation: &str) -> String {
+    let action = match (service, operation) {
+        ("s3", "ListBuckets") => "ListAllMyBuckets",
+        ("s3", "ListObjectsV2" | "ListObjects" | "HeadBucket") => "ListBucket",
+        ("s3", "HeadObject") => "GetObject",
+        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        (_, other) => other,
+    };
+    format!("{service}:{action}")
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
-//! Everything that talks to AWS: client setup (credential chain, profiles, assumed roles,
-//! endpoints), the trail-bucket and LookupEvents readers, and inventory collection.
+//! The AWS connection every AWS-facing stage shares: client setup (the credential chain,
+//! profiles, assumed roles, endpoints, one HTTPS stack), service clients, and the
+//! classification of SDK errors into one-line messages that name the resource and the fix.
 //!
-//! This is the only crate that depends on the AWS SDK, so the pure crates build and test
-//! without it. It is read-only against AWS. Readers hand fetched bytes to trailhound-source's
-//! scanner through channels; nothing here parses CloudTrail records or runs rules.
+//! Deliberately small: what reads trail buckets and LookupEvents lives with the other sources
+//! (trailhound-source, feature `aws`), the inventory collectors with the inventory
+//! (trailhound-inventory, feature `aws`), alert delivery with the alerts (trailhound-alert).
+//! Nothing here knows CloudTrail records, rules, findings or output.
 
-pub mod alert;
 mod client;
 mod error;
-pub mod inventory;
-pub mod lookup;
-pub mod s3_trail;
+#[cfg(test)]
+mod policy_test;
 
 pub use client::{Aws, AwsSettings, Identity};
-pub use error::{AwsError, classify};
-pub use inventory::CollectOptions;
-pub use lookup::{LookupCounters, LookupOptions, LookupRead, RETENTION_DAYS};
-pub use s3_trail::{Counters, ListCounts, Listing, ObjectRef, S3Options, Scope, TrailBucket};
+pub use error::{AwsError, classify, iam_action, is_throttling_code};

@@ -57,8 +57,8 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub rules: RuleSelection,
     /// Output format [default: table on a terminal, else jsonl; with -o, from the file extension].
-    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv|html")]
-    pub format: Option<String>,
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FindingFormat>,
     /// Write findings to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -99,11 +99,58 @@ pub struct HuntArgs {
     /// (repeatable). slack posts to TRAILHOUND_SLACK_WEBHOOK_URL, webhook to
     /// TRAILHOUND_WEBHOOK_URL (each a URL, secretsmanager:SECRET_ID or ssm:PARAMETER), sns
     /// publishes to TRAILHOUND_SNS_TOPIC_ARN. With --new-only, only new findings alert.
-    #[arg(long = "alert", value_name = "slack|webhook|sns")]
-    pub alerts: Vec<String>,
+    #[arg(long = "alert", value_enum)]
+    pub alerts: Vec<AlertArg>,
     /// Lowest level that alerts.
     #[arg(long, default_value = "high", value_name = "LEVEL")]
     pub alert_min_level: String,
+}
+
+/// The formats findings are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FindingFormat {
+    /// Aligned columns for a person at a terminal.
+    Table,
+    /// One JSON array.
+    Json,
+    /// One JSON object a line.
+    #[value(alias = "ndjson")]
+    Jsonl,
+    Csv,
+    /// A self-contained HTML report.
+    Html,
+}
+
+impl From<FindingFormat> for trailhound_output::Format {
+    fn from(format: FindingFormat) -> trailhound_output::Format {
+        use trailhound_output::Format;
+        match format {
+            FindingFormat::Table => Format::Table,
+            FindingFormat::Json => Format::Json,
+            FindingFormat::Jsonl => Format::Jsonl,
+            FindingFormat::Csv => Format::Csv,
+            FindingFormat::Html => Format::Html,
+        }
+    }
+}
+
+/// Where `--alert` sends findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertArg {
+    Slack,
+    Webhook,
+    Sns,
+}
+
+impl From<AlertArg> for trailhound_alert::AlertKind {
+    fn from(kind: AlertArg) -> trailhound_alert::AlertKind {
+        use trailhound_alert::AlertKind;
+        match kind {
+            AlertArg::Slack => AlertKind::Slack,
+            AlertArg::Webhook => AlertKind::Webhook,
+            AlertArg::Sns => AlertKind::Sns,
+        }
+    }
 }
 
 /// Where events come from and which ones; shared by hunt, events, timeline and summary.

@@ -1,8 +1,11 @@
-//! The command layer of `trailhound`: raw arguments (clap types stop in `args`), the resolved
-//! settings commands run with, and the commands themselves. The `trailhound` binary parses
-//! arguments into it; the Lambda builds settings directly and calls the same commands, so a
-//! hunt in Lambda is the hunt of the CLI.
+//! The `trailhound` command line: raw arguments (clap types stop in `args`), the resolved
+//! settings each command runs with, and the commands, which call the engine
+//! (trailhound-hunt) and write through trailhound-output. The Lambda does not use this crate:
+//! it calls the engine itself.
 
 pub mod args;
 pub mod commands;
+pub mod process;
+pub mod progress;
 pub mod settings;
+pub mod write;

@@ -5,29 +5,33 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use trailhound_cli::args::FindingFormat;
 use trailhound_cli::args::{Cli, Command, HuntArgs};
 use trailhound_cli::commands::{self, Outcome};
-use trailhound_cli::settings::{HuntSettings, RuleSettings, color_allowed};
+use trailhound_cli::process::Process;
+use trailhound_cli::settings::{HuntSettings, color_allowed};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    // One runtime and one AWS connection for the whole process, made when first needed.
+    let process = Process::default();
     let outcome = match &cli.command {
         Command::Hunt(args) => {
-            HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&s))
+            HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&process, &s))
         }
-        Command::Rules(command) => commands::rules::run(command, RuleSettings::resolve),
+        Command::Rules(command) => commands::rules::run(command),
         Command::Findings(command) => commands::findings::run(command),
         Command::Report(args) => {
             let mut args = HuntArgs::clone(args);
-            args.format = Some("html".into());
+            args.format = Some(FindingFormat::Html);
             args.output.get_or_insert_with(|| "report.html".into());
-            HuntSettings::resolve(&args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&s))
+            HuntSettings::resolve(&args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&process, &s))
         }
-        Command::Events(args) => commands::events::run(args, cli.quiet),
-        Command::Timeline(args) => commands::timeline::run(args, cli.quiet),
-        Command::Summary(args) => commands::summary::run(args, cli.quiet),
-        Command::Inventory(command) => commands::inventory::run(command, cli.quiet),
+        Command::Events(args) => commands::events::run(&process, args, cli.quiet),
+        Command::Timeline(args) => commands::timeline::run(&process, args, cli.quiet),
+        Command::Summary(args) => commands::summary::run(&process, args, cli.quiet),
+        Command::Inventory(command) => commands::inventory::run(&process, command, cli.quiet),
     };
     match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

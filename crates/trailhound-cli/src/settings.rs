@@ -6,91 +6,60 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use trailhound_finding::Level;
+use trailhound_hunt::HuntOptions;
 use trailhound_output::Format;
-use trailhound_rules::Level;
-use trailhound_source::{Input, ScanOptions, TimeWindow, parse_bound, parse_duration};
-
-use trailhound_aws::AwsSettings;
+use trailhound_rules::Selection;
+use trailhound_source::{Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_duration};
 
 use crate::args::{AwsArgs, HuntArgs, RuleSelection, ScanArgs};
 
-/// Which rules to load and keep.
-#[derive(Debug, Clone)]
-pub struct RuleSettings {
-    pub paths: Vec<PathBuf>,
-    pub builtin: bool,
-    pub min_level: Option<Level>,
-    pub only: Vec<String>,
-    pub exclude: Vec<String>,
-    pub tags: Vec<String>,
+/// Which rules to load and keep, from the rule selection options.
+pub fn rule_selection(args: &RuleSelection) -> Result<Selection> {
+    Ok(Selection {
+        paths: args.paths.clone(),
+        builtin: !args.no_builtin,
+        min_level: args
+            .min_level
+            .as_deref()
+            .map(parse_level)
+            .transpose()
+            .context("--min-level")?,
+        only: args.only.clone(),
+        exclude: args.exclude.clone(),
+        tags: args.tags.iter().map(|t| t.to_lowercase()).collect(),
+    })
 }
 
-impl RuleSettings {
-    pub fn resolve(args: &RuleSelection) -> Result<RuleSettings> {
-        Ok(RuleSettings {
-            paths: args.paths.clone(),
-            builtin: !args.no_builtin,
-            min_level: args
-                .min_level
-                .as_deref()
-                .map(parse_level)
-                .transpose()
-                .context("--min-level")?,
-            only: args.only.clone(),
-            exclude: args.exclude.clone(),
-            tags: args.tags.iter().map(|t| t.to_lowercase()).collect(),
-        })
+/// How to reach AWS, as given (`--profile`, `--region`, `--role-arn`...). Plain values in every
+/// build; the `aws` feature turns them into the client setup's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsOptions {
+    pub fn resolve(args: &AwsArgs) -> AwsOptions {
+        AwsOptions {
+            profile: args.profile.clone(),
+            region: args.region.clone(),
+            role_arn: args.role_arn.clone(),
+            external_id: args.external_id.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+        }
     }
 }
 
-/// Where events come from and which: shared by every command that scans.
+/// Where events come from and which: shared by every command that reads events.
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
-    pub inputs: Vec<Input>,
-    pub options: ScanOptions,
-    pub threads: Option<usize>,
+    pub read: ReadOptions,
     pub progress: bool,
-    pub remote: RemoteSettings,
-}
-
-/// How remote sources (s3://, lookup:) are read.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteSettings {
-    pub aws: AwsSettings,
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-    pub concurrency: usize,
-}
-
-impl RemoteSettings {
-    pub fn resolve(args: &ScanArgs) -> Result<RemoteSettings> {
-        if args.concurrency == 0 {
-            bail!("--concurrency must be at least 1");
-        }
-        for account in &args.accounts {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                bail!("--accounts: {account:?} is not a 12-digit account id");
-            }
-        }
-        Ok(RemoteSettings {
-            aws: aws_settings(&args.aws),
-            accounts: args.accounts.clone(),
-            regions: args.regions.clone(),
-            concurrency: args.concurrency,
-        })
-    }
-}
-
-/// The AWS options as the client setup takes them.
-pub fn aws_settings(args: &AwsArgs) -> AwsSettings {
-    AwsSettings {
-        profile: args.profile.clone(),
-        region: args.region.clone(),
-        role_arn: args.role_arn.clone(),
-        external_id: args.external_id.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-        max_attempts: 0,
-    }
+    pub aws: AwsOptions,
 }
 
 impl ScanSettings {
@@ -113,16 +82,32 @@ impl ScanSettings {
         if args.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
+        if args.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        for account in &args.accounts {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("--accounts: {account:?} is not a 12-digit account id");
+            }
+        }
         Ok(ScanSettings {
-            inputs,
-            options: ScanOptions {
-                window,
-                delivery_lag,
-                max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+            read: ReadOptions {
+                inputs,
+                scan: ScanOptions {
+                    window,
+                    delivery_lag,
+                    max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+                },
+                threads: args.threads,
+                remote: RemoteOptions {
+                    accounts: args.accounts.clone(),
+                    regions: args.regions.clone(),
+                    concurrency: args.concurrency,
+                },
+                since: None,
             },
-            threads: args.threads,
             progress: !quiet && std::io::stderr().is_terminal(),
-            remote: RemoteSettings::resolve(args)?,
+            aws: AwsOptions::resolve(&args.aws),
         })
     }
 }
@@ -130,11 +115,14 @@ impl ScanSettings {
 /// Everything `hunt` needs.
 #[derive(Debug, Clone)]
 pub struct HuntSettings {
+    /// The engine's options (reasons and the store filled in when the hunt starts).
+    pub hunt: HuntOptions,
     pub scan: ScanSettings,
-    pub rules: RuleSettings,
+    pub rules: Selection,
     pub format: Format,
     pub output: Option<PathBuf>,
-    pub with_event: bool,
+    /// The known-reasons file.
+    pub reasons: Option<PathBuf>,
     /// The case store, when findings are to be remembered.
     pub store: Option<PathBuf>,
     pub new_only: bool,
@@ -143,37 +131,51 @@ pub struct HuntSettings {
     pub sources_text: Vec<String>,
     pub since_text: Option<String>,
     pub until_text: Option<String>,
-    pub reasons: Option<PathBuf>,
     pub show_explained: bool,
-    pub group: Option<chrono::Duration>,
     pub fail_on: Option<Level>,
     pub strict: bool,
     pub color: bool,
     pub max_width: usize,
     pub summary: bool,
-    pub alerts: Vec<AlertKind>,
+    pub alerts: Vec<trailhound_alert::AlertKind>,
     pub alert_min_level: Level,
-    /// Rules already loaded and selected (by a long-lived caller); `rules` is then ignored.
-    pub loaded_rules: Option<std::sync::Arc<trailhound_rules::RuleSet>>,
 }
 
 impl HuntSettings {
     pub fn resolve(args: &HuntArgs, quiet: bool, now: DateTime<Utc>) -> Result<HuntSettings> {
         let scan = ScanSettings::resolve(&args.scan, quiet, now)?;
-        let window = scan.options.window;
+        let window = scan.read.scan.window;
         let stdout_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-        let format = match (&args.format, &args.output) {
-            (Some(format), _) => format.parse().map_err(anyhow::Error::msg).context("--format")?,
+        let format = match (args.format, &args.output) {
+            (Some(format), _) => format.into(),
             (None, Some(path)) => format_for_path(path),
             (None, None) if stdout_terminal => Format::Table,
             (None, None) => Format::Jsonl,
         };
+        let rules = rule_selection(&args.rules)?;
+        let group = args
+            .group
+            .as_deref()
+            .map(|text| {
+                parse_duration(text)
+                    .filter(|d| d.num_seconds() > 0)
+                    .with_context(|| format!("--group: {text:?} is not a duration (15m, 1h, 1d)"))
+            })
+            .transpose()?;
         Ok(HuntSettings {
-            scan: scan.clone(),
-            rules: RuleSettings::resolve(&args.rules)?,
+            hunt: HuntOptions {
+                read: scan.read.clone(),
+                min_level: rules.min_level,
+                with_event: args.with_event,
+                group,
+                reasons: None,
+                store: None,
+                activity: format == Format::Html,
+            },
+            scan,
+            rules,
             format,
             output: args.output.clone(),
-            with_event: args.with_event,
             store: match (&args.store, args.new_only || args.since_last_run) {
                 (Some(path), _) if !path.as_os_str().is_empty() => Some(path.clone()),
                 (Some(_), _) | (None, true) => Some(store_path(None)?),
@@ -186,15 +188,6 @@ impl HuntSettings {
             until_text: window.until.map(|t| t.to_rfc3339()),
             reasons: args.reasons.clone(),
             show_explained: args.show_explained,
-            group: args
-                .group
-                .as_deref()
-                .map(|text| {
-                    parse_duration(text)
-                        .filter(|d| d.num_seconds() > 0)
-                        .with_context(|| format!("--group: {text:?} is not a duration (15m, 1h, 1d)"))
-                })
-                .transpose()?,
             fail_on: args
                 .fail_on
                 .as_deref()
@@ -204,110 +197,14 @@ impl HuntSettings {
             strict: args.strict,
             color: stdout_terminal && color_allowed(),
             max_width: args.max_width,
-            alerts: args
-                .alerts
-                .iter()
-                .map(|a| a.parse())
-                .collect::<Result<_, _>>()
-                .map_err(anyhow::Error::msg)
-                .context("--alert")?,
+            alerts: args.alerts.iter().map(|&a| a.into()).collect(),
             alert_min_level: parse_level(&args.alert_min_level).context("--alert-min-level")?,
-            loaded_rules: None,
             summary: !quiet,
         })
     }
 }
 
-/// Where `--alert` sends findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertKind {
-    Slack,
-    Webhook,
-    Sns,
-}
-
-impl AlertKind {
-    /// The environment variable that holds the target.
-    pub fn variable(self) -> &'static str {
-        match self {
-            AlertKind::Slack => "TRAILHOUND_SLACK_WEBHOOK_URL",
-            AlertKind::Webhook => "TRAILHOUND_WEBHOOK_URL",
-            AlertKind::Sns => "TRAILHOUND_SNS_TOPIC_ARN",
-        }
-    }
-}
-
-impl std::str::FromStr for AlertKind {
-    type Err = String;
-    fn from_str(text: &str) -> Result<AlertKind, String> {
-        match text {
-            "slack" => Ok(AlertKind::Slack),
-            "webhook" => Ok(AlertKind::Webhook),
-            "sns" => Ok(AlertKind::Sns),
-            other => Err(format!("{other:?} is not slack, webhook or sns")),
-        }
-    }
-}
-
-impl HuntSettings {
-    /// A hunt of `inputs` with the defaults of `trailhound hunt` and no terminal: JSON lines,
-    /// no summary, no progress. For callers that build settings without arguments (the Lambda).
-    pub fn for_sources(inputs: Vec<Input>, aws: AwsSettings) -> HuntSettings {
-        let sources_text = inputs
-            .iter()
-            .map(|input| match input {
-                Input::Path(path) => path.display().to_string(),
-                Input::Stdin => "-".to_string(),
-                Input::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
-                Input::Lookup(_) => "lookup:".to_string(),
-            })
-            .collect();
-        HuntSettings {
-            scan: ScanSettings {
-                inputs,
-                options: ScanOptions::default(),
-                threads: None,
-                progress: false,
-                remote: RemoteSettings {
-                    aws,
-                    accounts: Vec::new(),
-                    regions: Vec::new(),
-                    concurrency: 16,
-                },
-            },
-            rules: RuleSettings {
-                paths: Vec::new(),
-                builtin: true,
-                min_level: None,
-                only: Vec::new(),
-                exclude: Vec::new(),
-                tags: Vec::new(),
-            },
-            format: Format::Jsonl,
-            output: None,
-            with_event: false,
-            store: None,
-            new_only: false,
-            since_last_run: false,
-            sources_text,
-            since_text: None,
-            until_text: None,
-            reasons: None,
-            show_explained: false,
-            group: None,
-            fail_on: None,
-            strict: false,
-            color: false,
-            max_width: 48,
-            summary: false,
-            alerts: Vec::new(),
-            alert_min_level: Level::High,
-            loaded_rules: None,
-        }
-    }
-}
-
-fn parse_level(text: &str) -> Result<Level> {
+pub fn parse_level(text: &str) -> Result<Level> {
     text.parse().map_err(anyhow::Error::msg)
 }
 

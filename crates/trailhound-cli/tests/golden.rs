@@ -37,10 +37,12 @@ fn trailhound(args: &[&str]) -> (String, String) {
 /// The run summary without what varies from run to run (elapsed time, rates).
 fn redact(text: &str) -> String {
     text.lines()
-        .map(|line| match line.find(" in ").filter(|_| line.trim_start().starts_with("time")) {
-            Some(_) => "  time: [redacted]".to_string(),
-            None => redact_elapsed(line),
-        })
+        .map(
+            |line| match line.find(" in ").filter(|_| line.trim_start().starts_with("time")) {
+                Some(_) => "  time: [redacted]".to_string(),
+                None => redact_elapsed(line),
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -19,7 +19,7 @@ pub use checks::ADMIN_PORTS;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::Value;
-use trailhound_rules::{Explanation, Finding, Level, Reasons};
+use trailhound_finding::{Explanation, Finding, ItemRef, Level, Reasons};
 
 use crate::kind::Kind;
 use crate::snapshot::{Item, Snapshot};
@@ -82,7 +82,7 @@ pub fn audit(snapshot: &Snapshot, reasons: Option<&Reasons>, options: &AuditOpti
 }
 
 /// The reasons entry of the item's kind that explains it. `name` in an entry matches the item's
-/// name or its id (DESIGN.md: "name or id of the item").
+/// name or its id (the reasons file: "name or id of the item").
 pub fn explain_item<'r>(reasons: &'r Reasons, item: &Item, today: NaiveDate) -> Option<&'r Explanation> {
     let kind = item.kind.as_str();
     reasons.explain(kind, today, &|key| item_field(item, key)).or_else(|| {
@@ -192,6 +192,8 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 
 /// What a finding is about: the fields of [`Finding`] that describe the resource.
 pub(crate) struct Subject {
+    /// The item (or the account or region) the finding is about; none for a failed call.
+    pub item: Option<ItemRef>,
     pub event_id: String,
     pub time: DateTime<Utc>,
     pub event_name: String,
@@ -217,9 +219,14 @@ impl Subject {
             _ => item.arn.clone(),
         };
         Subject {
+            item: Some(ItemRef {
+                kind: item.kind.as_str().to_string(),
+                id: item.id.clone(),
+                name: item.name.clone(),
+            }),
             event_id: item.stable_id(),
             time: item.created.unwrap_or(snapshot.collected_at),
-            event_name: item.kind.as_str().to_string(),
+            event_name: String::new(),
             event_source: item.kind.service().to_string(),
             region: item.region.clone(),
             principal_arn,
@@ -231,9 +238,14 @@ impl Subject {
     /// A finding about the account or a region rather than one item.
     pub fn account(snapshot: &Snapshot, event_id: String, kind: Kind, region: Option<&str>) -> Subject {
         Subject {
+            item: Some(ItemRef {
+                kind: kind.as_str().to_string(),
+                id: region.unwrap_or("account").to_string(),
+                name: String::new(),
+            }),
             event_id,
             time: snapshot.collected_at,
-            event_name: kind.as_str().to_string(),
+            event_name: String::new(),
             event_source: kind.service().to_string(),
             region: region.map(str::to_string),
             principal_arn: None,
@@ -273,6 +285,7 @@ impl Subject {
             explanation: None,
             group: None,
             correlation: None,
+            item: self.item,
             event: None,
             time: self.time,
         }

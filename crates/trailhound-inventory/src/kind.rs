@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn kinds_are_the_reasons_file_kinds_plus_account() {
-        let reasons: Vec<&str> = trailhound_rules::reasons::KINDS
+        let reasons: Vec<&str> = trailhound_finding::reasons::KINDS
             .iter()
             .copied()
             .filter(|k| *k != "finding")

@@ -1,13 +1,16 @@
-//! Inventory of an AWS account, the pure part: the snapshot model, diffs between snapshots, and
-//! the audit that turns unexplained items and risky settings into findings.
+//! Inventory of an AWS account: the snapshot model, diffs between snapshots, the audit that
+//! turns unexplained items and risky settings into findings, and (feature `aws`) the collectors
+//! that fill a snapshot from the AWS APIs.
 //!
-//! Collectors (in `trailhound-aws`) fill a [`Snapshot`]; this crate never calls AWS, reads no
-//! files and reads no clock, so every function here is tested on plain values. A snapshot is
-//! versioned JSON ([`FORMAT_VERSION`]); [`diff`] compares two of them item by item; [`audit`]
-//! checks one against a reasons file and returns [`trailhound_rules::Finding`]s, the same shape a
-//! hunt produces, so the store, the output formats and the alerts treat them alike.
+//! Without the `aws` feature this crate never calls AWS, reads no files and reads no clock, so
+//! the model, the diff and the audit are tested on plain values. A snapshot is versioned JSON
+//! ([`FORMAT_VERSION`]); [`diff`] compares two of them item by item; [`audit`] checks one
+//! against a reasons file and returns [`trailhound_finding::Finding`]s about items, the shape
+//! a hunt produces, so the store, the output formats and the alerts treat them alike.
 
 mod audit;
+#[cfg(feature = "aws")]
+pub mod collect;
 mod diff;
 mod kind;
 mod snapshot;

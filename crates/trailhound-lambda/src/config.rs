@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use trailhound_aws::AwsSettings;
-use trailhound_rules::Level;
+use trailhound_finding::Level;
 use trailhound_source::Input;
 
 /// An S3 location: bucket and key or prefix.
@@ -39,7 +39,7 @@ pub struct Config {
     /// TRAILHOUND_STATE: where dedupe markers, the case store and snapshots live.
     pub state: Option<S3Location>,
     /// TRAILHOUND_ALERTS: slack, webhook, sns (comma-separated).
-    pub alerts: Vec<trailhound_cli::settings::AlertKind>,
+    pub alerts: Vec<trailhound_alert::AlertKind>,
     /// TRAILHOUND_MIN_LEVEL: lowest level that alerts (default high).
     pub min_level: Level,
     /// TRAILHOUND_RULES: an s3:// prefix (or a path) of extra Sigma rules.

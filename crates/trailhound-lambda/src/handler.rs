@@ -1,8 +1,9 @@
 //! One invocation: new objects are hunted with the rule set and new findings alerted; a
 //! schedule hunts the configured sources since the last run and audits the inventory.
 //!
-//! The hunt is the CLI's own (`trailhound_cli::commands::hunt::execute`), run on a blocking
-//! thread. A bad object is reported and skipped; AWS errors that a retry may cure (throttling,
+//! The hunt is the engine's ([`trailhound_hunt::hunt`]), run on a blocking thread with this
+//! process's runtime and AWS connection (made once per cold start, reused by every warm
+//! invocation). A bad object is reported and skipped; AWS errors that a retry may cure (throttling,
 //! the network, an alert receiver down) fail the invocation so Lambda retries it, and the
 //! alert markers make sure nothing is alerted twice.
 
@@ -11,13 +12,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use trailhound_alert::{AlertRun, AlertSettings, Target};
 use trailhound_aws::Aws;
-use trailhound_aws::alert::{self, AlertSettings, Target};
-use trailhound_cli::commands::hunt;
-use trailhound_cli::settings::{AlertKind, HuntSettings};
-use trailhound_output::AlertRun;
-use trailhound_rules::{Finding, RuleSet};
-use trailhound_source::{Input, TimeWindow, parse_bound};
+use trailhound_finding::{Finding, Reasons};
+use trailhound_hunt::{HuntOptions, Hunted, Silent, StoreOptions, hunt, load_reasons};
+use trailhound_rules::{RuleSet, Selection};
+use trailhound_source::{Input, ReadOptions, Remote, TimeWindow, parse_bound};
+use trailhound_store::RunStart;
 
 use crate::config::{Config, S3Location};
 use crate::state::{self, State};
@@ -28,10 +29,10 @@ pub struct Function {
     aws: Aws,
     state: Option<State>,
     targets: Vec<Target>,
-    rules: Option<PathBuf>,
     /// The rule set, loaded and compiled once per cold start.
     rule_set: Arc<RuleSet>,
-    reasons: Option<PathBuf>,
+    /// The known reasons, read once per cold start (expired entries warned about then).
+    reasons: Option<Reasons>,
     /// Where this instance keeps files between invocations (/tmp on Lambda).
     scratch: PathBuf,
 }
@@ -48,26 +49,19 @@ impl Function {
         if state.is_none() {
             tracing::warn!("TRAILHOUND_STATE is not set: retried invocations may alert twice");
         }
-        let mut targets = Vec::new();
-        for kind in &config.alerts {
-            let value = std::env::var(kind.variable())
-                .with_context(|| format!("TRAILHOUND_ALERTS names {kind:?}: set {}", kind.variable()))?;
-            targets.push(match kind {
-                AlertKind::Slack => Target::Slack(alert::resolve_secret(Some(&aws), &value, kind.variable()).await?),
-                AlertKind::Webhook => {
-                    Target::Webhook(alert::resolve_secret(Some(&aws), &value, kind.variable()).await?)
-                }
-                AlertKind::Sns => Target::Sns { topic_arn: value },
-            });
-        }
+        let references = trailhound_alert::references(&config.alerts)
+            .with_context(|| "TRAILHOUND_ALERTS names a target whose variable is not set")?;
+        let targets = trailhound_alert::resolve(references, Some(&aws)).await?;
         let rules = match &config.rules {
             Some(text) => Some(fetch_tree(&aws, text, &scratch.join("rules")).await?),
             None => None,
         };
-        let mut selection = HuntSettings::for_sources(Vec::new(), config.aws.clone()).rules;
-        selection.builtin = !config.no_builtin;
-        selection.paths = rules.iter().cloned().collect();
-        let (rule_set, errors) = trailhound_cli::commands::load_rules(&selection)?;
+        let selection = Selection {
+            builtin: !config.no_builtin,
+            paths: rules.iter().cloned().collect(),
+            ..Selection::default()
+        };
+        let (rule_set, errors) = selection.load()?;
         for error in &errors {
             tracing::warn!("rule skipped: {error}");
         }
@@ -76,7 +70,9 @@ impl Function {
         }
         tracing::info!("{} rules loaded", rule_set.len());
         let reasons = match &config.reasons {
-            Some(text) => Some(fetch_file(&aws, text, &scratch.join("reasons.yml")).await?),
+            Some(text) => Some(load_reasons(
+                &fetch_file(&aws, text, &scratch.join("reasons.yml")).await?,
+            )?),
             None => None,
         };
         Ok(Function {
@@ -84,7 +80,6 @@ impl Function {
             aws,
             state,
             targets,
-            rules,
             rule_set: Arc::new(rule_set),
             reasons,
             scratch,
@@ -111,8 +106,7 @@ impl Function {
                 prefix: o.key.clone(),
             })
             .collect();
-        let settings = self.settings(inputs);
-        let hunted = run_hunt(settings).await?;
+        let hunted = self.hunt(self.options(inputs)).await?;
         if hunted.transient_failures > 0 {
             bail!(
                 "{} objects could not be fetched (transient errors); failing so Lambda retries",
@@ -148,14 +142,23 @@ impl Function {
         let mut report = json!({});
         let mut new_findings: Vec<Finding> = Vec::new();
         if !self.config.sources.is_empty() {
-            let mut settings = self.settings(self.config.sources.clone());
+            let mut options = self.options(self.config.sources.clone());
             let now = chrono::Utc::now();
             let since = parse_bound(&self.config.since, now).context("TRAILHOUND_SINCE")?;
-            settings.scan.options.window = TimeWindow::new(Some(since), None)?;
-            settings.store = Some(store_path.clone());
-            settings.since_last_run = true;
-            settings.new_only = true;
-            let hunted = run_hunt(settings).await?;
+            options.read.scan.window = TimeWindow::new(Some(since), None)?;
+            options.store = Some(StoreOptions {
+                path: store_path.clone(),
+                new_only: true,
+                since_last_run: true,
+                run: RunStart {
+                    command: "lambda schedule".into(),
+                    sources: self.config.sources.iter().map(Input::describe).collect(),
+                    since: Some(since.to_rfc3339()),
+                    until: None,
+                    rules: self.rule_set.len(),
+                },
+            });
+            let hunted = self.hunt(options).await?;
             report["hunt"] = json!({"records": hunted.stats.records_in_window, "new_findings": hunted.findings.len()});
             new_findings.extend(hunted.findings);
         }
@@ -163,7 +166,7 @@ impl Function {
             let findings = crate::inventory::run(
                 &self.aws,
                 regions.clone(),
-                self.reasons.as_deref(),
+                self.reasons.as_ref(),
                 &store_path,
                 self.state.as_ref(),
             )
@@ -206,7 +209,7 @@ impl Function {
             what: what.to_string(),
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
-        alert::send(Some(&self.aws), &self.targets, &run, &fresh, &AlertSettings::default()).await?;
+        trailhound_alert::send(Some(&self.aws), &self.targets, &run, &fresh, &AlertSettings::default()).await?;
         if let Some(state) = &self.state {
             for finding in &fresh {
                 state
@@ -217,21 +220,35 @@ impl Function {
         Ok((fresh.len(), duplicates))
     }
 
-    fn settings(&self, inputs: Vec<Input>) -> HuntSettings {
-        let mut settings = HuntSettings::for_sources(inputs, self.config.aws.clone());
-        settings.rules.builtin = !self.config.no_builtin;
-        settings.rules.paths = self.rules.iter().cloned().collect();
-        settings.loaded_rules = Some(self.rule_set.clone());
-        settings.reasons = self.reasons.clone();
-        settings
+    /// The engine's options for a hunt of `inputs` with this function's rules and reasons.
+    fn options(&self, inputs: Vec<Input>) -> HuntOptions {
+        HuntOptions {
+            read: ReadOptions {
+                inputs,
+                ..ReadOptions::default()
+            },
+            reasons: self.reasons.clone(),
+            ..HuntOptions::default()
+        }
     }
-}
 
-/// The hunt on a blocking thread (it reads with its own runtime and rayon).
-async fn run_hunt(settings: HuntSettings) -> Result<hunt::Hunted> {
-    tokio::task::spawn_blocking(move || hunt::execute(&settings))
+    /// The hunt on a blocking thread (rayon scans there), reading through this process's
+    /// runtime and AWS connection.
+    async fn hunt(&self, options: HuntOptions) -> Result<Hunted> {
+        let rules = self.rule_set.clone();
+        let aws = self.aws.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let remote = Remote {
+                runtime: &runtime,
+                aws: &aws,
+            };
+            hunt(&rules, &options, Some(&remote), &Silent)
+        })
         .await
         .context("the hunt thread")?
+        .map_err(anyhow::Error::from)
+    }
 }
 
 fn describe(objects: &[Object]) -> String {

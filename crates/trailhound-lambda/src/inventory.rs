@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use trailhound_aws::Aws;
-use trailhound_aws::inventory::{CollectOptions, collect};
+use trailhound_finding::{Finding, Reasons};
+use trailhound_hunt::remember;
+use trailhound_inventory::collect::{CollectOptions, collect};
 use trailhound_inventory::{AuditOptions, audit};
-use trailhound_rules::{Finding, Reasons};
 use trailhound_store::{RunStart, Store};
 
 use crate::state::State;
@@ -16,7 +17,7 @@ use crate::state::State;
 pub async fn run(
     aws: &Aws,
     regions: Option<Vec<String>>,
-    reasons: Option<&Path>,
+    reasons: Option<&Reasons>,
     store_path: &Path,
     state: Option<&State>,
 ) -> Result<Vec<Finding>> {
@@ -44,35 +45,21 @@ pub async fn run(
         }
         state.put(&latest, json.clone().into_bytes()).await?;
     }
-    let reasons = match reasons {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Some(Reasons::parse(&path.display().to_string(), &text)?)
-        }
-        None => None,
-    };
     let collected_at = snapshot.collected_at.to_rfc3339();
     let findings = audit(
         &snapshot,
-        reasons.as_ref(),
+        reasons,
         &AuditOptions::new(chrono::Utc::now(), format!("inventory:{collected_at}")),
     );
     let mut store = Store::open(store_path)?;
     store.save_snapshot(&collected_at, snapshot.account_id.as_deref(), &json)?;
-    let run = store.begin_run(&RunStart {
+    let start = RunStart {
         command: "inventory audit".into(),
         sources: vec![format!("inventory:{collected_at}")],
         since: None,
         until: None,
         rules: 0,
-    })?;
-    let recorded = store.record_findings(run, &findings)?;
-    let new: Vec<Finding> = findings
-        .into_iter()
-        .zip(&recorded)
-        .filter(|(_, r)| r.new)
-        .map(|(f, _)| f)
-        .collect();
-    store.finish_run(run, snapshot.items.len() as u64, recorded.len(), new.len())?;
-    Ok(new)
+    };
+    let items = u64::try_from(snapshot.items.len()).unwrap_or(u64::MAX);
+    Ok(remember(&mut store, &start, findings, items, true)?.findings)
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use trailhound_rules::Finding;
+use trailhound_finding::Finding;
 
 use crate::config::S3Location;
 

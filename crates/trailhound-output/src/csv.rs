@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use trailhound_rules::Finding;
+use trailhound_finding::Finding;
 
 use crate::escape::csv_cell;
 

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use trailhound_rules::Finding;
+use trailhound_finding::Finding;
 
 /// Closed set of finding formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
-use trailhound_rules::Finding;
+use trailhound_finding::Finding;
 
 const TEMPLATE: &str = include_str!("../assets/report.html");
 const PLACEHOLDER: &str = "\"__TRAILHOUND_REPORT_DATA__\"";

@@ -4,26 +4,20 @@
 //! escape sequence reach the terminal, CSV neutralises cells a spreadsheet would run as formulas,
 //! JSON is JSON-escaped by construction. Run summaries for stderr are rendered here too.
 
-mod alert;
 mod csv;
 mod escape;
 mod format;
 mod html;
-mod inventory;
 mod rows;
 mod rules;
 mod stored;
 mod summary;
 mod table;
 
-pub use alert::{
-    AlertRun, SLACK_FINDINGS_PER_MESSAGE, level_counts, mrkdwn, slack_messages, sns_message, webhook_payload,
-};
 pub use escape::{csv_cell, terminal};
 pub use format::{Format, Options, write_findings};
 pub use html::{Report, Window, script_json, write_html};
-pub use inventory::{inventory_rows, write_diff, write_inventory_table};
 pub use rows::{RowFormat, write_rows};
 pub use rules::{write_rule, write_rule_list, write_test_report};
 pub use stored::write_stored;
-pub use summary::{Summary, write_summary};
+pub use summary::{ReadFigures, Summary, write_summary};

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use trailhound_store::StoredFinding;
+use trailhound_finding::StoredFinding;
 
 use crate::escape::terminal;
 

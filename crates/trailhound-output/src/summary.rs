@@ -3,13 +3,33 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use trailhound_rules::{Finding, Level};
-use trailhound_source::ScanStats;
+use trailhound_finding::{Finding, Level};
 
-/// Figures of one run: the scan's counters, and the rule set's size.
+/// What a read went through, as the summary shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ReadFigures {
+    pub files_read: u64,
+    /// Bytes read from disk or fetched.
+    pub bytes_read: u64,
+    /// Bytes of JSON after inflation.
+    pub bytes_inflated: u64,
+    pub records_read: u64,
+    pub records_in_window: u64,
+    /// Files left unopened because their delivery time is outside the window.
+    pub files_pruned: u64,
+    pub digests_skipped: u64,
+    /// JSON files that are not CloudTrail.
+    pub files_foreign: u64,
+    pub files_failed: u64,
+    pub files_damaged: u64,
+    pub records_invalid: u64,
+    pub elapsed: std::time::Duration,
+}
+
+/// Figures of one run: the read's counters, and the rule set's size.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    pub stats: ScanStats,
+    pub stats: ReadFigures,
     pub rules: usize,
     pub rules_unindexed: usize,
     pub correlations: usize,

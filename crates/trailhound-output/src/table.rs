@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
-use trailhound_rules::{Finding, Level};
+use trailhound_finding::{Finding, Level};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::escape::terminal;
@@ -37,7 +37,7 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options
                         &format!("{} (x{})", terminal(&f.event_name), g.count),
                         options.max_width,
                     ),
-                    _ => cut(&terminal(&f.event_name), options.max_width),
+                    _ => cut(&terminal(&f.what()), options.max_width),
                 },
                 opt(&f.principal_arn),
                 opt(&f.source_ip),

@@ -15,27 +15,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rustc_hash::{FxHashMap, FxHasher};
-use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
 use trailhound_event::{FieldPath, Record};
 
 use crate::error::CompileError;
-use crate::finding::Finding;
 use crate::rule::Rule;
+use trailhound_finding::{CorrelationInfo, Finding};
 
-/// The correlation types of the Sigma specification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// At least/most N matching events in the window.
-    EventCount,
-    /// At least/most N distinct values of a field in the window.
-    ValueCount,
-    /// All (or N of) the referenced rules match in the window, in any order.
-    Temporal,
-    /// All the referenced rules match in the window, in the order listed.
-    TemporalOrdered,
-}
+pub use trailhound_finding::CorrelationKind as Kind;
 
 /// A comparison against a count.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -305,7 +292,7 @@ impl Interner {
 const EVENT_FIELDS: usize = 11;
 
 /// An event id: CloudTrail's are UUIDs, kept as 16 bytes; anything else is interned.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 enum EventId {
     None,
     Uuid(u128),
@@ -347,7 +334,7 @@ impl EventId {
 }
 
 /// One base-rule match kept for a correlation: about 90 bytes, whatever the record's size.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Entry {
     time: DateTime<Utc>,
     /// value_count: hash of the counted value; temporal: which referenced rule matched.
@@ -595,6 +582,105 @@ impl CorrelationState {
     }
 }
 
+/// The saved form of a [`CorrelationState`]: groups name their correlation by rule id, so a
+/// state saved by one run can be restored into a rule set that gained or lost rules.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    version: u32,
+    strings: Vec<String>,
+    swept_to: Option<DateTime<Utc>>,
+    late: u64,
+    groups: Vec<SavedGroup>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedGroup {
+    correlation: String,
+    key: String,
+    pending: Vec<Entry>,
+    window: Vec<Entry>,
+}
+
+const SAVED_VERSION: u32 = 1;
+
+impl CorrelationState {
+    /// The state as bytes (JSON), to be given back to [`CorrelationState::restore`].
+    /// `ids` names each correlation index (the rule id of correlation `i` at `ids[i]`).
+    pub(crate) fn save(&self, ids: &[&str]) -> Vec<u8> {
+        let mut groups = Vec::new();
+        for (index, by_key) in &self.groups {
+            let Some(id) = ids.get(*index) else { continue };
+            for (key, group) in by_key {
+                groups.push(SavedGroup {
+                    correlation: id.to_string(),
+                    key: key.to_string(),
+                    pending: group.pending.clone(),
+                    window: group.window.iter().copied().collect(),
+                });
+            }
+        }
+        groups.sort_by(|a, b| (&a.correlation, &a.key).cmp(&(&b.correlation, &b.key)));
+        let saved = Saved {
+            version: SAVED_VERSION,
+            strings: self.strings.strings.iter().map(|s| s.to_string()).collect(),
+            swept_to: self.swept_to,
+            late: self.late,
+            groups,
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// A state from [`CorrelationState::save`]'s bytes. Groups of correlations `ids` no longer
+    /// has are dropped (and counted in the second value).
+    pub(crate) fn restore(bytes: &[u8], ids: &[&str]) -> Result<(CorrelationState, usize), String> {
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("not a saved correlation state: {e}"))?;
+        if saved.version != SAVED_VERSION {
+            return Err(format!(
+                "saved correlation state version {} (this build reads {SAVED_VERSION})",
+                saved.version
+            ));
+        }
+        let mut state = CorrelationState {
+            swept_to: saved.swept_to,
+            late: saved.late,
+            ..CorrelationState::default()
+        };
+        for text in &saved.strings {
+            state.strings.id(Some(text));
+        }
+        let limit = state.strings.strings.len() as u32;
+        let valid = |entry: &Entry| {
+            entry.event.iter().all(|&id| id <= limit) && !matches!(entry.event_id, EventId::Other(id) if id > limit)
+        };
+        let mut dropped = 0;
+        for group in saved.groups {
+            let Some(index) = ids.iter().position(|id| *id == group.correlation) else {
+                dropped += 1;
+                continue;
+            };
+            if !group.pending.iter().chain(&group.window).all(valid) {
+                return Err(format!(
+                    "saved group {} refers to strings it does not hold",
+                    group.correlation
+                ));
+            }
+            let target = state
+                .groups
+                .entry(index)
+                .or_default()
+                .entry(group.key.into_boxed_str())
+                .or_default();
+            for entry in &group.window {
+                *target.distinct.entry(entry.aux).or_default() += 1;
+            }
+            state.entries += group.pending.len() + group.window.len();
+            target.pending.extend(group.pending);
+            target.window.extend(group.window);
+        }
+        Ok((state, dropped))
+    }
+}
+
 impl Group {
     fn pop_front(&mut self) {
         if let Some(old) = self.window.pop_front()
@@ -650,21 +736,6 @@ fn ordered_prefix(window: &[Entry]) -> u64 {
     next
 }
 
-/// Extra facts a correlation finding carries.
-#[derive(Debug, Clone, Serialize)]
-pub struct CorrelationInfo {
-    #[serde(rename = "type")]
-    pub kind: Kind,
-    /// The count that met the condition (events, distinct values, or rules seen).
-    pub count: u64,
-    /// Group-by field -> value.
-    pub group: BTreeMap<String, String>,
-    pub first_time: String,
-    pub last_time: String,
-    /// Events in the window.
-    pub events: u64,
-}
-
 fn correlation_finding(
     rule: &Rule,
     resolved: &Resolved,
@@ -716,6 +787,7 @@ fn correlation_finding(
             last_time: time(last.time),
             events: window.len() as u64,
         })),
+        item: None,
         event: None,
         time: last.time,
     }

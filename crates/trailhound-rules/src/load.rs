@@ -9,9 +9,9 @@ use serde_yaml_ng::Value as Yaml;
 use crate::correlation::Correlation;
 use crate::detection::{Compiled, compile_body};
 use crate::error::{CompileError, RuleError, strip_location};
-use crate::level::Level;
 use crate::rule::{Body, Rule};
 use crate::testcase;
+use trailhound_finding::Level;
 
 /// A rule file's text, and its test file's when it has one.
 #[derive(Debug, Clone)]

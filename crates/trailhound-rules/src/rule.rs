@@ -4,8 +4,8 @@ use trailhound_event::Record;
 
 use crate::correlation::Correlation;
 use crate::detection::Detection;
-use crate::level::Level;
 use crate::testcase::TestCase;
+use trailhound_finding::Level;
 
 /// A Sigma rule, compiled.
 #[derive(Debug, Clone)]
@@ -65,6 +65,16 @@ impl Rule {
     }
 
     /// Whether this is a correlation (Sigma correlation rule or legacy aggregation).
+    /// The rule as findings carry it.
+    pub fn info(&self) -> trailhound_finding::RuleInfo<'_> {
+        trailhound_finding::RuleInfo {
+            id: &self.id,
+            title: &self.title,
+            level: self.level,
+            tags: &self.tags,
+        }
+    }
+
     pub fn is_correlation(&self) -> bool {
         !matches!(self.body, Body::Detection(_))
     }

@@ -15,8 +15,8 @@ use trailhound_event::{FieldPath, Record};
 use crate::correlation::{Correlation, CorrelationState, Resolved};
 use crate::detection::Detection;
 use crate::error::RuleError;
-use crate::finding::Finding;
 use crate::rule::{Body, Rule};
+use trailhound_finding::Finding;
 
 /// One detection the index can send records to.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ struct Target {
 
 /// What a record matched.
 #[derive(Debug, Clone, Copy)]
-pub enum Hit<'s> {
+pub(crate) enum Hit<'s> {
     /// A detection rule matched: a finding.
     Rule(&'s Rule),
     /// A detection feeding correlation `index` (at position `part`) matched.
@@ -243,13 +243,31 @@ impl RuleSet {
         self.always.len()
     }
 
+    /// Calls `found` for every detection rule (not correlation) that reports `record` as a
+    /// finding of its own. For callers that mark records, not hunts (see [`crate::Evaluator`]).
+    pub fn detections<'s>(&'s self, record: &Record<'_>, scratch: &mut String, found: &mut dyn FnMut(&'s Rule)) {
+        self.matches(record, scratch, &mut |hit| {
+            if let Hit::Rule(rule) = hit {
+                found(rule);
+            }
+        });
+    }
+
+    /// The rule id of each correlation, by its index in the set.
+    pub(crate) fn correlation_ids(&self) -> Vec<&str> {
+        self.correlations
+            .iter()
+            .map(|c| self.rules.get(c.rule).map_or("", |r| r.id.as_str()))
+            .collect()
+    }
+
     /// How many correlations the set runs.
     pub fn correlations(&self) -> usize {
         self.correlations.len()
     }
 
     /// Calls `hit` for every detection matching `record`. `scratch` is a reusable buffer.
-    pub fn matches<'s>(&'s self, record: &Record<'_>, scratch: &mut String, hit: &mut dyn FnMut(Hit<'s>)) {
+    pub(crate) fn matches<'s>(&'s self, record: &Record<'_>, scratch: &mut String, hit: &mut dyn FnMut(Hit<'s>)) {
         let by_name = lookup(&self.by_name, &record.event_name, scratch);
         let by_source = lookup(&self.by_source, &record.event_source, scratch);
         for &index in by_name.iter().chain(by_source).chain(&self.always) {
@@ -269,7 +287,7 @@ impl RuleSet {
 
     /// Keeps a correlation hit in `state`; returns false once the state is full. Correlation
     /// findings carry the fields of the event that completed their window, not the record.
-    pub fn collect(
+    pub(crate) fn collect(
         &self,
         state: &mut CorrelationState,
         index: usize,
@@ -285,12 +303,16 @@ impl RuleSet {
 
     /// The findings of windows that closed before `watermark`, when every event before it has
     /// been seen; memory held for older matches is released.
-    pub fn advance(&self, state: &mut CorrelationState, watermark: chrono::DateTime<chrono::Utc>) -> Vec<Finding> {
+    pub(crate) fn advance(
+        &self,
+        state: &mut CorrelationState,
+        watermark: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Finding> {
         state.advance(watermark, &self.correlations, &self.rules)
     }
 
     /// The findings of every correlation, once all records have been seen.
-    pub fn evaluate(&self, state: CorrelationState) -> Vec<Finding> {
+    pub(crate) fn evaluate(&self, state: CorrelationState) -> Vec<Finding> {
         state.evaluate(&self.correlations, &self.rules)
     }
 }

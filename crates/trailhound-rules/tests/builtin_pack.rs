@@ -6,7 +6,7 @@ use std::path::Path;
 
 use trailhound_event::Record;
 use trailhound_rules::testcase::{self, TestCase};
-use trailhound_rules::{CorrelationState, Hit, Rule, RuleSet, builtin_rules};
+use trailhound_rules::{Evaluator, Rule, RuleSet, builtin_rules};
 
 fn pack() -> Vec<Rule> {
     let (rules, errors) = builtin_rules();
@@ -73,13 +73,11 @@ fn event(source: &str, name: &str, extra: serde_json::Value) -> String {
     .record_json("probe", 0)
 }
 
-fn hits(set: &RuleSet, json: &str) -> Vec<(String, trailhound_rules::Level)> {
+fn hits(set: &RuleSet, json: &str) -> Vec<(String, trailhound_finding::Level)> {
     let record = Record::parse(json).expect("record");
     let mut found = Vec::new();
-    set.matches(&record, &mut String::new(), &mut |hit| {
-        if let Hit::Rule(rule) = hit {
-            found.push((rule.id.clone(), rule.level))
-        }
+    set.detections(&record, &mut String::new(), &mut |rule| {
+        found.push((rule.id.clone(), rule.level))
     });
     found
 }
@@ -122,7 +120,7 @@ fn covers_what_users_asked_for() {
         );
     }
     let level_of = |json: &str, id: &str| hits(&set, json).into_iter().find(|(r, _)| r == id).map(|(_, l)| l);
-    use trailhound_rules::Level::*;
+    use trailhound_finding::Level::*;
     // StopLogging is critical: we want to see zero.
     assert_eq!(
         level_of(
@@ -193,19 +191,13 @@ fn every_stratus_technique_is_caught() {
             .unwrap_or_default()
             .to_string();
         let text = std::fs::read_to_string(path).expect("read");
-        let mut ids = Vec::new();
-        let mut state = CorrelationState::default();
+        let mut evaluator = Evaluator::new(&set, false);
         trailhound_event::for_each_record(&text, &mut |slot| {
             let record = slot.record.expect("valid record");
-            set.matches(&record, &mut String::new(), &mut |hit| match hit {
-                Hit::Rule(rule) => ids.push(rule.id.clone()),
-                Hit::Correlation { index, part } => {
-                    set.collect(&mut state, index, part, &record, "stratus");
-                }
-            });
+            evaluator.observe(&record, "stratus");
         })
         .expect("parses");
-        ids.extend(set.evaluate(state).into_iter().map(|f| f.rule_id));
+        let mut ids: Vec<String> = evaluator.finish().findings.into_iter().map(|f| f.rule_id).collect();
         ids.sort();
         ids.dedup();
         caught.insert(technique, ids);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trailhound_rules::{CorrelationState, Hit, RuleSet, load_path};
+use trailhound_rules::{Evaluator, RuleSet, load_path};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -30,11 +30,7 @@ fn stratus_hits(set: &RuleSet, technique: &str) -> Vec<String> {
     let mut scratch = String::new();
     trailhound_event::for_each_record(&text, &mut |slot| {
         let record = slot.record.expect("stratus records are valid");
-        set.matches(&record, &mut scratch, &mut |hit| {
-            if let Hit::Rule(rule) = hit {
-                hits.push(rule.id.clone())
-            }
-        });
+        set.detections(&record, &mut scratch, &mut |rule| hits.push(rule.id.clone()));
     })
     .expect("stratus file parses");
     hits.sort();
@@ -76,16 +72,18 @@ fn sigmahq_rules_fire_on_the_attacks_they_describe() {
 
 /// Runs records (JSON texts) through `set`; returns the ids of correlation findings.
 fn correlated(set: &RuleSet, records: &[String]) -> Vec<String> {
-    let mut state = CorrelationState::default();
+    let mut evaluator = Evaluator::new(set, false);
     for json in records {
         let record = trailhound_event::Record::parse(json).expect("record");
-        set.matches(&record, &mut String::new(), &mut |hit| {
-            if let Hit::Correlation { index, part } = hit {
-                set.collect(&mut state, index, part, &record, "test");
-            }
-        });
+        evaluator.observe(&record, "test");
     }
-    set.evaluate(state).into_iter().map(|f| f.rule_id).collect()
+    evaluator
+        .finish()
+        .findings
+        .into_iter()
+        .filter(|f| f.correlation.is_some())
+        .map(|f| f.rule_id)
+        .collect()
 }
 
 fn event(name: &str, source: &str, minute: u32, extra: &str) -> String {

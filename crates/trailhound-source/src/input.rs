@@ -1,7 +1,7 @@
 //! What the user named as a source on the command line.
 //!
-//! Remote sources (trail buckets, LookupEvents) are only parsed here; reading them needs the AWS
-//! SDK and lives in trailhound-aws, which hands their bytes to [`crate::scan_objects`].
+//! Remote sources (trail buckets, LookupEvents) are parsed whatever the build; reading them
+//! needs the `aws` feature (see `crate::aws`).
 
 use std::path::PathBuf;
 
@@ -74,6 +74,18 @@ impl Input {
             Ok(Input::Lookup(regions))
         } else {
             Ok(Input::Path(PathBuf::from(text)))
+        }
+    }
+
+    /// The source as the user would write it (`s3://bucket/prefix`, `lookup:us-east-1`).
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Path(path) => path.display().to_string(),
+            Input::Stdin => "-".to_string(),
+            Input::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+            Input::Lookup(LookupRegions::Default) => "lookup:".to_string(),
+            Input::Lookup(LookupRegions::All) => "lookup:all".to_string(),
+            Input::Lookup(LookupRegions::List(regions)) => format!("lookup:{}", regions.join(",")),
         }
     }
 

@@ -131,7 +131,8 @@ pub struct Plan {
     pub files: Vec<PathBuf>,
     pub stdin: bool,
     stats: ScanStats,
-    problems: Vec<Problem>,
+    /// Problems met while planning (unreadable folders), already reported.
+    problems: u64,
 }
 
 impl Plan {
@@ -184,7 +185,7 @@ impl Plan {
 
     fn report(&mut self, problem: Problem) {
         tracing::warn!("{problem}");
-        self.problems.push(problem);
+        self.problems += 1;
     }
 
     /// Splits the plan into batches of files in delivery-time order, `width` of delivery time
@@ -310,13 +311,9 @@ pub fn delivery_batches<T>(
 pub struct ScanReport<S> {
     pub sinks: Vec<S>,
     pub stats: ScanStats,
-    /// The problems met, at most [`MAX_PROBLEMS_KEPT`] (all are counted and logged).
-    pub problems: Vec<Problem>,
+    /// Bad files and records met (each was logged as it happened).
     pub problems_total: u64,
 }
-
-/// Problems kept in memory for the report; every one is logged as it happens.
-pub const MAX_PROBLEMS_KEPT: usize = 1000;
 
 /// Problems logged as warnings per scan; the rest are logged at debug level (`-v`) and counted.
 pub const MAX_PROBLEMS_SHOWN: usize = 100;
@@ -327,7 +324,6 @@ struct Worker<'s, S> {
     file: Vec<u8>,
     inflated: Vec<u8>,
     stats: ScanStats,
-    problems: Vec<Problem>,
     problems_total: u64,
     shown: &'s AtomicUsize,
 }
@@ -342,7 +338,6 @@ impl<'s, S> Worker<'s, S> {
             file: Vec::new(),
             inflated: Vec::new(),
             stats: ScanStats::default(),
-            problems: Vec::new(),
             problems_total: 0,
             shown,
         }
@@ -363,24 +358,7 @@ impl<'s, S> Worker<'s, S> {
             tracing::debug!("{problem}");
         }
         self.problems_total += 1;
-        if self.problems.len() < MAX_PROBLEMS_KEPT {
-            self.problems.push(problem);
-        }
     }
-}
-
-/// Scans the planned files on rayon's pool. `on_file` is called after each file with the bytes
-/// read (for progress bars).
-pub fn scan<S: Sink>(
-    plan: Plan,
-    options: &ScanOptions,
-    make_sink: &(dyn Fn() -> S + Sync),
-    on_file: &(dyn Fn(u64) + Sync),
-) -> ScanReport<S> {
-    let budget = ProblemBudget::default();
-    let report = scan_part(plan, options, make_sink, on_file, &budget);
-    budget.finish();
-    report
 }
 
 /// How many problems a scan (of one or several batches) has printed, so the cap of
@@ -400,7 +378,8 @@ impl ProblemBudget {
     }
 }
 
-/// [`scan`] for one batch of a larger scan; the caller calls [`ProblemBudget::finish`] at the end.
+/// Scans the planned files (one batch of a read) on rayon's pool; `on_file` is called after
+/// each file with the bytes read (for progress). The caller calls [`ProblemBudget::finish`] at the end.
 pub fn scan_part<S: Sink>(
     plan: Plan,
     options: &ScanOptions,
@@ -415,7 +394,9 @@ pub fn scan_part<S: Sink>(
         stats,
         problems,
     } = plan;
-    budget.shown.fetch_add(problems.len(), Ordering::Relaxed);
+    budget
+        .shown
+        .fetch_add(usize::try_from(problems).unwrap_or(usize::MAX), Ordering::Relaxed);
     let shown = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
     let mut workers: Vec<Worker<'_, S>> = files
@@ -478,23 +459,15 @@ pub fn scan_part<S: Sink>(
 }
 
 /// The workers' sinks, counts and problems as one report.
-fn merge_workers<S>(
-    workers: Vec<Worker<'_, S>>,
-    stats: ScanStats,
-    problems: Vec<Problem>,
-    started: Instant,
-) -> ScanReport<S> {
+fn merge_workers<S>(workers: Vec<Worker<'_, S>>, stats: ScanStats, problems: u64, started: Instant) -> ScanReport<S> {
     let mut report = ScanReport {
         sinks: Vec::with_capacity(workers.len()),
         stats,
-        problems_total: problems.len() as u64,
-        problems,
+        problems_total: problems,
     };
     for worker in workers {
         report.stats.add(&worker.stats);
         report.problems_total += worker.problems_total;
-        let room = MAX_PROBLEMS_KEPT.saturating_sub(report.problems.len());
-        report.problems.extend(worker.problems.into_iter().take(room));
         report.sinks.push(worker.sink);
     }
     report.stats.elapsed = started.elapsed();
@@ -562,7 +535,7 @@ where
             worker
         })
         .collect();
-    merge_workers(workers, ScanStats::default(), Vec::new(), started)
+    merge_workers(workers, ScanStats::default(), 0, started)
 }
 
 /// Decodes one file's bytes and feeds its records to the worker's sink.

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-use trailhound_rules::Finding;
+use trailhound_finding::{Finding, Status, StoredFinding};
 
 /// Errors name the store file.
 #[derive(Debug, thiserror::Error)]
@@ -28,34 +27,6 @@ pub enum StoreError {
     Sql { path: PathBuf, source: rusqlite::Error },
     #[error("no finding has id {0}")]
     NoSuchFinding(i64),
-}
-
-/// Triage state of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    New,
-    Acked,
-    Explained,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Acked => "acked",
-            Status::Explained => "explained",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        match text {
-            "new" => Some(Status::New),
-            "acked" => Some(Status::Acked),
-            "explained" => Some(Status::Explained),
-            _ => None,
-        }
-    }
 }
 
 /// Schema migrations, in order; `meta.schema_version` counts how many have run.
@@ -134,20 +105,6 @@ pub struct Recorded {
     pub status: Status,
     pub reason: Option<String>,
     pub ticket: Option<String>,
-}
-
-/// A stored finding with its triage state.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredFinding {
-    pub id: i64,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub ticket: Option<String>,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub times_seen: i64,
-    /// The finding as first recorded (its JSON).
-    pub finding: serde_json::Value,
 }
 
 /// Which stored findings to list.

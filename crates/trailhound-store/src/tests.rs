@@ -1,5 +1,6 @@
 use trailhound_event::Record;
-use trailhound_rules::{Explanation, RuleFile, parse_rules};
+use trailhound_finding::Explanation;
+use trailhound_rules::{RuleFile, parse_rules};
 
 use super::*;
 
@@ -14,7 +15,7 @@ fn finding(event_id: &str) -> Finding {
         r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","eventID":"{event_id}","userIdentity":{{"arn":"arn:aws:iam::1:user/a"}}}}"#
     );
     let record = Record::parse(&json).expect("record");
-    Finding::new(&rules[0], &record, "file.json", false)
+    Finding::new(rules[0].info(), &record, "file.json", false)
 }
 
 fn store() -> (tempfile::TempDir, Store) {

@@ -1,15 +1,22 @@
-//! `--alert`: deliver a run's findings to Slack, a webhook or SNS, targets from the environment.
+//! `--alert`: deliver a run's findings to Slack, a webhook or SNS, targets from the environment
+//! (see `trailhound_alert::targets`), on the process's runtime.
 
-use anyhow::{Context, Result, bail};
-use trailhound_aws::alert::{self, AlertSettings, Target};
-use trailhound_aws::{Aws, AwsSettings};
-use trailhound_output::AlertRun;
-use trailhound_rules::{Finding, Level};
+use anyhow::Result;
+use trailhound_alert::{AlertKind, AlertRun, AlertSettings};
+use trailhound_finding::{Finding, Level};
 
-use crate::settings::AlertKind;
+use crate::process::Process;
+use crate::settings::AwsOptions;
 
 /// Sends the unexplained findings at or above `min` to `kinds`' targets.
-pub fn send(kinds: &[AlertKind], min: Level, aws: &AwsSettings, what: &str, findings: &[Finding]) -> Result<()> {
+pub fn send(
+    process: &Process,
+    kinds: &[AlertKind],
+    min: Level,
+    aws: &AwsOptions,
+    what: &str,
+    findings: &[Finding],
+) -> Result<()> {
     let selected: Vec<Finding> = findings
         .iter()
         .filter(|f| f.explanation.is_none() && f.level >= min)
@@ -19,64 +26,59 @@ pub fn send(kinds: &[AlertKind], min: Level, aws: &AwsSettings, what: &str, find
         tracing::info!("alert: no finding at or above {min}; nothing sent");
         return Ok(());
     }
-    let mut references = Vec::new();
-    for kind in kinds {
-        let Some(value) = std::env::var(kind.variable()).ok().filter(|v| !v.trim().is_empty()) else {
-            bail!(
-                "--alert {}: set {} (a URL, secretsmanager:SECRET_ID or ssm:PARAMETER{})",
-                kind_name(*kind),
-                kind.variable(),
-                if *kind == AlertKind::Sns {
-                    "; for sns the topic ARN"
-                } else {
-                    ""
-                }
-            );
-        };
-        references.push((*kind, value.trim().to_string()));
-    }
-    let needs_aws = references
-        .iter()
-        .any(|(kind, v)| *kind == AlertKind::Sns || v.starts_with("secretsmanager:") || v.starts_with("ssm:"));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the alert runtime")?;
-    runtime.block_on(async {
-        let aws = if needs_aws {
-            Some(Aws::connect(aws).await?)
-        } else {
-            None
-        };
-        let mut targets = Vec::new();
-        for (kind, value) in references {
-            targets.push(match kind {
-                AlertKind::Slack => Target::Slack(alert::resolve_secret(aws.as_ref(), &value, kind.variable()).await?),
-                AlertKind::Webhook => {
-                    Target::Webhook(alert::resolve_secret(aws.as_ref(), &value, kind.variable()).await?)
-                }
-                AlertKind::Sns => Target::Sns { topic_arn: value },
-            });
-        }
-        let run = AlertRun {
-            what: what.to_string(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        };
-        let delivered = alert::send(aws.as_ref(), &targets, &run, &selected, &AlertSettings::default()).await?;
-        tracing::info!(
-            "alert: {} findings sent in {} messages ({} retries)",
-            selected.len(),
-            delivered.messages,
-            delivered.retries
-        );
-        Ok(())
+    let references = trailhound_alert::references(kinds).map_err(|e| anyhow::anyhow!("--alert {e}"))?;
+    let run = AlertRun {
+        what: what.to_string(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let delivered = deliver(process, references, aws, &run, &selected)?;
+    tracing::info!(
+        "alert: {} findings sent in {} messages ({} retries)",
+        selected.len(),
+        delivered.messages,
+        delivered.retries
+    );
+    Ok(())
+}
+
+#[cfg(feature = "aws")]
+fn deliver(
+    process: &Process,
+    references: Vec<(AlertKind, String)>,
+    aws: &AwsOptions,
+    run: &AlertRun,
+    findings: &[Finding],
+) -> Result<trailhound_alert::Delivered> {
+    let aws = if trailhound_alert::needs_aws(&references) {
+        Some(process.aws(aws)?)
+    } else {
+        None
+    };
+    process.runtime()?.block_on(async {
+        let targets = trailhound_alert::resolve(references, aws).await?;
+        Ok(trailhound_alert::send(aws, &targets, run, findings, &AlertSettings::default()).await?)
     })
 }
 
-fn kind_name(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::Slack => "slack",
-        AlertKind::Webhook => "webhook",
-        AlertKind::Sns => "sns",
+#[cfg(not(feature = "aws"))]
+fn deliver(
+    _: &Process,
+    references: Vec<(AlertKind, String)>,
+    _: &AwsOptions,
+    run: &AlertRun,
+    findings: &[Finding],
+) -> Result<trailhound_alert::Delivered> {
+    if trailhound_alert::needs_aws(&references) {
+        anyhow::bail!(
+            "--alert: SNS and secret references need AWS support (this trailhound was built without the `aws` feature)"
+        );
     }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the alert runtime: {e}"))?;
+    runtime.block_on(async {
+        let targets = trailhound_alert::resolve(references, None).await?;
+        Ok(trailhound_alert::send(None, &targets, run, findings, &AlertSettings::default()).await?)
+    })
 }

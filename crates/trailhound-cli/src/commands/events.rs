@@ -11,8 +11,10 @@ use trailhound_output::{RowFormat, write_rows};
 use trailhound_source::Sink;
 
 use crate::args::EventsArgs;
-use crate::commands::{Outcome, scanning};
+use crate::commands::Outcome;
+use crate::process::Process;
 use crate::settings::ScanSettings;
+use crate::write::{finish, output};
 
 /// Columns when `--fields` is not given.
 const DEFAULT_FIELDS: [&str; 8] = [
@@ -69,7 +71,7 @@ impl Sink for Collector<'_> {
     }
 }
 
-pub fn run(args: &EventsArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(process: &Process, args: &EventsArgs, quiet: bool) -> Result<Outcome> {
     let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
     let conditions = args
         .conditions
@@ -104,10 +106,10 @@ pub fn run(args: &EventsArgs, quiet: bool) -> Result<Outcome> {
         rows: Vec::new(),
         counts: HashMap::new(),
     };
-    let report = scanning::run(&scan, &make)?;
+    let (sinks, report) = process.read_all(&scan, &make)?;
     let mut rows = Vec::new();
     let mut counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
-    for collector in report.sinks {
+    for collector in sinks {
         rows.extend(collector.rows);
         for (key, (n, first, last)) in collector.counts {
             let entry = counts.entry(key).or_insert((0, first, last));
@@ -116,7 +118,7 @@ pub fn run(args: &EventsArgs, quiet: bool) -> Result<Outcome> {
             entry.2 = entry.2.max(last);
         }
     }
-    let mut out = scanning::output(args.output.as_deref())?;
+    let mut out = output(args.output.as_deref())?;
     let written = match &keep {
         Keep::Records => {
             rows.sort_by_key(|(time, _)| *time);
@@ -159,7 +161,7 @@ pub fn run(args: &EventsArgs, quiet: bool) -> Result<Outcome> {
             write_rows(&mut out, format, &columns, &rows, args.max_width)
         }
     };
-    scanning::finish(written, &mut out)?;
+    finish(written, &mut out)?;
     if !quiet {
         let s = &report.stats;
         tracing::info!("{} records read, {} in the window", s.records_read, s.records_in_window);

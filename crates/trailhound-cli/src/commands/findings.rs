@@ -3,9 +3,10 @@
 use std::io::{self, IsTerminal, Write};
 
 use anyhow::{Result, bail};
+use trailhound_finding::Status;
 use trailhound_output::write_stored;
 use trailhound_source::parse_bound;
-use trailhound_store::{Filter, Status, Store};
+use trailhound_store::{Filter, Store};
 
 use crate::args::FindingsCommand;
 use crate::commands::Outcome;

@@ -9,11 +9,11 @@ use trailhound_output::{write_rule, write_rule_list, write_test_report};
 
 use trailhound_rules::{Rule, RuleError, RuleSet, builtin_rules, load_path, testcase};
 
-use crate::args::{RuleSelection, RulesCommand};
-use crate::commands::{Outcome, load_rules};
-use crate::settings::RuleSettings;
+use crate::args::RulesCommand;
+use crate::commands::Outcome;
+use crate::settings::rule_selection;
 
-pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSettings>) -> Result<Outcome> {
+pub fn run(command: &RulesCommand) -> Result<Outcome> {
     let mut out = io::stdout().lock();
     let result = match command {
         RulesCommand::List { rules, format } => {
@@ -22,14 +22,14 @@ pub fn run(command: &RulesCommand, resolve: fn(&RuleSelection) -> Result<RuleSet
                 "json" => true,
                 other => bail!("--format: unknown format {other:?} (expected table or json)"),
             };
-            let (set, errors) = load_rules(&resolve(rules)?)?;
+            let (set, errors) = rule_selection(rules)?.load()?;
             warn_all(&errors);
             let mut listed: Vec<&Rule> = set.rules().iter().collect();
             listed.sort_by(|a, b| b.level.cmp(&a.level).then(a.id.cmp(&b.id)));
             write_rule_list(&mut out, &listed, json).map(|()| Outcome::Clean)
         }
         RulesCommand::Show { id, rules } => {
-            let (set, errors) = load_rules(&resolve(rules)?)?;
+            let (set, errors) = rule_selection(rules)?.load()?;
             warn_all(&errors);
             let Some(rule) = set
                 .rules()

@@ -16,12 +16,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use trailhound_event::query::first_text;
 use trailhound_event::{FieldPath, Record};
 use trailhound_output::{RowFormat, write_rows};
-use trailhound_rules::{Hit, RuleSet};
+use trailhound_rules::RuleSet;
 use trailhound_source::Sink;
 
 use crate::args::TimelineArgs;
-use crate::commands::{Outcome, load_rules, scanning};
-use crate::settings::{RuleSettings, ScanSettings};
+use crate::commands::Outcome;
+use crate::process::Process;
+use crate::settings::{ScanSettings, rule_selection};
+use crate::write::{finish, output};
 
 /// API calls that hand out credentials: temporary ones, and `CreateAccessKey`, which an attacker
 /// holding a key uses to mint a second, long-lived one.
@@ -134,10 +136,8 @@ impl Sink for Events<'_> {
             return;
         }
         let mut findings = Vec::new();
-        self.rules.matches(record, &mut self.scratch, &mut |hit| {
-            if let Hit::Rule(rule) = hit {
-                findings.push(format!("{} ({})", rule.id, rule.level));
-            }
+        self.rules.detections(record, &mut self.scratch, &mut |rule| {
+            findings.push(format!("{} ({})", rule.id, rule.level));
         });
         let text = |v: Option<&str>| v.unwrap_or("-").to_string();
         let via = key
@@ -163,7 +163,7 @@ impl Sink for Events<'_> {
     }
 }
 
-pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
     let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
     let format = match args.format.as_deref() {
         Some(text) => RowFormat::parse(text).map_err(anyhow::Error::msg)?,
@@ -191,8 +191,9 @@ pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
             ],
             found: Vec::new(),
         };
-        let issues: Vec<Issue> = scanning::run(&scan, &make)?
-            .sinks
+        let issues: Vec<Issue> = process
+            .read_all(&scan, &make)?
+            .0
             .into_iter()
             .flat_map(|s| s.found)
             .collect();
@@ -201,7 +202,7 @@ pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
             tracing::info!("following {} keys obtained along the way", follow.keys.len() - 1);
         }
     }
-    let (rules, errors) = load_rules(&RuleSettings::resolve(&args.rules)?)?;
+    let (rules, errors) = rule_selection(&args.rules)?.load()?;
     for error in &errors {
         tracing::warn!("rule skipped: {error}");
     }
@@ -211,8 +212,9 @@ pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
         scratch: String::new(),
         rows: Vec::new(),
     };
-    let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = scanning::run(&scan, &make)?
-        .sinks
+    let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = process
+        .read_all(&scan, &make)?
+        .0
         .into_iter()
         .flat_map(|s| s.rows)
         .collect();
@@ -230,8 +232,8 @@ pub fn run(args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
         "findings",
         "via",
     ];
-    let mut out = scanning::output(args.output.as_deref())?;
+    let mut out = output(args.output.as_deref())?;
     let written = write_rows(&mut out, format, &columns, &rows, args.max_width);
-    scanning::finish(written, &mut out)?;
+    finish(written, &mut out)?;
     Ok(Outcome::Clean)
 }

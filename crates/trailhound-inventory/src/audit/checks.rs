@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use trailhound_rules::{Finding, Level};
+use trailhound_finding::{Finding, Level};
 
 use super::{AuditOptions, Subject, label, rfc3339};
 use crate::kind::Kind;
@@ -365,6 +365,7 @@ fn collection_errors(snapshot: &Snapshot, options: &AuditOptions, out: &mut Vec<
         let code = error.code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default();
         let message: String = error.message.chars().take(300).collect();
         let subject = Subject {
+            item: None,
             event_id: format!(
                 "collect:{}:{}:{}",
                 error.service,

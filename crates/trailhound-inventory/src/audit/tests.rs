@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use trailhound_rules::{Level, Reasons};
+use trailhound_finding::{Level, Reasons};
 
 use super::checks::{Trust, trust};
 use super::*;
@@ -129,7 +129,14 @@ fn every_item_of_an_explained_kind_is_unexplained_without_reasons() {
     );
     assert_eq!(
         (f.event_name.as_str(), f.event_source.as_str()),
-        ("iam_user", "iam.amazonaws.com")
+        ("", "iam.amazonaws.com"),
+        "an item is not an event"
+    );
+    assert_eq!(
+        f.item
+            .as_ref()
+            .map(|i| (i.kind.as_str(), i.id.as_str(), i.name.as_str())),
+        Some(("iam_user", "AIDAbackup-svc", "backup-svc"))
     );
     assert_eq!(f.account_id.as_deref(), Some(ACCOUNT));
     assert_eq!(f.source_file, "inventory:2026-12-02T05:00:00Z");

@@ -5,14 +5,14 @@ use std::cmp::Reverse;
 use std::io::{self, Write};
 
 use anyhow::Result;
+use trailhound_finding::Finding;
+use trailhound_hunt::{load_reasons, remember};
 use trailhound_inventory::{AuditOptions, audit};
 use trailhound_output::{Format, Options, RowFormat, write_findings, write_rows};
-use trailhound_rules::{Explanation, Finding};
-use trailhound_store::{RunStart, Status, Store};
+use trailhound_store::{RunStart, Store};
 
 use super::{AuditSettings, load_or_latest, to_stdout};
 use crate::commands::Outcome;
-use crate::commands::hunt::load_reasons;
 
 pub fn run(settings: &AuditSettings) -> Result<Outcome> {
     let loaded = load_or_latest(settings.from.as_ref(), settings.store.as_deref(), "inventory audit")?;
@@ -31,19 +31,17 @@ pub fn run(settings: &AuditSettings) -> Result<Outcome> {
     let mut new_findings = None;
     if let Some(path) = &settings.record {
         let mut store = Store::open(path)?;
-        let run = store.begin_run(&RunStart {
+        let start = RunStart {
             command: "inventory audit".into(),
             sources: vec![loaded.label.clone()],
             since: settings.since.map(|t| t.to_rfc3339()),
             until: None,
             rules: 0,
-        })?;
-        let states = store.record_findings(run, &findings)?;
-        let new = states.iter().filter(|r| r.new).count();
+        };
         let items = u64::try_from(snapshot.items.len()).unwrap_or(u64::MAX);
-        store.finish_run(run, items, findings.len(), new)?;
-        new_findings = Some(new);
-        findings = crate::commands::keep_recorded(findings, states, settings.new_only);
+        let remembered = remember(&mut store, &start, findings, items, settings.new_only)?;
+        new_findings = Some(remembered.new);
+        findings = remembered.findings;
     }
     // Explained findings never fail an audit, even when shown.
     let failing = settings

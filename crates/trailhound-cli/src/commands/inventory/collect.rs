@@ -8,27 +8,20 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use trailhound_aws::inventory::collect;
-use trailhound_aws::{Aws, CollectOptions};
 use trailhound_inventory::Snapshot;
+use trailhound_inventory::collect::{CollectOptions, collect};
 use trailhound_store::Store;
 
 use super::{CollectSettings, to_stdout};
 use crate::commands::Outcome;
 
-pub fn run(settings: &CollectSettings) -> Result<Outcome> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the AWS client runtime")?;
+pub fn run(process: &crate::process::Process, settings: &CollectSettings) -> Result<Outcome> {
     let options = CollectOptions {
         regions: settings.regions.clone(),
         concurrency: settings.concurrency,
     };
-    let snapshot = runtime.block_on(async {
-        let aws = Aws::connect(&settings.aws).await?;
-        collect(&aws, &options).await
-    })?;
+    let aws = process.aws(&settings.aws)?;
+    let snapshot = process.runtime()?.block_on(collect(aws, &options))?;
     let json = snapshot.to_json_pretty();
     let mut saved = Vec::new();
     let to_stdout_too = settings.out.as_ref().is_some_and(|p| p.as_os_str() == "-")

@@ -9,12 +9,14 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::{Value, json};
 use trailhound_inventory::{Diff, Item, Snapshot, diff, diff_with_activity, explain_item};
-use trailhound_output::{terminal, write_diff};
-use trailhound_rules::{Explanation, Reasons};
+use trailhound_output::terminal;
+
+use super::view::write_diff;
+use trailhound_finding::{Explanation, Reasons};
+use trailhound_hunt::load_reasons;
 
 use super::{DiffSettings, Loaded, latest, load, to_stdout};
 use crate::commands::Outcome;
-use crate::commands::hunt::load_reasons;
 
 pub fn run(settings: &DiffSettings) -> Result<Outcome> {
     let store = settings.store.as_deref();

@@ -2,14 +2,17 @@
 //! between two, and the findings of one.
 //!
 //! This module resolves the arguments and finds snapshots (a JSON file, a store id, or the
-//! latest ones in the store); collecting is trailhound-aws's, comparing and judging
-//! trailhound-inventory's, and printing trailhound-output's.
+//! latest ones in the store); collecting, comparing and judging are trailhound-inventory's,
+//! turning snapshots and diffs into rows and lines is [`view`]'s, and printing
+//! trailhound-output's.
 
 mod audit;
+#[cfg(feature = "aws")]
 mod collect;
 mod diff;
 mod settings;
 mod show;
+mod view;
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -24,9 +27,15 @@ use crate::settings::store_path;
 
 pub use settings::{AuditSettings, CollectSettings, DiffSettings, Origin, ShowSettings};
 
-pub fn run(command: &InventoryCommand, quiet: bool) -> Result<Outcome> {
+pub fn run(process: &crate::process::Process, command: &InventoryCommand, quiet: bool) -> Result<Outcome> {
     match command {
-        InventoryCommand::Collect(args) => collect::run(&CollectSettings::resolve(args, quiet)?),
+        #[cfg(feature = "aws")]
+        InventoryCommand::Collect(args) => collect::run(process, &CollectSettings::resolve(args, quiet)?),
+        #[cfg(not(feature = "aws"))]
+        InventoryCommand::Collect(_) => {
+            let _ = process;
+            bail!("inventory collect needs AWS support (this trailhound was built without the `aws` feature)")
+        }
         InventoryCommand::Show(args) => show::run(&ShowSettings::resolve(args, quiet)?),
         InventoryCommand::Diff(args) => diff::run(&DiffSettings::resolve(args, quiet)?),
         InventoryCommand::Audit(args) => audit::run(&AuditSettings::resolve(args, quiet, chrono::Utc::now())?),

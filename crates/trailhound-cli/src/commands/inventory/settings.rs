@@ -6,14 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use trailhound_aws::AwsSettings;
+use trailhound_finding::Level;
 use trailhound_inventory::{Kind, Table};
 use trailhound_output::{Format, RowFormat};
-use trailhound_rules::Level;
 use trailhound_source::parse_bound;
 
 use crate::args::{InventoryAuditArgs, InventoryCollectArgs, InventoryDiffArgs, InventoryShowArgs};
-use crate::settings::{aws_settings, color_allowed, store_path};
+use crate::settings::{AwsOptions, color_allowed, store_path};
 
 /// Where a snapshot comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,7 @@ impl Origin {
 /// `inventory collect`.
 #[derive(Debug, Clone)]
 pub struct CollectSettings {
-    pub aws: AwsSettings,
+    pub aws: AwsOptions,
     /// None: every enabled region.
     pub regions: Option<Vec<String>>,
     /// `-` is stdout.
@@ -69,7 +68,7 @@ impl CollectSettings {
             }
         };
         Ok(CollectSettings {
-            aws: aws_settings(&args.aws),
+            aws: AwsOptions::resolve(&args.aws),
             regions,
             out: args.out.clone(),
             store: match &args.store {

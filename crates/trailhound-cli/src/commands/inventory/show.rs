@@ -5,7 +5,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use trailhound_inventory::Table;
-use trailhound_output::{RowFormat, write_inventory_table, write_rows};
+use trailhound_output::{RowFormat, write_rows};
+
+use super::view::write_inventory_table;
 
 use super::{ShowSettings, load_or_latest, to_stdout};
 use crate::commands::Outcome;

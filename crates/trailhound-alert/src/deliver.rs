@@ -1,5 +1,5 @@
-//! Sending alerts: Slack incoming webhooks, generic JSON webhooks and SNS topics. The messages
-//! are built by trailhound-output; this module delivers them.
+//! Sending alerts: Slack incoming webhooks, generic JSON webhooks and (feature `aws`) SNS
+//! topics. The messages are built by [`crate::payload`]; this module delivers them.
 //!
 //! Webhook URLs are secrets (anyone holding one can post to the channel): they come from the
 //! environment, Secrets Manager or SSM Parameter Store, live in [`Secret`] (whose `Debug` and
@@ -14,11 +14,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use trailhound_output::{AlertRun, slack_messages, sns_message, webhook_payload};
-use trailhound_rules::Finding;
+use trailhound_finding::Finding;
 
-use crate::client::Aws;
-use crate::error::classify;
+use crate::Aws;
+use crate::payload::{AlertRun, slack_messages, webhook_payload};
 
 /// A secret value (a webhook URL). Never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -100,8 +99,25 @@ fn failure(target: &str, message: impl Into<String>, transient: bool) -> AlertEr
 /// itself. `what` names it in errors (`TRAILHOUND_SLACK_WEBHOOK_URL`).
 pub async fn resolve_secret(aws: Option<&Aws>, reference: &str, what: &str) -> Result<Secret, AlertError> {
     let need_aws = || failure(what, "needs AWS access to read the secret", false);
-    if let Some(id) = reference.strip_prefix("secretsmanager:") {
+    if reference.starts_with("secretsmanager:") || reference.starts_with("ssm:") {
         let aws = aws.ok_or_else(need_aws)?;
+        return secret_from_aws(aws, reference, what).await;
+    }
+    if !(reference.starts_with("https://") || reference.starts_with("http://")) {
+        return Err(failure(
+            what,
+            "is neither a URL nor secretsmanager:ID nor ssm:NAME",
+            false,
+        ));
+    }
+    Ok(Secret::new(reference))
+}
+
+/// A secret from Secrets Manager (`secretsmanager:ID`) or Parameter Store (`ssm:NAME`).
+#[cfg(feature = "aws")]
+async fn secret_from_aws(aws: &Aws, reference: &str, what: &str) -> Result<Secret, AlertError> {
+    use trailhound_aws::classify;
+    if let Some(id) = reference.strip_prefix("secretsmanager:") {
         let out = aws
             .secrets_manager()
             .get_secret_value()
@@ -123,7 +139,6 @@ pub async fn resolve_secret(aws: Option<&Aws>, reference: &str, what: &str) -> R
         return Ok(Secret::new(value.trim()));
     }
     if let Some(name) = reference.strip_prefix("ssm:") {
-        let aws = aws.ok_or_else(need_aws)?;
         let out = aws
             .ssm()
             .get_parameter()
@@ -141,14 +156,12 @@ pub async fn resolve_secret(aws: Option<&Aws>, reference: &str, what: &str) -> R
             .ok_or_else(|| failure(what, format!("parameter {name} has no value"), false))?;
         return Ok(Secret::new(value.trim()));
     }
-    if !(reference.starts_with("https://") || reference.starts_with("http://")) {
-        return Err(failure(
-            what,
-            "is neither a URL nor secretsmanager:ID nor ssm:NAME",
-            false,
-        ));
-    }
-    Ok(Secret::new(reference))
+    Err(failure(what, "is not a secret reference", false))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn secret_from_aws(aws: &Aws, _: &str, _: &str) -> Result<Secret, AlertError> {
+    match *aws {}
 }
 
 /// What was delivered.
@@ -187,23 +200,35 @@ pub async fn send(
             }
             Target::Sns { topic_arn } => {
                 let aws = aws.ok_or_else(|| failure("sns", "needs AWS access", false))?;
-                let (subject, message) = sns_message(run, findings);
-                aws.sns()
-                    .publish()
-                    .topic_arn(topic_arn)
-                    .subject(subject)
-                    .message(message)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        let error = classify(&e, topic_arn, "sns:Publish", aws.region());
-                        failure("sns", error.to_string(), error.is_transient() || error.is_fatal())
-                    })?;
+                publish(aws, topic_arn, run, findings).await?;
                 delivered.messages += 1;
             }
         }
     }
     Ok(delivered)
+}
+
+/// Publishes the run's findings to an SNS topic.
+#[cfg(feature = "aws")]
+async fn publish(aws: &Aws, topic_arn: &str, run: &AlertRun, findings: &[Finding]) -> Result<(), AlertError> {
+    let (subject, message) = crate::payload::sns_message(run, findings);
+    aws.sns()
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message)
+        .send()
+        .await
+        .map_err(|e| {
+            let error = trailhound_aws::classify(&e, topic_arn, "sns:Publish", aws.region());
+            failure("sns", error.to_string(), error.is_transient() || error.is_fatal())
+        })?;
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn publish(aws: &Aws, _: &str, _: &AlertRun, _: &[Finding]) -> Result<(), AlertError> {
+    match *aws {}
 }
 
 /// POSTs `body` as JSON; returns how many retries it took.

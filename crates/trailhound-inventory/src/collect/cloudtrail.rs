@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::kind::Kind;
+use crate::snapshot::Item;
 use aws_sdk_cloudtrail::types::Trail;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
-use trailhound_inventory::{Item, Kind};
 
 use super::{Call, Found, Scope, text, time_value};
 
@@ -25,7 +26,7 @@ pub(crate) async fn collect(scope: &Scope) -> Found {
         let (region, listed) = match done {
             Ok(listed) => listed,
             Err(err) => {
-                found.errors.push(trailhound_inventory::CollectError {
+                found.errors.push(crate::snapshot::CollectError {
                     service: "cloudtrail".into(),
                     region: None,
                     operation: "DescribeTrails".into(),

@@ -1,12 +1,12 @@
 //! Alert messages: a Slack Block Kit message, a generic JSON webhook payload and an SNS text,
-//! built from the findings of one run. Sending them is trailhound-aws's job.
+//! built from the findings of one run. Sending them is [`crate::deliver`]'s job.
 //!
 //! Log values are hostile: in Slack they are escaped for mrkdwn (`&`, `<`, `>`, so no link,
 //! mention or `<!channel>` can be forged) and shown in code spans that cannot be closed early;
 //! control characters never pass.
 
 use serde_json::{Value, json};
-use trailhound_rules::{Finding, Level};
+use trailhound_finding::{Finding, Level};
 
 /// Findings per Slack message: Slack allows 50 blocks; a header, a summary and a footer leave room.
 pub const SLACK_FINDINGS_PER_MESSAGE: usize = 40;
@@ -168,7 +168,7 @@ mod tests {
         let mut found = None;
         let _ = trailhound_event::for_each_record(&record_text, &mut |slot| {
             if let Ok(record) = slot.record {
-                found = Some(Finding::new(&rule, &record, "s3://b/k", false));
+                found = Some(Finding::new(rule.info(), &record, "s3://b/k", false));
             }
         });
         found.expect("a finding")

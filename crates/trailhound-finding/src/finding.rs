@@ -1,4 +1,5 @@
-//! A finding: one record matched by one rule, with the fields people slice on.
+//! A finding: what a rule or a check found, with the fields people slice on, and what it is
+//! about (an event, a correlation window, an inventory item).
 
 use std::collections::BTreeMap;
 
@@ -7,12 +8,68 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use trailhound_event::Record;
 
-use crate::correlation::CorrelationInfo;
 use crate::level::Level;
 use crate::reasons::Explanation;
-use crate::rule::Rule;
 
-/// The stable finding shape of DESIGN.md §4. Field names are a contract with users' scripts.
+/// What the finding's rule is, as a finding carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo<'r> {
+    pub id: &'r str,
+    pub title: &'r str,
+    pub level: Level,
+    pub tags: &'r [String],
+}
+
+/// What a finding is about. An event finding's fields describe its record; a correlation
+/// finding's fields describe the event that completed its window (see `correlation`); an item
+/// finding (an inventory audit) is about a resource, not an event: its `event_name` is empty
+/// (null in JSON) and `item` names the resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Subject {
+    Event,
+    Window,
+    Item(ItemRef),
+}
+
+/// The inventory item an audit finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemRef {
+    /// The inventory kind (`access_key`, `s3_bucket`, ...).
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// The correlation types of the Sigma specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrelationKind {
+    /// At least/most N matching events in the window.
+    EventCount,
+    /// At least/most N distinct values of a field in the window.
+    ValueCount,
+    /// All (or N of) the referenced rules match in the window, in any order.
+    Temporal,
+    /// All the referenced rules match in the window, in the order listed.
+    TemporalOrdered,
+}
+
+/// Extra facts a correlation finding carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelationInfo {
+    #[serde(rename = "type")]
+    pub kind: CorrelationKind,
+    /// The count that met the condition (events, distinct values, or rules seen).
+    pub count: u64,
+    /// Group-by field -> value.
+    pub group: BTreeMap<String, String>,
+    pub first_time: String,
+    pub last_time: String,
+    /// Events in the window.
+    pub events: u64,
+}
+
+/// The stable finding shape of the README, "Output". Field names are a contract with users' scripts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub rule_id: String,
@@ -21,6 +78,8 @@ pub struct Finding {
     pub tags: Vec<String>,
     pub event_id: Option<String>,
     pub event_time: String,
+    /// Empty for a finding about an inventory item (written as null).
+    #[serde(serialize_with = "empty_as_null")]
     pub event_name: String,
     pub event_source: String,
     pub aws_region: Option<String>,
@@ -45,6 +104,9 @@ pub struct Finding {
     /// describe the event that completed the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<Box<CorrelationInfo>>,
+    /// For an inventory audit: the item the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemRef>,
     /// The whole record, with `--with-event`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Box<RawValue>>,
@@ -54,7 +116,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The contract fields, in order (DESIGN.md §4).
+    /// The contract fields, in order (the README, "Output").
     pub const FIELDS: [&'static str; 17] = [
         "rule_id",
         "rule_title",
@@ -75,13 +137,14 @@ impl Finding {
         "source_file",
     ];
 
-    pub fn new(rule: &Rule, record: &Record<'_>, source_file: &str, with_event: bool) -> Finding {
+    /// A finding of `rule` about one record.
+    pub fn new(rule: RuleInfo<'_>, record: &Record<'_>, source_file: &str, with_event: bool) -> Finding {
         let owned = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
         Finding {
-            rule_id: rule.id.clone(),
-            rule_title: rule.title.clone(),
+            rule_id: rule.id.to_string(),
+            rule_title: rule.title.to_string(),
             level: rule.level,
-            tags: rule.tags.clone(),
+            tags: rule.tags.to_vec(),
             event_id: owned(&record.event_id),
             event_time: record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             event_name: record.event_name.to_string(),
@@ -99,14 +162,40 @@ impl Finding {
             explanation: None,
             group: None,
             correlation: None,
+            item: None,
             event: with_event.then(|| compact(record.raw())),
             time: record.time,
+        }
+    }
+
+    /// What the finding is about.
+    pub fn subject(&self) -> Subject {
+        match (&self.item, &self.correlation) {
+            (Some(item), _) => Subject::Item(item.clone()),
+            (None, Some(_)) => Subject::Window,
+            (None, None) => Subject::Event,
+        }
+    }
+
+    /// What a person reads in an EVENT column: the event name, or the item's kind and id.
+    pub fn what(&self) -> String {
+        match &self.item {
+            Some(item) => format!("{} {}", item.kind, item.id),
+            None => self.event_name.clone(),
         }
     }
 
     /// Sort key: time, then rule, then event id, so output is stable across runs.
     pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
         (self.time, &self.rule_id, self.event_id.as_deref())
+    }
+}
+
+fn empty_as_null<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if text.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_str(text)
     }
 }
 

@@ -8,14 +8,12 @@
 //! `concurrency` at a time, through one semaphore shared by all collectors.
 //!
 //! Read-only: only List/Get/Describe calls, every one of them in `deploy/iam-policy.json` (the
-//! policy test walks this crate's sources to prove it). Nothing here compares or judges items:
+//! policy test in trailhound-aws walks this folder to prove it). Nothing here compares or judges items:
 //! that is the inventory crate's diff and audit.
 
 mod cloudtrail;
 mod ec2;
 mod iam;
-#[cfg(test)]
-mod policy_test;
 mod s3;
 
 use std::error::Error as StdError;
@@ -28,10 +26,9 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use trailhound_inventory::{CollectError, Item, Snapshot};
+use trailhound_aws::{Aws, AwsError, classify, iam_action};
 
-use crate::client::Aws;
-use crate::error::{AwsError, classify};
+use crate::snapshot::{CollectError, Item, Snapshot};
 
 /// What to collect.
 #[derive(Debug, Clone)]
@@ -245,19 +242,6 @@ impl Call<'_> {
         let record = record(&error, self.service, self.region, self.operation, raw);
         Failure { error, record }
     }
-}
-
-/// The IAM action that allows API `operation` of `service`: the same name, except for the S3
-/// calls whose permission is named otherwise.
-pub(crate) fn iam_action(service: &str, operation: &str) -> String {
-    let action = match (service, operation) {
-        ("s3", "ListBuckets") => "ListAllMyBuckets",
-        ("s3", "ListObjectsV2" | "ListObjects" | "HeadBucket") => "ListBucket",
-        ("s3", "HeadObject") => "GetObject",
-        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
-        (_, other) => other,
-    };
-    format!("{service}:{action}")
 }
 
 /// The snapshot's record of a failed call; `raw_code` is the code AWS sent, when known.

@@ -9,10 +9,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value as Yaml;
 
-use crate::error::strip_location;
 use crate::finding::Finding;
 
-/// The inventory kinds an entry may name (DESIGN.md §4), plus `finding`.
+/// The inventory kinds an entry may name, plus `finding`.
 pub const KINDS: [&str; 19] = [
     "finding",
     "iam_user",
@@ -228,6 +227,14 @@ fn finding_field(f: &Finding, key: &str) -> Option<String> {
         "error_code" => text(&f.error_code),
         "source_file" => Some(f.source_file.clone()),
         _ => None,
+    }
+}
+
+/// A YAML error message without serde_yaml's " at line L column C" (the line is reported apart).
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
     }
 }
 

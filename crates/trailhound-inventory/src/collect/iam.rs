@@ -3,10 +3,11 @@
 //! customer-managed policies with their default version; the account's aliases and password
 //! policy. One task per user, group, role and policy, every call under the shared limit.
 
+use crate::kind::Kind;
+use crate::snapshot::Item;
 use aws_sdk_iam::types::{AttachedPolicy, PasswordPolicy};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
-use trailhound_inventory::{Item, Kind};
 
 use super::{Call, Found, Scope, all_pages, names, policy_document, text, time, time_value};
 

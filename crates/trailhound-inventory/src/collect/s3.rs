@@ -2,9 +2,10 @@
 //! its policy makes it public, and versioning. ListBuckets once, then one task per bucket, its
 //! settings read from the bucket's own region.
 
+use crate::kind::Kind;
+use crate::snapshot::Item;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
-use trailhound_inventory::{Item, Kind};
 
 use super::{Call, Found, Scope, all_pages, text, time};
 

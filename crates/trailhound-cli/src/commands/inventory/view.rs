@@ -9,8 +9,7 @@ use std::io::{self, Write};
 use serde_json::Value;
 use trailhound_inventory::{Diff, FieldChange, Item, Kind, Snapshot, Table};
 
-use crate::escape::terminal;
-use crate::rows::{RowFormat, write_rows};
+use trailhound_output::{RowFormat, terminal, write_rows};
 
 /// The columns and rows of one `inventory show` table, values unescaped.
 pub fn inventory_rows(snapshot: &Snapshot, table: Table) -> (&'static [&'static str], Vec<Vec<String>>) {

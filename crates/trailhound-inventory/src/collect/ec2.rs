@@ -5,13 +5,14 @@
 //! answer fails there, and is recorded once instead of eleven times. Lists inside an item
 //! (rules, routes, entries) are sorted so two collections of the same network read the same.
 
+use crate::kind::Kind;
+use crate::snapshot::Item;
 use aws_sdk_ec2::types::{IpPermission, Tag};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
-use trailhound_inventory::{Item, Kind};
 
 use super::{Call, Found, Scope, all_pages, names, text};
-use crate::error::AwsError;
+use trailhound_aws::AwsError;
 
 pub(crate) async fn collect(scope: &Scope) -> Found {
     let mut found = Found::default();

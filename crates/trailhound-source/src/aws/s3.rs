@@ -5,20 +5,22 @@
 //! Accounts, organizations and regions are found by listing with a `/` delimiter (one request
 //! per level), never by listing the bucket. Digest (`CloudTrail-Digest/`) and Insights folders
 //! are never entered. A prefix with no `AWSLogs/` under it is listed flat and pruned by file
-//! names. This module lists and fetches; scanning is trailhound-source's.
+//! names. This module lists and fetches; scanning is `crate::scan`'s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::discover::{FileTime, file_time};
+use crate::scan::Fetched;
+use crate::window::TimeWindow;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use tokio::sync::{Semaphore, mpsc};
-use trailhound_source::{Fetched, FileTime, TimeWindow, file_time};
 
-use crate::client::Aws;
-use crate::error::{AwsError, classify};
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use trailhound_aws::Aws;
+use trailhound_aws::{AwsError, classify};
 
 /// Requests made and bytes fetched, for the run summary and the tests' pruning checks.
 #[derive(Debug, Default)]

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
+use crate::scan::Fetched;
+use crate::window::TimeWindow;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_smithy_types::DateTime as AwsTime;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::mpsc;
-use trailhound_source::{Fetched, TimeWindow};
 
-use crate::client::Aws;
-use crate::error::{AwsError, classify, is_throttling_code};
+use trailhound_aws::Aws;
+use trailhound_aws::{AwsError, classify, is_throttling_code};
 
 /// How far back LookupEvents reaches.
 pub const RETENTION_DAYS: i64 = 90;

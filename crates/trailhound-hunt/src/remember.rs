@@ -1,0 +1,47 @@
+//! The case store's part of a run: record the run and its findings, and keep what the run
+//! prints. One function for every kind of run (hunts, inventory audits, the Lambda's schedule),
+//! so "new", duplicates and an analyst's triage mean the same everywhere.
+
+use trailhound_finding::{Explanation, Finding, Status};
+use trailhound_store::{RunStart, Store, StoreError};
+
+/// What the store made of a run's findings.
+#[derive(Debug, Default)]
+pub struct Remembered {
+    /// One per stored finding (a record delivered twice is one finding), each with its store
+    /// id and an analyst's `findings explain` carried onto it; only new ones with `new_only`.
+    pub findings: Vec<Finding>,
+    /// Findings no earlier run recorded.
+    pub new: usize,
+}
+
+/// Records a run of `start` that read `records` records and found `findings`.
+pub fn remember(
+    store: &mut Store,
+    start: &RunStart,
+    findings: Vec<Finding>,
+    records: u64,
+    new_only: bool,
+) -> Result<Remembered, StoreError> {
+    let run = store.begin_run(start)?;
+    let states = store.record_findings(run, &findings)?;
+    let new = states.iter().filter(|r| r.new).count();
+    store.finish_run(run, records, findings.len(), new)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(findings.len());
+    for (mut finding, recorded) in findings.into_iter().zip(states) {
+        if !seen.insert(recorded.id) || (new_only && !recorded.new) {
+            continue;
+        }
+        finding.store_id = Some(recorded.id);
+        if recorded.status == Status::Explained && finding.explanation.is_none() {
+            finding.explanation = Some(Explanation {
+                reason: recorded.reason.unwrap_or_default(),
+                ticket: recorded.ticket,
+                expires: None,
+            });
+        }
+        kept.push(finding);
+    }
+    Ok(Remembered { findings: kept, new })
+}

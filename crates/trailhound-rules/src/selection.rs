@@ -1,0 +1,105 @@
+//! Which rules a run uses: the built-in pack and rule files, narrowed by level, id and tag.
+//!
+//! A correlation counts the matches of the rules it refers to, so those are kept even when the
+//! selection would leave them out (below `--min-level`, outside `--tag`); they report nothing of
+//! their own unless the correlation says `generate: true`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use trailhound_finding::Level;
+
+use crate::builtin::builtin_rules;
+use crate::error::RuleError;
+use crate::load::load_path;
+use crate::rule::Rule;
+use crate::ruleset::RuleSet;
+
+/// Which rules to load and keep.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Rule files and folders to load.
+    pub paths: Vec<PathBuf>,
+    /// Whether the built-in pack is loaded.
+    pub builtin: bool,
+    pub min_level: Option<Level>,
+    /// Only these rule ids (empty: all).
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Only rules with one of these tags, lower case (empty: all).
+    pub tags: Vec<String>,
+}
+
+impl Default for Selection {
+    /// The built-in pack, whole.
+    fn default() -> Selection {
+        Selection {
+            paths: Vec::new(),
+            builtin: true,
+            min_level: None,
+            only: Vec::new(),
+            exclude: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// A selection that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    #[error("--rules {0}: no such file or folder")]
+    NoSuchPath(PathBuf),
+    #[error("no rule has the id {0:?} (see `trailhound rules list`)")]
+    NoSuchRule(String),
+}
+
+impl Selection {
+    /// Loads the built-in pack and the rule paths, then keeps what the selection asks for.
+    /// Rules that fail to load are returned beside the set, with their file and line.
+    pub fn load(&self) -> Result<(RuleSet, Vec<RuleError>), SelectionError> {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        if self.builtin {
+            let (found, failed) = builtin_rules();
+            rules.extend(found);
+            errors.extend(failed);
+        }
+        for path in &self.paths {
+            if !path.exists() {
+                return Err(SelectionError::NoSuchPath(path.clone()));
+            }
+            let (found, failed) = load_path(path);
+            rules.extend(found);
+            errors.extend(failed);
+        }
+        for id in self.only.iter().chain(&self.exclude) {
+            if !rules.iter().any(|r| r.id == *id) {
+                return Err(SelectionError::NoSuchRule(id.clone()));
+            }
+        }
+        let selected: Vec<bool> = rules.iter().map(|rule| self.keeps(rule)).collect();
+        let needed: BTreeSet<String> = rules
+            .iter()
+            .zip(&selected)
+            .filter(|(_, kept)| **kept)
+            .flat_map(|(rule, _)| rule.references().iter().cloned())
+            .collect();
+        let mut selected = selected.into_iter();
+        rules.retain(|rule| {
+            selected.next().unwrap_or(false)
+                || needed.contains(&rule.id)
+                || rule.uuid.as_ref().is_some_and(|u| needed.contains(u))
+        });
+        let (set, duplicates) = RuleSet::new(rules);
+        errors.extend(duplicates);
+        Ok((set, errors))
+    }
+
+    /// Whether the selection asks for `rule` itself.
+    pub fn keeps(&self, rule: &Rule) -> bool {
+        self.min_level.is_none_or(|min| rule.level >= min)
+            && (self.only.is_empty() || self.only.contains(&rule.id))
+            && !self.exclude.contains(&rule.id)
+            && (self.tags.is_empty() || rule.tags.iter().any(|t| self.tags.contains(t)))
+    }
+}
