@@ -134,6 +134,64 @@ impl From<FindingFormat> for trailhound_output::Format {
     }
 }
 
+/// Rows (events, timelines, inventory tables, audit findings) for people or tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RowsFormat {
+    Table,
+    Json,
+    #[value(alias = "ndjson")]
+    Jsonl,
+    Csv,
+}
+
+impl From<RowsFormat> for trailhound_output::RowFormat {
+    fn from(format: RowsFormat) -> trailhound_output::RowFormat {
+        use trailhound_output::RowFormat;
+        match format {
+            RowsFormat::Table => RowFormat::Table,
+            RowsFormat::Json => RowFormat::Json,
+            RowsFormat::Jsonl => RowFormat::Jsonl,
+            RowsFormat::Csv => RowFormat::Csv,
+        }
+    }
+}
+
+impl From<RowsFormat> for trailhound_output::Format {
+    fn from(format: RowsFormat) -> trailhound_output::Format {
+        use trailhound_output::Format;
+        match format {
+            RowsFormat::Table => Format::Table,
+            RowsFormat::Json => Format::Json,
+            RowsFormat::Jsonl => Format::Jsonl,
+            RowsFormat::Csv => Format::Csv,
+        }
+    }
+}
+
+/// A report (summary, rule list) as a table or one JSON document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+/// Stored findings: a table, one JSON array or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoredFormat {
+    Table,
+    Json,
+    #[value(alias = "ndjson")]
+    Jsonl,
+}
+
+/// An inventory diff: the `+ - ~` listing, or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    #[value(alias = "table")]
+    Text,
+    Json,
+}
+
 /// Where `--alert` sends findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlertArg {
@@ -241,8 +299,8 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RuleSelection,
         /// table or json.
-        #[arg(long, short = 'f', default_value = "table")]
-        format: String,
+        #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
+        format: TableOrJson,
     },
     /// Print a rule and its test events.
     Show {
@@ -272,8 +330,8 @@ pub enum FindingsCommand {
         #[arg(long)]
         since: Option<String>,
         /// table (default on a terminal), json or jsonl.
-        #[arg(long, short = 'f')]
-        format: Option<String>,
+        #[arg(long, short = 'f', value_enum)]
+        format: Option<StoredFormat>,
     },
     /// Mark findings as seen and dealt with.
     Ack {
@@ -330,8 +388,8 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = 25)]
     pub top: usize,
     /// table (default on a terminal), json, jsonl (default otherwise) or csv.
-    #[arg(long, short = 'f')]
-    pub format: Option<String>,
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<RowsFormat>,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[arg(long, default_value_t = 60)]
@@ -357,8 +415,8 @@ pub struct TimelineArgs {
     pub no_follow: bool,
     #[command(flatten)]
     pub rules: RuleSelection,
-    #[arg(long, short = 'f')]
-    pub format: Option<String>,
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<RowsFormat>,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[arg(long, default_value_t = 48)]
@@ -373,8 +431,8 @@ pub struct SummaryArgs {
     #[arg(long, default_value_t = 15)]
     pub top: usize,
     /// table (default) or json.
-    #[arg(long, short = 'f', default_value = "table")]
-    pub format: String,
+    #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -425,8 +483,8 @@ pub struct InventoryShowArgs {
     #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
     pub store: Option<PathBuf>,
     /// table, json or csv.
-    #[arg(long, short = 'f', default_value = "table")]
-    pub format: String,
+    #[arg(long, short = 'f', value_enum, default_value_t = RowsFormat::Table)]
+    pub format: RowsFormat,
     /// Widest table cell before values are cut (0: never cut).
     #[arg(long, default_value_t = 48)]
     pub max_width: usize,
@@ -444,8 +502,8 @@ pub struct InventoryDiffArgs {
     #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
     pub store: Option<PathBuf>,
     /// text or json.
-    #[arg(long, short = 'f', default_value = "text")]
-    pub format: String,
+    #[arg(long, short = 'f', value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
     /// Known reasons (reasons.yml): added and changed items an entry explains are listed with it.
     #[arg(long, value_name = "FILE")]
     pub explain: Option<PathBuf>,
@@ -478,8 +536,8 @@ pub struct InventoryAuditArgs {
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<String>,
     /// table (default on a terminal), json, jsonl (default otherwise) or csv.
-    #[arg(long, short = 'f', value_name = "table|json|jsonl|csv")]
-    pub format: Option<String>,
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<RowsFormat>,
     /// Exit with status 1 when an unexplained finding is at or above this level.
     #[arg(long, value_name = "LEVEL")]
     pub fail_on: Option<String>,

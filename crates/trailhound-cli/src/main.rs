@@ -7,6 +7,11 @@ use clap::Parser;
 
 use trailhound_cli::args::FindingFormat;
 use trailhound_cli::args::{Cli, Command, HuntArgs};
+use trailhound_cli::commands::events::EventsSettings;
+use trailhound_cli::commands::findings::FindingsSettings;
+use trailhound_cli::commands::rules::RulesSettings;
+use trailhound_cli::commands::summary::SummarySettings;
+use trailhound_cli::commands::timeline::TimelineSettings;
 use trailhound_cli::commands::{self, Outcome};
 use trailhound_cli::process::Process;
 use trailhound_cli::settings::{HuntSettings, color_allowed};
@@ -20,17 +25,22 @@ fn main() -> ExitCode {
         Command::Hunt(args) => {
             HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&process, &s))
         }
-        Command::Rules(command) => commands::rules::run(command),
-        Command::Findings(command) => commands::findings::run(command),
+        Command::Rules(command) => RulesSettings::resolve(command).and_then(|s| commands::rules::run(&s)),
+        Command::Findings(command) => {
+            FindingsSettings::resolve(command, chrono::Utc::now()).and_then(|s| commands::findings::run(&s))
+        }
         Command::Report(args) => {
             let mut args = HuntArgs::clone(args);
             args.format = Some(FindingFormat::Html);
             args.output.get_or_insert_with(|| "report.html".into());
             HuntSettings::resolve(&args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&process, &s))
         }
-        Command::Events(args) => commands::events::run(&process, args, cli.quiet),
-        Command::Timeline(args) => commands::timeline::run(&process, args, cli.quiet),
-        Command::Summary(args) => commands::summary::run(&process, args, cli.quiet),
+        Command::Events(args) => EventsSettings::resolve(args, cli.quiet, chrono::Utc::now())
+            .and_then(|s| commands::events::run(&process, &s)),
+        Command::Timeline(args) => TimelineSettings::resolve(args, cli.quiet, chrono::Utc::now())
+            .and_then(|s| commands::timeline::run(&process, &s)),
+        Command::Summary(args) => SummarySettings::resolve(args, cli.quiet, chrono::Utc::now())
+            .and_then(|s| commands::summary::run(&process, &s)),
         Command::Inventory(command) => commands::inventory::run(&process, command, cli.quiet),
     };
     match outcome {

@@ -1,7 +1,6 @@
 //! The output formats and the entry point that writes a list of findings.
 
 use std::io::{self, Write};
-use std::str::FromStr;
 
 use trailhound_finding::Finding;
 
@@ -17,23 +16,6 @@ pub enum Format {
     Csv,
     /// A self-contained HTML report (see `write_html`; needs more than findings).
     Html,
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Format, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "table" => Ok(Format::Table),
-            "json" => Ok(Format::Json),
-            "jsonl" | "ndjson" => Ok(Format::Jsonl),
-            "csv" => Ok(Format::Csv),
-            "html" => Ok(Format::Html),
-            _ => Err(format!(
-                "unknown format {text:?} (expected table, json, jsonl, csv or html)"
-            )),
-        }
-    }
 }
 
 /// How to write.

@@ -16,18 +16,6 @@ pub enum RowFormat {
     Csv,
 }
 
-impl RowFormat {
-    pub fn parse(text: &str) -> Result<RowFormat, String> {
-        match text {
-            "table" => Ok(RowFormat::Table),
-            "json" => Ok(RowFormat::Json),
-            "jsonl" | "ndjson" => Ok(RowFormat::Jsonl),
-            "csv" => Ok(RowFormat::Csv),
-            other => Err(format!("unknown format {other:?} (expected table, json, jsonl or csv)")),
-        }
-    }
-}
-
 /// Writes `rows` under `columns` (the JSON keys; upper-cased as table headers). Table cells are
 /// cut at `max_width` columns (0: never).
 pub fn write_rows(

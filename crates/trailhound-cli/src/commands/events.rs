@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -71,42 +72,89 @@ impl Sink for Collector<'_> {
     }
 }
 
-pub fn run(process: &Process, args: &EventsArgs, quiet: bool) -> Result<Outcome> {
-    let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
-    let conditions = args
-        .conditions
-        .iter()
-        .map(|c| Condition::parse(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
-    let format = match args.format.as_deref() {
-        Some(text) => RowFormat::parse(text).map_err(anyhow::Error::msg)?,
-        None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
-        None => RowFormat::Jsonl,
-    };
-    let fields: Vec<String> = if args.fields.is_empty() {
-        DEFAULT_FIELDS.map(String::from).to_vec()
-    } else {
-        args.fields.clone()
-    };
-    let keep = if !args.count_by.is_empty() {
-        Keep::Counts(args.count_by.iter().map(|f| FieldPath::new(f)).collect())
-    } else if args.fields.is_empty() && matches!(format, RowFormat::Json | RowFormat::Jsonl) {
-        Keep::Records
-    } else {
-        Keep::Fields(fields.iter().map(|f| FieldPath::new(f)).collect())
-    };
-    if args.count_by.iter().chain(&args.fields).any(|f| f.trim().is_empty()) {
-        bail!("--fields and --count-by take comma-separated field paths");
+/// Everything `events` needs, resolved from its arguments.
+pub struct EventsSettings {
+    pub scan: ScanSettings,
+    conditions: Vec<Condition>,
+    names: Vec<String>,
+    /// The columns' names (`--fields`, or the defaults).
+    fields: Vec<String>,
+    count_by: Vec<String>,
+    keep: Keep,
+    format: RowFormat,
+    top: usize,
+    output: Option<PathBuf>,
+    max_width: usize,
+    quiet: bool,
+}
+
+impl EventsSettings {
+    pub fn resolve(args: &EventsArgs, quiet: bool, now: DateTime<Utc>) -> Result<EventsSettings> {
+        let conditions = args
+            .conditions
+            .iter()
+            .map(|c| Condition::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let format = match args.format {
+            Some(format) => format.into(),
+            None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
+            None => RowFormat::Jsonl,
+        };
+        if args.count_by.iter().chain(&args.fields).any(|f| f.trim().is_empty()) {
+            bail!("--fields and --count-by take comma-separated field paths");
+        }
+        let fields: Vec<String> = if args.fields.is_empty() {
+            DEFAULT_FIELDS.map(String::from).to_vec()
+        } else {
+            args.fields.clone()
+        };
+        let keep = if !args.count_by.is_empty() {
+            Keep::Counts(args.count_by.iter().map(|f| FieldPath::new(f)).collect())
+        } else if args.fields.is_empty() && matches!(format, RowFormat::Json | RowFormat::Jsonl) {
+            Keep::Records
+        } else {
+            Keep::Fields(fields.iter().map(|f| FieldPath::new(f)).collect())
+        };
+        Ok(EventsSettings {
+            scan: ScanSettings::resolve(&args.scan, quiet, now)?,
+            conditions,
+            names: args.name.clone(),
+            fields,
+            count_by: args.count_by.clone(),
+            keep,
+            format,
+            top: args.top,
+            output: args.output.clone(),
+            max_width: args.max_width,
+            quiet,
+        })
     }
+}
+
+pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
+    let EventsSettings {
+        scan,
+        conditions,
+        names,
+        fields,
+        count_by,
+        keep,
+        format,
+        top,
+        output: output_path,
+        max_width,
+        quiet,
+    } = settings;
+    let (format, top, max_width) = (*format, *top, *max_width);
     let make = || Collector {
-        conditions: &conditions,
-        names: &args.name,
-        keep: &keep,
+        conditions,
+        names,
+        keep,
         rows: Vec::new(),
         counts: HashMap::new(),
     };
-    let (sinks, report) = process.read_all(&scan, &make)?;
+    let (sinks, report) = process.read_all(scan, &make)?;
     let mut rows = Vec::new();
     let mut counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     for collector in sinks {
@@ -118,8 +166,8 @@ pub fn run(process: &Process, args: &EventsArgs, quiet: bool) -> Result<Outcome>
             entry.2 = entry.2.max(last);
         }
     }
-    let mut out = output(args.output.as_deref())?;
-    let written = match &keep {
+    let mut out = output(output_path.as_deref())?;
+    let written = match keep {
         Keep::Records => {
             rows.sort_by_key(|(time, _)| *time);
             let mut result = Ok(());
@@ -140,13 +188,13 @@ pub fn run(process: &Process, args: &EventsArgs, quiet: bool) -> Result<Outcome>
             rows.sort_by_key(|(time, _)| *time);
             let columns: Vec<&str> = fields.iter().map(String::as_str).collect();
             let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
-            write_rows(&mut out, format, &columns, &rows, args.max_width)
+            write_rows(&mut out, format, &columns, &rows, max_width)
         }
         Keep::Counts(_) => {
             let mut counted: Vec<_> = counts.into_iter().collect();
             counted.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
-            if args.top > 0 {
-                counted.truncate(args.top);
+            if top > 0 {
+                counted.truncate(top);
             }
             let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             let rows: Vec<Vec<String>> = counted
@@ -156,13 +204,13 @@ pub fn run(process: &Process, args: &EventsArgs, quiet: bool) -> Result<Outcome>
                     key
                 })
                 .collect();
-            let mut columns: Vec<&str> = args.count_by.iter().map(String::as_str).collect();
+            let mut columns: Vec<&str> = count_by.iter().map(String::as_str).collect();
             columns.extend(["count", "first_seen", "last_seen"]);
-            write_rows(&mut out, format, &columns, &rows, args.max_width)
+            write_rows(&mut out, format, &columns, &rows, max_width)
         }
     };
     finish(written, &mut out)?;
-    if !quiet {
+    if !*quiet {
         let s = &report.stats;
         tracing::info!("{} records read, {} in the window", s.records_read, s.records_in_window);
     }

@@ -1,35 +1,56 @@
 //! `trailhound rules list | show | test | validate`.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use std::collections::BTreeSet;
 use trailhound_output::{write_rule, write_rule_list, write_test_report};
 
-use trailhound_rules::{Rule, RuleError, RuleSet, builtin_rules, load_path, testcase};
+use trailhound_rules::{Rule, RuleError, RuleSet, Selection, builtin_rules, load_path, testcase};
 
-use crate::args::RulesCommand;
+use crate::args::{RulesCommand, TableOrJson};
 use crate::commands::Outcome;
 use crate::settings::rule_selection;
 
-pub fn run(command: &RulesCommand) -> Result<Outcome> {
+/// What a `rules` command does, resolved from its arguments.
+pub enum RulesSettings {
+    List { rules: Selection, json: bool },
+    Show { id: String, rules: Selection },
+    Test { path: Option<PathBuf> },
+    Validate { path: PathBuf },
+}
+
+impl RulesSettings {
+    pub fn resolve(command: &RulesCommand) -> Result<RulesSettings> {
+        Ok(match command {
+            RulesCommand::List { rules, format } => RulesSettings::List {
+                rules: rule_selection(rules)?,
+                json: *format == TableOrJson::Json,
+            },
+            RulesCommand::Show { id, rules } => RulesSettings::Show {
+                id: id.clone(),
+                rules: rule_selection(rules)?,
+            },
+            RulesCommand::Test { path } => RulesSettings::Test { path: path.clone() },
+            RulesCommand::Validate { path } => RulesSettings::Validate { path: path.clone() },
+        })
+    }
+}
+
+pub fn run(settings: &RulesSettings) -> Result<Outcome> {
     let mut out = io::stdout().lock();
-    let result = match command {
-        RulesCommand::List { rules, format } => {
-            let json = match format.as_str() {
-                "table" => false,
-                "json" => true,
-                other => bail!("--format: unknown format {other:?} (expected table or json)"),
-            };
-            let (set, errors) = rule_selection(rules)?.load()?;
+    let result = match settings {
+        RulesSettings::List { rules, json } => {
+            let json = *json;
+            let (set, errors) = rules.load()?;
             warn_all(&errors);
             let mut listed: Vec<&Rule> = set.rules().iter().collect();
             listed.sort_by(|a, b| b.level.cmp(&a.level).then(a.id.cmp(&b.id)));
             write_rule_list(&mut out, &listed, json).map(|()| Outcome::Clean)
         }
-        RulesCommand::Show { id, rules } => {
-            let (set, errors) = rule_selection(rules)?.load()?;
+        RulesSettings::Show { id, rules } => {
+            let (set, errors) = rules.load()?;
             warn_all(&errors);
             let Some(rule) = set
                 .rules()
@@ -40,7 +61,7 @@ pub fn run(command: &RulesCommand) -> Result<Outcome> {
             };
             write_rule(&mut out, rule).map(|()| Outcome::Clean)
         }
-        RulesCommand::Test { path } => {
+        RulesSettings::Test { path } => {
             let (set, tested, errors) = match path {
                 Some(path) => with_builtin(load_existing(path)?),
                 None => {
@@ -66,7 +87,7 @@ pub fn run(command: &RulesCommand) -> Result<Outcome> {
                 }
             })
         }
-        RulesCommand::Validate { path } => {
+        RulesSettings::Validate { path } => {
             let (set, tested, errors) = with_builtin(load_existing(path)?);
             let rules: Vec<&Rule> = set.rules().iter().filter(|r| tested.contains(&r.id)).collect();
             for error in &errors {

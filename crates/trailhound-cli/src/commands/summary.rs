@@ -2,31 +2,47 @@
 //! and access keys (the engine's [`Activity`]). The same figures feed the HTML report.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use chrono::Utc;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
 use trailhound_hunt::activity::{Activity, Summarizer, time};
 use trailhound_output::{RowFormat, write_rows};
 
-use crate::args::SummaryArgs;
+use crate::args::{SummaryArgs, TableOrJson};
 use crate::commands::Outcome;
 use crate::process::Process;
 use crate::settings::ScanSettings;
 use crate::write::{finish, output};
 
-pub fn run(process: &Process, args: &SummaryArgs, quiet: bool) -> Result<Outcome> {
-    let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
-    let json = match args.format.as_str() {
-        "table" => false,
-        "json" => true,
-        other => bail!("--format: {other:?} is not table or json"),
-    };
-    let (sinks, report) = process.read_all(&scan, &|| Summarizer(Activity::default()))?;
+/// Everything `summary` needs, resolved from its arguments.
+pub struct SummarySettings {
+    pub scan: ScanSettings,
+    json: bool,
+    /// Rows per table (0: all).
+    top: usize,
+    output: Option<PathBuf>,
+}
+
+impl SummarySettings {
+    pub fn resolve(args: &SummaryArgs, quiet: bool, now: DateTime<Utc>) -> Result<SummarySettings> {
+        Ok(SummarySettings {
+            scan: ScanSettings::resolve(&args.scan, quiet, now)?,
+            json: args.format == TableOrJson::Json,
+            top: args.top,
+            output: args.output.clone(),
+        })
+    }
+}
+
+pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
+    let (scan, json) = (&settings.scan, settings.json);
+    let (sinks, report) = process.read_all(scan, &|| Summarizer(Activity::default()))?;
     let mut activity = Activity::default();
     for sink in sinks {
         activity.merge(sink.0);
     }
-    let top = |n: usize| if args.top == 0 { n } else { args.top.min(n) };
+    let top = |n: usize| if settings.top == 0 { n } else { settings.top.min(n) };
     let console = activity.console();
     let principals = activity.principals();
     let mut by_errors = principals.clone();
@@ -34,7 +50,7 @@ pub fn run(process: &Process, args: &SummaryArgs, quiet: bool) -> Result<Outcome
     by_errors.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.principal.cmp(&b.principal)));
     let regions = activity.regions();
     let keys = activity.keys();
-    let mut out = output(args.output.as_deref())?;
+    let mut out = output(settings.output.as_deref())?;
     let written = if json {
         let document = serde_json::json!({
             "records": report.stats.records_in_window,

@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trailhound_event::query::first_text;
 use trailhound_event::{FieldPath, Record};
 use trailhound_output::{RowFormat, write_rows};
-use trailhound_rules::RuleSet;
+use trailhound_rules::{RuleSet, Selection};
 use trailhound_source::Sink;
 
 use crate::args::TimelineArgs;
@@ -73,7 +74,7 @@ impl Sink for Issues {
 }
 
 /// Who to follow.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Follow {
     /// Access key -> how it was reached ("" for the starting key).
     keys: BTreeMap<String, String>,
@@ -163,27 +164,55 @@ impl Sink for Events<'_> {
     }
 }
 
-pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcome> {
-    let scan = ScanSettings::resolve(&args.scan, quiet, Utc::now())?;
-    let format = match args.format.as_deref() {
-        Some(text) => RowFormat::parse(text).map_err(anyhow::Error::msg)?,
-        None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
-        None => RowFormat::Jsonl,
-    };
-    let mut follow = Follow::default();
-    if let Some(key) = &args.access_key {
-        follow.keys.insert(key.clone(), String::new());
+/// Everything `timeline` needs, resolved from its arguments.
+pub struct TimelineSettings {
+    pub scan: ScanSettings,
+    /// Who to follow, before the credentials they obtained are added.
+    follow: Follow,
+    /// Follow the credentials obtained along the way.
+    hops: bool,
+    rules: Selection,
+    format: RowFormat,
+    output: Option<PathBuf>,
+    max_width: usize,
+}
+
+impl TimelineSettings {
+    pub fn resolve(args: &TimelineArgs, quiet: bool, now: DateTime<Utc>) -> Result<TimelineSettings> {
+        let format = match args.format {
+            Some(format) => format.into(),
+            None if args.output.is_none() && std::io::stdout().is_terminal() => RowFormat::Table,
+            None => RowFormat::Jsonl,
+        };
+        let mut follow = Follow::default();
+        if let Some(key) = &args.access_key {
+            follow.keys.insert(key.clone(), String::new());
+        }
+        if let Some(arn) = &args.principal {
+            follow.arns.insert(arn.clone());
+        }
+        if let Some(ip) = &args.ip {
+            follow.ips.insert(ip.clone());
+        }
+        if follow.keys.is_empty() && follow.arns.is_empty() && follow.ips.is_empty() {
+            bail!("give --access-key, --principal or --ip");
+        }
+        Ok(TimelineSettings {
+            scan: ScanSettings::resolve(&args.scan, quiet, now)?,
+            follow,
+            hops: !args.no_follow,
+            rules: rule_selection(&args.rules)?,
+            format,
+            output: args.output.clone(),
+            max_width: args.max_width,
+        })
     }
-    if let Some(arn) = &args.principal {
-        follow.arns.insert(arn.clone());
-    }
-    if let Some(ip) = &args.ip {
-        follow.ips.insert(ip.clone());
-    }
-    if follow.keys.is_empty() && follow.arns.is_empty() && follow.ips.is_empty() {
-        bail!("give --access-key, --principal or --ip");
-    }
-    if !args.no_follow {
+}
+
+pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
+    let scan = &settings.scan;
+    let mut follow = settings.follow.clone();
+    if settings.hops {
         let make = || Issues {
             keys: [
                 FieldPath::new("responseElements.credentials.accessKeyId"),
@@ -192,7 +221,7 @@ pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcom
             found: Vec::new(),
         };
         let issues: Vec<Issue> = process
-            .read_all(&scan, &make)?
+            .read_all(scan, &make)?
             .0
             .into_iter()
             .flat_map(|s| s.found)
@@ -202,7 +231,7 @@ pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcom
             tracing::info!("following {} keys obtained along the way", follow.keys.len() - 1);
         }
     }
-    let (rules, errors) = rule_selection(&args.rules)?.load()?;
+    let (rules, errors) = settings.rules.load()?;
     for error in &errors {
         tracing::warn!("rule skipped: {error}");
     }
@@ -213,7 +242,7 @@ pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcom
         rows: Vec::new(),
     };
     let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = process
-        .read_all(&scan, &make)?
+        .read_all(scan, &make)?
         .0
         .into_iter()
         .flat_map(|s| s.rows)
@@ -232,8 +261,8 @@ pub fn run(process: &Process, args: &TimelineArgs, quiet: bool) -> Result<Outcom
         "findings",
         "via",
     ];
-    let mut out = output(args.output.as_deref())?;
-    let written = write_rows(&mut out, format, &columns, &rows, args.max_width);
+    let mut out = output(settings.output.as_deref())?;
+    let written = write_rows(&mut out, settings.format, &columns, &rows, settings.max_width);
     finish(written, &mut out)?;
     Ok(Outcome::Clean)
 }

@@ -9,7 +9,7 @@ use aws_sdk_iam::types::{AttachedPolicy, PasswordPolicy};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::{Call, Found, Scope, all_pages, names, policy_document, text, time, time_value};
+use super::{Call, Failure, Found, Scope, all_pages, names, policy_document, text, time, time_value};
 
 pub(crate) async fn collect(scope: &Scope) -> Found {
     let (users, groups, roles, policies, account) = tokio::join!(
@@ -41,23 +41,35 @@ fn policy_arns(pages: Option<Vec<&[AttachedPolicy]>>) -> Value {
     })
 }
 
-async fn users(scope: &Scope) -> Found {
+/// The shape of users, groups, roles and policies: one listing (every page), then the details
+/// of each listed element in a task of its own, under the shared limit.
+async fn each_listed<T, F, Fut>(scope: &Scope, operation: &str, listed: Result<Vec<T>, Failure>, details: F) -> Found
+where
+    T: Send + 'static,
+    F: Fn(Scope, T) -> Fut,
+    Fut: Future<Output = Found> + Send + 'static,
+{
     let mut found = Found::default();
+    let Some(elements) = found.take(listed) else {
+        return found;
+    };
+    let mut tasks = JoinSet::new();
+    for element in elements {
+        tasks.spawn(details(scope.clone(), element));
+    }
+    found.join(tasks, "iam", operation).await;
+    found
+}
+
+async fn users(scope: &Scope) -> Found {
     let iam = scope.aws.iam();
     let listed = scope
         .call(call("ListUsers", "iam users"), async {
             all_pages!(iam.list_users().into_paginator().send())
         })
         .await;
-    let Some(pages) = found.take(listed) else {
-        return found;
-    };
-    let mut tasks = JoinSet::new();
-    for user in pages.into_iter().flat_map(|p| p.users) {
-        tasks.spawn(user_details(scope.clone(), user));
-    }
-    found.join(tasks, "iam", "ListUsers").await;
-    found
+    let listed = listed.map(|pages| pages.into_iter().flat_map(|p| p.users).collect());
+    each_listed(scope, "ListUsers", listed, user_details).await
 }
 
 async fn user_details(scope: Scope, user: aws_sdk_iam::types::User) -> Found {
@@ -154,22 +166,14 @@ async fn user_details(scope: Scope, user: aws_sdk_iam::types::User) -> Found {
 }
 
 async fn groups(scope: &Scope) -> Found {
-    let mut found = Found::default();
     let iam = scope.aws.iam();
     let listed = scope
         .call(call("ListGroups", "iam groups"), async {
             all_pages!(iam.list_groups().into_paginator().send())
         })
         .await;
-    let Some(pages) = found.take(listed) else {
-        return found;
-    };
-    let mut tasks = JoinSet::new();
-    for group in pages.into_iter().flat_map(|p| p.groups) {
-        tasks.spawn(group_details(scope.clone(), group));
-    }
-    found.join(tasks, "iam", "ListGroups").await;
-    found
+    let listed = listed.map(|pages| pages.into_iter().flat_map(|p| p.groups).collect());
+    each_listed(scope, "ListGroups", listed, group_details).await
 }
 
 async fn group_details(scope: Scope, group: aws_sdk_iam::types::Group) -> Found {
@@ -217,22 +221,14 @@ async fn group_details(scope: Scope, group: aws_sdk_iam::types::Group) -> Found 
 }
 
 async fn roles(scope: &Scope) -> Found {
-    let mut found = Found::default();
     let iam = scope.aws.iam();
     let listed = scope
         .call(call("ListRoles", "iam roles"), async {
             all_pages!(iam.list_roles().into_paginator().send())
         })
         .await;
-    let Some(pages) = found.take(listed) else {
-        return found;
-    };
-    let mut tasks = JoinSet::new();
-    for role in pages.into_iter().flat_map(|p| p.roles) {
-        tasks.spawn(role_details(scope.clone(), role));
-    }
-    found.join(tasks, "iam", "ListRoles").await;
-    found
+    let listed = listed.map(|pages| pages.into_iter().flat_map(|p| p.roles).collect());
+    each_listed(scope, "ListRoles", listed, role_details).await
 }
 
 async fn role_details(scope: Scope, listed: aws_sdk_iam::types::Role) -> Found {
@@ -285,7 +281,6 @@ async fn role_details(scope: Scope, listed: aws_sdk_iam::types::Role) -> Found {
 }
 
 async fn policies(scope: &Scope) -> Found {
-    let mut found = Found::default();
     let iam = scope.aws.iam();
     let listed = scope
         .call(call("ListPolicies", "iam customer-managed policies"), async {
@@ -297,15 +292,8 @@ async fn policies(scope: &Scope) -> Found {
             )
         })
         .await;
-    let Some(pages) = found.take(listed) else {
-        return found;
-    };
-    let mut tasks = JoinSet::new();
-    for policy in pages.into_iter().flat_map(|p| p.policies.unwrap_or_default()) {
-        tasks.spawn(policy_details(scope.clone(), policy));
-    }
-    found.join(tasks, "iam", "ListPolicies").await;
-    found
+    let listed = listed.map(|pages| pages.into_iter().flat_map(|p| p.policies.unwrap_or_default()).collect());
+    each_listed(scope, "ListPolicies", listed, policy_details).await
 }
 
 async fn policy_details(scope: Scope, policy: aws_sdk_iam::types::Policy) -> Found {

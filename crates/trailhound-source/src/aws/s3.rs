@@ -19,6 +19,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use tokio::sync::{Semaphore, mpsc};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use trailhound_aws::Aws;
 use trailhound_aws::{AwsError, classify};
 
@@ -329,20 +330,8 @@ impl TrailBucket {
             .cloned();
         let mut kept = Vec::new();
         let mut counts = ListCounts::default();
-        let mut token: Option<String> = None;
         let mut greatest: Option<String> = None;
-        loop {
-            self.counters.list_requests.fetch_add(1, Ordering::Relaxed);
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&prefix)
-                .set_start_after(start_after.clone())
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify(&e, &self.uri(&prefix), "s3:ListBucket", &self.region))?;
+        self.list_pages(&prefix, None, start_after, &mut |out| {
             for object in out.contents() {
                 let Some(key) = object.key() else { continue };
                 counts.found += 1;
@@ -361,11 +350,8 @@ impl TrailBucket {
                     });
                 }
             }
-            match out.next_continuation_token() {
-                Some(next) if out.is_truncated().unwrap_or(false) => token = Some(next.to_string()),
-                _ => break,
-            }
-        }
+        })
+        .await?;
         if let Some(greatest) = greatest
             && let Ok(mut progress) = self.progress.lock()
         {
@@ -508,19 +494,7 @@ impl TrailBucket {
     /// Lists the folder names (common prefixes) right under `prefix`.
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
         let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            self.counters.list_requests.fetch_add(1, Ordering::Relaxed);
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify(&e, &self.uri(prefix), "s3:ListBucket", &self.region))?;
+        self.list_pages(prefix, Some("/"), None, &mut |out| {
             for common in out.common_prefixes() {
                 if let Some(p) = common.prefix() {
                     let name = p[prefix.len().min(p.len())..].trim_end_matches('/');
@@ -529,12 +503,40 @@ impl TrailBucket {
                     }
                 }
             }
+        })
+        .await?;
+        Ok(names)
+    }
+
+    /// Lists `prefix` (with `delimiter`, after `start_after`) page by page, counting the
+    /// requests, and hands each page to `page`.
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<String>,
+        page: &mut (dyn FnMut(&ListObjectsV2Output) + Send),
+    ) -> Result<(), AwsError> {
+        let mut token: Option<String> = None;
+        loop {
+            self.counters.list_requests.fetch_add(1, Ordering::Relaxed);
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
+                .set_start_after(start_after.clone())
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify(&e, &self.uri(prefix), "s3:ListBucket", &self.region))?;
+            page(&out);
             match out.next_continuation_token() {
                 Some(next) if out.is_truncated().unwrap_or(false) => token = Some(next.to_string()),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        Ok(names)
     }
 }
 

@@ -14,7 +14,7 @@ mod settings;
 mod show;
 mod view;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -131,9 +131,7 @@ fn load_or_latest(origin: Option<&Origin>, store: Option<&Path>, needed_by: &str
 
 /// Writes to stdout through `write`; a reader that went away (`| head`) is not an error.
 fn to_stdout(what: &str, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
-    let mut out = BufWriter::new(io::stdout().lock());
-    match write(&mut out).and_then(|()| out.flush()) {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.with_context(|| format!("writing {what}")),
-    }
+    let mut out = crate::write::output(None)?;
+    let result = write(&mut out);
+    crate::write::finish(result, &mut out).with_context(|| format!("writing {what}"))
 }

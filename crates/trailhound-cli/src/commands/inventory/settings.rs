@@ -11,7 +11,7 @@ use trailhound_inventory::{Kind, Table};
 use trailhound_output::{Format, RowFormat};
 use trailhound_source::parse_bound;
 
-use crate::args::{InventoryAuditArgs, InventoryCollectArgs, InventoryDiffArgs, InventoryShowArgs};
+use crate::args::{DiffFormat, InventoryAuditArgs, InventoryCollectArgs, InventoryDiffArgs, InventoryShowArgs};
 use crate::settings::{AwsOptions, color_allowed, store_path};
 
 /// Where a snapshot comes from.
@@ -110,9 +110,7 @@ impl ShowSettings {
             table,
             from: args.from.as_deref().map(Origin::parse),
             store: args.store.clone().filter(|p| !p.as_os_str().is_empty()),
-            format: RowFormat::parse(&args.format)
-                .map_err(anyhow::Error::msg)
-                .context("--format")?,
+            format: args.format.into(),
             max_width: args.max_width,
             quiet,
         })
@@ -133,11 +131,7 @@ pub struct DiffSettings {
 
 impl DiffSettings {
     pub fn resolve(args: &InventoryDiffArgs, quiet: bool) -> Result<DiffSettings> {
-        let json = match args.format.to_ascii_lowercase().as_str() {
-            "text" | "table" => false,
-            "json" => true,
-            other => bail!("--format: unknown format {other:?} (expected text or json)"),
-        };
+        let json = args.format == DiffFormat::Json;
         if args.to.is_some() && args.from.is_none() {
             bail!("--to needs --from: which snapshot should it be compared with?");
         }
@@ -178,14 +172,8 @@ pub struct AuditSettings {
 impl AuditSettings {
     pub fn resolve(args: &InventoryAuditArgs, quiet: bool, now: DateTime<Utc>) -> Result<AuditSettings> {
         let terminal = std::io::stdout().is_terminal();
-        let format = match &args.format {
-            Some(text) => {
-                let format: Format = text.parse().map_err(anyhow::Error::msg).context("--format")?;
-                if format == Format::Html {
-                    bail!("--format: html is a hunt report; inventory audit writes table, json, jsonl or csv");
-                }
-                format
-            }
+        let format = match args.format {
+            Some(format) => format.into(),
             None if terminal => Format::Table,
             None => Format::Jsonl,
         };
