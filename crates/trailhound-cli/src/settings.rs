@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use trailhound_finding::Level;
-use trailhound_hunt::HuntOptions;
 use trailhound_output::Format;
 use trailhound_rules::Selection;
 use trailhound_source::{Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_duration};
@@ -115,9 +114,11 @@ impl ScanSettings {
 /// Everything `hunt` needs.
 #[derive(Debug, Clone)]
 pub struct HuntSettings {
-    /// The engine's options (reasons and the store filled in when the hunt starts).
-    pub hunt: HuntOptions,
     pub scan: ScanSettings,
+    /// Put the whole record into each finding.
+    pub with_event: bool,
+    /// Fold findings of one rule by one principal within this bucket.
+    pub group: Option<chrono::Duration>,
     pub rules: Selection,
     pub format: Format,
     pub output: Option<PathBuf>,
@@ -163,15 +164,8 @@ impl HuntSettings {
             })
             .transpose()?;
         Ok(HuntSettings {
-            hunt: HuntOptions {
-                read: scan.read.clone(),
-                min_level: rules.min_level,
-                with_event: args.with_event,
-                group,
-                reasons: None,
-                store: None,
-                activity: format == Format::Html,
-            },
+            with_event: args.with_event,
+            group,
             scan,
             rules,
             format,

@@ -43,7 +43,7 @@ pub struct StoreOptions {
     pub new_only: bool,
     /// Read remote sources from where the last run stopped (the store's cursors).
     pub since_last_run: bool,
-    /// How the run is described in the store.
+    /// How the run is described in the store (the engine fills in the rule count).
     pub run: RunStart,
 }
 
@@ -67,6 +67,10 @@ pub struct Hunted {
     pub new_findings: usize,
     /// Remote objects given up on after transient errors.
     pub transient_failures: u64,
+    /// Rules run, those that look at every record, and correlations.
+    pub rules: usize,
+    pub rules_unindexed: usize,
+    pub correlations: usize,
 }
 
 /// One worker's evaluator, plus the activity figures when asked for.
@@ -186,5 +190,8 @@ pub fn hunt(
         before_grouping,
         new_findings,
         transient_failures: report.transient_failures,
+        rules: rules.len(),
+        rules_unindexed: rules.unindexed(),
+        correlations: rules.correlations(),
     })
 }

@@ -155,7 +155,7 @@ impl Function {
                     sources: self.config.sources.iter().map(Input::describe).collect(),
                     since: Some(since.to_rfc3339()),
                     until: None,
-                    rules: self.rule_set.len(),
+                    ..RunStart::default()
                 },
             });
             let hunted = self.hunt(options).await?;

@@ -26,9 +26,14 @@ pub fn load_rules(selection: &trailhound_rules::Selection, strict: bool) -> Resu
 }
 
 /// Runs the hunt of `settings` on the engine.
-pub fn execute(process: &Process, settings: &HuntSettings) -> Result<(Hunted, usize, usize, usize)> {
+pub fn execute(process: &Process, settings: &HuntSettings) -> Result<Hunted> {
     let rules = load_rules(&settings.rules, settings.strict)?;
     let options = HuntOptions {
+        read: settings.scan.read.clone(),
+        min_level: settings.rules.min_level,
+        with_event: settings.with_event,
+        group: settings.group,
+        activity: settings.format == Format::Html,
         reasons: settings.reasons.as_deref().map(load_reasons).transpose()?,
         store: settings.store.as_ref().map(|path| StoreOptions {
             path: path.clone(),
@@ -39,34 +44,30 @@ pub fn execute(process: &Process, settings: &HuntSettings) -> Result<(Hunted, us
                 sources: settings.sources_text.clone(),
                 since: settings.since_text.clone(),
                 until: settings.until_text.clone(),
-                rules: rules.len(),
+                ..RunStart::default()
             },
         }),
-        ..settings.hunt.clone()
     };
     let remote = process.remote(&options.read.inputs, &settings.scan.aws)?;
     let bar = Bar::new(settings.scan.progress);
-    let hunted = hunt(&rules, &options, remote.as_ref(), &bar)?;
-    Ok((hunted, rules.len(), rules.unindexed(), rules.correlations()))
+    Ok(hunt(&rules, &options, remote.as_ref(), &bar)?)
 }
 
 pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
-    let (
-        Hunted {
-            mut findings,
-            stats,
-            problems_total,
-            notes,
-            activity,
-            explained,
-            before_grouping,
-            new_findings,
-            ..
-        },
+    let Hunted {
+        mut findings,
+        stats,
+        problems_total,
+        notes,
+        activity,
+        explained,
+        before_grouping,
+        new_findings,
         rules,
         rules_unindexed,
         correlations,
-    ) = execute(process, settings)?;
+        ..
+    } = execute(process, settings)?;
     let reasons_used = settings.reasons.is_some();
     // Findings are written first: an alert receiver that stalls or fails cannot lose them.
     let alert = |findings: &[trailhound_finding::Finding]| {
@@ -169,7 +170,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
             };
             let _ = writeln!(err, "  store: {new_findings} new findings in {}{only}", path.display());
         }
-        if settings.hunt.group.is_some() {
+        if settings.group.is_some() {
             let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());
         }
         for note in &notes {
