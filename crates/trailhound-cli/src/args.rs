@@ -57,7 +57,7 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub rules: RuleSelection,
     /// Output format [default: table on a terminal, else jsonl; with -o, from the file extension].
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<FindingFormat>,
     /// Write findings to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -502,7 +502,7 @@ pub struct InventoryDiffArgs {
     #[arg(long, value_name = "DB", num_args = 0..=1, default_missing_value = "")]
     pub store: Option<PathBuf>,
     /// text or json.
-    #[arg(long, short = 'f', value_enum, default_value_t = DiffFormat::Text)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
     /// Known reasons (reasons.yml): added and changed items an entry explains are listed with it.
     #[arg(long, value_name = "FILE")]
@@ -536,7 +536,7 @@ pub struct InventoryAuditArgs {
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<String>,
     /// table (default on a terminal), json, jsonl (default otherwise) or csv.
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<RowsFormat>,
     /// Exit with status 1 when an unexplained finding is at or above this level.
     #[arg(long, value_name = "LEVEL")]
