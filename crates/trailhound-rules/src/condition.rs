@@ -2,6 +2,10 @@
 //!
 //! `selection and not 1 of filter_*`, parentheses, `all of them`... are parsed once into a
 //! [`Cond`] tree over selection indices. Precedence, highest first: `not`, `and`, `or`.
+//!
+//! Conditions come from rule files users download, so parsing is bounded: parentheses and `not`
+//! nest at most [`MAX_DEPTH`] deep (deeper is an error, not a stack overflow), and `1 of x*`
+//! patterns are matched in time proportional to pattern length times name length.
 
 use crate::error::CompileError;
 
@@ -25,6 +29,9 @@ impl Cond {
         }
     }
 }
+
+/// How deep parentheses and `not` may nest in a condition. Real rules use a handful of levels.
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -80,7 +87,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CompileError> {
                 return Err(CompileError::at(
                     "condition",
                     format!(
-                        "aggregation expression in condition {text:?} is not supported here; write it as a Sigma correlation rule"
+                        "aggregation expression in condition {:?} is not supported here; write it as a Sigma correlation rule",
+                        abbreviate(text)
                     ),
                 ));
             }
@@ -93,7 +101,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CompileError> {
             _ => {
                 return Err(CompileError::at(
                     "condition",
-                    format!("unexpected {word:?} in condition {text:?}"),
+                    format!("unexpected {:?} in condition {:?}", abbreviate(&word), abbreviate(text)),
                 ));
             }
         };
@@ -108,6 +116,7 @@ pub(crate) fn parse(text: &str, selections: &[String]) -> Result<Cond, CompileEr
     let mut parser = Parser {
         tokens,
         at: 0,
+        depth: 0,
         selections,
         text,
     };
@@ -121,6 +130,8 @@ pub(crate) fn parse(text: &str, selections: &[String]) -> Result<Cond, CompileEr
 struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses and `not` currently open.
+    depth: usize,
     selections: &'a [String],
     text: &'a str,
 }
@@ -128,10 +139,13 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn error(&self, what: &str) -> CompileError {
         let near = match self.tokens.get(self.at) {
-            Some(token) => format!(" near {token:?}"),
+            Some(token) => format!(" near {}", abbreviate(&format!("{token:?}"))),
             None => " at the end".to_string(),
         };
-        CompileError::at("condition", format!("{what}{near} in condition {:?}", self.text))
+        CompileError::at(
+            "condition",
+            format!("{what}{near} in condition {:?}", abbreviate(self.text)),
+        )
     }
 
     fn eat(&mut self, token: &Token) -> bool {
@@ -169,9 +183,27 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Cond, CompileError> {
         if self.eat(&Token::Not) {
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(inner)));
         }
         self.primary()
+    }
+
+    /// One more level of nesting, refused beyond [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), CompileError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(CompileError::at(
+                "condition",
+                format!(
+                    "condition nests parentheses and 'not' deeper than {MAX_DEPTH} levels in condition {:?}",
+                    abbreviate(self.text)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn primary(&mut self) -> Result<Cond, CompileError> {
@@ -181,10 +213,12 @@ impl Parser<'_> {
         self.at += 1;
         match token {
             Token::Open => {
+                self.enter()?;
                 let inner = self.or()?;
                 if !self.eat(&Token::Close) {
                     return Err(self.error("expected ')'"));
                 }
+                self.depth -= 1;
                 Ok(inner)
             }
             Token::Of(any) => {
@@ -203,7 +237,11 @@ impl Parser<'_> {
                         if found.is_empty() {
                             return Err(CompileError::at(
                                 &pattern,
-                                format!("no selection matches {pattern:?} in condition {:?}", self.text),
+                                format!(
+                                    "no selection matches {:?} in condition {:?}",
+                                    abbreviate(&pattern),
+                                    abbreviate(self.text)
+                                ),
                             ));
                         }
                         found
@@ -234,19 +272,50 @@ impl Parser<'_> {
     }
 }
 
-/// Sigma's `1 of selection_*`: `*` matches any run of characters, `?` one.
-fn glob_name(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
+/// Sigma's `1 of selection_*`: `*` matches any run of characters, `?` one. Greedy with
+/// backtracking to the last `*` only, so the time is at most pattern length times name length
+/// (never exponential), and nothing recurses.
+pub(crate) fn glob_name(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    let (mut pi, mut ni) = (0, 0);
+    // The last `*` seen, and where in the name it was tried up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some('?') => {
+                pi += 1;
+                ni += 1;
+            }
+            Some(c) if *c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and retry what follows it.
+                Some((star_pi, star_ni)) => {
+                    star = Some((star_pi, star_ni + 1));
+                    pi = star_pi + 1;
+                    ni = star_ni + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The start of a long text, for messages.
+fn abbreviate(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -316,5 +385,74 @@ mod tests {
         }
         let err = parse("selection and missing", &names()).expect_err("unknown name");
         assert!(err.message.contains("\"missing\""), "{}", err.message);
+    }
+
+    #[test]
+    fn deeply_nested_parentheses_are_refused_without_overflowing_the_stack() {
+        let text = format!("{}selection{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = parse(&text, &names()).expect_err("too deep");
+        assert!(err.message.contains("deeper than 64"), "{}", err.message);
+        assert!(err.message.len() < 400, "the message abbreviates the condition");
+        let ok = format!("{}selection{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&ok, &names()).is_ok());
+    }
+
+    #[test]
+    fn a_long_chain_of_not_is_refused_without_overflowing_the_stack() {
+        let text = format!("{}selection", "not ".repeat(20_000));
+        let err = parse(&text, &names()).expect_err("too deep");
+        assert!(err.message.contains("deeper than 64"), "{}", err.message);
+        assert!(eval(
+            &format!("{}selection", "not ".repeat(MAX_DEPTH)),
+            [true, false, false, false, false]
+        ));
+    }
+
+    #[test]
+    fn a_huge_of_pattern_does_not_overflow_the_stack() {
+        let pattern = format!("{}*", "x".repeat(1_000_000));
+        assert!(parse(&format!("1 of {pattern}"), &names()).is_err());
+        let names = vec![format!("{}y", "x".repeat(1_000_000))];
+        assert!(parse(&format!("1 of {pattern}"), &names).is_ok());
+    }
+
+    #[test]
+    fn selection_name_globs_are_not_exponential() {
+        // `a*a*a*...b` against a long run of `a`: exponential for a backtracking matcher (30
+        // stars hung); a generous timeout only detects such a hang.
+        let pattern = format!("{}b", "a*".repeat(30));
+        let name = "a".repeat(200);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send((glob_name(&pattern, &name), glob_name(&pattern, &format!("{name}b"))));
+        });
+        let found = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the glob hung");
+        assert_eq!(found, (false, true));
+    }
+
+    #[test]
+    fn globs_match_like_sigma() {
+        for (pattern, name, expected) in [
+            ("*", "", true),
+            ("*", "abc", true),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a*c", "abc", true),
+            ("a*c", "abcd", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*b*", "abc", true),
+            ("**", "x", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("sel", "sel2", false),
+            ("", "", true),
+            ("?", "", false),
+            ("filter_*", "filter_a", true),
+        ] {
+            assert_eq!(glob_name(pattern, name), expected, "{pattern} ~ {name}");
+        }
     }
 }
