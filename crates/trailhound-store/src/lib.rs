@@ -5,13 +5,19 @@
 //! next one is one row with two sightings. That is what makes `hunt --new-only` print only what is
 //! new, and what lets an analyst's `ack` or `explain` outlast the run that produced the finding.
 //! The schema is versioned and migrated forward on open; migration 2 added inventory snapshots,
-//! kept as the JSON text the inventory crate writes (this crate does not parse them). This crate
-//! knows nothing of scanning, inventory or output formats.
+//! kept as the JSON text the inventory crate writes (this crate does not parse them), and
+//! migration 3 named state blobs (the correlation state an incremental run continues, and what
+//! the last run read of an overlap), also opaque here. This crate knows nothing of scanning,
+//! inventory or output formats.
+//!
+//! Several processes may open one store at once (two hunts creating it at the same moment
+//! included): each waits up to five seconds for another's write. Reading commands open it
+//! read-only and never write, so a store on read-only media can still be listed.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use trailhound_finding::{Finding, Status, StoredFinding};
 
 /// Errors name the store file.
@@ -30,7 +36,7 @@ pub enum StoreError {
 }
 
 /// Schema migrations, in order; `meta.schema_version` counts how many have run.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r#"
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
@@ -84,6 +90,13 @@ CREATE TABLE snapshots (
 );
 CREATE INDEX snapshots_by_time ON snapshots(collected_at);
 "#,
+    r#"
+CREATE TABLE state (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#,
 ];
 
 /// What a run was asked to do.
@@ -123,6 +136,30 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// How long a process waits for another's write before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether SQLite refused because another connection holds a lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// `path` for an SQLite `file:` URI: absolute, with the characters a URI gives meaning to escaped.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for byte in absolute.to_string_lossy().bytes() {
+        match byte {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{byte:02X}")),
+            _ => out.push(byte as char),
+        }
+    }
+    out
+}
+
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -141,7 +178,13 @@ impl Store {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let open = |path: &Path| {
+            let conn = Connection::open(path)?;
+            // Before anything that takes a lock: another process may be creating the store.
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            Ok(conn)
+        };
+        let conn = open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
@@ -149,7 +192,63 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.migrate()?;
+        // Switching a new file to WAL, or migrating it, while another process does the same
+        // can be refused at once (SQLite does not wait where waiting could deadlock): retry.
+        let started = std::time::Instant::now();
+        loop {
+            match store.migrate() {
+                Err(StoreError::Open { source, .. } | StoreError::Sql { source, .. })
+                    if is_busy(&source) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other.map(|()| store),
+            }
+        }
+    }
+
+    /// Opens the store at `path` for reading only: nothing is created, migrated or written (a
+    /// store on read-only media, or one another user owns, can be listed). A store older than
+    /// this trailhound is read as it is; a newer one is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !path.is_file() {
+            return Err(error(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some("no store there".into()),
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let readable = |conn: Connection| -> Result<Connection, rusqlite::Error> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+            Ok(conn)
+        };
+        // A WAL store needs its -shm file to be read; when that cannot be made (read-only
+        // folder), the file is read as immutable, which is what it is to this process.
+        let conn = Connection::open_with_flags(path, flags)
+            .and_then(readable)
+            .or_else(|_| {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).and_then(readable)
+            })
+            .map_err(error)?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let version = store.stored_version()?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::Newer {
+                path: store.path.clone(),
+                found: version,
+                known,
+            });
+        }
         Ok(store)
     }
 
@@ -160,14 +259,21 @@ impl Store {
         }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let setup = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;
-                     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
-        self.conn.execute_batch(setup).map_err(|e| StoreError::Open {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let version: i64 = self
+    /// `meta.schema_version`, 0 for a new or foreign file.
+    fn stored_version(&self) -> Result<i64, StoreError> {
+        let has_meta: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| self.sql(e))?
+            > 0;
+        if !has_meta {
+            return Ok(0);
+        }
+        Ok(self
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
                 r.get::<_, String>(0)
@@ -175,21 +281,46 @@ impl Store {
             .optional()
             .map_err(|e| self.sql(e))?
             .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .map_err(open_error)?;
+        // The version is read inside a write transaction, so two processes creating one store
+        // at the same moment migrate one after the other, the second finding nothing to do.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(open_error)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .map_err(open_error)?;
+        let version: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|source| StoreError::Sql {
+                path: path.clone(),
+                source,
+            })?
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::Newer {
-                path: self.path.clone(),
+                path: path.clone(),
                 found: version,
                 known,
             });
         }
-        let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        })?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(migration).map_err(|source| StoreError::Sql {
                 path: path.clone(),
                 source,
@@ -404,6 +535,48 @@ impl Store {
             .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// A named state blob an earlier run saved (see [`Store::save_progress`]).
+    pub fn state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM state WHERE name = ?1", params![name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Saves where an incremental run got to, all or nothing: its cursors (`(source, key) ->
+    /// value`) and its named state blobs. A run killed before this returns leaves the previous
+    /// run's progress whole, so the next run reads again what this one read.
+    pub fn save_progress<'a>(
+        &mut self,
+        cursors: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+        states: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let at = now();
+        for (source, key, value) in cursors {
+            tx.execute(
+                "INSERT INTO cursors (source, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(source, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![source, key, value, at],
+            )
+            .map_err(sql)?;
+        }
+        for (name, value) in states {
+            tx.execute(
+                "INSERT INTO state (name, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![name, value, at],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
     }
 
     /// Saves an inventory snapshot (its JSON text); returns its id. `collected_at` is the
