@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
 use crate::correlation::Correlation;
@@ -82,43 +81,55 @@ pub(crate) fn tests_path_for(rule_path: &str) -> String {
     format!("{stem}{TESTS_SUFFIX}")
 }
 
-/// Parses and compiles every YAML document of one rule file.
+/// Parses and compiles every YAML document of one rule file. Each document is parsed on its own:
+/// a syntax error in one leaves the others loading, each rule keeps only its own document's
+/// text, and error lines are found within the document (line starts are computed once per file).
 pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(&file.text) {
-        let yaml = match Yaml::deserialize(document) {
+    let lines = Lines::new(&file.text);
+    // The tests file is parsed once, for every rule of the file.
+    let tests = file.tests.as_ref().map(|(path, text)| (path, testcase::parse(text)));
+    for document in documents(&file.text) {
+        let first_line = lines.line_of(document.offset);
+        let yaml: Yaml = match serde_yaml_ng::from_str(document.text) {
             Ok(yaml) => yaml,
             Err(err) => {
-                let mut error = RuleError::new(
-                    &file.path,
-                    format!("invalid YAML: {}", strip_location(&err.to_string())),
-                );
-                error.line = err.location().map(|l| l.line());
-                errors.push(error);
-                // The YAML stream cannot resume after a syntax error.
-                break;
+                errors.push(RuleError {
+                    file: file.path.clone(),
+                    rule: rule_name_of(document.text),
+                    line: Some(
+                        err.location()
+                            .map_or(first_line, |l| first_line + l.line().saturating_sub(1)),
+                    ),
+                    message: yaml_message(&err),
+                });
+                continue;
             }
         };
         if yaml.is_null() {
             continue;
         }
-        match compile(file, &yaml) {
+        match compile(file, &yaml, document.shown()) {
             Ok(mut rule) => {
-                if let Some((tests_path, tests_text)) = &file.tests {
-                    match testcase::parse(tests_text) {
-                        Ok(cases) => rule.tests = cases,
-                        Err(err) => errors.push(RuleError {
-                            rule: Some(rule.id.clone()),
-                            ..RuleError::new(tests_path, err)
-                        }),
-                    }
+                match &tests {
+                    Some((_, Ok(cases))) => rule.tests = cases.clone(),
+                    Some((tests_path, Err(err))) => errors.push(RuleError {
+                        rule: Some(rule.id.clone()),
+                        ..RuleError::new(tests_path, err.clone())
+                    }),
+                    None => {}
                 }
                 rules.push(rule);
             }
             Err((rule, err)) => errors.push(RuleError {
                 file: file.path.clone(),
-                line: err.hint.as_deref().and_then(|hint| find_line(&file.text, hint)),
+                line: Some(
+                    err.hint
+                        .as_deref()
+                        .and_then(|hint| find_line(document.text, hint))
+                        .map_or(first_line, |at| lines.line_of(document.offset + at)),
+                ),
                 rule,
                 message: err.message,
             }),
@@ -127,7 +138,126 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
     (rules, errors)
 }
 
-fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, CompileError)> {
+/// A YAML parser's message, in words a rule author can act on.
+fn yaml_message(err: &serde_yaml_ng::Error) -> String {
+    let message = strip_location(&err.to_string());
+    if message.starts_with("recursion limit exceeded") {
+        format!("invalid YAML: nested deeper than {MAX_YAML_DEPTH} levels (the limit for rule files)")
+    } else {
+        format!("invalid YAML: {message}")
+    }
+}
+
+/// How deep maps and lists may nest in a rule file: the YAML reader's own limit, which keeps a
+/// hostile file from exhausting the stack. Real rules nest four or five levels.
+pub const MAX_YAML_DEPTH: usize = 128;
+
+/// Where each line of a text starts, computed once, so a byte offset's line is a binary search.
+struct Lines {
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Lines { starts }
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset).max(1)
+    }
+}
+
+/// One YAML document of a rule file.
+struct Document<'a> {
+    text: &'a str,
+    /// Byte offset of its first line in the file.
+    offset: usize,
+}
+
+impl<'a> Document<'a> {
+    /// The text a rule shows: its document without a bare `---` line before it.
+    fn shown(&self) -> &'a str {
+        match self.text.split_once('\n') {
+            Some((first, rest)) if first.trim_end() == "---" => rest,
+            _ => self.text,
+        }
+    }
+}
+
+/// Splits a YAML stream into its documents at `---` and `...` lines (which YAML forbids inside
+/// any scalar, so they always separate documents) and before `%` directives. Directive and
+/// comment lines stay with the document they precede; parts with no content are left out.
+fn documents(text: &str) -> Vec<Document<'_>> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut content = false;
+    let mut started = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if is_marker(line, "---") {
+            if content || started {
+                push_document(&mut documents, text, start, at, content);
+                start = at;
+                content = false;
+            }
+            started = true;
+            // `--- value` opens a document with content on the marker's line.
+            content |= !line[3..].trim().is_empty() && !line[3..].trim_start().starts_with('#');
+        } else if is_marker(line, "...") {
+            push_document(&mut documents, text, start, offset, content);
+            start = offset;
+            content = false;
+            started = false;
+        } else if line.starts_with('%') {
+            // A directive at column 0 ends a document with content and opens the next.
+            if content {
+                push_document(&mut documents, text, start, at, content);
+                start = at;
+                content = false;
+                started = false;
+            }
+        } else {
+            let trimmed = line.trim();
+            content |= !(trimmed.is_empty() || trimmed.starts_with('#'));
+        }
+    }
+    push_document(&mut documents, text, start, text.len(), content);
+    documents
+}
+
+fn push_document<'a>(documents: &mut Vec<Document<'a>>, text: &'a str, start: usize, end: usize, content: bool) {
+    if content && let Some(part) = text.get(start..end) {
+        documents.push(Document {
+            text: part,
+            offset: start,
+        });
+    }
+}
+
+/// Whether `line` is the document marker `marker` (at column 0, then nothing or a space).
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+/// The rule's name as written (`name:`, else `id:`, else `title:` at the top level), for errors
+/// in documents that are not valid YAML.
+fn rule_name_of(text: &str) -> Option<String> {
+    ["name:", "id:", "title:"].iter().find_map(|key| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .map(|value| value.trim().trim_matches(['\'', '"']).to_string())
+            .filter(|value| !value.is_empty() && value.len() <= 200)
+    })
+}
+
+fn compile(file: &RuleFile, yaml: &Yaml, shown: &str) -> Result<Rule, (Option<String>, CompileError)> {
     let text = |key: &str| yaml.get(key).and_then(Yaml::as_str).map(str::to_string);
     let list = |key: &str| -> Vec<String> {
         match yaml.get(key) {
@@ -179,7 +309,7 @@ fn compile(file: &RuleFile, yaml: &Yaml) -> Result<Rule, (Option<String>, Compil
         references: list("references"),
         author: text("author"),
         file: file.path.clone(),
-        text: file.text.clone(),
+        text: shown.to_string(),
         tests: Vec::new(),
         body,
     })
@@ -209,25 +339,33 @@ fn check_logsource(logsource: Option<&Yaml>) -> Result<(), CompileError> {
     }
 }
 
-/// The first line that holds `hint` as a key, else anywhere.
+/// The byte offset of the first line of `text` that holds `hint` as a key, else of the first
+/// that holds it anywhere.
 fn find_line(text: &str, hint: &str) -> Option<usize> {
+    let quoted = format!("'{hint}'");
     let as_key = |line: &str| {
         let line = line.trim_start().trim_start_matches("- ");
         line.strip_prefix(hint)
             .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('|'))
-            || line
-                .strip_prefix(&format!("'{hint}'"))
-                .is_some_and(|rest| rest.starts_with(':'))
+            || line.strip_prefix(&quoted).is_some_and(|rest| rest.starts_with(':'))
     };
-    text.lines()
-        .position(as_key)
-        .or_else(|| text.lines().position(|line| line.contains(hint)))
-        .map(|index| index + 1)
+    let lines = || {
+        text.split_inclusive('\n').scan(0, |offset, line| {
+            let at = *offset;
+            *offset += line.len();
+            Some((at, line))
+        })
+    };
+    lines()
+        .find(|(_, line)| as_key(line))
+        .or_else(|| lines().find(|(_, line)| line.contains(hint)))
+        .map(|(at, _)| at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     fn load(text: &str) -> (Vec<Rule>, Vec<RuleError>) {
         parse_rules(&RuleFile {
@@ -275,7 +413,123 @@ mod tests {
         assert_eq!(rules.len(), 2);
     }
 
+    #[test]
+    fn each_rule_keeps_only_its_own_document_text() {
+        let second = GOOD.replace("aws-t", "aws-u");
+        let (rules, errors) = load(&format!("{GOOD}---\n{second}"));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(rules[0].text, GOOD);
+        assert_eq!(rules[1].text, second);
+    }
+
+    #[test]
+    fn many_small_rules_in_one_file_hold_their_text_once() {
+        let text = (0..3000)
+            .map(|i| GOOD.replace("aws-t", &format!("aws-{i}")))
+            .collect::<Vec<_>>()
+            .join("---\n");
+        let (rules, errors) = load(&text);
+        assert!(errors.is_empty());
+        assert_eq!(rules.len(), 3000);
+        let held: usize = rules.iter().map(|r| r.text.len()).sum();
+        assert!(held <= text.len(), "{held} bytes held for a file of {}", text.len());
+    }
+
+    #[test]
+    fn error_lines_are_found_in_the_rules_own_document() {
+        // Line 10 of the first rule holds a condition too: the error is on the second's.
+        let bad = GOOD
+            .replace("aws-t", "aws-u")
+            .replace("condition: sel", "condition: sel and other");
+        let (rules, errors) = load(&format!("{GOOD}---\n{bad}"));
+        assert_eq!(rules.len(), 1);
+        assert_eq!(errors[0].line, Some(21), "{}", errors[0]);
+        assert_eq!(errors[0].rule.as_deref(), Some("aws-u"));
+        // An error without a key to point at names the document's first line.
+        let (_, errors) = load(&format!("{GOOD}---\n{}", GOOD.replace("title: T\n", "")));
+        assert_eq!(errors[0].line, Some(11), "{}", errors[0]);
+    }
+
+    #[test]
+    fn twenty_thousand_errors_in_one_file_each_name_their_line() {
+        let bad = GOOD.replace("level: high", "level: severe");
+        let text = vec![bad.as_str(); 20_000].join("---\n");
+        let (_, errors) = load(&text);
+        assert_eq!(errors.len(), 20_000);
+        for (i, error) in errors.iter().enumerate() {
+            assert_eq!(error.line, Some(5 + i * 11), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_yaml_error_in_one_document_leaves_the_others_loading() {
+        let (rules, errors) = load(&format!("title: [unclosed\nname: broken\n---\n{GOOD}"));
+        assert_eq!(rules.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].rule.as_deref(), Some("broken"));
+    }
+
+    #[test]
+    fn a_regex_too_big_for_the_engine_refuses_its_rule_with_file_and_line() {
+        let text = GOOD.replace("eventName: X", "eventName: X\n    userAgent|re: '(?:x{1000}){1000}'");
+        let (rules, errors) = load(&text);
+        assert!(rules.is_empty(), "the rule would never match");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, Some(10), "{}", errors[0]);
+        assert_eq!(errors[0].rule.as_deref(), Some("aws-t"));
+        assert!(errors[0].message.contains("too big"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_with_file_rule_and_line() {
+        for deep in [
+            format!("{}x{}", "[".repeat(10_000), "]".repeat(10_000)),
+            format!("{}x{}", "{a: ".repeat(10_000), "}".repeat(10_000)),
+        ] {
+            let text = GOOD.replace("eventName: X", &format!("eventName: X\n    userAgent: {deep}"));
+            let (rules, errors) = load(&text);
+            assert!(rules.is_empty());
+            assert!(
+                errors[0].message.contains("nested deeper than 128 levels"),
+                "{}",
+                errors[0]
+            );
+            assert_eq!(errors[0].rule.as_deref(), Some("aws-t"));
+            assert_eq!(errors[0].line, Some(10), "{}", errors[0]);
+        }
+    }
+
+    #[test]
+    fn documents_split_where_yaml_does() {
+        let texts = |text: &str| documents(text).iter().map(|d| d.text.to_string()).collect::<Vec<_>>();
+        assert_eq!(texts("a: 1\n---\nb: 2\n"), ["a: 1\n", "---\nb: 2\n"]);
+        assert_eq!(texts("# c\n---\na: 1\n"), ["# c\n---\na: 1\n"]);
+        assert_eq!(
+            texts("%YAML 1.2\n---\na: 1\n...\nb: 2"),
+            ["%YAML 1.2\n---\na: 1\n...\n", "b: 2"]
+        );
+        assert_eq!(
+            texts("---\n---\na: |\n  x\n  --- not a marker\n---\n"),
+            ["---\na: |\n  x\n  --- not a marker\n"]
+        );
+        assert_eq!(texts("--- a\n---x: 1\n"), ["--- a\n---x: 1\n"]);
+        assert!(texts("").is_empty());
+    }
+
     proptest::proptest! {
+        #[test]
+        fn documents_agree_with_the_yaml_stream(parts in proptest::collection::vec("[a-c]: [0-9]|# x|%TAG ! tag:x:|---|\\.\\.\\.|--- [a-c]|", 0..8)) {
+            let text = parts.join("\n");
+            let stream: Result<Vec<Yaml>, _> = serde_yaml_ng::Deserializer::from_str(&text).map(Yaml::deserialize).collect();
+            if let Ok(stream) = stream {
+                let ours: Result<Vec<Yaml>, _> = documents(&text).iter().map(|d| serde_yaml_ng::from_str::<Yaml>(d.text)).collect();
+                let stream: Vec<Yaml> = stream.into_iter().filter(|y| !y.is_null()).collect();
+                let ours: Vec<Yaml> = ours.expect("each part parses").into_iter().filter(|y| !y.is_null()).collect();
+                proptest::prop_assert_eq!(ours, stream, "{:?}", text);
+            }
+        }
+
+        #[test]
         #[test]
         fn hostile_rule_text_never_panics(text in "[a-z:|\\-\\[\\]{} \\n*?'\"]{0,200}") {
             let _ = load(&text);

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use std::sync::OnceLock;
 
 use regex::Regex;
 use serde_yaml_ng::Value as Yaml;
@@ -32,44 +31,24 @@ enum Compare {
     Lte,
 }
 
-/// A regex compiled on first use. Most rules of a pack never meet a record their index lets
-/// through, and compiling every pattern up front costs more than a small hunt (or a Lambda
-/// invocation on one log file). The syntax is checked when the rule is compiled; a pattern too big
-/// to compile lazily is compiled at once so that error surfaces with its rule.
-#[derive(Debug)]
-struct LazyRegex {
-    source: String,
-    compiled: OnceLock<Option<Regex>>,
-}
+/// A regex, compiled when the rule is loaded: a pattern the engine refuses (too big for its size
+/// limits, which only compiling finds out) is an error of its rule at load time, never a rule
+/// that silently stops matching.
+#[derive(Debug, Clone)]
+struct CompiledRegex(Regex);
 
-impl Clone for LazyRegex {
-    fn clone(&self) -> LazyRegex {
-        LazyRegex {
-            source: self.source.clone(),
-            compiled: self.compiled.clone(),
-        }
-    }
-}
-
-/// Patterns longer than this are compiled eagerly (size limits are only known by compiling).
-const EAGER_PATTERN_BYTES: usize = 64 * 1024;
-
-impl LazyRegex {
-    fn new(source: String) -> Result<LazyRegex, String> {
-        regex_syntax::Parser::new().parse(&source).map_err(|e| e.to_string())?;
-        let compiled = OnceLock::new();
-        if source.len() > EAGER_PATTERN_BYTES {
-            let regex = Regex::new(&source).map_err(|e| e.to_string())?;
-            let _ = compiled.set(Some(regex));
-        }
-        Ok(LazyRegex { source, compiled })
+impl CompiledRegex {
+    fn new(source: &str) -> Result<CompiledRegex, String> {
+        Regex::new(source).map(CompiledRegex).map_err(|err| match err {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("the pattern is too big for the regex engine (over its {limit}-byte size limit)")
+            }
+            other => other.to_string(),
+        })
     }
 
     fn is_match(&self, text: &str) -> bool {
-        self.compiled
-            .get_or_init(|| Regex::new(&self.source).ok())
-            .as_ref()
-            .is_some_and(|r| r.is_match(text))
+        self.0.is_match(text)
     }
 }
 
@@ -77,7 +56,7 @@ impl LazyRegex {
 #[derive(Debug, Clone)]
 enum Test {
     /// Any of the (merged) patterns matches the value's text.
-    Pattern(LazyRegex),
+    Pattern(CompiledRegex),
     /// Plain ASCII values, whole or as prefix or suffix: compared directly, no regex. Most
     /// values in rules are like this (event names, identity types, error codes).
     Literal {
@@ -181,6 +160,8 @@ impl FieldMatcher {
         }
         let mut tests = Vec::new();
         let mut patterns = Vec::new();
+        // The value each pattern was made of, to point errors at its line.
+        let mut sources: Vec<String> = Vec::new();
         let mut literals = Some(Vec::new());
         // String values that need no regex (see `Test::Literal`).
         let mut plain: Option<Vec<String>> = Some(Vec::new());
@@ -212,6 +193,7 @@ impl FieldMatcher {
                         list.push(text.clone());
                     }
                     patterns.push(wildcard_regex(&text, placement));
+                    sources.push(text);
                 }
                 Kind::Regex => {
                     literals = None;
@@ -219,6 +201,7 @@ impl FieldMatcher {
                         CompileError::at(&text, format!("{spec:?}: invalid regular expression {text:?}: {err}"))
                     })?;
                     patterns.push(format!("(?:{text})"));
+                    sources.push(text);
                 }
                 Kind::Cidr => {
                     let net = text
@@ -294,21 +277,29 @@ impl FieldMatcher {
                 _ if cased => "s".to_string(),
                 _ => "si".to_string(),
             };
-            let build = |items: &[String]| {
+            let build = |items: &[String], values: &[String]| {
                 let prefix = if flags.is_empty() {
                     String::new()
                 } else {
                     format!("(?{flags})")
                 };
-                LazyRegex::new(format!("{prefix}(?:{})", items.join("|")))
-                    .map_err(|err| CompileError::at(spec, format!("{spec:?}: cannot compile values: {err}")))
+                // One value: point at its line; several merged: at the field's.
+                let hint = match values {
+                    [one] => one.as_str(),
+                    _ => spec,
+                };
+                CompiledRegex::new(&format!("{prefix}(?:{})", items.join("|")))
+                    .map_err(|err| CompileError::at(hint, format!("{spec:?}: cannot compile values: {err}")))
             };
             if all {
-                for pattern in &patterns {
-                    tests.push(Test::Pattern(build(std::slice::from_ref(pattern))?));
+                for (pattern, source) in patterns.iter().zip(&sources) {
+                    tests.push(Test::Pattern(build(
+                        std::slice::from_ref(pattern),
+                        std::slice::from_ref(source),
+                    )?));
                 }
             } else {
-                tests.push(Test::Pattern(build(&patterns)?));
+                tests.push(Test::Pattern(build(&patterns, &sources)?));
             }
         }
         // A Cidr list matches if any network does: merge so `all` applies per value as written.
@@ -661,11 +652,21 @@ mod tests {
             ("f", "[]"),
             ("|cidr", "1.2.3.4/8"),
             ("f|base64", "x"),
+            ("f|re", "'(?:x{1000}){1000}'"),
+            ("f|re|all", "['a', '(?:x{1000}){1000}']"),
         ];
         for (spec, yaml) in bad {
             let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
             assert!(FieldMatcher::compile(spec, &value).is_err(), "{spec}: {yaml}");
         }
+    }
+
+    #[test]
+    fn a_regex_too_big_for_the_engine_is_refused_when_compiled_not_at_first_use() {
+        let value: Yaml = serde_yaml_ng::from_str("'(?:x{1000}){1000}'").expect("yaml");
+        let err = FieldMatcher::compile("userAgent|re", &value).expect_err("too big");
+        assert!(err.message.contains("too big"), "{}", err.message);
+        assert_eq!(err.hint.as_deref(), Some("(?:x{1000}){1000}"), "points at the value");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Rule {
     pub author: Option<String>,
     /// The file the rule came from (`builtin:PATH` for the built-in pack).
     pub file: String,
-    /// The rule's YAML as written.
+    /// The rule's YAML document as written (its own document only, in a file of several).
     pub text: String,
     /// Test events from the rule's `.tests.yml` sibling.
     pub tests: Vec<TestCase>,
