@@ -60,6 +60,8 @@ pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>))
         foreign: None,
         streaming: false,
     };
+    // A UTF-8 byte order mark is no part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut cursor = Cursor::new(text);
     match cursor.peek() {
         None => Ok(Document::Empty),
@@ -73,8 +75,11 @@ pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>))
             Ok(Document::Array)
         }
         Some(b'{') => splitter.values(text, &mut cursor),
-        Some(other) => Err(DocumentError {
-            message: format!("not JSON: the document starts with {:?}", char::from(other)),
+        Some(_) => Err(DocumentError {
+            message: format!(
+                "not JSON: the document starts with {:?}",
+                text[cursor.at()..].chars().next().unwrap_or_default()
+            ),
             line: line_and_column(text, cursor.at()).0,
             column: 1,
             records_before: 0,
@@ -116,22 +121,32 @@ impl<'a> Splitter<'_, 'a> {
         }
     }
 
-    /// One element of a records array.
+    /// One element of a records array. A record counts its nesting from itself. An element
+    /// that cannot be read (nested too deeply, a bad escape) is a record error, and the scan
+    /// passes over it to the next one when its brackets balance; when they do not, the error
+    /// ends the array.
     fn element(&mut self, c: &mut Cursor<'a>, line: Option<usize>) -> Result<(), RecordError> {
         let start = c.at();
-        match c.peek() {
+        let outer = c.depth();
+        c.set_depth(0);
+        let record = match c.peek() {
             Some(b'{') => {
                 let mut reader = CoreReader::default();
-                c.object(&mut |c, key| reader.member(c, key))?;
-                let raw = c.text().get(start..c.at()).unwrap_or_default();
-                self.emit(line, reader.finish(raw));
+                c.object(&mut |c, key| reader.member(c, key)).map(|()| {
+                    let raw = c.text().get(start..c.at()).unwrap_or_default();
+                    reader.finish(raw)
+                })
             }
-            Some(byte) => {
-                c.skip()?;
-                self.emit(line, Err(RecordError::NotAnObject(kind(byte))));
-            }
-            None => return Err(c.error("unexpected end of input")),
-        }
+            Some(byte) => c.skip().map(|()| Err(RecordError::NotAnObject(kind(byte)))),
+            None => Err(c.error("unexpected end of input")),
+        };
+        let record = match record {
+            Ok(record) => record,
+            Err(err) if c.pass_over(start) => Err(err),
+            Err(err) => return Err(err),
+        };
+        c.set_depth(outer);
+        self.emit(line, record);
         Ok(())
     }
 
@@ -389,6 +404,76 @@ mod tests {
         assert_eq!(records, ["A", "B"]);
         assert_eq!(err.records_before, 2);
         assert_eq!(err.line, 3);
+    }
+
+    /// `depth` nested arrays around a value, inside a record's requestParameters.
+    fn deep(name: &str, depth: usize) -> String {
+        format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventName":"{name}","eventSource":"s","userIdentity":{{}},"requestParameters":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn lone_surrogate_in_core_field_keeps_later_records_of_envelope() {
+        let bad = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"\ud800","eventSource":"s","userIdentity":{}}"#;
+        let (kind, records) = split(&format!(r#"{{"Records":[{},{bad},{}]}}"#, rec("A"), rec("B")));
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(records, ["A", "\u{fffd}", "B"]);
+    }
+
+    #[test]
+    fn lone_surrogate_in_key_keeps_later_records_of_envelope() {
+        let bad = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"K","eventSource":"s","userIdentity":{"\udc01":"x"},"\ud800":2}"#;
+        let (kind, records) = split(&format!(r#"{{"Records":[{},{bad},{}]}}"#, rec("A"), rec("B")));
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(records, ["A", "K", "B"]);
+    }
+
+    #[test]
+    fn deeply_nested_record_is_named_and_later_records_are_read() {
+        let text = format!(r#"{{"Records":[{},{},{}]}}"#, rec("A"), deep("D", 200), rec("B"));
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert_eq!(records[0], "A");
+        assert_eq!(records[1], "ERR invalid JSON: nested too deeply");
+        assert_eq!(records[2], "B");
+        // The same in a plain array.
+        let (kind, records) = split(&format!("[{},{}]", deep("D", 300), rec("B")));
+        assert_eq!(kind, Ok(Document::Array));
+        assert_eq!(records, ["ERR invalid JSON: nested too deeply", "B"]);
+    }
+
+    #[test]
+    fn record_nesting_limit_is_the_same_in_any_container() {
+        // A record may nest MAX_DEPTH levels whether it stands alone or sits in an envelope.
+        let ok = deep("D", crate::MAX_DEPTH - 1);
+        assert!(Record::parse(&ok).is_ok());
+        let (_, records) = split(&format!(r#"{{"Records":[{ok}]}}"#));
+        assert_eq!(records, ["D"]);
+        let too_deep = deep("D", crate::MAX_DEPTH);
+        assert!(Record::parse(&too_deep).is_err());
+        let (_, records) = split(&format!(r#"{{"Records":[{too_deep}]}}"#));
+        assert_eq!(records, ["ERR invalid JSON: nested too deeply"]);
+    }
+
+    #[test]
+    fn broken_record_in_envelope_is_named_and_later_records_are_read() {
+        let bad =
+            r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"\x","eventSource":"s","userIdentity":{"a":[1,]}}"#;
+        let (kind, records) = split(&format!(r#"{{"Records":[{},{bad},{}]}}"#, rec("A"), rec("B")));
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert!(records[1].starts_with("ERR invalid JSON"), "{records:?}");
+        assert_eq!(records[2], "B");
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let (kind, records) = split(&format!("\u{feff}{{\"Records\":[{}]}}", rec("A")));
+        assert_eq!((kind, records), (Ok(Document::Envelope), vec!["A".to_string()]));
     }
 
     #[test]

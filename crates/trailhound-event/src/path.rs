@@ -3,11 +3,13 @@
 //! A path like `requestParameters.ipPermissions.items.ipRanges.items.cidrIp` walks objects by key;
 //! where it meets an array it continues into every element, so a path matches if any element does.
 //! A numeric segment also indexes an array (`items.0.cidrIp`). Paths naming a core field are
-//! resolved once, when the path is built, so lookups of those never touch the full JSON tree.
+//! resolved once, when the path is built, so lookups of those never walk the record's text.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 
 use crate::record::CoreField;
+use crate::scanner::Cursor;
 
 /// A parsed field path. Build it once (at rule compile time) and look it up many times.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ impl FieldPath {
     }
 
     /// Whether looking this path up is cheap: a core field, read for every record anyway. Other
-    /// paths make the record build its full JSON tree on first use.
+    /// paths walk the record's text.
     pub fn is_core(&self) -> bool {
         self.core.is_some()
     }
@@ -78,15 +80,17 @@ impl std::fmt::Display for FieldPath {
     }
 }
 
-/// One value reached by a path.
+/// One value reached by a path. It lives as long as the call that hands it out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     Null,
     Bool(bool),
     Number(&'a serde_json::Number),
+    /// A string; also a number too large for a float (`1e400`), kept as written.
     Str(&'a str),
-    /// An object or array where the path ended; matched against its JSON text.
-    Json(&'a serde_json::Value),
+    /// An object or array where the path ended, as compact JSON: no whitespace between tokens,
+    /// keys in the record's order, strings escaped as serde_json writes them.
+    Json(&'a str),
 }
 
 impl<'a> Value<'a> {
@@ -97,12 +101,12 @@ impl<'a> Value<'a> {
             Value::Bool(true) => Some(Cow::Borrowed("true")),
             Value::Bool(false) => Some(Cow::Borrowed("false")),
             Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            Value::Str(s) => Some(Cow::Borrowed(s)),
-            Value::Json(v) => Some(Cow::Owned(v.to_string())),
+            Value::Str(s) | Value::Json(s) => Some(Cow::Borrowed(s)),
         }
     }
 
-    /// The value as a number, for `gt`/`lt` comparisons; numeric strings count.
+    /// The value as a number, for `gt`/`lt` comparisons; numeric strings count (`1e400` is
+    /// infinity).
     pub fn number(&self) -> Option<f64> {
         match *self {
             Value::Number(n) => n.as_f64(),
@@ -110,41 +114,153 @@ impl<'a> Value<'a> {
             _ => None,
         }
     }
+}
 
-    fn from_json(value: &'a serde_json::Value) -> Value<'a> {
-        match value {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Number(n),
-            serde_json::Value::String(s) => Value::Str(s),
-            other => Value::Json(other),
+/// Calls `visit` with every value `segments` reaches in `raw` (one valid JSON value, as the
+/// scanner checked it), stopping early when it returns true. Returns whether it did.
+///
+/// The walk reads the text itself rather than a tree built from it: a record costs no more
+/// than its text, whatever its shape, and no value elsewhere in it (a lone surrogate, a number
+/// out of range) can stop a lookup. Every member of a repeated key is walked.
+pub(crate) fn walk(raw: &str, segments: &[Box<str>], visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+    walk_value(&mut Cursor::new(raw), segments, visit).unwrap_or(false)
+}
+
+/// Walks the value at the cursor. `Ok(false)`: the value was consumed and nothing stopped the
+/// walk; `Ok(true)`: `visit` stopped it, and the cursor is left where it was.
+fn walk_value(c: &mut Cursor<'_>, segments: &[Box<str>], visit: &mut dyn FnMut(Value<'_>) -> bool) -> Found {
+    let Some((first, rest)) = segments.split_first() else {
+        if c.peek() != Some(b'[') {
+            return leaf(c, visit);
+        }
+        // A list where the path ends: each element is a value (an empty list is itself one).
+        let start = c.at();
+        c.eat(b'[');
+        if c.eat(b']') {
+            return Ok(visit(Value::Json(c.text().get(start..c.at()).unwrap_or("[]"))));
+        }
+        return elements(c, &mut |c, _| leaf(c, visit));
+    };
+    match c.peek() {
+        Some(b'{') => {
+            c.eat(b'{');
+            if c.eat(b'}') {
+                return Ok(false);
+            }
+            loop {
+                let key = c.string()?;
+                c.eat(b':');
+                if *key == **first {
+                    if walk_value(c, rest, visit)? {
+                        return Ok(true);
+                    }
+                } else {
+                    c.skip()?;
+                }
+                if !c.eat(b',') {
+                    c.eat(b'}');
+                    return Ok(false);
+                }
+            }
+        }
+        Some(b'[') => {
+            c.eat(b'[');
+            if c.eat(b']') {
+                return Ok(false);
+            }
+            match first.parse::<usize>() {
+                Ok(index) => elements(c, &mut |c, at| match at == index {
+                    true => walk_value(c, rest, visit),
+                    false => c.skip().map(|()| false),
+                }),
+                Err(_) => elements(c, &mut |c, _| walk_value(c, segments, visit)),
+            }
+        }
+        _ => c.skip().map(|()| false),
+    }
+}
+
+type Found = Result<bool, crate::record::RecordError>;
+
+/// The elements of an array whose `[` is consumed and which is not empty.
+fn elements<'a>(c: &mut Cursor<'a>, element: &mut dyn FnMut(&mut Cursor<'a>, usize) -> Found) -> Found {
+    let mut index = 0;
+    loop {
+        if element(c, index)? {
+            return Ok(true);
+        }
+        index += 1;
+        if !c.eat(b',') {
+            c.eat(b']');
+            return Ok(false);
         }
     }
 }
 
-/// Calls `visit` with every value `segments` reaches in `root`, stopping early when it returns
-/// true. Returns whether it did.
-pub(crate) fn walk<'a>(
-    root: &'a serde_json::Value,
-    segments: &[Box<str>],
-    visit: &mut dyn FnMut(Value<'a>) -> bool,
-) -> bool {
-    let Some((first, rest)) = segments.split_first() else {
-        return match root {
-            serde_json::Value::Array(items) if !items.is_empty() => {
-                items.iter().any(|item| visit(Value::from_json(item)))
-            }
-            other => visit(Value::from_json(other)),
-        };
-    };
-    match root {
-        serde_json::Value::Object(map) => map.get(first.as_ref()).is_some_and(|child| walk(child, rest, visit)),
-        serde_json::Value::Array(items) => match first.parse::<usize>() {
-            Ok(index) => items.get(index).is_some_and(|child| walk(child, rest, visit)),
-            Err(_) => items.iter().any(|item| walk(item, segments, visit)),
-        },
-        _ => false,
+/// Hands the value at the cursor to `visit`.
+fn leaf<'a>(c: &mut Cursor<'a>, visit: &mut dyn FnMut(Value<'_>) -> bool) -> Found {
+    let start = c.at();
+    let value = |c: &Cursor<'a>| c.text().get(start..c.at()).unwrap_or_default();
+    match c.peek() {
+        Some(b'"') => {
+            let text = c.string()?;
+            Ok(visit(Value::Str(&text)))
+        }
+        Some(b'{' | b'[') => {
+            c.skip()?;
+            Ok(visit(Value::Json(&compact(value(c))?)))
+        }
+        Some(b'n') => c.skip().map(|()| visit(Value::Null)),
+        Some(b't') => c.skip().map(|()| visit(Value::Bool(true))),
+        Some(b'f') => c.skip().map(|()| visit(Value::Bool(false))),
+        _ => {
+            c.skip()?;
+            let text = value(c);
+            Ok(match text.parse::<serde_json::Number>() {
+                Ok(number) => visit(Value::Number(&number)),
+                Err(_) => visit(Value::Str(text)),
+            })
+        }
     }
+}
+
+/// `json` (valid) as compact JSON, its strings escaped as serde_json writes them. One pass,
+/// no tree and no recursion.
+fn compact(json: &str) -> Result<String, crate::record::RecordError> {
+    let mut out = String::with_capacity(json.len());
+    let mut c = Cursor::new(json);
+    while let Some(byte) = c.peek() {
+        if byte == b'"' {
+            escape_into(&mut out, &c.string()?);
+        } else {
+            out.push(char::from(byte));
+            if !c.advance_ascii() {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `text` as a JSON string the way serde_json does.
+fn escape_into(out: &mut String, text: &str) {
+    out.push('"');
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -152,13 +268,33 @@ mod tests {
     use super::*;
 
     fn texts(json: &str, path: &str) -> Vec<String> {
-        let root: serde_json::Value = serde_json::from_str(json).expect("test json");
         let mut out = Vec::new();
-        walk(&root, FieldPath::new(path).segments(), &mut |v| {
+        walk(json, FieldPath::new(path).segments(), &mut |v| {
             out.push(v.text().map(Cow::into_owned).unwrap_or_else(|| "<null>".into()));
             false
         });
         out
+    }
+
+    #[test]
+    fn compact_json_is_what_serde_json_writes() {
+        let json =
+            "{ \"a\" : [ 1 , -2.5e3 , true , null , \"x\\u0001\\u001f\\b\\f\\n\\r\\t\\\"\\\\\\/\\u00e9\\u007f\" ] }";
+        let theirs = serde_json::from_str::<serde_json::Value>(json)
+            .expect("valid")
+            .to_string();
+        assert_eq!(compact(json).expect("valid"), theirs.replace("-2500.0", "-2.5e3"));
+    }
+
+    #[test]
+    fn stops_at_the_first_hit() {
+        let mut seen = 0;
+        let hit = walk(r#"{"a":[1,2,3]}"#, FieldPath::new("a").segments(), &mut |_| {
+            seen += 1;
+            seen == 2
+        });
+        assert!(hit);
+        assert_eq!(seen, 2);
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! One CloudTrail record: typed core fields, plus the rest reachable by path.
 //!
-//! Only the core fields are deserialized up front (borrowed from the input where possible). The
-//! full JSON tree is built on first use, when a rule asks for a field outside the core, and kept
-//! for the other rules looking at the same record.
+//! Only the core fields are deserialized up front (borrowed from the input where possible). A
+//! field outside the core is found by walking the record's text along its path: no JSON tree is
+//! built, so a record costs about its text, and nothing in one field can hide another.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -108,7 +107,7 @@ impl<'a> CoreReader<'a> {
             "userAgent" => core.user_agent = string_field(c, "userAgent", problem)?,
             "errorCode" => core.error_code = string_field(c, "errorCode", problem)?,
             // Optional extras: read when they are strings (as CloudTrail writes them), otherwise
-            // left to the full tree rather than rejecting the record.
+            // read from the text at lookup rather than rejecting the record.
             "errorMessage" => core.error_message = lenient_string(c, &mut core.odd_extras)?,
             "sessionCredentialFromConsole" => core.console_session = lenient_string(c, &mut core.odd_extras)?,
             "eventID" => core.event_id = string_field(c, "eventID", problem)?,
@@ -155,7 +154,6 @@ impl<'a> CoreReader<'a> {
             recipient_account_id: core.recipient_account_id,
             event_type: core.event_type,
             read_only: core.read_only,
-            tree: OnceCell::new(),
         })
     }
 }
@@ -186,7 +184,7 @@ fn string_field<'a>(
     }
 }
 
-/// A string value; any other kind is skipped and flagged, so lookups use the tree instead.
+/// A string value; any other kind is skipped and flagged, so lookups walk the text instead.
 fn lenient_string<'a>(c: &mut Cursor<'a>, odd: &mut bool) -> Result<Option<Cow<'a, str>>, RecordError> {
     match c.peek() {
         Some(b'"') => c.string().map(Some),
@@ -304,7 +302,6 @@ pub struct Record<'a> {
     pub event_type: Option<Cow<'a, str>>,
     pub read_only: Option<bool>,
     pub identity: Identity<'a>,
-    tree: OnceCell<serde_json::Value>,
 }
 
 impl fmt::Debug for Record<'_> {
@@ -353,30 +350,21 @@ impl<'a> Record<'a> {
     }
 
     /// Calls `visit` with every value `path` reaches, stopping when it returns true; returns
-    /// whether it did. A path that reaches nothing calls `visit` zero times.
-    pub fn visit<'s>(&'s self, path: &FieldPath, visit: &mut dyn FnMut(Value<'s>) -> bool) -> bool {
+    /// whether it did. A path that reaches nothing calls `visit` zero times. Values outside the
+    /// core fields are read from the record's text for this call only.
+    pub fn visit(&self, path: &FieldPath, visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
         match path.core() {
             // A core field that is missing or null reaches nothing. Every matcher treats "nothing"
             // and "null" alike (null tests match both, exists and value tests match neither), so
-            // there is no need to build the tree to tell them apart.
+            // there is no need to read the text to tell them apart.
             Some(CoreField::ErrorMessage | CoreField::ConsoleSession) if self.odd_extras => {
-                path::walk(self.tree(), path.segments(), visit)
+                path::walk(self.raw, path.segments(), visit)
             }
             Some(field) => self.core(field).is_some_and(&mut *visit),
-            // Building the tree costs more than the rest of the record's handling: skip it when
-            // the field's key does not even appear in the text.
-            None if self.tree.get().is_none() && !path.may_occur_in(self.raw) => false,
-            None => path::walk(self.tree(), path.segments(), visit),
+            // Skip the walk when the field's key does not even appear in the text.
+            None if !path.may_occur_in(self.raw) => false,
+            None => path::walk(self.raw, path.segments(), visit),
         }
-    }
-
-    /// The full JSON tree, parsed on first use.
-    pub fn tree(&self) -> &serde_json::Value {
-        self.tree.get_or_init(|| {
-            // The raw text is known-good JSON; only a pathological nesting depth can fail here,
-            // and such a record simply has no fields beyond its core.
-            serde_json::from_str(self.raw).unwrap_or(serde_json::Value::Null)
-        })
     }
 
     fn core(&self, field: CoreField) -> Option<Value<'_>> {
@@ -418,7 +406,7 @@ fn text<'s>(value: &'s Option<Cow<'_, str>>) -> Option<Value<'s>> {
     value.as_deref().map(Value::Str)
 }
 
-/// The fields deserialized for every record. Paths naming these are answered without the tree.
+/// The fields deserialized for every record. Paths naming these are answered without walking the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CoreField {
     EventTime,
@@ -530,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn lookups_through_core_and_tree() {
+    fn lookups_through_core_and_text() {
         let raw = raw(GOOD);
         let record = Record::parse(&raw).expect("valid");
         assert_eq!(
@@ -548,7 +536,7 @@ mod tests {
     }
 
     #[test]
-    fn odd_extras_are_read_from_the_tree() {
+    fn odd_extras_are_read_from_the_text() {
         let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},"sessionCredentialFromConsole":true,"errorMessage":"denied"}"#;
         let record = Record::parse(text).expect("a boolean here is no reason to reject the record");
         assert_eq!(values(&record, "sessionCredentialFromConsole"), ["Bool(true)"]);
@@ -561,10 +549,6 @@ mod tests {
         let plain = raw(&format!(r#"{base}"requestParameters":{{"bucketName":"b"}}}}"#));
         let record = Record::parse(&plain).expect("valid");
         assert!(values(&record, "requestParameters.x-amz-acl").is_empty());
-        assert!(
-            record.tree.get().is_none(),
-            "the tree was not built for a key that is not there"
-        );
         assert_eq!(values(&record, "requestParameters.bucketName"), [r#"Str("b")"#]);
         // A key spelled with escapes is still found.
         let escaped = raw(&format!(
@@ -575,6 +559,75 @@ mod tests {
             values(&record, "requestParameters.x-amz-acl"),
             [r#"Str("public-read")"#]
         );
+    }
+
+    /// Every value `path` reaches, as matchers see its text (`<null>` for null).
+    fn texts(record: &Record<'_>, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        record.visit(&FieldPath::new(path), &mut |v| {
+            out.push(v.text().map_or_else(|| "<null>".to_string(), |t| t.into_owned()));
+            false
+        });
+        out
+    }
+
+    const INGRESS: &str = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"AuthorizeSecurityGroupIngress","eventSource":"ec2.amazonaws.com","userIdentity":{"type":"IAMUser"},"requestParameters":{"ipPermissions":{"items":[{"ipRanges":{"items":[{"cidrIp":"0.0.0.0/0"}]}}]}}"#;
+
+    #[test]
+    fn lone_surrogate_outside_core_fields_keeps_request_parameters() {
+        let text =
+            format!(r#"{INGRESS},"additionalEventData":{{"note":"a\ud800b","pair":"\ud83d\ude00","low":"\udc00"}}}}"#);
+        let record = Record::parse(&text).expect("a lone surrogate is no reason to reject a record");
+        assert_eq!(
+            texts(&record, "requestParameters.ipPermissions.items.ipRanges.items.cidrIp"),
+            ["0.0.0.0/0"]
+        );
+        assert_eq!(texts(&record, "additionalEventData.note"), ["a\u{fffd}b"]);
+        assert_eq!(texts(&record, "additionalEventData.pair"), ["\u{1f600}"]);
+        assert_eq!(texts(&record, "additionalEventData.low"), ["\u{fffd}"]);
+    }
+
+    #[test]
+    fn out_of_range_number_outside_core_fields_keeps_request_parameters() {
+        let text = format!(r#"{INGRESS},"responseElements":{{"huge":1e400,"tiny":-1E-400,"n":22}}}}"#);
+        let record = Record::parse(&text).expect("valid JSON");
+        assert_eq!(
+            texts(&record, "requestParameters.ipPermissions.items.ipRanges.items.cidrIp"),
+            ["0.0.0.0/0"]
+        );
+        assert_eq!(texts(&record, "responseElements.huge"), ["1e400"], "kept as written");
+        let mut huge = None;
+        record.visit(&FieldPath::new("responseElements.huge"), &mut |v| {
+            huge = v.number();
+            true
+        });
+        assert_eq!(huge, Some(f64::INFINITY), "compares as infinity");
+        assert_eq!(texts(&record, "responseElements.n"), ["22"]);
+    }
+
+    #[test]
+    fn lone_surrogate_in_core_field_or_key_is_replaced() {
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X\ud800","eventSource":"s","userIdentity":{"userName":"\udfff"},"\ud800":1}"#;
+        let record = Record::parse(text).expect("a lone surrogate in a core field is replaced, not fatal");
+        assert_eq!(record.event_name, "X\u{fffd}");
+        assert_eq!(record.identity.user_name.as_deref(), Some("\u{fffd}"));
+        assert_eq!(texts(&record, "\u{fffd}"), ["1"]);
+    }
+
+    #[test]
+    fn object_values_are_matched_as_compact_json() {
+        let text = format!(r#"{INGRESS},"requestParameters2":{{ "b" : [1, "x\"y\u0041\n"], "a":{{}} }}}}"#);
+        let record = Record::parse(&text).expect("valid");
+        assert_eq!(texts(&record, "requestParameters2"), [r#"{"b":[1,"x\"yA\n"],"a":{}}"#]);
+        assert_eq!(texts(&record, "requestParameters2.a"), ["{}"]);
+        assert_eq!(texts(&record, "requestParameters2.b"), ["1", "x\"yA\n"]);
+    }
+
+    #[test]
+    fn duplicate_keys_are_all_seen() {
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},"p":{"k":"first"},"p":{"k":"second"}}"#;
+        let record = Record::parse(text).expect("valid");
+        assert_eq!(texts(&record, "p.k"), ["first", "second"]);
     }
 
     #[test]

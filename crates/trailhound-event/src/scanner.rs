@@ -6,7 +6,8 @@
 //! grammar (strings, escapes, numbers, literals, nesting up to [`MAX_DEPTH`]) while the caller picks
 //! out the few fields it wants, and it jumps through strings eight bytes at a time. Anything it
 //! rejects is reported with a byte offset; it never panics and never indexes out of bounds.
-//! Values that need unescaping are handed to serde_json, which also builds full trees on demand.
+//! Strings are unescaped here too, leniently: a lone surrogate escape (`\ud800`), which JSON's
+//! grammar allows but no Unicode string can hold, becomes U+FFFD rather than failing the record.
 
 use std::borrow::Cow;
 
@@ -91,6 +92,68 @@ impl<'a> Cursor<'a> {
     pub fn seek(&mut self, offset: usize) {
         self.at = offset.min(self.bytes.len());
         self.depth = 0;
+    }
+
+    /// The nesting depth at the cursor.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Sets the nesting depth: a record counts its nesting from itself, whatever holds it.
+    pub fn set_depth(&mut self, depth: usize) {
+        self.depth = depth;
+    }
+
+    /// Consumes `byte` if it is next (after whitespace).
+    pub fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        if next {
+            self.at += 1;
+        }
+        next
+    }
+
+    /// Moves past the object or array at `start`, whatever its grammar, by counting brackets
+    /// outside strings: how a scan passes over a record it cannot read (too deep, a bad escape)
+    /// to reach the next one. Returns false, leaving the cursor alone, when the brackets never
+    /// balance. No recursion, so no depth limit.
+    pub fn pass_over(&mut self, start: usize) -> bool {
+        let bytes = self.bytes;
+        let mut at = start;
+        let mut open = 0usize;
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
+            match b {
+                b'{' | b'[' => open += 1,
+                b'}' | b']' => {
+                    open = open.saturating_sub(1);
+                    if open == 0 {
+                        self.at = at;
+                        return true;
+                    }
+                }
+                b'"' => {
+                    while let Some(&b) = bytes.get(at) {
+                        at += if b == b'\\' { 2 } else { 1 };
+                        if b == b'"' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Moves one byte on, only over an ASCII byte (punctuation, digits, letters of literals);
+    /// returns whether it moved.
+    pub fn advance_ascii(&mut self) -> bool {
+        let ascii = self.bytes.get(self.at).is_some_and(u8::is_ascii);
+        if ascii {
+            self.at += 1;
+        }
+        ascii
     }
 
     /// The kind of the value at the cursor.
@@ -193,12 +256,7 @@ impl<'a> Cursor<'a> {
             .get(start..self.at)
             .ok_or_else(|| self.error("invalid string"))?;
         if escaped {
-            serde_json::from_str::<String>(quoted)
-                .map(Cow::Owned)
-                .map_err(|_| RecordError::Syntax {
-                    at: start,
-                    message: "invalid escape in string",
-                })
+            Ok(Cow::Owned(unescape(&quoted[1..quoted.len() - 1])))
         } else {
             Ok(Cow::Borrowed(&quoted[1..quoted.len() - 1]))
         }
@@ -353,6 +411,56 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The value of a JSON string's body whose escapes [`Cursor::string_end`] has checked. A
+/// surrogate escape that is not half of a pair becomes U+FFFD.
+fn unescape(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (c, used) = escape(rest);
+        out.push(c);
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character of the escape starting `text` (at its backslash) and the bytes it spans.
+fn escape(text: &str) -> (char, usize) {
+    let simple = match text.as_bytes().get(1) {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => return unicode_escape(text),
+        _ => return (char::REPLACEMENT_CHARACTER, 2.min(text.len())),
+    };
+    (simple, 2)
+}
+
+/// `\uXXXX`, or a surrogate pair `\uD8XX\uDCXX`; a lone surrogate is U+FFFD.
+fn unicode_escape(text: &str) -> (char, usize) {
+    let hex = |at: usize| text.get(at..at + 4).and_then(|h| u32::from_str_radix(h, 16).ok());
+    let Some(first) = hex(2) else {
+        return (char::REPLACEMENT_CHARACTER, text.len().min(6));
+    };
+    if (0xD800..0xDC00).contains(&first)
+        && text.get(6..8) == Some("\\u")
+        && let Some(second) = hex(8)
+        && (0xDC00..0xE000).contains(&second)
+    {
+        let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+        return (char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER), 12);
+    }
+    (char::from_u32(first).unwrap_or(char::REPLACEMENT_CHARACTER), 6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,7 +581,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        for (body, want) in [
+            ("\\ud800", "\u{fffd}"),
+            ("a\\udc00b", "a\u{fffd}b"),
+            ("\\ud800\\ud800\\udc00", "\u{fffd}\u{10000}"),
+            ("\\ud83d\\ude00", "\u{1f600}"),
+            ("\\ud800\\n", "\u{fffd}\n"),
+            ("\\u00e9\\/\\b", "\u{e9}/\u{8}"),
+        ] {
+            let text = format!("\"{body}\"");
+            assert_eq!(Cursor::new(&text).string().expect("valid"), want, "{body}");
+        }
+    }
+
     proptest::proptest! {
+        /// Unescaping agrees with serde_json wherever serde_json accepts the string.
+        #[test]
+        fn unescapes_like_serde_json(body in "([a-z\"]|\\\\[nrt/\"]|\\\\u[0-9a-fA-F]{4}|\\\\u[dD][89abAB][0-9a-f]{2}\\\\u[dD][c-fC-F][0-9a-f]{2}){0,8}") {
+            let text = format!("\"{body}\"");
+            if let Ok(theirs) = serde_json::from_str::<String>(&text) {
+                let ours = Cursor::new(&text).string().map(Cow::into_owned);
+                proptest::prop_assert_eq!(ours, Ok(theirs), "{:?}", text);
+            }
+        }
+
         /// The scanner accepts exactly what serde_json accepts.
         #[test]
         fn agrees_with_serde_json(text in "[\\[\\]{}\":,0-9a-z.eE+\\- \\\\\\n]{0,40}") {
