@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use trailhound_finding::Level;
 use trailhound_output::Format;
 use trailhound_rules::Selection;
-use trailhound_source::{Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_duration};
+use trailhound_source::{
+    Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_delivery_lag, parse_duration,
+};
 
 use crate::args::{AwsArgs, HuntArgs, RuleSelection, ScanArgs};
 
@@ -75,9 +77,7 @@ impl ScanSettings {
                 .with_context(|| flag.to_string())
         };
         let window = TimeWindow::new(bound(&args.since, "--since")?, bound(&args.until, "--until")?)?;
-        let Some(delivery_lag) = parse_duration(&args.delivery_lag) else {
-            bail!("--delivery-lag: {:?} is not a duration (30m, 2h)", args.delivery_lag);
-        };
+        let delivery_lag = parse_delivery_lag(&args.delivery_lag).context("--delivery-lag")?;
         if args.threads == Some(0) {
             bail!("--threads must be at least 1");
         }

@@ -13,7 +13,7 @@ use trailhound_store::{RunStart, Store};
 
 use crate::HuntError;
 use crate::activity::Activity;
-use crate::remember::remember;
+use crate::remember::{keep, record};
 
 /// What to hunt and how, in plain values: the CLI resolves them from arguments, the Lambda
 /// from its environment.
@@ -33,6 +33,11 @@ pub struct HuntOptions {
     pub store: Option<StoreOptions>,
     /// Keep the activity figures (console logins, principals) for a report.
     pub activity: bool,
+    /// Correlation windows an earlier run left open ([`Hunted::correlation_state`]), continued
+    /// by this run. An incremental run with a store continues the store's state instead.
+    pub continue_correlations: Option<Vec<u8>>,
+    /// Return the correlation state the run ends with in [`Hunted::correlation_state`].
+    pub keep_correlations: bool,
 }
 
 /// How a hunt uses the case store.
@@ -71,6 +76,12 @@ pub struct Hunted {
     pub rules: usize,
     pub rules_unindexed: usize,
     pub correlations: usize,
+    /// The store failed after the scan: the findings above are whole but were not remembered
+    /// (nor the cursors moved); the caller reports them, then fails.
+    pub store_error: Option<trailhound_store::StoreError>,
+    /// With [`HuntOptions::keep_correlations`]: what the correlation windows hold at the end,
+    /// for a later run to continue (bounded by the rules' timespans).
+    pub correlation_state: Option<Vec<u8>>,
 }
 
 /// One worker's evaluator, plus the activity figures when asked for.
@@ -100,14 +111,25 @@ pub fn hunt(
         return Err(HuntError::NoRules);
     }
     let mut read_options = options.read.clone();
-    if let Some(store) = options.store.as_ref().filter(|s| s.since_last_run) {
-        read_options.since = Some(Store::open(&store.path)?.cursors()?);
+    // The store is opened before reading, so a store that cannot be opened costs no scan.
+    let mut store = match &options.store {
+        Some(store_options) => Some(Store::open(&store_options.path)?),
+        None => None,
+    };
+    let incremental = options.store.as_ref().is_some_and(|s| s.since_last_run);
+    let mut evaluator = Evaluator::new(rules, options.with_event);
+    if let Some(store) = store.as_ref().filter(|_| incremental) {
+        read_options.since = Some(store.cursors()?);
+        if let Some(bytes) = store.state(CORRELATION_STATE)? {
+            restore_correlations(&bytes, &mut evaluator);
+        }
+    } else if let Some(bytes) = &options.continue_correlations {
+        restore_correlations(bytes, &mut evaluator);
     }
     let make = || Worker {
         evaluator: Evaluator::new(rules, options.with_event),
         activity: options.activity.then(Activity::default),
     };
-    let mut evaluator = Evaluator::new(rules, options.with_event);
     let mut activity = Activity::default();
     // With correlations, read in delivery-time batches and sweep after each one, so their state
     // only holds what a later window can still use.
@@ -129,6 +151,9 @@ pub fn hunt(
             }
         },
     )?;
+    // What correlation windows still hold goes to the next incremental run, which continues
+    // them: a burst split across two runs (or two delivery files) is still one burst.
+    let saved = ((incremental || options.keep_correlations) && rules.correlations() > 0).then(|| evaluator.save());
     let evaluated = evaluator.finish();
     if evaluated.late > 0 {
         tracing::warn!(
@@ -161,24 +186,34 @@ pub fn hunt(
         findings = group_findings(findings, bucket);
     }
     let mut new_findings = findings.len();
-    if let Some(store_options) = &options.store {
-        let mut store = Store::open(&store_options.path)?;
+    let mut store_error = None;
+    if let (Some(store), Some(store_options)) = (store.as_mut(), &options.store) {
         let run = RunStart {
             rules: rules.len(),
             ..store_options.run.clone()
         };
-        let remembered = remember(
-            &mut store,
-            &run,
-            findings,
-            report.stats.records_in_window,
-            store_options.new_only,
-        )?;
-        for ((source, key), value) in &report.cursors {
-            store.set_cursor(source, key, value)?;
+        // Findings are kept whatever happens to the store: a store that fails now is reported
+        // with them, never instead of them.
+        let recorded = record(store, &run, &findings, report.stats.records_in_window).and_then(|states| {
+            let cursors = report
+                .cursors
+                .iter()
+                .map(|((source, key), value)| (source.as_str(), key.as_str(), value.as_str()));
+            let states_saved = saved
+                .as_deref()
+                .filter(|_| incremental)
+                .map(|bytes| (CORRELATION_STATE, bytes));
+            store.save_progress(cursors, states_saved)?;
+            Ok(states)
+        });
+        match recorded {
+            Ok(states) => {
+                let remembered = keep(findings, states, store_options.new_only);
+                new_findings = remembered.new;
+                findings = remembered.findings;
+            }
+            Err(err) => store_error = Some(err),
         }
-        new_findings = remembered.new;
-        findings = remembered.findings;
     }
     Ok(Hunted {
         findings,
@@ -193,5 +228,36 @@ pub fn hunt(
         rules: rules.len(),
         rules_unindexed: rules.unindexed(),
         correlations: rules.correlations(),
+        store_error,
+        correlation_state: saved.filter(|_| options.keep_correlations),
     })
+}
+
+/// The store's name for the correlation state an incremental run leaves to the next.
+const CORRELATION_STATE: &str = "correlations";
+
+/// Continues the correlation windows the last incremental run left open. A state this build
+/// cannot read (damaged, or from another version) is reported and the run starts afresh: it
+/// costs at most the bursts that straddle this one boundary.
+fn restore_correlations(bytes: &[u8], evaluator: &mut Evaluator<'_>) {
+    match evaluator.restore(bytes) {
+        Ok(retired) => {
+            tracing::debug!("continuing {} correlation matches from the last run", evaluator.held());
+            if retired > 0 {
+                tracing::info!("{retired} saved correlation windows belong to rules no longer run; dropped");
+            }
+        }
+        Err(err) => tracing::warn!("the last run's correlation state cannot be continued ({err}); starting afresh"),
+    }
+}
+
+/// Two saved correlation states of one rule set as one: what either holds, a match both hold
+/// (the same event) counted once. A state that cannot be read is left out, with a warning.
+pub fn merge_correlation_states(rules: &RuleSet, a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut merged = Evaluator::new(rules, false);
+    restore_correlations(a, &mut merged);
+    let mut other = Evaluator::new(rules, false);
+    restore_correlations(b, &mut other);
+    merged.merge(other);
+    merged.save()
 }

@@ -3,7 +3,7 @@
 //! so "new", duplicates and an analyst's triage mean the same everywhere.
 
 use trailhound_finding::{Explanation, Finding, Status};
-use trailhound_store::{RunStart, Store, StoreError};
+use trailhound_store::{Recorded, RunStart, Store, StoreError};
 
 /// What the store made of a run's findings.
 #[derive(Debug, Default)]
@@ -23,10 +23,28 @@ pub fn remember(
     records: u64,
     new_only: bool,
 ) -> Result<Remembered, StoreError> {
+    let states = record(store, start, &findings, records)?;
+    Ok(keep(findings, states, new_only))
+}
+
+/// The store's half of [`remember`]: the run and its findings, with what the store made of
+/// each. The findings stay the caller's, whatever the store does.
+pub(crate) fn record(
+    store: &mut Store,
+    start: &RunStart,
+    findings: &[Finding],
+    records: u64,
+) -> Result<Vec<Recorded>, StoreError> {
     let run = store.begin_run(start)?;
-    let states = store.record_findings(run, &findings)?;
+    let states = store.record_findings(run, findings)?;
     let new = states.iter().filter(|r| r.new).count();
     store.finish_run(run, records, findings.len(), new)?;
+    Ok(states)
+}
+
+/// The findings half of [`remember`]: one per stored finding, with its store id and triage.
+pub(crate) fn keep(findings: Vec<Finding>, states: Vec<Recorded>, new_only: bool) -> Remembered {
+    let new = states.iter().filter(|r| r.new).count();
     let mut seen = std::collections::HashSet::new();
     let mut kept = Vec::with_capacity(findings.len());
     for (mut finding, recorded) in findings.into_iter().zip(states) {
@@ -43,5 +61,5 @@ pub fn remember(
         }
         kept.push(finding);
     }
-    Ok(Remembered { findings: kept, new })
+    Remembered { findings: kept, new }
 }

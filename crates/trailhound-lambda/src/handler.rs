@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use trailhound_alert::{AlertRun, AlertSettings, Target};
 use trailhound_aws::Aws;
 use trailhound_finding::{Finding, Reasons};
-use trailhound_hunt::{HuntOptions, Hunted, Silent, StoreOptions, hunt, load_reasons};
+use trailhound_hunt::{HuntOptions, Hunted, Silent, StoreOptions, hunt, load_reasons, merge_correlation_states};
 use trailhound_rules::{RuleSet, Selection};
 use trailhound_source::{Input, ReadOptions, Remote, TimeWindow, parse_bound};
 use trailhound_store::RunStart;
@@ -97,7 +97,9 @@ impl Function {
         }
     }
 
-    /// Hunts the new objects and alerts on what no earlier invocation alerted.
+    /// Hunts the new objects and alerts on what no earlier invocation alerted. Correlation
+    /// windows continue from the earlier invocations' state and are left for the next ones,
+    /// so a burst split across delivery files is still one burst.
     async fn objects(&self, objects: Vec<Object>) -> Result<Value> {
         let inputs = objects
             .iter()
@@ -106,7 +108,15 @@ impl Function {
                 prefix: o.key.clone(),
             })
             .collect();
-        let hunted = self.hunt(self.options(inputs)).await?;
+        let carry = self.state.as_ref().filter(|_| self.rule_set.correlations() > 0);
+        let carried = match carry {
+            Some(state) => state.get_tagged(&state.location.child(CORRELATIONS)).await?,
+            None => None,
+        };
+        let mut options = self.options(inputs);
+        options.continue_correlations = carried.as_ref().map(|(bytes, _)| bytes.clone());
+        options.keep_correlations = carry.is_some();
+        let mut hunted = self.hunt(options).await?;
         if hunted.transient_failures > 0 {
             bail!(
                 "{} objects could not be fetched (transient errors); failing so Lambda retries",
@@ -116,6 +126,10 @@ impl Function {
         let (alerted, duplicates) = self
             .alert(&hunted.findings, &format!("lambda {}", describe(&objects)))
             .await?;
+        if let (Some(state), Some(bytes)) = (carry, hunted.correlation_state.take()) {
+            self.save_correlations(state, bytes, carried.map(|(_, etag)| etag))
+                .await?;
+        }
         Ok(json!({
             "objects": objects.len(),
             "records": hunted.stats.records_in_window,
@@ -159,6 +173,9 @@ impl Function {
                 },
             });
             let hunted = self.hunt(options).await?;
+            if let Some(err) = hunted.store_error {
+                bail!("the case store failed after the hunt; failing so the next run reads again: {err}");
+            }
             report["hunt"] = json!({"records": hunted.stats.records_in_window, "new_findings": hunted.findings.len()});
             new_findings.extend(hunted.findings);
         }
@@ -220,6 +237,28 @@ impl Function {
         Ok((fresh.len(), duplicates))
     }
 
+    /// Writes this invocation's correlation state over the one it started from. When another
+    /// invocation wrote in between, the two states are merged (a match both hold counts once)
+    /// and the write is tried again.
+    async fn save_correlations(&self, state: &State, mut bytes: Vec<u8>, mut etag: Option<String>) -> Result<()> {
+        let key = state.location.child(CORRELATIONS);
+        for _ in 0..8 {
+            if state.put_if(&key, bytes.clone(), etag.as_deref()).await? {
+                return Ok(());
+            }
+            let Some((theirs, their_etag)) = state.get_tagged(&key).await? else {
+                etag = None;
+                continue;
+            };
+            bytes = merge_correlation_states(&self.rule_set, &theirs, &bytes);
+            etag = Some(their_etag);
+        }
+        bail!(
+            "{}: other invocations kept rewriting it; the correlation state of this one is lost",
+            state.uri(&key)
+        )
+    }
+
     /// The engine's options for a hunt of `inputs` with this function's rules and reasons.
     fn options(&self, inputs: Vec<Input>) -> HuntOptions {
         HuntOptions {
@@ -250,6 +289,9 @@ impl Function {
         .map_err(anyhow::Error::from)
     }
 }
+
+/// The state object of per-object invocations' correlation windows.
+const CORRELATIONS: &str = "correlations.json";
 
 fn describe(objects: &[Object]) -> String {
     match objects {

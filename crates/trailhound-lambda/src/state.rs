@@ -1,6 +1,8 @@
 //! The function's state in S3, under `TRAILHOUND_STATE`: one marker object per finding alerted
 //! (so a retried or duplicated invocation never alerts twice), the case store of scheduled runs
-//! (`store.db`) and inventory snapshots (`inventory/`). The only writes the function makes.
+//! (`store.db`), inventory snapshots (`inventory/`) and the correlation windows per-object
+//! invocations leave open (`correlations.json`, written with a conditional put so concurrent
+//! invocations merge rather than overwrite). The only writes the function makes.
 
 use anyhow::{Context, Result};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -14,7 +16,7 @@ pub struct State {
 }
 
 impl State {
-    fn uri(&self, key: &str) -> String {
+    pub fn uri(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.location.bucket)
     }
 
@@ -58,6 +60,58 @@ impl State {
             .await
             .with_context(|| format!("writing {}", self.uri(key)))?;
         Ok(())
+    }
+
+    /// The object's bytes and ETag, or `None` when there is none yet.
+    pub async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let bucket = &self.location.bucket;
+        match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_string();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("reading {}", self.uri(key)))?;
+                Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            Err(err) if err.code() == Some("NoSuchKey") => Ok(None),
+            Err(err) => Err(anyhow::anyhow!(
+                "{}: {}",
+                self.uri(key),
+                err.code().map_or_else(|| err.to_string(), str::to_string)
+            )),
+        }
+    }
+
+    /// Writes `key` only if it is still what was read (`etag`), or still absent (`None`).
+    /// Returns false when another writer got there first.
+    pub async fn put_if(&self, key: &str, bytes: Vec<u8>, etag: Option<&str>) -> Result<bool> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .body(bytes.into());
+        let request = match etag {
+            Some(etag) => request.if_match(etag),
+            None => request.if_none_match("*"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "writing {}: {}",
+                self.uri(key),
+                err.code().map_or_else(|| err.to_string(), str::to_string)
+            )),
+        }
     }
 
     /// The object's bytes, or `None` when there is none yet.

@@ -52,17 +52,27 @@ pub fn file_time(path: &Path) -> FileTime {
     FileTime::Unknown
 }
 
+/// `at - by`, or the earliest time there is when that is before it (never an overflow).
+fn earlier(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    at.checked_sub_signed(by).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `at + by`, or the latest time there is when that is after it.
+fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(by).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 impl FileTime {
     /// Whether the file could hold events inside `window`, given that events reach a file up to
     /// `lag` before its delivery time (and a few minutes after, for clock skew).
     pub fn may_overlap(&self, window: &TimeWindow, lag: Duration) -> bool {
         let skew = Duration::minutes(15);
         match *self {
-            FileTime::Delivered(at) => window.overlaps(at - lag, at + skew),
+            FileTime::Delivered(at) => window.overlaps(earlier(at, lag), later(at, skew)),
             FileTime::Day(day) => {
                 let start = day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
                 match start {
-                    Some(start) => window.overlaps(start - lag, start + Duration::days(1) + skew),
+                    Some(start) => window.overlaps(earlier(start, lag), later(start, Duration::days(1) + skew)),
                     None => true,
                 }
             }

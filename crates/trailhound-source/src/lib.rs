@@ -27,4 +27,4 @@ pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,
     earliest_event, scan_objects, scan_part,
 };
-pub use window::{TimeWindow, WindowError, parse_bound, parse_duration};
+pub use window::{MAX_DELIVERY_LAG, TimeWindow, WindowError, parse_bound, parse_delivery_lag, parse_duration};

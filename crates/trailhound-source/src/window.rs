@@ -14,6 +14,8 @@ pub struct TimeWindow {
 pub enum WindowError {
     #[error("{0:?} is neither a duration (90m, 24h, 7d, 2w) nor an RFC 3339 time (2024-03-01T12:00:00Z)")]
     Bad(String),
+    #[error("{0:?} is not a delivery lag: a duration from 0s up to 30d (30m, 2h)")]
+    Lag(String),
     #[error("the window is empty: --since {since} is not before --until {until}")]
     Empty { since: DateTime<Utc>, until: DateTime<Utc> },
 }
@@ -62,8 +64,28 @@ pub fn parse_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Wind
 
 pub use trailhound_event::parse_duration;
 
+/// The longest delivery lag accepted. CloudTrail delivers within minutes; a longer lag would
+/// only widen every file's pruning window and, near the ends of the calendar, overflow it.
+pub const MAX_DELIVERY_LAG: chrono::Duration = chrono::Duration::days(30);
+
+/// Parses `--delivery-lag` (and the Lambda's setting): a duration up to [`MAX_DELIVERY_LAG`].
+pub fn parse_delivery_lag(text: &str) -> Result<chrono::Duration, WindowError> {
+    parse_duration(text)
+        .filter(|lag| *lag <= MAX_DELIVERY_LAG)
+        .ok_or_else(|| WindowError::Lag(text.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn delivery_lag_beyond_thirty_days_is_refused_not_overflowed() {
+        assert_eq!(super::parse_delivery_lag("2h"), Ok(chrono::Duration::hours(2)));
+        assert_eq!(super::parse_delivery_lag("30d"), Ok(super::MAX_DELIVERY_LAG));
+        for text in ["31d", "100000000w", "-1h", "h"] {
+            assert!(matches!(super::parse_delivery_lag(text), Err(super::WindowError::Lag(_))), "{text}");
+        }
+    }
+
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {

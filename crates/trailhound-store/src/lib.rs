@@ -291,7 +291,23 @@ impl Store {
             source,
         };
         self.conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(open_error)?;
+        // A store already at this version needs no write (and no lock another run may hold).
+        let known = MIGRATIONS.len() as i64;
+        match self.stored_version()? {
+            current if current == known => return Ok(()),
+            newer if newer > known => {
+                return Err(StoreError::Newer {
+                    path: path.clone(),
+                    found: newer,
+                    known,
+                });
+            }
+            _ => {}
+        }
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(open_error)?;
         // The version is read inside a write transaction, so two processes creating one store
         // at the same moment migrate one after the other, the second finding nothing to do.
@@ -312,7 +328,6 @@ impl Store {
             })?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::Newer {
                 path: path.clone(),

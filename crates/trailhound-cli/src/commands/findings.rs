@@ -91,7 +91,7 @@ impl FindingsSettings {
 pub fn run(settings: &FindingsSettings) -> Result<Outcome> {
     match settings {
         FindingsSettings::List { store, filter, format } => {
-            let listed = Store::open(store)?.list(filter)?;
+            let listed = Store::open_read_only(store)?.list(filter)?;
             let mut out = output(None)?;
             let written = write_stored(&mut out, format, &listed);
             finish(written, &mut out)?;

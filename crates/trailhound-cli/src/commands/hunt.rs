@@ -47,6 +47,7 @@ pub fn execute(process: &Process, settings: &HuntSettings) -> Result<Hunted> {
                 ..RunStart::default()
             },
         }),
+        ..HuntOptions::default()
     };
     let remote = process.remote(&options.read.inputs, &settings.scan.aws)?;
     let bar = Bar::new(settings.scan.progress);
@@ -66,6 +67,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
         rules,
         rules_unindexed,
         correlations,
+        store_error,
         ..
     } = execute(process, settings)?;
     let reasons_used = settings.reasons.is_some();
@@ -176,6 +178,10 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
         for note in &notes {
             let _ = writeln!(err, "  {}", trailhound_event::printable(note));
         }
+    }
+    if let Some(err) = &store_error {
+        tracing::error!("the findings above were not remembered, and the next run starts where this one did: {err}");
+        return Ok(Outcome::Error);
     }
     if alert_failed {
         return Ok(Outcome::Error);

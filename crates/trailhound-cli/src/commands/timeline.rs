@@ -89,31 +89,37 @@ impl Follow {
             || ip.is_some_and(|i| self.ips.contains(i))
     }
 
-    /// Adds every key handed out to someone followed, until nothing changes.
+    /// Adds every key handed out to someone followed, and the keys handed out to those keys'
+    /// holders, hop after hop. Each hand-out is looked at once per key that reaches it, so a
+    /// chain of n hops costs O(n log n), whatever order its records were read in.
     fn close_over(&mut self, issues: &[Issue]) {
-        loop {
-            let mut grew = false;
-            for issue in issues {
-                if self.keys.contains_key(&issue.issued_key) {
-                    continue;
-                }
-                if self.wants(
-                    issue.caller_key.as_deref(),
-                    issue.caller_arn.as_deref(),
-                    issue.source_ip.as_deref(),
-                ) {
-                    let via = issue
-                        .caller_key
-                        .clone()
-                        .or_else(|| issue.caller_arn.clone())
-                        .unwrap_or_default();
-                    self.keys
-                        .insert(issue.issued_key.clone(), format!("{} by {via}", issue.event_name));
-                    grew = true;
-                }
+        let mut by_caller_key: BTreeMap<&str, Vec<&Issue>> = BTreeMap::new();
+        let mut pending: Vec<&Issue> = Vec::new();
+        for issue in issues {
+            if let Some(key) = issue.caller_key.as_deref() {
+                by_caller_key.entry(key).or_default().push(issue);
             }
-            if !grew {
-                return;
+            if self.wants(
+                issue.caller_key.as_deref(),
+                issue.caller_arn.as_deref(),
+                issue.source_ip.as_deref(),
+            ) {
+                pending.push(issue);
+            }
+        }
+        while let Some(issue) = pending.pop() {
+            if self.keys.contains_key(&issue.issued_key) {
+                continue;
+            }
+            let via = issue
+                .caller_key
+                .clone()
+                .or_else(|| issue.caller_arn.clone())
+                .unwrap_or_default();
+            self.keys
+                .insert(issue.issued_key.clone(), format!("{} by {via}", issue.event_name));
+            if let Some(next) = by_caller_key.get(issue.issued_key.as_str()) {
+                pending.extend(next.iter().copied());
             }
         }
     }
@@ -265,4 +271,58 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
     let written = write_rows(&mut out, settings.format, &columns, &rows, settings.max_width);
     finish(written, &mut out)?;
     Ok(Outcome::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(from: usize, to: usize) -> Issue {
+        Issue {
+            caller_key: Some(format!("ASIA{from:012}")),
+            caller_arn: Some(format!("arn:aws:sts::1:assumed-role/r/s{from}")),
+            source_ip: Some("203.0.113.9".into()),
+            issued_key: format!("ASIA{to:012}"),
+            event_name: "AssumeRole".into(),
+        }
+    }
+
+    /// A chain of AssumeRole hops listed last hop first (the order that made the fixed point
+    /// loop once per hop) is followed to its end, and each hop says how it was reached.
+    #[test]
+    fn a_long_assume_role_chain_is_followed_in_one_pass() {
+        let hops = 20_000;
+        let issues: Vec<Issue> = (0..hops).rev().map(|i| hop(i, i + 1)).collect();
+        // Unrelated hand-outs to someone not followed stay out.
+        let mut issues = issues;
+        issues.push(Issue {
+            caller_key: Some("AKIAOTHER".into()),
+            source_ip: Some("198.51.100.1".into()),
+            ..hop(0, 0)
+        });
+        issues.last_mut().expect("pushed").issued_key = "ASIAOTHERS".into();
+        let mut follow = Follow::default();
+        follow.keys.insert(format!("ASIA{:012}", 0), String::new());
+        follow.close_over(&issues);
+        assert_eq!(follow.keys.len(), hops + 1);
+        assert!(!follow.keys.contains_key("ASIAOTHERS"));
+        assert_eq!(
+            follow.keys.get(&format!("ASIA{hops:012}")).map(String::as_str),
+            Some(format!("AssumeRole by ASIA{:012}", hops - 1).as_str())
+        );
+    }
+
+    /// A followed address or principal reaches the keys it was handed, and on from there.
+    #[test]
+    fn hand_outs_to_a_followed_address_are_followed_on() {
+        let mut follow = Follow::default();
+        follow.ips.insert("203.0.113.9".into());
+        let mut first = hop(1, 2);
+        first.caller_key = None;
+        let mut second = hop(2, 3);
+        second.source_ip = Some("198.51.100.7".into());
+        follow.close_over(&[second, first]);
+        assert_eq!(follow.keys.len(), 2);
+        assert!(follow.keys.contains_key(&format!("ASIA{:012}", 3)));
+    }
 }

@@ -62,7 +62,7 @@ fn open_store(given: Option<&Path>) -> Result<(Store, PathBuf)> {
             path.display()
         );
     }
-    Ok((Store::open(&path)?, path))
+    Ok((Store::open_read_only(&path)?, path))
 }
 
 fn read_file(path: &Path) -> Result<Loaded> {
