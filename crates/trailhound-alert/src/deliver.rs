@@ -6,14 +6,22 @@
 //! `Display` print nothing of them) and never appear in logs or errors. Messages to one target
 //! are spaced at least [`AlertSettings::interval`] apart (Slack allows one a second); a 429 is
 //! retried after its `Retry-After`, a 5xx or network error with backoff.
+//!
+//! A receiver cannot hold a run: one attempt, from connecting to the last byte of the response,
+//! lasts at most [`AlertSettings::deadline`] (15 s), one message with its retries and waits at
+//! most [`AlertSettings::budget`] (120 s), and at most [`AlertSettings::max_body`] (64 KiB) of a
+//! response body is read before the connection is dropped. A 2xx whose body does not arrive
+//! whole is an error and is not retried, since the message may have been delivered.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use tokio::time::Instant;
 use trailhound_finding::Finding;
 
 use crate::Aws;
@@ -57,6 +65,7 @@ impl Target {
     }
 }
 
+/// How delivery is spaced and bounded.
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
     /// Least time between two messages to one target.
@@ -65,6 +74,14 @@ pub struct AlertSettings {
     pub attempts: u32,
     /// Longest `Retry-After` honoured.
     pub max_retry_after: Duration,
+    /// Longest one attempt takes, all of it: connecting, TLS, sending, the response's headers
+    /// and its body.
+    pub deadline: Duration,
+    /// Longest one message takes: every attempt and every wait between them. A retry that
+    /// could not start within it is not made.
+    pub budget: Duration,
+    /// Most bytes of a response body read; past it the connection is dropped.
+    pub max_body: usize,
 }
 
 impl Default for AlertSettings {
@@ -73,6 +90,9 @@ impl Default for AlertSettings {
             interval: Duration::from_secs(1),
             attempts: 5,
             max_retry_after: Duration::from_secs(60),
+            deadline: Duration::from_secs(15),
+            budget: Duration::from_secs(120),
+            max_body: 64 * 1024,
         }
     }
 }
@@ -200,7 +220,9 @@ pub async fn send(
             }
             Target::Sns { topic_arn } => {
                 let aws = aws.ok_or_else(|| failure("sns", "needs AWS access", false))?;
-                publish(aws, topic_arn, run, findings).await?;
+                tokio::time::timeout(settings.budget, publish(aws, topic_arn, run, findings))
+                    .await
+                    .map_err(|_| failure("sns", format!("timed out after {}", seconds(settings.budget)), true))??;
                 delivered.messages += 1;
             }
         }
@@ -231,67 +253,161 @@ async fn publish(aws: &Aws, _: &str, _: &AlertRun, _: &[Finding]) -> Result<(), 
     match *aws {}
 }
 
-/// POSTs `body` as JSON; returns how many retries it took.
-async fn post(url: &Secret, target: &str, body: &Value, settings: &AlertSettings) -> Result<usize, AlertError> {
+/// hyper's read buffer for one connection: the most of a response held at once, headers included.
+const BUFFER: usize = 16 * 1024;
+
+/// A client for one target, its read buffer bounded.
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+fn client(target: &str) -> Result<HttpClient, AlertError> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| failure(target, format!("no TLS root certificates: {e}"), false))?
         .https_or_http()
         .enable_http1()
         .build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    Ok(Client::builder(TokioExecutor::new())
+        .http1_max_buf_size(BUFFER)
+        .build(connector))
+}
+
+/// POSTs `body` as JSON; returns how many retries it took. Every attempt is bounded by
+/// [`AlertSettings::deadline`], all of them and the waits between them by
+/// [`AlertSettings::budget`].
+async fn post(url: &Secret, target: &str, body: &Value, settings: &AlertSettings) -> Result<usize, AlertError> {
+    let client = client(target)?;
     let payload = Bytes::from(body.to_string());
-    let mut last = String::new();
-    for attempt in 0..settings.attempts.max(1) {
+    let end = Instant::now() + settings.budget;
+    let attempts = settings.attempts.max(1);
+    let mut tried: u32 = 0;
+    let last = loop {
         let request = http::Request::post(url.expose())
             .header("content-type", "application/json")
             .header("user-agent", concat!("trailhound/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(payload.clone()))
             .map_err(|_| failure(target, "the URL is not valid", false))?;
-        let response = tokio::time::timeout(Duration::from_secs(15), client.request(request)).await;
-        let wait = match response {
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                // Read the body so the connection can be reused; its text is not logged
-                // (a misconfigured endpoint could echo the URL).
-                let _ = response.into_body().collect().await;
-                if status.is_success() {
-                    return Ok(attempt as usize);
-                }
-                last = format!("HTTP {}", status.as_u16());
-                if status.as_u16() == 429 {
-                    retry_after
-                        .unwrap_or(Duration::from_secs(1))
-                        .min(settings.max_retry_after)
-                } else if status.is_server_error() {
-                    Duration::from_millis(500 << attempt.min(5))
-                } else {
-                    return Err(failure(target, format!("{last} (not retried)"), false));
-                }
+        let limit = settings.deadline.min(end.saturating_duration_since(Instant::now()));
+        let (outcome, _) = exchange(&client, request, limit, settings.max_body).await;
+        tried += 1;
+        let (last, wait) = match outcome {
+            Exchange::Answered { status, .. } if (200..300).contains(&status) => return Ok(tried as usize - 1),
+            Exchange::Unfinished { status, why } if (200..300).contains(&status) => {
+                let message = format!("HTTP {status} but {why} (not retried: the message may have arrived)");
+                return Err(failure(target, scrub(&message, url), false));
             }
-            Ok(Err(err)) => {
-                last = format!("cannot connect: {}", connector_error(&err));
-                Duration::from_millis(500 << attempt.min(5))
+            Exchange::Answered { status, retry_after } => {
+                let wait = retry_wait(status, retry_after, tried, settings);
+                (format!("HTTP {status}"), wait)
             }
-            Err(_) => {
-                last = "timed out after 15 s".into();
-                Duration::from_millis(500 << attempt.min(5))
-            }
+            Exchange::Unfinished { status, why } => (
+                format!("HTTP {status}, {why}"),
+                retry_wait(status, None, tried, settings),
+            ),
+            Exchange::Failed(why) => (why, Some(backoff(tried))),
         };
-        tracing::debug!("alert to {target}: {last}; retrying in {wait:?}");
+        let Some(wait) = wait else {
+            return Err(failure(target, scrub(&format!("{last} (not retried)"), url), false));
+        };
+        if tried >= attempts {
+            break last;
+        }
+        if wait >= end.saturating_duration_since(Instant::now()) {
+            break format!("{last}; no time left in {}", seconds(settings.budget));
+        }
+        tracing::debug!("alert to {target}: {}; retrying in {wait:?}", scrub(&last, url));
         tokio::time::sleep(wait).await;
-    }
+    };
     Err(failure(
         target,
-        format!("{last} after {} attempts", settings.attempts.max(1)),
+        scrub(&format!("{last} after {tried} attempts"), url),
         true,
     ))
+}
+
+/// How long to wait before retrying a `status`, or `None` if it is not worth retrying.
+fn retry_wait(status: u16, retry_after: Option<Duration>, tried: u32, settings: &AlertSettings) -> Option<Duration> {
+    match status {
+        429 => Some(
+            retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .min(settings.max_retry_after),
+        ),
+        500..=599 => Some(backoff(tried)),
+        _ => None,
+    }
+}
+
+/// 0.5 s, 1 s, 2 s, … 16 s.
+fn backoff(tried: u32) -> Duration {
+    Duration::from_millis(500 << tried.saturating_sub(1).min(5))
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+/// How one exchange ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Exchange {
+    /// The whole response arrived in time.
+    Answered { status: u16, retry_after: Option<Duration> },
+    /// The status arrived, the body did not (too slow or too large): the connection was dropped.
+    Unfinished { status: u16, why: String },
+    /// No response: no connection, an error, or no status in time.
+    Failed(String),
+}
+
+/// Sends `request` and reads the response, all within `limit`, reading at most `max_body` bytes
+/// of body (then the connection is dropped). Returns how it ended and how many body bytes were read.
+async fn exchange(
+    client: &HttpClient,
+    request: http::Request<Full<Bytes>>,
+    limit: Duration,
+    max_body: usize,
+) -> (Exchange, usize) {
+    let mut head = None;
+    let mut read = 0;
+    let outcome = tokio::time::timeout(limit, async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| format!("no answer: {}", connector_error(&e)))?;
+        head = Some((response.status().as_u16(), retry_after(response.headers())));
+        read_body(response.into_body(), max_body, &mut read).await
+    })
+    .await
+    .unwrap_or_else(|_| Err(format!("timed out after {}", seconds(limit))));
+    let exchange = match (head, outcome) {
+        (Some((status, retry_after)), Ok(())) => Exchange::Answered { status, retry_after },
+        (Some((status, _)), Err(why)) => Exchange::Unfinished { status, why },
+        (None, Err(why)) => Exchange::Failed(why),
+        (None, Ok(())) => Exchange::Failed("no answer".into()),
+    };
+    (exchange, read)
+}
+
+/// A `Retry-After` in seconds.
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Reads and drops the body (so the connection can be reused) up to `max` bytes, counting them
+/// in `read`. Its text is never kept nor logged: a misconfigured endpoint could echo the URL.
+async fn read_body(mut body: hyper::body::Incoming, max: usize, read: &mut usize) -> Result<(), String> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the response: {e}"))?;
+        if let Some(data) = frame.data_ref() {
+            *read += data.len();
+            if *read > max {
+                return Err(format!("the response body exceeds {} KiB", max / 1024));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A connection error's cause, without the URL (hyper's messages do not carry it).
@@ -301,6 +417,21 @@ fn connector_error(err: &hyper_util::client::legacy::Error) -> String {
     while let Some(e) = source {
         text = format!("{text}: {e}");
         source = e.source();
+    }
+    text
+}
+
+/// `text` without the URL's host, path or query, should an error ever quote them.
+fn scrub(text: &str, url: &Secret) -> String {
+    let url = url.expose();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let mut text = text.replace(url, "<the URL>");
+    for part in [path, authority, host] {
+        if part.len() > 1 {
+            text = text.replace(part, "<the URL>");
+        }
     }
     text
 }
@@ -321,5 +452,112 @@ mod tests {
         let error = resolve_secret(None, "not-a-url", "TRAILHOUND_WEBHOOK_URL").await;
         assert!(error.is_err_and(|e| e.to_string().starts_with("alert to TRAILHOUND_WEBHOOK_URL")));
         assert!(resolve_secret(None, "ssm:/x", "X").await.is_err(), "needs AWS");
+    }
+
+    use crate::testserver::{self, Behaviour};
+
+    /// A failure detector only: a delivery still running after this has no bound.
+    const GUARD: Duration = Duration::from_secs(40);
+
+    /// Small bounds, so a misbehaving receiver costs the tests little.
+    fn fast() -> AlertSettings {
+        AlertSettings {
+            interval: Duration::ZERO,
+            deadline: Duration::from_millis(500),
+            budget: Duration::from_secs(3),
+            ..AlertSettings::default()
+        }
+    }
+
+    async fn deliver(url: &str, settings: &AlertSettings) -> Result<Delivered, AlertError> {
+        let targets = [Target::Webhook(Secret::new(url))];
+        let findings = [testserver::finding("arn:aws:iam::1:user/x")];
+        let run = AlertRun {
+            what: "hunt".into(),
+            at: "2026-11-20T22:05:00Z".into(),
+        };
+        tokio::time::timeout(GUARD, send(None, &targets, &run, &findings, settings))
+            .await
+            .expect("the delivery is unbounded")
+    }
+
+    #[tokio::test]
+    async fn a_stalling_receiver_fails_within_the_deadline() {
+        let receiver = testserver::start(Behaviour::Stall);
+        let error = deliver(&receiver.url, &fast()).await.expect_err("no answer");
+        assert!(error.message.contains("timed out"), "{error}");
+        assert!(error.transient, "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_trickling_body_fails_within_the_deadline() {
+        let receiver = testserver::start(Behaviour::Trickle);
+        let error = deliver(&receiver.url, &fast()).await.expect_err("the body never ends");
+        assert!(error.message.contains("timed out"), "{error}");
+        assert_eq!(receiver.connections(), 1, "an accepted message is not sent twice");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_size_cap() {
+        let receiver = testserver::start(Behaviour::Endless);
+        let settings = AlertSettings {
+            deadline: Duration::from_secs(30),
+            ..fast()
+        };
+        let error = deliver(&receiver.url, &settings)
+            .await
+            .expect_err("the body never ends");
+        assert!(error.message.contains("64 KiB"), "{error}");
+        // What the receiver got out before the connection dropped: the cap plus what the
+        // kernel's socket buffers hold, far from the receiver's own limit.
+        let sent = receiver.body_sent();
+        assert!(sent < testserver::ENDLESS_LIMIT / 4, "{sent} bytes sent");
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_total_budget() {
+        let receiver = testserver::start(Behaviour::Status(503, ""));
+        let settings = AlertSettings {
+            attempts: 1000,
+            ..fast()
+        };
+        let error = deliver(&receiver.url, &settings).await.expect_err("always 503");
+        assert!(error.message.contains("HTTP 503"), "{error}");
+        let tries = receiver.connections();
+        assert!((2..=8).contains(&tries), "{tries} attempts");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_budget_gives_up_at_once() {
+        let receiver = testserver::start(Behaviour::Status(429, "retry-after: 3600"));
+        let error = deliver(&receiver.url, &fast()).await.expect_err("always 429");
+        assert!(error.message.contains("HTTP 429"), "{error}");
+        assert_eq!(receiver.connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_read_no_further_than_the_cap() {
+        let receiver = testserver::start(Behaviour::Endless);
+        let request = http::Request::post(&receiver.url)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let client = client("test").expect("client");
+        let cap = 64 * 1024;
+        let (outcome, read) = exchange(&client, request, Duration::from_secs(30), cap).await;
+        assert!(
+            matches!(outcome, Exchange::Unfinished { status: 200, .. }),
+            "{outcome:?}"
+        );
+        assert!(read > cap && read <= cap + BUFFER, "{read} bytes read");
+    }
+
+    #[test]
+    fn scrubbing_removes_every_part_of_the_url() {
+        let url = Secret::new("https://user:pw@hooks.example.com:8443/services/T0/B0/xyz?k=v");
+        let text = "error for hooks.example.com:8443 at /services/T0/B0/xyz?k=v via user:pw@hooks.example.com:8443";
+        let scrubbed = scrub(text, &url);
+        for part in ["hooks.example.com", "xyz", "pw@"] {
+            assert!(!scrubbed.contains(part), "{scrubbed}");
+        }
     }
 }

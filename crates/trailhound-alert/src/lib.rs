@@ -9,6 +9,8 @@
 mod deliver;
 mod payload;
 mod targets;
+#[cfg(test)]
+mod testserver;
 
 pub use deliver::{AlertError, AlertSettings, Delivered, Secret, Target, resolve_secret, send};
 pub use payload::{
