@@ -7,11 +7,19 @@
 //! read files in parallel, so events reach the state out of time order); the sweep evicts entries
 //! as the window moves on, and the state in between holds only base-rule matches, not records.
 //!
+//! The state is bounded in memory, not in entries: every evaluator over one rule set charges an
+//! estimate of what it holds (entries, groups and their keys, interned strings) to the set's
+//! [`Budget`] (default [`DEFAULT_CORRELATION_MEMORY`]). An evaluator that finds the budget
+//! exceeded forgets its own oldest groups (those whose latest match is oldest) until the total is
+//! back under seven eighths of the limit; the matches forgotten are counted and reported, never
+//! lost silently.
+//!
 //! Also here: the legacy aggregation form (`condition: sel | count() by F > 5` with `timeframe`)
 //! that older SigmaHQ rules use, compiled into the same correlation machinery.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rustc_hash::{FxHashMap, FxHasher};
@@ -265,7 +273,13 @@ pub(crate) struct Resolved {
 struct Interner {
     ids: FxHashMap<Arc<str>, u32>,
     strings: Vec<Arc<str>>,
+    /// Estimated bytes held (see [`STRING_OVERHEAD`]).
+    bytes: usize,
 }
+
+/// Estimated bytes an interned string costs beyond its text: the shared allocation's counts and
+/// the allocator's rounding, a map slot and a list slot, at the maps' worst load.
+const STRING_OVERHEAD: usize = 112;
 
 impl Interner {
     /// 0 stands for "no value".
@@ -275,6 +289,7 @@ impl Interner {
             return id;
         }
         let text: Arc<str> = Arc::from(text);
+        self.bytes += text.len() + STRING_OVERHEAD;
         self.strings.push(text.clone());
         let id = self.strings.len() as u32;
         self.ids.insert(text, id);
@@ -356,14 +371,64 @@ impl Entry {
     }
 }
 
+/// The memory every evaluator over one rule set may hold for correlations, shared between them
+/// (scan workers and the evaluator they merge into).
+#[derive(Debug)]
+pub struct Budget {
+    limit: AtomicUsize,
+    used: AtomicUsize,
+}
+
+/// The default bound on correlation state: 2 GiB for all evaluators of a rule set together.
+pub const DEFAULT_CORRELATION_MEMORY: usize = 2 << 30;
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            limit: AtomicUsize::new(DEFAULT_CORRELATION_MEMORY),
+            used: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Budget {
+    /// The bound, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the bound, in bytes (at least 1 MiB); applies from the next match on.
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.store(bytes.max(MIN_CORRELATION_MEMORY), Ordering::Relaxed);
+    }
+
+    /// Estimated bytes held by all evaluators now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// The smallest bound accepted.
+pub const MIN_CORRELATION_MEMORY: usize = 1 << 20;
+
 /// Base-rule matches collected for correlations, per (correlation, group).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CorrelationState {
     /// correlation -> group key -> entries.
     groups: FxHashMap<usize, FxHashMap<Box<str>, Group>>,
     strings: Interner,
     /// Entries held (pending and in windows).
     entries: usize,
+    /// Estimated bytes of the groups (entries, keys, maps); strings are counted by the interner.
+    group_bytes: usize,
+    /// What this state has charged to the budget.
+    charged: usize,
+    budget: Arc<Budget>,
+    /// Matches forgotten to stay within the budget, and the groups they were in.
+    evicted: u64,
+    evicted_groups: u64,
+    /// Interned strings after the last compaction (see [`CorrelationState::compact`]).
+    compacted_at: usize,
     /// Every event before this time has been seen (see [`CorrelationState::advance`]).
     swept_to: Option<DateTime<Utc>>,
     /// Matches that arrived after the sweep had passed their time.
@@ -382,8 +447,40 @@ struct Group {
     distinct: FxHashMap<u64, u32>,
 }
 
-/// At most this many entries are kept per scan; beyond, matches are counted but dropped.
+/// Estimated bytes a group costs beyond its key's text and its entries: the map slot (at the
+/// map's worst load) and the allocator's rounding of its four allocations.
+const GROUP_OVERHEAD: usize = 2 * std::mem::size_of::<(Box<str>, Group)>() + 64;
+
+impl Group {
+    /// Estimated bytes held by the group under `key`.
+    fn bytes(&self, key: &str) -> usize {
+        GROUP_OVERHEAD
+            + key.len()
+            + (self.pending.capacity() + self.window.capacity()) * std::mem::size_of::<Entry>()
+            + self.distinct.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+    }
+
+    /// The time of its latest match.
+    fn latest(&self) -> Option<DateTime<Utc>> {
+        self.pending.iter().chain(&self.window).map(|e| e.time).max()
+    }
+}
+
+/// At most this many entries are kept at once, whatever the memory bound; beyond, the oldest
+/// groups are forgotten as for the memory bound.
 pub const MAX_ENTRIES: usize = 20_000_000;
+
+impl Default for CorrelationState {
+    fn default() -> CorrelationState {
+        CorrelationState::new(Arc::default())
+    }
+}
+
+impl Drop for CorrelationState {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.charged, Ordering::Relaxed);
+    }
+}
 
 impl CorrelationState {
     /// Records that referenced rule `part` of correlation `index` matched `record`; false once
@@ -396,9 +493,6 @@ impl CorrelationState {
         record: &Record<'_>,
         source: &str,
     ) -> bool {
-        if self.entries >= MAX_ENTRIES {
-            return false;
-        }
         let mut key = std::mem::take(&mut self.key);
         key.clear();
         for (i, path) in resolved.group_paths.get(part).into_iter().flatten().enumerate() {
@@ -450,9 +544,12 @@ impl CorrelationState {
             self.late += 1;
         }
         let groups = self.groups.entry(index).or_default();
-        let group = match groups.get_mut(key.as_str()) {
-            Some(group) => group,
-            None => groups.entry(key.as_str().into()).or_default(),
+        let (group, before) = match groups.get_mut(key.as_str()) {
+            Some(group) => {
+                let before = group.bytes(&key);
+                (group, before)
+            }
+            None => (groups.entry(key.as_str().into()).or_default(), 0),
         };
         for &aux in &values {
             group.pending.push(Entry {
@@ -462,21 +559,23 @@ impl CorrelationState {
                 event,
             });
         }
+        self.group_bytes = self.group_bytes.saturating_sub(before) + group.bytes(&key);
         self.entries += values.len();
         self.key = key;
         self.values = values;
+        self.charge();
         true
     }
 
     /// Folds another worker's state into this one.
-    pub fn merge(&mut self, other: CorrelationState) {
-        let CorrelationState {
-            groups,
-            strings,
-            entries,
-            late,
-            ..
-        } = other;
+    pub fn merge(&mut self, mut other: CorrelationState) {
+        let groups = std::mem::take(&mut other.groups);
+        let strings = std::mem::take(&mut other.strings);
+        let (entries, late) = (other.entries, other.late);
+        self.evicted += other.evicted;
+        self.evicted_groups += other.evicted_groups;
+        // The other state's charge moves here with its groups.
+        drop(other);
         let remap: Vec<u32> = strings.strings.iter().map(|s| self.strings.id(Some(s))).collect();
         let map = |id: u32| {
             id.checked_sub(1)
@@ -502,6 +601,149 @@ impl CorrelationState {
         }
         self.entries += entries;
         self.late += late;
+        self.recount();
+    }
+
+    /// An empty state charging `budget`.
+    pub(crate) fn new(budget: Arc<Budget>) -> CorrelationState {
+        CorrelationState {
+            groups: FxHashMap::default(),
+            strings: Interner::default(),
+            entries: 0,
+            group_bytes: 0,
+            charged: 0,
+            budget,
+            evicted: 0,
+            evicted_groups: 0,
+            compacted_at: 0,
+            swept_to: None,
+            late: 0,
+            key: String::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Estimated bytes held.
+    pub fn bytes(&self) -> usize {
+        self.group_bytes + self.strings.bytes
+    }
+
+    /// Matches forgotten to stay within the memory bound, and the groups they were in.
+    pub fn evicted(&self) -> (u64, u64) {
+        (self.evicted, self.evicted_groups)
+    }
+
+    /// Counts entries and bytes afresh (after a sweep or a merge), then charges the budget.
+    fn recount(&mut self) {
+        let (mut entries, mut bytes) = (0, 0);
+        for group_map in self.groups.values() {
+            for (key, group) in group_map {
+                entries += group.pending.len() + group.window.len();
+                bytes += group.bytes(key);
+            }
+        }
+        self.entries = entries;
+        self.group_bytes = bytes;
+        self.charge();
+    }
+
+    /// Brings this state's charge to the budget up to date, and keeps within the bound.
+    fn charge(&mut self) {
+        let now = self.bytes();
+        if now >= self.charged {
+            self.budget.used.fetch_add(now - self.charged, Ordering::Relaxed);
+        } else {
+            self.budget.used.fetch_sub(self.charged - now, Ordering::Relaxed);
+        }
+        self.charged = now;
+        if self.budget.used() > self.budget.limit() || self.entries > MAX_ENTRIES {
+            self.shrink();
+        }
+    }
+
+    /// Forgets this state's oldest groups (by their latest match) until all evaluators together
+    /// hold at most seven eighths of the bound, or (when others hold most of it) until this one
+    /// has halved and all are within the bound, or this one holds nothing more. Counted.
+    fn shrink(&mut self) {
+        let limit = self.budget.limit();
+        let target = limit - limit / 8;
+        let cap = MAX_ENTRIES - MAX_ENTRIES / 8;
+        self.recharge();
+        let half = self.charged / 2;
+        // Strings are freed by compacting after the groups go: each round projects them as
+        // shrinking with the entries, then compacts and checks again.
+        for _ in 0..4 {
+            self.compact();
+            self.recharge();
+            let others = self.budget.used().saturating_sub(self.charged);
+            let within = others + self.charged <= target || (self.charged <= half && others + self.charged <= limit);
+            if (within && self.entries <= cap) || self.groups.is_empty() {
+                return;
+            }
+            let (entries, strings) = (self.entries.max(1), self.strings.bytes);
+            let mut ages: Vec<(Option<DateTime<Utc>>, usize, Box<str>)> = self
+                .groups
+                .iter()
+                .flat_map(|(index, by_key)| by_key.iter().map(move |(key, g)| (g.latest(), *index, key.clone())))
+                .collect();
+            ages.sort();
+            for (_, index, key) in ages {
+                let own = self.group_bytes + strings / entries * self.entries;
+                let within = others + own <= target || (own <= half && others + own <= limit);
+                if within && self.entries <= cap {
+                    break;
+                }
+                let Some(group) = self.groups.get_mut(&index).and_then(|by_key| by_key.remove(&key)) else {
+                    continue;
+                };
+                let held = group.pending.len() + group.window.len();
+                self.entries -= held;
+                self.evicted += held as u64;
+                self.evicted_groups += 1;
+                self.group_bytes = self.group_bytes.saturating_sub(group.bytes(&key));
+            }
+            self.groups.retain(|_, by_key| !by_key.is_empty());
+        }
+        self.compact();
+        self.recharge();
+    }
+
+    /// `charge` without the bound check (for use while shrinking).
+    fn recharge(&mut self) {
+        let now = self.bytes();
+        if now >= self.charged {
+            self.budget.used.fetch_add(now - self.charged, Ordering::Relaxed);
+        } else {
+            self.budget.used.fetch_sub(self.charged - now, Ordering::Relaxed);
+        }
+        self.charged = now;
+    }
+
+    /// Keeps only the interned strings live entries still use (the interner otherwise keeps every
+    /// string it ever saw, for the whole run).
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.strings);
+        let mut remap: FxHashMap<u32, u32> = FxHashMap::default();
+        let strings = &mut self.strings;
+        let mut map = |id: u32| -> u32 {
+            if id == 0 {
+                return 0;
+            }
+            *remap.entry(id).or_insert_with(|| strings.id(old.get(id)))
+        };
+        for by_key in self.groups.values_mut() {
+            for group in by_key.values_mut() {
+                for entry in group.pending.iter_mut().chain(group.window.iter_mut()) {
+                    for id in &mut entry.event {
+                        *id = map(*id);
+                    }
+                    if let EventId::Other(id) = entry.event_id {
+                        entry.event_id = EventId::Other(map(id));
+                    }
+                }
+            }
+        }
+        self.compacted_at = self.strings.strings.len();
     }
 
     /// Matches held (not swept yet, or in an open window).
@@ -566,17 +808,16 @@ impl CorrelationState {
             by_key.retain(|_, g| !g.pending.is_empty() || !g.window.is_empty());
             !by_key.is_empty()
         });
-        self.entries = self
-            .groups
-            .values()
-            .flat_map(|g| g.values())
-            .map(|g| g.pending.len() + g.window.len())
-            .sum();
         self.swept_to = Some(self.swept_to.map_or(watermark, |w| w.max(watermark)));
+        if self.strings.strings.len() > 2 * self.compacted_at.max(1024) {
+            self.compact();
+        }
+        self.recount();
         findings
     }
 
     /// Sweeps everything: the findings of every correlation, once all records have been seen.
+    /// (Dropping the state afterwards returns its charge to the budget.)
     pub(crate) fn evaluate(mut self, correlations: &[Resolved], rules: &[Rule]) -> Vec<Finding> {
         self.advance(DateTime::<Utc>::MAX_UTC, correlations, rules)
     }
@@ -632,7 +873,11 @@ impl CorrelationState {
 
     /// A state from [`CorrelationState::save`]'s bytes. Groups of correlations `ids` no longer
     /// has are dropped (and counted in the second value).
-    pub(crate) fn restore(bytes: &[u8], ids: &[&str]) -> Result<(CorrelationState, usize), String> {
+    pub(crate) fn restore(
+        bytes: &[u8],
+        ids: &[&str],
+        budget: Arc<Budget>,
+    ) -> Result<(CorrelationState, usize), String> {
         let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("not a saved correlation state: {e}"))?;
         if saved.version != SAVED_VERSION {
             return Err(format!(
@@ -640,11 +885,9 @@ impl CorrelationState {
                 saved.version
             ));
         }
-        let mut state = CorrelationState {
-            swept_to: saved.swept_to,
-            late: saved.late,
-            ..CorrelationState::default()
-        };
+        let mut state = CorrelationState::new(budget);
+        state.swept_to = saved.swept_to;
+        state.late = saved.late;
         for text in &saved.strings {
             state.strings.id(Some(text));
         }
@@ -677,6 +920,8 @@ impl CorrelationState {
             target.pending.extend(group.pending);
             target.window.extend(group.window);
         }
+        // A state saved under a larger bound is brought within this one (and the loss counted).
+        state.recount();
         Ok((state, dropped))
     }
 }

@@ -31,8 +31,11 @@ pub struct Evaluator<'s> {
 pub struct Evaluated {
     /// Detection and correlation findings, in the order they were found.
     pub findings: Vec<Finding>,
-    /// Correlation matches not counted because more than [`crate::MAX_ENTRIES`] were held.
+    /// Correlation matches forgotten to stay within the memory bound (see
+    /// [`RuleSet::set_correlation_memory`]): the oldest groups go first. Callers must report it.
     pub dropped: u64,
+    /// The groups those matches were in.
+    pub evicted_groups: u64,
     /// Correlation matches that arrived after the watermark had passed their time (files
     /// delivered later than the delivery lag allows for): counted, but late.
     pub late: u64,
@@ -43,7 +46,7 @@ impl<'s> Evaluator<'s> {
     pub fn new(set: &'s RuleSet, with_event: bool) -> Evaluator<'s> {
         Evaluator {
             set,
-            state: CorrelationState::default(),
+            state: CorrelationState::new(set.budget()),
             findings: Vec::new(),
             dropped: 0,
             scratch: String::new(),
@@ -95,14 +98,22 @@ impl<'s> Evaluator<'s> {
         self.state.held()
     }
 
+    /// Estimated bytes of correlation state held (this evaluator only; the bound is shared
+    /// with every evaluator over the same rule set, see [`RuleSet::correlation_budget`]).
+    pub fn held_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
     /// All records are observed: every correlation reports what its windows hold.
     pub fn finish(self) -> Evaluated {
         let late = self.state.late();
+        let (evicted, evicted_groups) = self.state.evicted();
         let mut findings = self.findings;
         findings.extend(self.set.evaluate(self.state));
         Evaluated {
             findings,
-            dropped: self.dropped,
+            dropped: self.dropped + evicted,
+            evicted_groups,
             late,
         }
     }
@@ -117,7 +128,7 @@ impl<'s> Evaluator<'s> {
     /// Returns how many saved groups belonged to correlations this rule set no longer has
     /// (they are dropped). A damaged or foreign state is an error and changes nothing.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<usize, String> {
-        let (state, dropped) = CorrelationState::restore(bytes, &self.set.correlation_ids())?;
+        let (state, dropped) = CorrelationState::restore(bytes, &self.set.correlation_ids(), self.set.budget())?;
         self.state = state;
         Ok(dropped)
     }
@@ -203,5 +214,104 @@ mod tests {
         // A state of a correlation this set no longer has is dropped, and counted.
         let gone = r#"{"version":1,"strings":[],"swept_to":null,"late":0,"groups":[{"correlation":"retired","key":"k","pending":[],"window":[]}]}"#;
         assert_eq!(evaluator.restore(gone.as_bytes()), Ok(1));
+    }
+
+    /// A failed login from `ip` at `second` seconds past noon.
+    fn observe_from(evaluator: &mut Evaluator<'_>, ip: &str, second: u32) {
+        let time = chrono::DateTime::<Utc>::from_timestamp(1_709_294_400 + i64::from(second), 0)
+            .expect("time")
+            .to_rfc3339();
+        let json = format!(
+            r#"{{"eventTime":"{time}","eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","eventID":"{ip}-{second}","sourceIPAddress":"{ip}","errorMessage":"Failed authentication","userAgent":"agent {ip}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/u"}}}}"#
+        );
+        let record = trailhound_event::Record::parse(&json).expect("record");
+        evaluator.observe(&record, "test");
+    }
+
+    #[test]
+    fn correlation_memory_is_bounded_and_the_oldest_groups_are_forgotten_and_counted() {
+        let set = set();
+        set.set_correlation_memory(crate::MIN_CORRELATION_MEMORY);
+        let limit = set.correlation_budget().limit();
+        let mut evaluator = Evaluator::new(&set, false);
+        // Every failure from its own address: a group per match, none ever a burst.
+        for i in 0..20_000u32 {
+            observe_from(
+                &mut evaluator,
+                &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                i,
+            );
+            assert!(set.correlation_budget().used() <= limit, "over the bound after {i}");
+        }
+        assert!(evaluator.held_bytes() <= limit);
+        assert!(evaluator.held() > 100, "the bound still holds many groups");
+        // A burst at the end is still counted: the oldest groups went, not the newest matches.
+        for second in [30_000, 30_001, 30_002] {
+            observe_from(&mut evaluator, "203.0.113.9", second);
+        }
+        let evaluated = evaluator.finish();
+        assert_eq!(correlations(&evaluated), 1);
+        assert!(evaluated.dropped > 0 && evaluated.evicted_groups > 0, "{evaluated:?}");
+        assert_eq!(evaluated.dropped, evaluated.evicted_groups, "one match per group");
+        assert_eq!(set.correlation_budget().used(), 0, "a finished evaluator holds nothing");
+    }
+
+    #[test]
+    fn evaluators_over_one_rule_set_share_the_memory_bound() {
+        let set = set();
+        set.set_correlation_memory(crate::MIN_CORRELATION_MEMORY);
+        let limit = set.correlation_budget().limit();
+        let mut workers = [Evaluator::new(&set, false), Evaluator::new(&set, false)];
+        for i in 0..10_000u32 {
+            for (w, worker) in workers.iter_mut().enumerate() {
+                observe_from(worker, &format!("10.{w}.{}.{}", i >> 8, i & 255), i);
+            }
+            assert!(set.correlation_budget().used() <= limit, "over the bound after {i}");
+        }
+        let [first, second] = workers;
+        let held = first.held_bytes() + second.held_bytes();
+        assert_eq!(set.correlation_budget().used(), held);
+        let mut merged = Evaluator::new(&set, false);
+        merged.merge(first);
+        merged.merge(second);
+        assert!(set.correlation_budget().used() <= limit);
+        drop(merged);
+        assert_eq!(set.correlation_budget().used(), 0);
+    }
+
+    #[test]
+    fn a_restored_state_over_the_bound_is_brought_within_it_and_the_loss_counted() {
+        let set = set();
+        let mut first = Evaluator::new(&set, false);
+        for i in 0..20_000u32 {
+            observe_from(&mut first, &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255), i);
+        }
+        let saved = first.save();
+        let small = self::set();
+        small.set_correlation_memory(crate::MIN_CORRELATION_MEMORY);
+        let mut second = Evaluator::new(&small, false);
+        assert_eq!(second.restore(&saved), Ok(0));
+        assert!(second.held_bytes() <= crate::MIN_CORRELATION_MEMORY);
+        let kept = second.held();
+        assert!(kept > 0 && kept < 20_000, "{kept}");
+        assert_eq!(second.finish().dropped, 20_000 - kept as u64);
+    }
+
+    #[test]
+    fn interned_strings_of_forgotten_matches_are_released() {
+        let set = set();
+        let mut evaluator = Evaluator::new(&set, false);
+        for i in 0..5_000u32 {
+            observe_from(&mut evaluator, &format!("10.0.{}.{}", i >> 8, i & 255), i);
+        }
+        let full = evaluator.held_bytes();
+        // Everything is past its window: the matches go, and so do the strings only they used.
+        evaluator.advance("2024-03-02T00:00:00Z".parse().expect("time"));
+        assert_eq!(evaluator.held(), 0);
+        assert!(
+            evaluator.held_bytes() < full / 100,
+            "{} of {full} bytes still held",
+            evaluator.held_bytes()
+        );
     }
 }

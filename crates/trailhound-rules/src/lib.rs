@@ -22,7 +22,7 @@ mod selection;
 pub mod testcase;
 
 pub use builtin::builtin_rules;
-pub use correlation::MAX_ENTRIES;
+pub use correlation::{Budget, DEFAULT_CORRELATION_MEMORY, MAX_ENTRIES, MIN_CORRELATION_MEMORY};
 pub use error::RuleError;
 pub use evaluator::{Evaluated, Evaluator};
 pub use load::{RuleFile, load_path, parse_rules};

@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use rustc_hash::FxHashMap as HashMap;
 use trailhound_event::{FieldPath, Record};
 
-use crate::correlation::{Correlation, CorrelationState, Resolved};
+use std::sync::Arc;
+
+use crate::correlation::{Budget, Correlation, CorrelationState, Resolved};
 use crate::detection::Detection;
 use crate::error::RuleError;
 use crate::rule::{Body, Rule};
@@ -49,6 +51,8 @@ pub struct RuleSet {
     by_name: HashMap<Box<str>, Vec<usize>>,
     by_source: HashMap<Box<str>, Vec<usize>>,
     always: Vec<usize>,
+    /// The memory bound every evaluator over this set shares for correlation state.
+    budget: Arc<Budget>,
 }
 
 impl RuleSet {
@@ -259,6 +263,23 @@ impl RuleSet {
             .iter()
             .map(|c| self.rules.get(c.rule).map_or("", |r| r.id.as_str()))
             .collect()
+    }
+
+    /// The memory bound of correlation state, shared by every evaluator over this set (scan
+    /// workers and the one they merge into): [`crate::DEFAULT_CORRELATION_MEMORY`] unless set.
+    pub fn correlation_budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Bounds the memory all evaluators over this set may hold for correlations, in bytes (at
+    /// least [`crate::MIN_CORRELATION_MEMORY`]). Past it, each evaluator forgets its oldest
+    /// groups and counts the matches lost (see [`crate::Evaluated::dropped`]).
+    pub fn set_correlation_memory(&self, bytes: usize) {
+        self.budget.set_limit(bytes);
+    }
+
+    pub(crate) fn budget(&self) -> Arc<Budget> {
+        self.budget.clone()
     }
 
     /// How many correlations the set runs.
