@@ -1,10 +1,11 @@
-//! CSV: a header row and one row per finding, every cell formula-safe.
+//! CSV: a header row and one row per finding, every cell one line, with nothing hidden, and
+//! formula-safe.
 
 use std::io::{self, Write};
 
 use trailhound_finding::Finding;
 
-use crate::escape::csv_cell;
+use crate::escape::{csv_cell, json_text};
 
 pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
     let with_event = findings.iter().any(|f| f.event.is_some());
@@ -36,9 +37,18 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()>
             f.source_file.clone(),
         ];
         if with_event {
-            row.push(f.event.as_ref().map(|e| e.get().to_string()).unwrap_or_default());
+            row.iter_mut().for_each(|cell| *cell = csv_cell(cell).into_owned());
+            // The record stays JSON: its hidden characters escaped the JSON way.
+            row.push(
+                f.event
+                    .as_ref()
+                    .map(|e| json_text(e.get()).into_owned())
+                    .unwrap_or_default(),
+            );
+        } else {
+            row.iter_mut().for_each(|cell| *cell = csv_cell(cell).into_owned());
         }
-        writer.write_record(row.iter().map(|cell| csv_cell(cell).into_owned()))?;
+        writer.write_record(&row)?;
     }
     writer.flush()
 }

@@ -4,6 +4,8 @@ use std::io::{self, Write};
 
 use trailhound_finding::Finding;
 
+use crate::escape::write_json;
+
 /// Closed set of finding formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -41,12 +43,12 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding],
     match format {
         Format::Table => crate::table::write(out, findings, options),
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, findings)?;
+            write_json(out, findings, true)?;
             out.write_all(b"\n")
         }
         Format::Jsonl => {
             for finding in findings {
-                serde_json::to_writer(&mut *out, finding)?;
+                write_json(out, finding, false)?;
                 out.write_all(b"\n")?;
             }
             Ok(())

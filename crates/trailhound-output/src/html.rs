@@ -3,8 +3,8 @@
 //! The page (assets/report.html) renders everything from a JSON document embedded in a
 //! `<script type="application/json">` element, inserting log values with `textContent` only.
 //! Here the JSON is made safe for that script context: `<`, `>` and `&` become `\u003c`, `\u003e`,
-//! `\u0026` (so `</script>` in a log value cannot close the element), and U+2028/U+2029 are
-//! escaped as well.
+//! `\u0026` (so `</script>` in a log value cannot close the element), and control, bidi and
+//! invisible format characters (U+2028/U+2029 among them) are escaped as in every JSON output.
 
 use std::io::{self, Write};
 
@@ -34,7 +34,7 @@ pub struct Window {
 
 /// JSON text safe to place inside a `<script>` element.
 pub fn script_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    let text = serde_json::to_string(value)?;
+    let text = crate::escape::json_string(value).map_err(serde_json::Error::io)?;
     let mut out = String::with_capacity(text.len() + 64);
     for c in text.chars() {
         match c {

@@ -1,8 +1,10 @@
 //! Writing findings out: the only place that does.
 //!
-//! Every format escapes log values for its medium: the table never lets a control character or
-//! escape sequence reach the terminal, CSV neutralises cells a spreadsheet would run as formulas,
-//! JSON is JSON-escaped by construction. Run summaries for stderr are rendered here too.
+//! Every format escapes log values for its medium (see [`escape`](crate::escape)): no control
+//! character, bidi control or invisible format character from a value reaches any output raw;
+//! the table and summary show them as `\u{1b}`, JSON as `\u001b`, CSV as text too, and CSV
+//! neutralises cells a spreadsheet would run as formulas. Run summaries for stderr are rendered
+//! here too.
 
 mod csv;
 mod escape;
@@ -14,7 +16,7 @@ mod stored;
 mod summary;
 mod table;
 
-pub use escape::{csv_cell, terminal};
+pub use escape::{csv_cell, hidden, json_string, json_text, terminal, write_json};
 pub use format::{Format, Options, write_findings};
 pub use html::{Report, Window, script_json, write_html};
 pub use rows::{RowFormat, write_rows};

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::escape::{csv_cell, terminal};
+use crate::escape::{csv_cell, terminal, write_json};
 
 /// Formats for rows of text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +38,11 @@ pub fn write_rows(
                 })
                 .collect();
             if format == RowFormat::Json {
-                serde_json::to_writer_pretty(&mut *out, &objects)?;
+                write_json(out, &objects, true)?;
                 return writeln!(out);
             }
             for object in objects {
-                serde_json::to_writer(&mut *out, &object)?;
+                write_json(out, &object, false)?;
                 writeln!(out)?;
             }
             Ok(())

@@ -6,7 +6,7 @@ use serde::Serialize;
 use trailhound_rules::Rule;
 use trailhound_rules::testcase::Outcome;
 
-use crate::escape::terminal;
+use crate::escape::{terminal, write_json};
 
 #[derive(Serialize)]
 struct Listed<'a> {
@@ -32,7 +32,7 @@ pub fn write_rule_list(out: &mut dyn Write, rules: &[&Rule], json: bool) -> io::
                 tests: r.tests.len(),
             })
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &listed)?;
+        write_json(out, &listed, true)?;
         return writeln!(out);
     }
     let id_width = rules.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
@@ -53,7 +53,9 @@ pub fn write_rule_list(out: &mut dyn Write, rules: &[&Rule], json: bool) -> io::
 /// A rule's YAML and its test events.
 pub fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     writeln!(out, "# {} ({})", terminal(&rule.id), terminal(&rule.file))?;
-    writeln!(out, "{}", terminal(rule.text.trim_end()).replace("\\n", "\n"))?;
+    for line in rule.text.trim_end().lines() {
+        writeln!(out, "{}", terminal(line))?;
+    }
     if rule.tests.is_empty() {
         return writeln!(out, "\n# no test events");
     }

@@ -4,18 +4,18 @@ use std::io::{self, Write};
 
 use trailhound_finding::StoredFinding;
 
-use crate::escape::terminal;
+use crate::escape::{terminal, write_json};
 
 /// `json` (one array), `jsonl`, or a table.
 pub fn write_stored(out: &mut dyn Write, format: &str, findings: &[StoredFinding]) -> io::Result<()> {
     match format {
         "json" => {
-            serde_json::to_writer_pretty(&mut *out, findings)?;
+            write_json(out, findings, true)?;
             writeln!(out)
         }
         "jsonl" => {
             for finding in findings {
-                serde_json::to_writer(&mut *out, finding)?;
+                write_json(out, finding, false)?;
                 writeln!(out)?;
             }
             Ok(())

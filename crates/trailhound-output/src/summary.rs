@@ -97,14 +97,13 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
     }
     let mut rules: Vec<_> = by_rule.into_iter().collect();
     rules.sort_by(|((a, la), na), ((b, lb), nb)| lb.cmp(la).then(nb.cmp(na)).then(a.cmp(b)));
-    let width = rules.iter().map(|((id, _), _)| id.len()).max().unwrap_or(0);
-    for ((id, level), n) in rules {
-        writeln!(
-            out,
-            "    {:<width$}  {:>7}  {level}",
-            crate::escape::terminal(id),
-            count(n)
-        )?;
+    let rules: Vec<_> = rules
+        .into_iter()
+        .map(|((id, level), n)| (crate::escape::terminal(id), level, n))
+        .collect();
+    let width = rules.iter().map(|(id, _, _)| id.chars().count()).max().unwrap_or(0);
+    for (id, level, n) in rules {
+        writeln!(out, "    {id:<width$}  {:>7}  {level}", count(n))?;
     }
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     writeln!(

@@ -24,7 +24,7 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options
                     .unwrap_or_else(|| "-".into())
             };
             [
-                f.event_time.clone(),
+                cut(&terminal(&f.event_time), options.max_width),
                 f.level.to_string(),
                 cut(&terminal(&f.rule_id), options.max_width),
                 // Correlation and grouped findings stand for several events.
