@@ -1,11 +1,16 @@
-//! Bytes to text: gzip detection by magic bytes, whole-buffer inflation, UTF-8 repair.
+//! Bytes to text: gzip detection by magic bytes, inflation, byte order marks, UTF-8 repair.
 //!
 //! A delivered log object is a few MB at most, so it is inflated in one call with libdeflate (the
-//! fastest inflater for whole buffers), sized from the gzip trailer. Multi-member or oddly sized
-//! streams, and truncated ones, go through flate2, which keeps whatever it could inflate.
+//! fastest inflater for whole buffers), sized from the gzip trailer when the trailer's size is one
+//! the compressed bytes could produce. Multi-member, oddly sized or truncated streams, and
+//! implausible trailers, go through flate2, whose output grows as data actually arrives and which
+//! keeps whatever it could inflate. A worker holding more than [`SMALL_BYTES`] takes turns with
+//! the others ([`Turn`]), so large files and bombs do not add up across workers.
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// What decoding had to say about a buffer it still returned text for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +27,8 @@ pub enum DecodeError {
     TooLarge { limit: u64 },
     #[error("not a gzip stream: {0}")]
     Gzip(String),
+    #[error("UTF-16 text ({0}); CloudTrail logs are UTF-8: convert it (iconv -f UTF-16 -t UTF-8)")]
+    Utf16(&'static str),
 }
 
 /// The decoded text of a buffer.
@@ -35,24 +42,84 @@ pub struct Decoded<'b> {
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const UTF8_BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// Deflate inflates at most 1032 bytes from one: a trailer claiming more than that of the
+/// compressed size is a lie, and is not used to size a buffer.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// Bytes a worker may hold (read and inflated) without taking its [`Turn`].
+pub(crate) const SMALL_BYTES: usize = 64 << 20;
+
+/// One worker at a time may hold more than [`SMALL_BYTES`].
+static LARGE: Mutex<()> = Mutex::new(());
+/// Workers holding a large turn now, and the most ever at once (for the tests).
+static LARGE_NOW: AtomicUsize = AtomicUsize::new(0);
+static LARGE_MOST: AtomicUsize = AtomicUsize::new(0);
+
+/// A worker's right to hold more than [`SMALL_BYTES`] for the file in hand. Bytes in flight
+/// across all workers stay under `workers × SMALL_BYTES` plus one file at the size limit. Taken
+/// when needed, kept until dropped (after the file's records are scanned); the holder waits for
+/// nothing else, so turns cannot deadlock.
+#[derive(Default)]
+pub(crate) struct Turn(Option<MutexGuard<'static, ()>>);
+
+impl Turn {
+    /// Waits for the large turn if `bytes` are more than a worker may hold without it.
+    pub fn need(&mut self, bytes: u64) {
+        if bytes > SMALL_BYTES as u64 && self.0.is_none() {
+            let guard = LARGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = LARGE_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+            LARGE_MOST.fetch_max(now, Ordering::SeqCst);
+            self.0 = Some(guard);
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            // Counted out before the turn is given up.
+            LARGE_NOW.fetch_sub(1, Ordering::SeqCst);
+            self.0 = None;
+        }
+    }
+}
+
+/// The most workers that ever held a large turn at once in this process.
+#[cfg(test)]
+pub(crate) fn most_large_at_once() -> usize {
+    LARGE_MOST.load(Ordering::SeqCst)
+}
 
 /// Decodes `data` (gzip or plain), never producing more than `limit` bytes. Inflated bytes go to
 /// `scratch`, which callers reuse across files: it only grows, so it is neither zeroed nor
-/// faulted in again for every file.
+/// faulted in again for every file. A UTF-8 byte order mark is dropped; UTF-16 is refused.
 pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Result<Decoded<'b>, DecodeError> {
+    decode_in_turn(data, scratch, limit, &mut Turn::default())
+}
+
+/// [`decode`], taking the worker's large `turn` when the output grows past [`SMALL_BYTES`].
+pub(crate) fn decode_in_turn<'b>(
+    data: &'b [u8],
+    scratch: &'b mut Vec<u8>,
+    limit: u64,
+    turn: &mut Turn,
+) -> Result<Decoded<'b>, DecodeError> {
     let mut damage = Vec::new();
     let compressed = data.starts_with(&GZIP_MAGIC);
     let bytes: &[u8] = if compressed {
-        let (size, truncated) = inflate(data, scratch, limit)?;
+        let (size, truncated) = inflate(data, scratch, limit, turn)?;
         if let Some(message) = truncated {
             damage.push(Damage::Truncated(message));
         }
-        &scratch[..size]
+        scratch.get(..size).unwrap_or_default()
     } else if data.len() as u64 > limit {
         return Err(DecodeError::TooLarge { limit });
     } else {
         data
     };
+    let bytes = unmarked(bytes)?;
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => {
@@ -68,43 +135,93 @@ pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Resul
     })
 }
 
+/// `bytes` without a UTF-8 byte order mark; UTF-16 (by its mark, or by NULs in every other
+/// byte of its first characters) is an error that says so.
+pub(crate) fn unmarked(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    if let Some(rest) = bytes.strip_prefix(&UTF8_BOM) {
+        return Ok(rest);
+    }
+    match bytes {
+        [0xff, 0xfe, ..] => Err(DecodeError::Utf16("little-endian, with a byte order mark")),
+        [0xfe, 0xff, ..] => Err(DecodeError::Utf16("big-endian, with a byte order mark")),
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => Err(DecodeError::Utf16("little-endian")),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => Err(DecodeError::Utf16("big-endian")),
+        _ => Ok(bytes),
+    }
+}
+
 /// Inflates into `out`; returns the inflated size and, for a broken stream, what went wrong.
-fn inflate(data: &[u8], out: &mut Vec<u8>, limit: u64) -> Result<(usize, Option<String>), DecodeError> {
-    // ISIZE: the last four bytes hold the inflated size modulo 2^32.
-    if let Some(tail) = data.len().checked_sub(4).and_then(|at| data.get(at..))
-        && let Ok(tail) = <[u8; 4]>::try_from(tail)
-    {
-        let size = u64::from(u32::from_le_bytes(tail));
-        if size <= limit {
-            let size = size as usize;
-            if out.len() < size {
-                out.resize(size, 0);
-            }
-            let mut inflater = libdeflater::Decompressor::new();
-            // libdeflate stops after the first member. If the stream has several, the trailer at
-            // the end of the buffer belongs to the last one, and its CRC will not be this output's.
-            let trailer_crc = data
-                .len()
-                .checked_sub(8)
-                .and_then(|at| data.get(at..at + 4))
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_le_bytes);
-            if let Ok(written) = inflater.gzip_decompress(data, &mut out[..size])
-                && written == size
-                && trailer_crc == Some(libdeflater::crc32(&out[..size]))
-            {
-                return Ok((size, None));
-            }
+fn inflate(
+    data: &[u8],
+    out: &mut Vec<u8>,
+    limit: u64,
+    turn: &mut Turn,
+) -> Result<(usize, Option<String>), DecodeError> {
+    if let Some(size) = trusted_size(data, limit) {
+        turn.need(size as u64);
+        if out.capacity() < size {
+            // Freshly allocated zeroes are not touched until written.
+            *out = vec![0; size];
+        } else {
+            out.clear();
+            out.resize(size, 0);
+        }
+        let mut inflater = libdeflater::Decompressor::new();
+        // libdeflate stops after the first member. If the stream has several, the trailer at
+        // the end of the buffer belongs to the last one, and its CRC will not be this output's.
+        let trailer_crc = data
+            .len()
+            .checked_sub(8)
+            .and_then(|at| data.get(at..at + 4))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes);
+        if let Ok(written) = inflater.gzip_decompress(data, out)
+            && written == size
+            && trailer_crc == Some(libdeflater::crc32(out))
+        {
+            return Ok((size, None));
         }
     }
+    inflate_stream(data, out, limit, turn)
+}
+
+/// The inflated size the gzip trailer (ISIZE: the last four bytes, modulo 2^32) gives, when it
+/// is within `limit` and one the compressed bytes could produce.
+fn trusted_size(data: &[u8], limit: u64) -> Option<usize> {
+    let tail = data.len().checked_sub(4).and_then(|at| data.get(at..))?;
+    let size = usize::try_from(u32::from_le_bytes(<[u8; 4]>::try_from(tail).ok()?)).ok()?;
+    let plausible = size <= data.len().saturating_mul(MAX_DEFLATE_RATIO);
+    (plausible && size as u64 <= limit).then_some(size)
+}
+
+/// Inflates with flate2 (every member), the buffer growing as data arrives.
+fn inflate_stream(
+    data: &[u8],
+    out: &mut Vec<u8>,
+    limit: u64,
+    turn: &mut Turn,
+) -> Result<(usize, Option<String>), DecodeError> {
+    const CHUNK: usize = 256 << 10;
     out.clear();
-    let mut reader = flate2::read::MultiGzDecoder::new(data).take(limit + 1);
-    let outcome = reader.read_to_end(out);
-    if out.len() as u64 > limit {
-        return Err(DecodeError::TooLarge { limit });
-    }
+    let mut reader = flate2::read::MultiGzDecoder::new(data);
+    let outcome = loop {
+        let len = out.len();
+        turn.need(len.saturating_add(CHUNK) as u64);
+        out.resize(len.saturating_add(CHUNK), 0);
+        let read = reader.read(out.get_mut(len..).unwrap_or_default());
+        out.truncate(len + *read.as_ref().unwrap_or(&0));
+        if out.len() as u64 > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
+        match read {
+            Ok(0) => break Ok(()),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => break Err(err),
+        }
+    };
     match outcome {
-        Ok(_) => Ok((out.len(), None)),
+        Ok(()) => Ok((out.len(), None)),
         Err(err) if out.is_empty() => Err(DecodeError::Gzip(err.to_string())),
         Err(err) => {
             let message = format!("gzip stream broken after {} bytes: {err}", out.len());
@@ -163,6 +280,67 @@ mod tests {
             Err(DecodeError::TooLarge { limit: 1 << 20 })
         );
         assert!(decode(&[b' '; 100], &mut Vec::new(), 10).is_err());
+    }
+
+    #[test]
+    fn utf8_byte_order_mark_is_accepted_plain_and_gzip() {
+        let text = b"\xef\xbb\xbf{\"Records\":[]}";
+        let mut scratch = Vec::new();
+        let d = decode(text, &mut scratch, 100).expect("plain");
+        assert_eq!((&*d.text, d.damage.len()), ("{\"Records\":[]}", 0));
+        let data = gzip(text);
+        let d = decode(&data, &mut scratch, 100).expect("gzip");
+        assert_eq!((&*d.text, d.damage.len()), ("{\"Records\":[]}", 0));
+    }
+
+    #[test]
+    fn utf16_is_named_as_utf16() {
+        let le: Vec<u8> = "{\"Records\":[]}".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = "{\"Records\":[]}".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let with_bom = |bom: &[u8], body: &[u8]| [bom, body].concat();
+        for data in [
+            with_bom(&[0xff, 0xfe], &le),
+            with_bom(&[0xfe, 0xff], &be),
+            le.clone(),
+            be.clone(),
+        ] {
+            let err = decode(&data, &mut Vec::new(), 1 << 20).map(|_| ()).expect_err("UTF-16");
+            assert!(err.to_string().contains("UTF-16"), "{err}");
+            let err = decode(&gzip(&data), &mut Vec::new(), 1 << 20)
+                .map(|_| ())
+                .expect_err("UTF-16");
+            assert!(err.to_string().contains("UTF-16"), "{err}");
+        }
+    }
+
+    #[test]
+    fn max_file_size_near_u64_max_does_not_wrap() {
+        // Two members: the trailer does not describe the whole stream, so it is inflated as a stream.
+        let mut data = gzip(b"{\"a\":1}\n");
+        data.extend(gzip(b"{\"b\":2}\n"));
+        let mut scratch = Vec::new();
+        for limit in [u64::MAX, u64::MAX - 1] {
+            let d = decode(&data, &mut scratch, limit).expect("no limit to speak of");
+            assert_eq!(d.text, "{\"a\":1}\n{\"b\":2}\n");
+        }
+        let one = gzip(b"{}");
+        let d = decode(&one, &mut scratch, u64::MAX).expect("one member");
+        assert_eq!(d.text, "{}");
+    }
+
+    #[test]
+    fn gzip_size_field_is_not_trusted_for_the_buffer() {
+        let mut data = gzip(b"{\"Records\":[]}");
+        let at = data.len() - 4;
+        data[at..].copy_from_slice(&(256u32 << 20).to_le_bytes());
+        let mut scratch = Vec::new();
+        let d = decode(&data, &mut scratch, 1 << 30).expect("what the stream holds");
+        assert_eq!(d.text, "{\"Records\":[]}");
+        assert!(
+            scratch.capacity() < 1 << 20,
+            "a 256 MB claim took {} bytes",
+            scratch.capacity()
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod discover;
 mod input;
 mod read;
 mod scan;
+mod stream;
 mod window;
 
 pub use decode::decode;
@@ -27,4 +28,5 @@ pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,
     earliest_event, scan_objects, scan_part,
 };
+pub use stream::scan_stream;
 pub use window::{MAX_DELIVERY_LAG, TimeWindow, WindowError, parse_bound, parse_delivery_lag, parse_duration};

@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
-use trailhound_event::{Document, Record, for_each_record, printable};
+use trailhound_event::{Document, DocumentError, Record, for_each_record, printable};
 
-use crate::decode::{Damage, decode};
+use crate::decode::{Damage, Turn, decode_in_turn};
 use crate::discover::{FileTime, file_time, is_digest_path, walk};
 use crate::input::Input;
 use crate::window::TimeWindow;
@@ -318,13 +318,13 @@ pub struct ScanReport<S> {
 /// Problems logged as warnings per scan; the rest are logged at debug level (`-v`) and counted.
 pub const MAX_PROBLEMS_SHOWN: usize = 100;
 
-struct Worker<'s, S> {
-    sink: S,
+pub(crate) struct Worker<'s, S> {
+    pub(crate) sink: S,
     /// The current file's bytes, and its inflated bytes: reused from file to file.
     file: Vec<u8>,
     inflated: Vec<u8>,
-    stats: ScanStats,
-    problems_total: u64,
+    pub(crate) stats: ScanStats,
+    pub(crate) problems_total: u64,
     shown: &'s AtomicUsize,
 }
 
@@ -332,7 +332,7 @@ struct Worker<'s, S> {
 const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
 impl<'s, S> Worker<'s, S> {
-    fn new(sink: S, shown: &'s AtomicUsize) -> Worker<'s, S> {
+    pub(crate) fn new(sink: S, shown: &'s AtomicUsize) -> Worker<'s, S> {
         Worker {
             sink,
             file: Vec::new(),
@@ -351,7 +351,7 @@ impl<'s, S> Worker<'s, S> {
         }
     }
 
-    fn report(&mut self, problem: Problem) {
+    pub(crate) fn report(&mut self, problem: Problem) {
         if self.shown.fetch_add(1, Ordering::Relaxed) < MAX_PROBLEMS_SHOWN {
             tracing::warn!("{problem}");
         } else {
@@ -365,7 +365,7 @@ impl<'s, S> Worker<'s, S> {
 /// [`MAX_PROBLEMS_SHOWN`] holds across batches and the "not shown" line is said once.
 #[derive(Debug, Default)]
 pub struct ProblemBudget {
-    shown: AtomicUsize,
+    pub(crate) shown: AtomicUsize,
 }
 
 impl ProblemBudget {
@@ -405,14 +405,18 @@ pub fn scan_part<S: Sink>(
             let name = path.display().to_string();
             let mut data = std::mem::take(&mut worker.file);
             data.clear();
+            let mut turn = Turn::default();
             let read = std::fs::File::open(path).and_then(|file| {
                 // Read at most one byte past the limit: enough to know it is too large.
-                file.take(options.max_file_bytes.saturating_add(1))
-                    .read_to_end(&mut data)
+                let most = options.max_file_bytes.saturating_add(1);
+                let size = file.metadata().map_or(0, |m| m.len()).min(most);
+                turn.need(size);
+                data.reserve_exact(usize::try_from(size).unwrap_or(0));
+                file.take(most).read_to_end(&mut data)
             });
             match read {
                 Ok(read) => {
-                    scan_bytes(&mut worker, &name, &data, options);
+                    scan_bytes(&mut worker, &name, &data, options, &mut turn);
                     on_file(read as u64);
                 }
                 Err(err) => {
@@ -429,29 +433,14 @@ pub fn scan_part<S: Sink>(
             }
             worker.file = data;
             worker.shrink_buffers();
+            drop(turn);
             worker
         })
         .collect();
     if stdin {
+        // Streamed: records go on as they arrive, one top-level value in memory at a time.
         let mut worker = new_worker();
-        let mut data = Vec::new();
-        match std::io::stdin()
-            .lock()
-            .take(options.max_file_bytes.saturating_add(1))
-            .read_to_end(&mut data)
-        {
-            Ok(_) => scan_bytes(&mut worker, "<stdin>", &data, options),
-            Err(err) => {
-                worker.stats.files_failed += 1;
-                worker.report(Problem {
-                    file: "<stdin>".into(),
-                    record: None,
-                    line: None,
-                    kind: ProblemKind::Unreadable,
-                    message: format!("cannot read: {err}"),
-                });
-            }
-        }
+        crate::stream::scan_reader(&mut worker, "<stdin>", std::io::stdin().lock(), options);
         on_file(0);
         workers.push(worker);
     }
@@ -515,7 +504,10 @@ where
                             message: format!("larger than the {} MB limit", options.max_file_bytes >> 20),
                         });
                     } else {
-                        scan_bytes(&mut worker, &name, &bytes, options);
+                        let mut turn = Turn::default();
+                        turn.need(bytes.len() as u64);
+                        scan_bytes(&mut worker, &name, &bytes, options, &mut turn);
+                        worker.shrink_buffers();
                     }
                     on_file(bytes.len() as u64);
                 }
@@ -538,12 +530,13 @@ where
     merge_workers(workers, ScanStats::default(), 0, started)
 }
 
-/// Decodes one file's bytes and feeds its records to the worker's sink.
-fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], options: &ScanOptions) {
+/// Decodes one file's bytes and feeds its records to the worker's sink. `turn` is held (when
+/// taken) until the records are scanned.
+fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], options: &ScanOptions, turn: &mut Turn) {
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
     let mut inflated = std::mem::take(&mut worker.inflated);
-    scan_decoded(worker, name, data, &mut inflated, options);
+    scan_decoded(worker, name, data, &mut inflated, options, turn);
     worker.inflated = inflated;
 }
 
@@ -553,8 +546,9 @@ fn scan_decoded<S: Sink>(
     data: &[u8],
     inflated: &mut Vec<u8>,
     options: &ScanOptions,
+    turn: &mut Turn,
 ) {
-    let decoded = match decode(data, inflated, options.max_file_bytes) {
+    let decoded = match decode_in_turn(data, inflated, options.max_file_bytes, turn) {
         Ok(decoded) => decoded,
         Err(err) => {
             worker.stats.files_failed += 1;
@@ -584,34 +578,7 @@ fn scan_decoded<S: Sink>(
             message,
         });
     }
-    let window = options.window;
-    let Worker { sink, stats, .. } = worker;
-    let mut record_problems = Vec::new();
-    let outcome = for_each_record(&decoded.text, &mut |slot| {
-        stats.records_read += 1;
-        let parsed = slot.record;
-        match parsed {
-            Ok(record) => {
-                if window.contains(record.time) {
-                    stats.records_in_window += 1;
-                    sink.record(name, &record);
-                }
-            }
-            Err(err) => {
-                stats.records_invalid += 1;
-                record_problems.push(Problem {
-                    file: name.to_string(),
-                    record: Some(slot.index),
-                    line: slot.line,
-                    kind: ProblemKind::Record,
-                    message: err.to_string(),
-                });
-            }
-        }
-    });
-    for problem in record_problems {
-        worker.report(problem);
-    }
+    let (outcome, _) = scan_text(worker, name, &decoded.text, options.window, (0, 0));
     match outcome {
         Ok(Document::Digest) => worker.stats.digests_skipped += 1,
         Ok(Document::Other) => {
@@ -635,9 +602,111 @@ fn scan_decoded<S: Sink>(
     }
 }
 
+/// Hands the records of `text` to the worker's sink and counts them; returns the document's
+/// shape and the number of records. `(records, lines)` before `text` (in a stream) offset the
+/// record indexes and lines problems name.
+pub(crate) fn scan_text<S: Sink>(
+    worker: &mut Worker<'_, S>,
+    name: &str,
+    text: &str,
+    window: TimeWindow,
+    (records_before, lines_before): (usize, usize),
+) -> (Result<Document, DocumentError>, usize) {
+    let Worker { sink, stats, .. } = worker;
+    let mut record_problems = Vec::new();
+    let mut records = 0;
+    let outcome = for_each_record(text, &mut |slot| {
+        records += 1;
+        stats.records_read += 1;
+        match slot.record {
+            Ok(record) => {
+                if window.contains(record.time) {
+                    stats.records_in_window += 1;
+                    sink.record(name, &record);
+                }
+            }
+            Err(err) => {
+                stats.records_invalid += 1;
+                record_problems.push(Problem {
+                    file: name.to_string(),
+                    record: Some(records_before + slot.index),
+                    line: slot.line.map(|line| lines_before + line),
+                    kind: ProblemKind::Record,
+                    message: err.to_string(),
+                });
+            }
+        }
+    });
+    for problem in record_problems {
+        worker.report(problem);
+    }
+    (outcome, records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    struct Names(Vec<String>);
+
+    impl Sink for Names {
+        fn record(&mut self, _: &str, record: &Record<'_>) {
+            self.0.push(record.event_name.to_string());
+        }
+    }
+
+    fn scan_folder(dir: &Path, options: &ScanOptions) -> ScanReport<Names> {
+        let plan = Plan::new(&[Input::Path(dir.to_path_buf())], options);
+        scan_part(plan, options, &|| Names(Vec::new()), &|_| {}, &ProblemBudget::default())
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).expect("write");
+        enc.finish().expect("finish")
+    }
+
+    const RECORD: &str = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"A","eventSource":"s","userIdentity":{}}"#;
+
+    #[test]
+    fn byte_order_mark_and_huge_size_limit_read_every_record() {
+        let dir = tempfile::tempdir().expect("dir");
+        let body = format!("\u{feff}{{\"Records\":[{RECORD}]}}");
+        std::fs::write(dir.path().join("plain.json"), &body).expect("write");
+        std::fs::write(dir.path().join("packed.json.gz"), gzip(body.as_bytes())).expect("write");
+        for limit in [1 << 20, u64::MAX] {
+            let options = ScanOptions {
+                max_file_bytes: limit,
+                ..ScanOptions::default()
+            };
+            let report = scan_folder(dir.path(), &options);
+            assert_eq!(
+                (report.stats.records_read, report.problems_total),
+                (2, 0),
+                "limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_inflations_take_turns_across_workers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut body = b"{\"Records\":[]}".to_vec();
+        body.resize(crate::decode::SMALL_BYTES + (1 << 20), b' ');
+        let packed = gzip(&body);
+        for i in 0..4 {
+            std::fs::write(dir.path().join(format!("{i}.json.gz")), &packed).expect("write");
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("pool");
+        let report = pool.install(|| scan_folder(dir.path(), &ScanOptions::default()));
+        assert_eq!((report.stats.files_read, report.problems_total), (4, 0));
+        assert_eq!(
+            crate::decode::most_large_at_once(),
+            1,
+            "one worker at a time holds more than SMALL_BYTES"
+        );
+    }
 
     #[test]
     fn batches_follow_delivery_time() {
