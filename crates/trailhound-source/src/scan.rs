@@ -690,6 +690,29 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_record_in_envelope_is_named_and_later_records_are_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let deep = format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventName":"D","eventSource":"s","userIdentity":{{}},"requestParameters":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let surrogate = RECORD.replace(r#""A""#, r#""\ud800""#);
+        let body = format!(r#"{{"Records":[{RECORD},{deep},{surrogate},{RECORD}]}}"#);
+        std::fs::write(dir.path().join("f.json"), body).expect("write");
+        let report = scan_folder(dir.path(), &ScanOptions::default());
+        assert_eq!(report.stats.records_read, 4);
+        assert_eq!(report.stats.records_invalid, 1, "the record nested 200 deep");
+        assert_eq!(report.stats.files_damaged, 0);
+        let names: Vec<&str> = report
+            .sinks
+            .iter()
+            .flat_map(|s| s.0.iter().map(String::as_str))
+            .collect();
+        assert_eq!(names, ["A", "\u{fffd}", "A"]);
+    }
+
+    #[test]
     fn large_inflations_take_turns_across_workers() {
         let dir = tempfile::tempdir().expect("dir");
         let mut body = b"{\"Records\":[]}".to_vec();
