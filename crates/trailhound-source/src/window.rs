@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(super::parse_delivery_lag("2h"), Ok(chrono::Duration::hours(2)));
         assert_eq!(super::parse_delivery_lag("30d"), Ok(super::MAX_DELIVERY_LAG));
         for text in ["31d", "100000000w", "-1h", "h"] {
-            assert!(matches!(super::parse_delivery_lag(text), Err(super::WindowError::Lag(_))), "{text}");
+            assert!(
+                matches!(super::parse_delivery_lag(text), Err(super::WindowError::Lag(_))),
+                "{text}"
+            );
         }
     }
 
