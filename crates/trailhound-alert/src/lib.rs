@@ -14,7 +14,7 @@ mod testserver;
 
 pub use deliver::{AlertError, AlertSettings, Delivered, Secret, Target, resolve_secret, send};
 pub use payload::{
-    AlertRun, SLACK_FINDINGS_PER_MESSAGE, level_counts, mrkdwn, slack_messages, sns_message, webhook_payload,
+    AlertRun, SLACK_FINDINGS_PER_MESSAGE, level_counts, mrkdwn, plain, slack_messages, sns_message, webhook_payload,
 };
 pub use targets::{AlertKind, needs_aws, references, resolve};
 

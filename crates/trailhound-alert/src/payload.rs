@@ -1,9 +1,11 @@
 //! Alert messages: a Slack Block Kit message, a generic JSON webhook payload and an SNS text,
 //! built from the findings of one run. Sending them is [`crate::deliver`]'s job.
 //!
-//! Log values are hostile: in Slack they are escaped for mrkdwn (`&`, `<`, `>`, so no link,
-//! mention or `<!channel>` can be forged) and shown in code spans that cannot be closed early;
-//! control characters never pass.
+//! Log values are hostile. No control character (CR and LF included), bidi control or other
+//! invisible format character passes raw into any message: [`plain`] shows them as escapes
+//! (`\n`, `\u{202e}`), so in an SNS text one finding is one line. In Slack they are escaped for
+//! mrkdwn as well (`&`, `<`, `>`, so no link, mention or `<!channel>` can be forged), shown in
+//! code spans that cannot be closed early, and cut to fit Slack's limits with a visible marker.
 
 use serde_json::{Value, json};
 use trailhound_finding::{Finding, Level};
@@ -20,24 +22,112 @@ pub struct AlertRun {
     pub at: String,
 }
 
+/// Whether `c` must never reach a message raw: a control character (C0, DEL, C1) or an
+/// invisible format character (Unicode category Cf, bidi controls among them, and the line and
+/// paragraph separators). The same set as the outputs' escaping (`trailhound_output::hidden`).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{890}'..='\u{891}'
+            | '\u{8e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}' | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
+}
+
+/// How one character of a value is shown in plain text: itself, or a visible escape.
+fn plain_char(c: char, out: &mut String) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// Text for a plain-text message (SNS: email, SMS, chat bridges): every control, bidi and
+/// invisible format character shown as an escape (`\n`, `\u{202e}`), so a value is one line
+/// that shows what it holds, in order.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    text.chars().for_each(|c| plain_char(c, &mut out));
+    out
+}
+
+/// How one character of a value is shown in Slack mrkdwn: as in [`plain`], with `&`, `<` and
+/// `>` as entities.
+fn mrkdwn_char(c: char, out: &mut String) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        c => plain_char(c, out),
+    }
+}
+
 /// Text escaped for Slack mrkdwn: `&`, `<` and `>` as entities, control characters shown.
 pub fn mrkdwn(text: &str) -> String {
-    let printable = trailhound_event::printable(text);
-    let mut out = String::with_capacity(printable.len());
-    for c in printable.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
+    fitted(text, usize::MAX, mrkdwn_char)
+}
+
+/// `text` escaped by `escape`, at most `max` characters long: if it is longer, whole escapes are
+/// kept up to a visible marker saying how many characters of the value were cut.
+fn fitted(text: &str, max: usize, escape: fn(char, &mut String)) -> String {
+    let mut out = String::new();
+    text.chars().for_each(|c| escape(c, &mut out));
+    if out.chars().count() <= max {
+        return out;
+    }
+    out.clear();
+    let mut unit = String::new();
+    let mut length = 0;
+    for (kept, c) in text.chars().enumerate() {
+        unit.clear();
+        escape(c, &mut unit);
+        length += unit.chars().count();
+        if length > max.saturating_sub(CUT_MARKER) {
+            let cut = text.chars().count() - kept;
+            out.push_str(&format!("… ({cut} characters cut)"));
+            return out;
         }
+        out.push_str(&unit);
     }
     out
 }
 
-/// A value as an mrkdwn code span: escaped, with backticks replaced so it cannot end the span.
+/// Room kept for the cut marker: `… (12345678901234567890 characters cut)`.
+const CUT_MARKER: usize = 40;
+
+/// Longest value in a Slack text, escapes and cut marker included: a finding's section (eight
+/// values and some words) stays well under Slack's 3,000 characters.
+const SLACK_VALUE: usize = 280;
+
+/// Slack's limit for a header's text.
+const SLACK_HEADER: usize = 150;
+
+/// Longest value in an SNS message.
+const SNS_VALUE: usize = 1000;
+
+/// SNS's limit for a message, in bytes.
+const SNS_MESSAGE: usize = 256 * 1024;
+
+/// A value for an mrkdwn text: escaped, cut at [`SLACK_VALUE`].
+fn value(text: &str) -> String {
+    fitted(text, SLACK_VALUE, mrkdwn_char)
+}
+
+/// A value as an mrkdwn code span: escaped, with backticks replaced so it cannot end the span,
+/// cut at [`SLACK_VALUE`].
 fn code(text: &str) -> String {
-    format!("`{}`", mrkdwn(text).replace('`', "\u{2018}"))
+    format!("`{}`", fitted(text, SLACK_VALUE, code_char))
+}
+
+fn code_char(c: char, out: &mut String) {
+    match c {
+        '`' => out.push('\u{2018}'),
+        c => mrkdwn_char(c, out),
+    }
 }
 
 /// Counts per level, highest first, as "critical 1, high 2".
@@ -59,9 +149,9 @@ fn slack_line(f: &Finding) -> String {
         "*{}* {} {}",
         f.level.as_str().to_uppercase(),
         code(&f.rule_id),
-        mrkdwn(&f.rule_title)
+        value(&f.rule_title)
     );
-    line.push_str(&format!("\n{} {}", code(&f.event_name), mrkdwn(&f.event_time)));
+    line.push_str(&format!("\n{} {}", code(&f.event_name), value(&f.event_time)));
     if let Some(who) = f.principal_arn.as_deref().or(f.access_key_id.as_deref()) {
         line.push_str(&format!(" by {}", code(who)));
     }
@@ -84,7 +174,9 @@ fn slack_line(f: &Finding) -> String {
 }
 
 /// Slack incoming-webhook messages for a run: one, or several of at most
-/// [`SLACK_FINDINGS_PER_MESSAGE`] findings each, all headed with the run and its counts.
+/// [`SLACK_FINDINGS_PER_MESSAGE`] findings each, all headed with the run and its counts. Every
+/// text object is within Slack's limits (a header 150 characters, a section or context 3,000,
+/// 50 blocks): a longer value is cut with a marker saying how much was cut.
 pub fn slack_messages(run: &AlertRun, findings: &[Finding]) -> Vec<Value> {
     let chunks: Vec<&[Finding]> = findings.chunks(SLACK_FINDINGS_PER_MESSAGE).collect();
     let total = chunks.len();
@@ -99,9 +191,9 @@ pub fn slack_messages(run: &AlertRun, findings: &[Finding]) -> Vec<Value> {
             };
             let title = format!("trailhound: {} new findings{part}", findings.len());
             let mut blocks = vec![
-                json!({"type": "header", "text": {"type": "plain_text", "text": trailhound_event::printable(&title)}}),
+                json!({"type": "header", "text": {"type": "plain_text", "text": fitted(&title, SLACK_HEADER, plain_char)}}),
                 json!({"type": "context", "elements": [{"type": "mrkdwn",
-                    "text": format!("{} at {}: {}", mrkdwn(&run.what), mrkdwn(&run.at), level_counts(findings))}]}),
+                    "text": format!("{} at {}: {}", value(&run.what), value(&run.at), level_counts(findings))}]}),
             ];
             for finding in *chunk {
                 blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": slack_line(finding)}}));
@@ -124,30 +216,35 @@ pub fn webhook_payload(run: &AlertRun, findings: &[Finding]) -> Value {
     })
 }
 
-/// SNS subject (at most 100 characters, no control characters) and message text.
+/// SNS subject (under 100 characters, no control characters) and message text: one line per
+/// finding, every value escaped by [`plain`] so no value can start a line of its own, within
+/// SNS's 256 KiB (findings past it are counted, not shown).
 pub fn sns_message(run: &AlertRun, findings: &[Finding]) -> (String, String) {
-    let subject: String = format!(
+    let subject = format!(
         "trailhound: {} new findings ({})",
         findings.len(),
         level_counts(findings)
-    )
-    .chars()
-    .filter(|c| !c.is_control())
-    .take(100)
-    .collect();
-    let mut text = format!("{} at {}\n\n", trailhound_event::printable(&run.what), run.at);
-    for f in findings {
-        text.push_str(&format!(
+    );
+    let subject = fitted(&subject, 99, plain_char);
+    let field = |v: Option<&str>| fitted(v.unwrap_or("-"), SNS_VALUE, plain_char);
+    let mut text = format!("{} at {}\n\n", field(Some(&run.what)), field(Some(&run.at)));
+    for (shown, f) in findings.iter().enumerate() {
+        let line = format!(
             "{} {} {} {} by {} from {}\n",
             f.level,
-            f.rule_id,
-            f.event_name,
-            f.event_time,
-            f.principal_arn.as_deref().unwrap_or("-"),
-            f.source_ip.as_deref().unwrap_or("-")
-        ));
+            field(Some(&f.rule_id)),
+            field(Some(&f.event_name)),
+            field(Some(&f.event_time)),
+            field(f.principal_arn.as_deref()),
+            field(f.source_ip.as_deref())
+        );
+        if text.len() + line.len() + 64 > SNS_MESSAGE {
+            text.push_str(&format!("… and {} more findings\n", findings.len() - shown));
+            break;
+        }
+        text.push_str(&line);
     }
-    (subject, trailhound_event::printable(&text).replace("\\n", "\n"))
+    (subject, text)
 }
 
 #[cfg(test)]
@@ -201,7 +298,7 @@ mod tests {
 
     #[test]
     fn many_findings_split_into_messages_of_at_most_40() {
-        let findings: Vec<Finding> = (0..95).map(|_| finding("arn:aws:iam::1:user/x")).collect();
+        let findings = vec![finding("arn:aws:iam::1:user/x"); 95];
         let run = AlertRun {
             what: "hunt".into(),
             at: "t".into(),
@@ -227,5 +324,95 @@ mod tests {
             webhook_payload(&run, &findings)["findings"].as_array().map(Vec::len),
             Some(95)
         );
+    }
+
+    /// Controls, bidi and invisible format characters left raw in `text`, apart from its own line ends.
+    fn raw_hidden(text: &str) -> Vec<char> {
+        text.chars()
+            .filter(|&c| c != '\n')
+            .filter(|&c| {
+                c.is_control()
+                    || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}'
+                        | '\u{2028}' | '\u{2029}' | '\u{feff}')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sns_values_cannot_forge_lines() {
+        let forged = "arn:aws:iam::1:user/x from -\ncritical aws-root-login ConsoleLogin 2026-11-20T22:00:00Z by root\r\u{85}\u{2028}\u{202e}\u{200b}\u{1b}[2K";
+        let run = AlertRun {
+            what: "lambda s3://b/evil\nkey".into(),
+            at: "2026-11-20T22:05:00Z\u{7}".into(),
+        };
+        let (subject, text) = sns_message(&run, &[finding(forged), finding("arn:aws:iam::1:user/y")]);
+        assert_eq!(text.lines().count(), 2 + 2, "one line per finding: {text}");
+        assert_eq!(raw_hidden(&text), [] as [char; 0], "{text}");
+        assert_eq!(raw_hidden(&subject), [] as [char; 0], "{subject}");
+        assert!(
+            text.contains("user/x from -\\ncritical") && text.contains("\\u{202e}"),
+            "{text}"
+        );
+        assert!(
+            text.lines().filter(|l| l.starts_with("critical")).count() == 2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn slack_text_objects_stay_within_slack_limits() {
+        let huge = format!("arn:aws:iam::1:user/{}", "&<x>`\u{202e}".repeat(3000));
+        let run = AlertRun {
+            what: format!("hunt s3://{}", "b&".repeat(4000)),
+            at: "2026-11-20T22:05:00Z".into(),
+        };
+        let findings = vec![finding(&huge); 45];
+        let messages = slack_messages(&run, &findings);
+        for message in &messages {
+            let blocks = message["blocks"].as_array().expect("blocks");
+            assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+            for block in blocks {
+                let texts: Vec<&str> = match block["type"].as_str() {
+                    Some("header") => {
+                        let text = block["text"]["text"].as_str().unwrap_or_default();
+                        assert!(text.chars().count() <= 150, "header of {}", text.chars().count());
+                        vec![text]
+                    }
+                    Some("context") => block["elements"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e["text"].as_str())
+                        .collect(),
+                    _ => vec![block["text"]["text"].as_str().unwrap_or_default()],
+                };
+                for text in texts {
+                    assert!(
+                        text.chars().count() <= 3000,
+                        "a text of {} characters",
+                        text.chars().count()
+                    );
+                    assert!(!text.contains('<') && !text.contains('\u{202e}'), "{text}");
+                    assert_eq!(text.matches('`').count() % 2, 0, "code spans stay closed: {text}");
+                }
+            }
+            assert!(message["text"].as_str().is_some_and(|t| t.chars().count() <= 3000));
+        }
+        let section = messages[0]["blocks"][2]["text"]["text"].as_str().unwrap_or_default();
+        assert!(section.contains("characters cut)"), "the cut is visible: {section}");
+    }
+
+    #[test]
+    fn sns_messages_stay_within_256_kib() {
+        let run = AlertRun {
+            what: "hunt".into(),
+            at: "t".into(),
+        };
+        let findings = vec![finding(&"\u{1b}".repeat(5000)); 1000];
+        let (_, text) = sns_message(&run, &findings);
+        assert!(text.len() <= 256 * 1024, "{} bytes", text.len());
+        let last = text.lines().last().unwrap_or_default();
+        assert!(last.starts_with("… and ") && last.ends_with(" more findings"), "{last}");
+        assert!(text.contains("characters cut)"), "a long value is cut visibly");
     }
 }
