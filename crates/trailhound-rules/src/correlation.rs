@@ -11,8 +11,8 @@
 //! estimate of what it holds (entries, groups and their keys, interned strings) to the set's
 //! [`Budget`] (default [`DEFAULT_CORRELATION_MEMORY`]). An evaluator that finds the budget
 //! exceeded forgets its own oldest groups (those whose latest match is oldest) until the total is
-//! back under seven eighths of the limit; the matches forgotten are counted and reported, never
-//! lost silently.
+//! back under three quarters of the limit; the matches forgotten are counted and reported, never
+//! lost silently. Interned strings no live match uses are released as well.
 //!
 //! Also here: the legacy aggregation form (`condition: sel | count() by F > 5` with `timeframe`)
 //! that older SigmaHQ rules use, compiled into the same correlation machinery.
@@ -279,7 +279,7 @@ struct Interner {
 
 /// Estimated bytes an interned string costs beyond its text: the shared allocation's counts and
 /// the allocator's rounding, a map slot and a list slot, at the maps' worst load.
-const STRING_OVERHEAD: usize = 112;
+const STRING_OVERHEAD: usize = 144;
 
 impl Interner {
     /// 0 stands for "no value".
@@ -293,6 +293,18 @@ impl Interner {
         self.strings.push(text.clone());
         let id = self.strings.len() as u32;
         self.ids.insert(text, id);
+        id
+    }
+
+    /// The id of an interned string from another interner, sharing its text.
+    fn shared(&mut self, text: &Arc<str>) -> u32 {
+        if let Some(&id) = self.ids.get(&**text) {
+            return id;
+        }
+        self.bytes += text.len() + STRING_OVERHEAD;
+        self.strings.push(text.clone());
+        let id = self.strings.len() as u32;
+        self.ids.insert(text.clone(), id);
         id
     }
 
@@ -449,7 +461,7 @@ struct Group {
 
 /// Estimated bytes a group costs beyond its key's text and its entries: the map slot (at the
 /// map's worst load) and the allocator's rounding of its four allocations.
-const GROUP_OVERHEAD: usize = 2 * std::mem::size_of::<(Box<str>, Group)>() + 64;
+const GROUP_OVERHEAD: usize = 2 * std::mem::size_of::<(Box<str>, Group)>() + 128;
 
 impl Group {
     /// Estimated bytes held by the group under `key`.
@@ -635,6 +647,12 @@ impl CorrelationState {
 
     /// Counts entries and bytes afresh (after a sweep or a merge), then charges the budget.
     fn recount(&mut self) {
+        self.measure();
+        self.charge();
+    }
+
+    /// Counts entries and group bytes afresh.
+    fn measure(&mut self) {
         let (mut entries, mut bytes) = (0, 0);
         for group_map in self.groups.values() {
             for (key, group) in group_map {
@@ -644,71 +662,17 @@ impl CorrelationState {
         }
         self.entries = entries;
         self.group_bytes = bytes;
-        self.charge();
     }
 
     /// Brings this state's charge to the budget up to date, and keeps within the bound.
     fn charge(&mut self) {
-        let now = self.bytes();
-        if now >= self.charged {
-            self.budget.used.fetch_add(now - self.charged, Ordering::Relaxed);
-        } else {
-            self.budget.used.fetch_sub(self.charged - now, Ordering::Relaxed);
-        }
-        self.charged = now;
+        self.recharge();
         if self.budget.used() > self.budget.limit() || self.entries > MAX_ENTRIES {
             self.shrink();
         }
     }
 
-    /// Forgets this state's oldest groups (by their latest match) until all evaluators together
-    /// hold at most seven eighths of the bound, or (when others hold most of it) until this one
-    /// has halved and all are within the bound, or this one holds nothing more. Counted.
-    fn shrink(&mut self) {
-        let limit = self.budget.limit();
-        let target = limit - limit / 8;
-        let cap = MAX_ENTRIES - MAX_ENTRIES / 8;
-        self.recharge();
-        let half = self.charged / 2;
-        // Strings are freed by compacting after the groups go: each round projects them as
-        // shrinking with the entries, then compacts and checks again.
-        for _ in 0..4 {
-            self.compact();
-            self.recharge();
-            let others = self.budget.used().saturating_sub(self.charged);
-            let within = others + self.charged <= target || (self.charged <= half && others + self.charged <= limit);
-            if (within && self.entries <= cap) || self.groups.is_empty() {
-                return;
-            }
-            let (entries, strings) = (self.entries.max(1), self.strings.bytes);
-            let mut ages: Vec<(Option<DateTime<Utc>>, usize, Box<str>)> = self
-                .groups
-                .iter()
-                .flat_map(|(index, by_key)| by_key.iter().map(move |(key, g)| (g.latest(), *index, key.clone())))
-                .collect();
-            ages.sort();
-            for (_, index, key) in ages {
-                let own = self.group_bytes + strings / entries * self.entries;
-                let within = others + own <= target || (own <= half && others + own <= limit);
-                if within && self.entries <= cap {
-                    break;
-                }
-                let Some(group) = self.groups.get_mut(&index).and_then(|by_key| by_key.remove(&key)) else {
-                    continue;
-                };
-                let held = group.pending.len() + group.window.len();
-                self.entries -= held;
-                self.evicted += held as u64;
-                self.evicted_groups += 1;
-                self.group_bytes = self.group_bytes.saturating_sub(group.bytes(&key));
-            }
-            self.groups.retain(|_, by_key| !by_key.is_empty());
-        }
-        self.compact();
-        self.recharge();
-    }
-
-    /// `charge` without the bound check (for use while shrinking).
+    /// Brings this state's charge to the budget up to date.
     fn recharge(&mut self) {
         let now = self.bytes();
         if now >= self.charged {
@@ -719,17 +683,93 @@ impl CorrelationState {
         self.charged = now;
     }
 
+    /// Forgets this state's oldest groups (by their latest match) until all evaluators together
+    /// hold at most three quarters of the bound, or (when others hold most of it) until this one
+    /// has halved and all are within the bound, or this one holds nothing more. Counted.
+    fn shrink(&mut self) {
+        // The strings' share is projected (see `evict_oldest`): when that was optimistic, another
+        // round finishes the job.
+        for _ in 0..3 {
+            self.evict_oldest();
+            let over = self.budget.used() > self.budget.limit() || self.entries > MAX_ENTRIES;
+            if !over || self.groups.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// One round of [`CorrelationState::shrink`].
+    fn evict_oldest(&mut self) {
+        let limit = self.budget.limit();
+        let (target, margin) = (limit - limit / 4, limit - limit / 16);
+        let cap = MAX_ENTRIES - MAX_ENTRIES / 4;
+        let others = self.budget.used().saturating_sub(self.charged);
+        let half = self.charged / 2;
+        let fits = |own: usize, entries: usize| {
+            (others + own <= target || (own <= half && others + own <= margin)) && entries <= cap
+        };
+        // Strings go when no entry uses them any more: project them as shrinking with the
+        // entries, and compact once the groups are gone.
+        let (entries, strings) = (self.entries.max(1) as u128, self.strings.bytes as u128);
+        let mut ages: Vec<(Option<DateTime<Utc>>, usize, usize)> = self
+            .groups
+            .values()
+            .flat_map(|by_key| {
+                by_key
+                    .iter()
+                    .map(|(key, g)| (g.latest(), g.bytes(key), g.pending.len() + g.window.len()))
+            })
+            .collect();
+        ages.sort_unstable_by_key(|age| age.0);
+        let (mut group_bytes, mut left) = (self.group_bytes, self.entries);
+        let mut cutoff = None;
+        for (latest, bytes, held) in ages {
+            let own = group_bytes + (strings * left as u128 / entries) as usize;
+            if fits(own, left) {
+                break;
+            }
+            group_bytes = group_bytes.saturating_sub(bytes);
+            left = left.saturating_sub(held);
+            cutoff = Some(latest);
+        }
+        if let Some(cutoff) = cutoff {
+            let (mut evicted, mut groups) = (0, 0);
+            for by_key in self.groups.values_mut() {
+                by_key.retain(|_, g| {
+                    let keep = g.latest() > cutoff;
+                    if !keep {
+                        evicted += (g.pending.len() + g.window.len()) as u64;
+                        groups += 1;
+                    }
+                    keep
+                });
+            }
+            self.groups.retain(|_, by_key| !by_key.is_empty());
+            self.evicted += evicted;
+            self.evicted_groups += groups;
+        }
+        self.compact();
+        self.measure();
+        self.recharge();
+    }
+
     /// Keeps only the interned strings live entries still use (the interner otherwise keeps every
     /// string it ever saw, for the whole run).
     fn compact(&mut self) {
-        let old = std::mem::take(&mut self.strings);
-        let mut remap: FxHashMap<u32, u32> = FxHashMap::default();
+        // The old map goes first: the texts are shared, so only the new map and list are extra.
+        let Interner { ids, strings: old, .. } = std::mem::take(&mut self.strings);
+        drop(ids);
+        // Old id -> new id (0: not seen yet; ids start at 1).
+        let mut remap = vec![0u32; old.len() + 1];
         let strings = &mut self.strings;
         let mut map = |id: u32| -> u32 {
-            if id == 0 {
+            let Some(slot) = remap.get_mut(id as usize).filter(|_| id != 0) else {
                 return 0;
+            };
+            if *slot == 0 {
+                *slot = old.get(id as usize - 1).map_or(0, |text| strings.shared(text));
             }
-            *remap.entry(id).or_insert_with(|| strings.id(old.get(id)))
+            *slot
         };
         for by_key in self.groups.values_mut() {
             for group in by_key.values_mut() {
