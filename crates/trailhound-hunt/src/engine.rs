@@ -88,10 +88,15 @@ pub struct Hunted {
 struct Worker<'s> {
     evaluator: Evaluator<'s>,
     activity: Option<Activity>,
+    /// The latest event time observed.
+    latest: Option<DateTime<Utc>>,
 }
 
 impl Sink for Worker<'_> {
     fn record(&mut self, source: &str, record: &Record<'_>) {
+        if self.latest.is_none_or(|latest| record.time > latest) {
+            self.latest = Some(record.time);
+        }
         if let Some(activity) = &mut self.activity {
             activity.add(record);
         }
@@ -118,17 +123,22 @@ pub fn hunt(
     };
     let incremental = options.store.as_ref().is_some_and(|s| s.since_last_run);
     let mut evaluator = Evaluator::new(rules, options.with_event);
+    // Correlation windows reported by the run that left them are not reported again unless
+    // this run adds to them: only findings completed after what that run had seen are kept.
+    let mut reported_until = None;
     if let Some(store) = store.as_ref().filter(|_| incremental) {
         read_options.since = Some(store.cursors()?);
         if let Some(bytes) = store.state(CORRELATION_STATE)? {
-            restore_correlations(&bytes, &mut evaluator);
+            reported_until = restore_correlations(&bytes, &mut evaluator);
         }
     } else if let Some(bytes) = &options.continue_correlations {
-        restore_correlations(bytes, &mut evaluator);
+        reported_until = restore_correlations(bytes, &mut evaluator);
     }
+    let mut latest = reported_until;
     let make = || Worker {
         evaluator: Evaluator::new(rules, options.with_event),
         activity: options.activity.then(Activity::default),
+        latest: None,
     };
     let mut activity = Activity::default();
     // With correlations, read in delivery-time batches and sweep after each one, so their state
@@ -141,6 +151,7 @@ pub fn hunt(
         rules.correlations() > 0,
         &mut |workers, watermark: Option<DateTime<Utc>>| {
             for worker in workers {
+                latest = latest.max(worker.latest);
                 evaluator.merge(worker.evaluator);
                 if let Some(more) = worker.activity {
                     activity.merge(more);
@@ -153,7 +164,8 @@ pub fn hunt(
     )?;
     // What correlation windows still hold goes to the next incremental run, which continues
     // them: a burst split across two runs (or two delivery files) is still one burst.
-    let saved = ((incremental || options.keep_correlations) && rules.correlations() > 0).then(|| evaluator.save());
+    let saved = ((incremental || options.keep_correlations) && rules.correlations() > 0)
+        .then(|| carried_state(latest, &evaluator.save()));
     let evaluated = evaluator.finish();
     if evaluated.late > 0 {
         tracing::warn!(
@@ -168,6 +180,9 @@ pub fn hunt(
         );
     }
     let mut findings = evaluated.findings;
+    if let Some(until) = reported_until {
+        findings.retain(|f| f.correlation.is_none() || f.time > until);
+    }
     // Rules kept only because a correlation counts them may still report (generate: true).
     if let Some(min) = options.min_level {
         findings.retain(|f| f.level >= min);
@@ -239,25 +254,65 @@ const CORRELATION_STATE: &str = "correlations";
 /// Continues the correlation windows the last incremental run left open. A state this build
 /// cannot read (damaged, or from another version) is reported and the run starts afresh: it
 /// costs at most the bursts that straddle this one boundary.
-fn restore_correlations(bytes: &[u8], evaluator: &mut Evaluator<'_>) {
-    match evaluator.restore(bytes) {
+/// What a run leaves for the next one to continue: the latest event time it saw (its
+/// correlation findings up to then are reported), a line break, and the evaluator's state.
+fn carried_state(latest: Option<DateTime<Utc>>, state: &[u8]) -> Vec<u8> {
+    let mut out = latest
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
+        .into_bytes();
+    out.push(b'\n');
+    out.extend_from_slice(state);
+    out
+}
+
+/// The parts of [`carried_state`]'s bytes.
+fn split_carried(bytes: &[u8]) -> (Option<DateTime<Utc>>, &[u8]) {
+    let Some(newline) = bytes.iter().position(|b| *b == b'\n') else {
+        return (None, bytes);
+    };
+    let time = std::str::from_utf8(&bytes[..newline])
+        .ok()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|t| t.with_timezone(&Utc));
+    (time, &bytes[newline + 1..])
+}
+
+/// Continues the correlation windows an earlier run left open; returns the latest event time
+/// that run had seen. A state this build cannot read (damaged, or from another version) is
+/// reported and the run starts afresh: it costs at most the bursts that straddle this one
+/// boundary.
+fn restore_correlations(bytes: &[u8], evaluator: &mut Evaluator<'_>) -> Option<DateTime<Utc>> {
+    let (until, state) = split_carried(bytes);
+    match evaluator.restore(state) {
         Ok(retired) => {
             tracing::debug!("continuing {} correlation matches from the last run", evaluator.held());
             if retired > 0 {
                 tracing::info!("{retired} saved correlation windows belong to rules no longer run; dropped");
             }
+            until
         }
-        Err(err) => tracing::warn!("the last run's correlation state cannot be continued ({err}); starting afresh"),
+        Err(err) => {
+            tracing::warn!("the last run's correlation state cannot be continued ({err}); starting afresh");
+            None
+        }
     }
 }
 
 /// Two saved correlation states of one rule set as one: what either holds, a match both hold
 /// (the same event) counted once. A state that cannot be read is left out, with a warning.
+///
+/// The merged state counts as reported up to the earlier of the two runs' latest times, so a
+/// window that only the two together complete is still reported by the next run.
 pub fn merge_correlation_states(rules: &RuleSet, a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut merged = Evaluator::new(rules, false);
-    restore_correlations(a, &mut merged);
+    let until_a = restore_correlations(a, &mut merged);
     let mut other = Evaluator::new(rules, false);
-    restore_correlations(b, &mut other);
+    let until_b = restore_correlations(b, &mut other);
     merged.merge(other);
-    merged.save()
+    let until = match (until_a, until_b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        _ => None,
+    };
+    carried_state(until, &merged.save())
 }

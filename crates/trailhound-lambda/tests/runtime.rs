@@ -103,6 +103,61 @@ fn outcome(requests: &[Request], i: usize) -> Option<Result<Value, Value>> {
     })
 }
 
+/// Starts the function's binary on the Runtime API `api`, with state in the state bucket and
+/// the extra `env`.
+fn spawn_function(
+    api: &HttpServer,
+    moto: &Moto,
+    scratch: &std::path::Path,
+    env: &[(&str, String)],
+) -> std::process::Child {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_trailhound-lambda"));
+    Command::new(bin)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "trailhound")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("TRAILHOUND_ENDPOINT_URL", moto.url())
+        .env("TRAILHOUND_STATE", format!("s3://{STATE}/trailhound"))
+        .env("TRAILHOUND_SCRATCH", scratch)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the bootstrap starts")
+}
+
+/// Waits for the outcomes of the first `count` invocations, stops the function, and returns
+/// the response documents (an invocation error fails the test) and the function's log.
+fn wait_for(api: &HttpServer, count: usize, child: std::process::Child) -> (Vec<Value>, String) {
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while (0..count).any(|i| outcome(&api.requests(), i).is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let logs = child
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    let requests = api.requests();
+    let results = (0..count)
+        .map(|i| match outcome(&requests, i) {
+            Some(Ok(value)) => value,
+            other => panic!("invocation {i}: {other:?}\n{logs}"),
+        })
+        .collect();
+    (results, logs)
+}
+
 #[test]
 fn every_trigger_kind_runs_end_to_end_and_alerts_once() {
     let Some(moto) = Moto::start() else { return };
@@ -148,51 +203,18 @@ fn every_trigger_kind_runs_end_to_end_and_alerts_once() {
     let count = events.len();
     let api = runtime_api(events);
     let scratch = tempfile::tempdir().expect("scratch");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_trailhound-lambda"));
-    let mut child = Command::new(bin)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "trailhound")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("TRAILHOUND_ENDPOINT_URL", moto.url())
-        .env("TRAILHOUND_STATE", format!("s3://{STATE}/trailhound"))
-        .env("TRAILHOUND_ALERTS", "slack")
-        .env(
+    let env = [
+        ("TRAILHOUND_ALERTS", "slack".to_string()),
+        (
             "TRAILHOUND_SLACK_WEBHOOK_URL",
             format!("{}/services/T0/B0/SECRET", slack.url()),
-        )
-        .env("TRAILHOUND_SOURCES", format!("s3://{TRAIL}"))
-        .env("TRAILHOUND_SINCE", "2026-11-01T00:00:00Z")
-        .env("TRAILHOUND_INVENTORY", "us-east-1")
-        .env("TRAILHOUND_SCRATCH", scratch.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the bootstrap starts");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while (0..count).any(|i| outcome(&api.requests(), i).is_none()) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let logs = child
-        .wait_with_output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-        .unwrap_or_default();
-    let requests = api.requests();
-    let results: Vec<Value> = (0..count)
-        .map(|i| match outcome(&requests, i) {
-            Some(Ok(value)) => value,
-            other => panic!("invocation {i}: {other:?}\n{logs}"),
-        })
-        .collect();
+        ),
+        ("TRAILHOUND_SOURCES", format!("s3://{TRAIL}")),
+        ("TRAILHOUND_SINCE", "2026-11-01T00:00:00Z".to_string()),
+        ("TRAILHOUND_INVENTORY", "us-east-1".to_string()),
+    ];
+    let child = spawn_function(&api, &moto, scratch.path(), &env);
+    let (results, logs) = wait_for(&api, count, child);
     assert!(!logs.contains("SECRET"), "the webhook URL never reaches the logs");
     // The function's log (per-invocation timings), for `--nocapture`.
     eprintln!("{logs}");
@@ -255,4 +277,90 @@ fn every_trigger_kind_runs_end_to_end_and_alerts_once() {
         .filter(|k| k.starts_with("trailhound/alerted/"))
         .count();
     assert!(markers as u64 >= alerted, "{state_keys:?}");
+}
+
+/// A delivery file of `count` denied calls by one user, one every ten seconds from `first`.
+fn denied_file(first: u32, count: u32) -> Vec<u8> {
+    let records: Vec<String> = (first..first + count)
+        .map(|i| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2026-11-20T12:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","errorCode":"AccessDenied","eventID":"denied-{i}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/mallory","accessKeyId":"AKIAEXAMPLEMALLORY1"}}}}"#,
+                i / 6,
+                (i % 6) * 10
+            )
+        })
+        .collect();
+    format!("{{\"Records\":[{}]}}", records.join(",")).into_bytes()
+}
+
+/// 24 denied calls delivered in two objects, each hunted by its own invocation: the second
+/// invocation continues the window the first left in the state, and the burst is alerted once,
+/// even when the second object's event comes again.
+#[test]
+fn a_burst_split_across_two_objects_is_alerted_once() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let s3 = moto.aws(&rt).s3(None);
+    for bucket in [TRAIL, STATE] {
+        rt.block_on(s3.create_bucket().bucket(bucket).send()).expect("bucket");
+    }
+    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20";
+    let first = format!("{day}/111122223333_CloudTrail_us-east-1_20261120T1205Z_first.json");
+    let second = format!("{day}/111122223333_CloudTrail_us-east-1_20261120T1210Z_second.json");
+    for (key, bytes) in [(&first, denied_file(0, 12)), (&second, denied_file(12, 12))] {
+        rt.block_on(s3.put_object().bucket(TRAIL).key(key).body(bytes.into()).send())
+            .expect("put");
+    }
+    let rules = tempfile::tempdir().expect("rules");
+    std::fs::write(
+        rules.path().join("burst.yml"),
+        "title: denied\nname: denied\nlogsource: {product: aws, service: cloudtrail}\nlevel: low\ndetection:\n  sel:\n    errorCode: AccessDenied\n  condition: sel\n---\ntitle: denied burst\nname: denied-burst\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [denied]\n  group-by: [userIdentity.arn]\n  timespan: 10m\n  condition: {gte: 20}\n",
+    )
+    .expect("rule file");
+    let slack = HttpServer::start(|_| Response {
+        status: 200,
+        headers: Vec::new(),
+        body: b"ok".to_vec(),
+    });
+    let events = vec![
+        s3_event(TRAIL, &first),
+        s3_event(TRAIL, &second),
+        s3_event(TRAIL, &second),
+    ];
+    let count = events.len();
+    let api = runtime_api(events);
+    let scratch = tempfile::tempdir().expect("scratch");
+    let env = [
+        ("TRAILHOUND_ALERTS", "slack".to_string()),
+        ("TRAILHOUND_SLACK_WEBHOOK_URL", format!("{}/hook", slack.url())),
+        ("TRAILHOUND_RULES", rules.path().display().to_string()),
+        ("TRAILHOUND_NO_BUILTIN", "1".to_string()),
+    ];
+    let child = spawn_function(&api, &moto, scratch.path(), &env);
+    let (results, logs) = wait_for(&api, count, child);
+    assert_eq!(
+        results[0]["alerted"], 0,
+        "12 calls are no burst yet: {}\n{logs}",
+        results[0]
+    );
+    assert_eq!(
+        results[1]["alerted"], 1,
+        "the second object completes it: {}\n{logs}",
+        results[1]
+    );
+    assert_eq!(results[2]["alerted"], 0, "a repeat of the object: {}", results[2]);
+    assert_eq!(results[2]["already_alerted"], 1, "{}", results[2]);
+    let bursts = slack
+        .requests()
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.body).contains("denied-burst"))
+        .count();
+    assert_eq!(bursts, 1);
+    let state = rt
+        .block_on(s3.get_object().bucket(STATE).key("trailhound/correlations.json").send())
+        .expect("the correlation state is kept in the state prefix");
+    assert!(state.content_length().unwrap_or_default() > 0);
 }

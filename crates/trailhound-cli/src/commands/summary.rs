@@ -60,9 +60,7 @@ pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
             "regions": regions.iter().map(|(r, n)| serde_json::json!({"region": r, "events": n})).collect::<Vec<_>>(),
             "access_keys": &keys[..top(keys.len())],
         });
-        serde_json::to_writer_pretty(&mut out, &document)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
+        trailhound_output::write_json(&mut out, &document, true).and_then(|()| writeln!(out))
     } else {
         (|| -> std::io::Result<()> {
             let ips = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(" ");

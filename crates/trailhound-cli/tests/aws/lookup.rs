@@ -215,7 +215,74 @@ fn a_second_lookup_run_reads_nothing() {
         .map(|t| t.timestamp())
         .max()
         .expect("events");
-    assert_eq!(seen.len(), requests + 1, "one request, answered with nothing");
-    assert_eq!(seen[requests].body["StartTime"].as_f64(), Some((latest + 1) as f64));
-    assert!(second.stderr.contains("0 events"), "{}", second.stderr);
+    assert_eq!(seen.len(), requests + 1, "one request: the overlap before the cursor");
+    assert_eq!(seen[requests].body["StartTime"].as_f64(), Some((latest - 900) as f64));
+    assert!(second.stderr.contains(" 0 events, "), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("read by the last run skipped"),
+        "{}",
+        second.stderr
+    );
+}
+
+/// An event LookupEvents indexes late (its time is before the last run's cursor) is read by the
+/// next incremental run, once; the events of the overlap read before are not read again.
+#[test]
+fn an_event_indexed_late_is_read_by_the_next_run() {
+    let db = tempfile::tempdir().expect("dir");
+    let store = db.path().join("case.db").display().to_string();
+    let hunt = |url: &str| {
+        run(trailhound().args([
+            "hunt",
+            "lookup:us-east-1",
+            "--format",
+            "jsonl",
+            "--store",
+            &store,
+            "--since-last-run",
+            "--new-only",
+            "--since",
+            "2026-11-20T00:00:00Z",
+            "--endpoint-url",
+            url,
+        ]))
+    };
+    let before = LookupServer::start(behaviour(0, &[]));
+    let first = hunt(&before.url());
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // The same events, and one more that happened five minutes before the latest of them.
+    let mut late_behaviour = behaviour(0, &[]);
+    let events = late_behaviour.events.get_mut("us-east-1").expect("region");
+    let latest = events
+        .iter()
+        .filter_map(|e| chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str()?).ok())
+        .max()
+        .expect("events");
+    let mut late = events
+        .iter()
+        .find(|e| e["eventName"] == "StopLogging")
+        .cloned()
+        .expect("a StopLogging record");
+    late["eventID"] = "late-indexed-0000-4000-8000-000000000001".into();
+    late["eventTime"] = (latest - chrono::Duration::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .into();
+    events.push(late);
+    let after = LookupServer::start(late_behaviour);
+    let second = hunt(&after.url());
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let findings = jsonl(&second.stdout);
+    assert!(
+        findings.iter().any(|f| f["rule_id"] == "aws-cloudtrail-stop-logging"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["event_id"] == "late-indexed-0000-4000-8000-000000000001"),
+        "only the late event's findings: {}",
+        second.stdout
+    );
+    assert!(second.stderr.contains(" 1 events, "), "{}", second.stderr);
 }

@@ -4,12 +4,16 @@
 //! second per account and region: each region's reader spaces its requests (retries included)
 //! at least [`LookupOptions::interval`] apart, and backs off on ThrottlingException. Each page's
 //! `CloudTrailEvent` strings go to the scanner as NDJSON named `lookup:REGION`.
+//!
+//! An incremental read asks again for the [`OVERLAP`] before the region's cursor (events are
+//! indexed minutes late) and skips the events the last run read there, by `eventID`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
+use crate::aws::cursor::{MAX_SEEN, OVERLAP};
 use crate::scan::Fetched;
 use crate::window::TimeWindow;
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -34,6 +38,8 @@ pub struct LookupOptions {
     pub backoff: StdDuration,
     /// Incremental reads: per region, the latest event time read before.
     pub cursors: BTreeMap<String, DateTime<Utc>>,
+    /// Per region, the event ids the last run read in the overlap before its cursor.
+    pub seen: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Default for LookupOptions {
@@ -44,6 +50,7 @@ impl Default for LookupOptions {
             attempts: 8,
             backoff: StdDuration::from_secs(1),
             cursors: BTreeMap::new(),
+            seen: BTreeMap::new(),
         }
     }
 }
@@ -56,19 +63,21 @@ pub struct LookupCounters {
     pub events: AtomicU64,
     /// Results without a CloudTrailEvent document.
     pub without_document: AtomicU64,
+    /// Events in the overlap that the last run read, skipped.
+    pub already_read: AtomicU64,
 }
 
 /// A running read of several regions.
 pub struct LookupRead {
     pub events: mpsc::Receiver<Fetched>,
     pub counters: Arc<LookupCounters>,
-    /// Per region: the latest event time read, once the read ends (for cursors); regions that
-    /// failed are absent.
-    pub latest: tokio::task::JoinHandle<BTreeMap<String, DateTime<Utc>>>,
+    /// Per region: the latest event time read and the ids of the events read in the overlap
+    /// before it, once the read ends (for cursors); regions that failed are absent.
+    pub latest: tokio::task::JoinHandle<BTreeMap<String, (DateTime<Utc>, BTreeSet<String>)>>,
 }
 
-/// The window LookupEvents is asked for in `region`: the hunt's window, starting after the
-/// region's cursor, and never older than the retention.
+/// The window LookupEvents is asked for in `region`: the hunt's window, starting [`OVERLAP`]
+/// before the region's cursor, and never older than the retention.
 pub fn request_window(
     options: &LookupOptions,
     region: &str,
@@ -77,7 +86,7 @@ pub fn request_window(
     let oldest = now - Duration::days(RETENTION_DAYS);
     let mut start = options.window.since.unwrap_or(oldest).max(oldest);
     if let Some(cursor) = options.cursors.get(region) {
-        start = start.max(*cursor + Duration::seconds(1));
+        start = start.max(cursor.checked_sub_signed(OVERLAP).unwrap_or(*cursor));
     }
     (start, options.window.until)
 }
@@ -100,8 +109,8 @@ pub fn read(aws: &Aws, runtime: &tokio::runtime::Handle, regions: Vec<String>, o
     let latest = runtime.spawn(async move {
         let mut latest = BTreeMap::new();
         for task in tasks {
-            if let Ok((region, Some(time))) = task.await {
-                latest.insert(region, time);
+            if let Ok((region, Some(read))) = task.await {
+                latest.insert(region, read);
             }
         }
         latest
@@ -113,15 +122,18 @@ pub fn read(aws: &Aws, runtime: &tokio::runtime::Handle, regions: Vec<String>, o
     }
 }
 
-/// Pages through one region. Returns the latest event time read, or `None` if the read failed
-/// (reported on the channel) or found nothing.
+/// Pages through one region. Returns the latest event time read with the ids read in the
+/// overlap before it, or `None` if the read failed (reported on the channel) or found nothing.
 async fn read_region(
     client: &aws_sdk_cloudtrail::Client,
     region: &str,
     options: &LookupOptions,
     tx: &mpsc::Sender<Fetched>,
     counters: &LookupCounters,
-) -> Option<DateTime<Utc>> {
+) -> Option<(DateTime<Utc>, BTreeSet<String>)> {
+    let empty = BTreeSet::new();
+    let seen = options.seen.get(region).unwrap_or(&empty);
+    let mut read: Vec<(DateTime<Utc>, String)> = Vec::new();
     let name = format!("lookup:{region}");
     let (start, end) = request_window(options, region, Utc::now());
     let mut ticker = tokio::time::interval(options.interval);
@@ -178,8 +190,16 @@ async fn read_region(
         };
         let mut bytes = Vec::new();
         for event in page.events() {
-            if let Some(time) = event.event_time().and_then(to_chrono) {
+            let time = event.event_time().and_then(to_chrono);
+            if let Some(time) = time {
                 latest = Some(latest.map_or(time, |l| l.max(time)));
+            }
+            if let Some(id) = event.event_id() {
+                if seen.contains(id) {
+                    counters.already_read.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                read.extend(time.map(|t| (t, id.to_string())));
             }
             match event.cloud_trail_event() {
                 Some(document) => {
@@ -205,7 +225,23 @@ async fn read_region(
         }
         match page.next_token() {
             Some(next) if !next.is_empty() => token = Some(next.to_string()),
-            _ => return latest,
+            _ => {
+                let latest = latest?;
+                let cut = latest.checked_sub_signed(OVERLAP).unwrap_or(latest);
+                // The last run's ids still in the overlap are remembered with this run's.
+                let mut ids: BTreeSet<String> = read
+                    .into_iter()
+                    .filter(|(time, _)| *time >= cut)
+                    .map(|(_, id)| id)
+                    .collect();
+                if options.cursors.get(region).is_some_and(|c| *c >= cut) {
+                    ids.extend(seen.iter().cloned());
+                }
+                if ids.len() > MAX_SEEN {
+                    ids.clear();
+                }
+                return Some((latest, ids));
+            }
         }
     }
 }
@@ -237,7 +273,11 @@ mod tests {
         options.cursors.insert("us-east-1".into(), now - Duration::hours(1));
         options.window.since = Some(now - Duration::days(1));
         let (start, _) = request_window(&options, "us-east-1", now);
-        assert_eq!(start, now - Duration::hours(1) + Duration::seconds(1));
+        assert_eq!(
+            start,
+            now - Duration::hours(1) - OVERLAP,
+            "the overlap before the cursor"
+        );
         assert_eq!(request_window(&options, "eu-west-1", now).0, now - Duration::days(1));
     }
 }

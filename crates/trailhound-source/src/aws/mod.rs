@@ -5,6 +5,7 @@
 //! Read-only: every SDK call here is in `deploy/iam-policy.json` (trailhound-aws's policy test
 //! reads this folder to prove it).
 
+pub mod cursor;
 pub mod lookup;
 mod remote;
 pub mod s3;

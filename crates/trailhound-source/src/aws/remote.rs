@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::cursor::Cursor;
 use super::lookup::{self, LookupOptions};
 use super::s3::{ListCounts, ObjectRef, S3Options, Scope, TrailBucket};
 use crate::input::{Input, LookupRegions};
@@ -115,6 +116,7 @@ impl<S: Sink> Reader<'_, S> {
         let options = Arc::new(options);
         let lag = self.options.scan.delivery_lag;
         let day_list: Vec<(Option<NaiveDate>, Vec<usize>)> = days.into_iter().collect();
+        let mut already_read = 0;
         for (position, (day, indexes)) in day_list.iter().enumerate() {
             let objects = rt.block_on(list_concurrently(&trail, &scopes, indexes, *day, &options))?;
             let mut kept = Vec::new();
@@ -122,6 +124,7 @@ impl<S: Sink> Reader<'_, S> {
                 driven.stats.files_found += counts.found;
                 driven.stats.files_pruned += counts.pruned;
                 driven.stats.digests_skipped += counts.digests;
+                already_read += counts.already_read;
                 kept.extend(objects);
             }
             let (undated, dated) = delivery_batches(kept, |o| Path::new(&o.key), lag, width);
@@ -148,8 +151,13 @@ impl<S: Sink> Reader<'_, S> {
         }
         let c = &trail.counters;
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let again = if already_read > 0 {
+            format!(", {already_read} read by the last run skipped")
+        } else {
+            String::new()
+        };
         driven.notes.push(format!(
-            "{source}: {} accounts/regions, {} day folders; {} list requests, {} objects fetched ({:.1} MB), {} failed, {} retried",
+            "{source}: {} accounts/regions, {} day folders; {} list requests, {} objects fetched ({:.1} MB){again}, {} failed, {} retried",
             scopes.len(),
             day_list.len(),
             get(&c.list_requests),
@@ -178,11 +186,15 @@ impl<S: Sink> Reader<'_, S> {
         if window.since.is_none_or(|since| since < oldest) {
             tracing::info!("lookup: LookupEvents keeps management events of the last 90 days only");
         }
-        let cursors = self
-            .cursors_of("lookup")
-            .into_iter()
-            .filter_map(|(region, time)| Some((region, trailhound_event::parse_event_time(&time)?)))
-            .collect();
+        let mut cursors = BTreeMap::new();
+        let mut seen = BTreeMap::new();
+        for (region, text) in self.cursors_of("lookup") {
+            let cursor = Cursor::parse(&text);
+            if let Some(time) = trailhound_event::parse_event_time(&cursor.position) {
+                cursors.insert(region.clone(), time);
+                seen.insert(region, cursor.seen);
+            }
+        }
         let read = lookup::read(
             self.remote.aws,
             rt,
@@ -190,6 +202,7 @@ impl<S: Sink> Reader<'_, S> {
             LookupOptions {
                 window,
                 cursors,
+                seen,
                 ..LookupOptions::default()
             },
         );
@@ -200,17 +213,19 @@ impl<S: Sink> Reader<'_, S> {
         let c = &read.counters;
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
         driven.notes.push(format!(
-            "lookup: {} regions; {} requests ({} throttled), {} events",
+            "lookup: {} regions; {} requests ({} throttled), {} events, {} read by the last run skipped",
             regions.len(),
             get(&c.requests),
             get(&c.throttled),
             get(&c.events),
+            get(&c.already_read),
         ));
-        for (region, time) in latest {
-            driven.cursors.insert(
-                ("lookup".to_string(), region),
-                time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
+        for (region, (time, seen)) in latest {
+            let cursor = Cursor {
+                position: time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                seen,
+            };
+            driven.cursors.insert(("lookup".to_string(), region), cursor.to_text());
         }
         Ok(report)
     }

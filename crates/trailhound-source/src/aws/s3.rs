@@ -12,10 +12,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::aws::cursor::{Cursor, MAX_SEEN, OVERLAP};
 use crate::discover::{FileTime, file_time};
 use crate::scan::Fetched;
 use crate::window::TimeWindow;
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use tokio::sync::{Semaphore, mpsc};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -82,12 +83,48 @@ pub struct S3Options {
     pub regions: Vec<String>,
     /// Objects fetched at once.
     pub concurrency: usize,
-    /// Incremental reads: per scope (`ACCOUNT/REGION`, or `flat`) the last key read before.
+    /// Incremental reads: per scope (`ACCOUNT/REGION`, or `flat`) the cursor text of the last
+    /// run ([`Cursor`]: the last key listed, and the keys read in the overlap before it).
     pub cursors: BTreeMap<String, String>,
 }
 
-/// One scope's read: the greatest key listed, and the least key that failed to fetch.
-type ScopeProgress = (String, Option<String>);
+/// One scope's read, for its next cursor.
+#[derive(Debug, Default)]
+struct ScopeProgress {
+    /// The greatest key listed.
+    greatest: String,
+    /// The least key that failed to fetch.
+    failed: Option<String>,
+    /// Keys read (or skipped as read by the last run) with their delivery times, within the
+    /// overlap before the greatest one.
+    read: Vec<(DateTime<Utc>, String)>,
+}
+
+/// Where a scope's listing starts again after `cursor`: [`OVERLAP`] before the delivery time of
+/// the last key listed, as a `start-after` key for the folder of `day`; `None` lists the whole
+/// folder (a day after the restart's). A key with no delivery time in its name (a flat
+/// listing) restarts right after itself.
+fn restart_after(position: &str, prefix: &str, day: Option<NaiveDate>) -> Option<String> {
+    let FileTime::Delivered(at) = file_time(Path::new(position)) else {
+        return position.starts_with(prefix).then(|| position.to_string());
+    };
+    let restart = at.checked_sub_signed(OVERLAP)?;
+    let name = position.rsplit('/').next()?;
+    let stem = &name[..name.find(&at.format("%Y%m%dT%H%MZ").to_string())?];
+    match day {
+        Some(day) if day > restart.date_naive() => None,
+        _ => Some(format!("{prefix}{stem}{}", restart.format("%Y%m%dT%H%M"))),
+    }
+}
+
+/// The day a scope's listing starts again from after `cursor`.
+fn restart_day(cursor: &str) -> Option<NaiveDate> {
+    match file_time(Path::new(&Cursor::parse(cursor).position)) {
+        FileTime::Delivered(t) => Some(t.checked_sub_signed(OVERLAP).unwrap_or(t).date_naive()),
+        FileTime::Day(d) => Some(d),
+        FileTime::Unknown => None,
+    }
+}
 
 /// A trail bucket opened for reading.
 #[derive(Debug, Clone)]
@@ -250,11 +287,7 @@ impl TrailBucket {
         let from_cursor = options
             .cursors
             .get(&scope.cursor_key())
-            .and_then(|key| match file_time(Path::new(key)) {
-                FileTime::Delivered(t) => Some(t.date_naive()),
-                FileTime::Day(d) => Some(d),
-                FileTime::Unknown => None,
-            });
+            .and_then(|cursor| restart_day(cursor));
         let overlaps = |day: NaiveDate| {
             FileTime::Day(day).may_overlap(&window, lag)
                 && from_cursor.is_none_or(|c| day >= c)
@@ -323,14 +356,14 @@ impl TrailBucket {
         } else {
             "flat".to_string()
         };
-        let start_after = options
-            .cursors
-            .get(&cursor_key)
-            .filter(|key| key.starts_with(&prefix))
-            .cloned();
+        let cursor = options.cursors.get(&cursor_key).map(|text| Cursor::parse(text));
+        let start_after = cursor
+            .as_ref()
+            .and_then(|cursor| restart_after(&cursor.position, &prefix, day));
         let mut kept = Vec::new();
         let mut counts = ListCounts::default();
         let mut greatest: Option<String> = None;
+        let mut read = Vec::new();
         self.list_pages(&prefix, None, start_after, &mut |out| {
             for object in out.contents() {
                 let Some(key) = object.key() else { continue };
@@ -338,11 +371,20 @@ impl TrailBucket {
                 if greatest.as_deref().is_none_or(|g| key > g) {
                     greatest = Some(key.to_string());
                 }
+                let delivered = match file_time(Path::new(key)) {
+                    FileTime::Delivered(at) => Some(at),
+                    _ => None,
+                };
                 if key.contains("CloudTrail-Digest/") || key.ends_with('/') {
                     counts.digests += 1;
+                } else if cursor.as_ref().is_some_and(|c| c.seen.contains(key)) {
+                    // In the overlap, and read by the last run.
+                    counts.already_read += 1;
+                    read.extend(delivered.map(|at| (at, key.to_string())));
                 } else if !file_time(Path::new(key)).may_overlap(&options.window, options.delivery_lag) {
                     counts.pruned += 1;
                 } else {
+                    read.extend(delivered.map(|at| (at, key.to_string())));
                     kept.push(ObjectRef {
                         key: key.to_string(),
                         size: object.size().unwrap_or(0).max(0) as u64,
@@ -355,9 +397,15 @@ impl TrailBucket {
         if let Some(greatest) = greatest
             && let Ok(mut progress) = self.progress.lock()
         {
-            let entry = progress.entry(cursor_key).or_insert_with(|| (String::new(), None));
-            if greatest > entry.0 {
-                entry.0 = greatest;
+            let entry = progress.entry(cursor_key).or_default();
+            if greatest > entry.greatest {
+                entry.greatest = greatest;
+            }
+            entry.read.extend(read);
+            // Only the overlap before the greatest key is remembered.
+            if let FileTime::Delivered(at) = file_time(Path::new(&entry.greatest)) {
+                let cut = at.checked_sub_signed(OVERLAP).unwrap_or(at);
+                entry.read.retain(|(time, _)| *time >= cut);
             }
         }
         Ok((kept, counts))
@@ -397,9 +445,9 @@ impl TrailBucket {
                     if let Fetched::Failed { .. } = &fetched {
                         this.counters.objects_failed.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut progress) = this.progress.lock() {
-                            let entry = progress.entry(cursor_key).or_insert_with(|| (String::new(), None));
-                            if entry.1.as_deref().is_none_or(|least| object.key.as_str() < least) {
-                                entry.1 = Some(object.key.clone());
+                            let entry = progress.entry(cursor_key).or_default();
+                            if entry.failed.as_deref().is_none_or(|least| object.key.as_str() < least) {
+                                entry.failed = Some(object.key.clone());
                             }
                         }
                     }
@@ -471,22 +519,38 @@ impl TrailBucket {
         }
     }
 
-    /// The cursors to remember after the run: per scope, the greatest key listed, or, when an
-    /// object failed, the key just before the least failed one (so it is read again next time).
+    /// The cursors to remember after the run: per scope, the greatest key listed with the keys
+    /// read in the overlap before it, or, when an object failed, the key just before the least
+    /// failed one (so it is read again next time, with the overlap before it).
     pub fn cursors(&self) -> BTreeMap<String, String> {
         let Ok(progress) = self.progress.lock() else {
             return BTreeMap::new();
         };
         progress
             .iter()
-            .filter_map(|(scope, (greatest, failed))| {
-                let value = match failed {
-                    None => greatest.clone(),
+            .filter_map(|(scope, progress)| {
+                let cursor = match &progress.failed {
+                    None => Cursor {
+                        position: progress.greatest.clone(),
+                        seen: progress.read.iter().map(|(_, key)| key.clone()).collect(),
+                    },
                     // ListObjectsV2 start-after is exclusive: a key sorting just before the
-                    // failed one makes the next run start with it.
-                    Some(failed) => just_before(failed)?,
+                    // failed one makes the next run start with it. What was read after it is
+                    // read again (the case store reports each finding once).
+                    Some(failed) => Cursor {
+                        position: just_before(failed)?,
+                        seen: Default::default(),
+                    },
                 };
-                (!value.is_empty()).then(|| (scope.clone(), value))
+                let cursor = if cursor.seen.len() > MAX_SEEN {
+                    Cursor {
+                        seen: Default::default(),
+                        ..cursor
+                    }
+                } else {
+                    cursor
+                };
+                (!cursor.position.is_empty()).then(|| (scope.clone(), cursor.to_text()))
             })
             .collect()
     }
@@ -546,6 +610,8 @@ pub struct ListCounts {
     pub found: u64,
     pub pruned: u64,
     pub digests: u64,
+    /// Listed again in the overlap before the cursor, and read by the last run.
+    pub already_read: u64,
 }
 
 impl ListCounts {
@@ -553,6 +619,7 @@ impl ListCounts {
         self.found += other.found;
         self.pruned += other.pruned;
         self.digests += other.digests;
+        self.already_read += other.already_read;
     }
 }
 

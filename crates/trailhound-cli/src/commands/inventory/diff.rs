@@ -74,7 +74,7 @@ pub fn run(settings: &DiffSettings) -> Result<Outcome> {
                     .collect();
                 map.insert("explained".into(), Value::Array(list));
             }
-            serde_json::to_writer_pretty(&mut *out, &value)?;
+            trailhound_output::write_json(&mut *out, &value, true)?;
             return writeln!(out);
         }
         write_diff(out, &changes, false)?;

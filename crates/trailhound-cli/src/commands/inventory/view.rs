@@ -342,7 +342,7 @@ fn trusted(policy: Option<&Value>) -> String {
 /// field (`before -> after`, or `+element, -element` for lists), ending with the counts.
 pub fn write_diff(out: &mut dyn Write, diff: &Diff, json: bool) -> io::Result<()> {
     if json {
-        serde_json::to_writer_pretty(&mut *out, diff)?;
+        trailhound_output::write_json(&mut *out, diff, true)?;
         return writeln!(out);
     }
     for kind in diff.kinds() {
