@@ -1,7 +1,8 @@
 //! Measures what loading hostile or large rule files costs: `cargo run --release -p
 //! trailhound-rules --example rule_load -- MODE [N]`.
 //!
-//! Modes: `many N` (N small rules in one file), `builtin` (the built-in pack), `glob N` (a
+//! Modes: `many N` (N small rules in one file), `errors N` (N rules with an error each, in one
+//! file), `builtin` (the built-in pack), `glob N` (a
 //! `1 of a*a*...b` condition with N stars), `correlation N MIB` (N matches of a correlation
 //! grouped by a field unique to each, under a bound of MIB mebibytes; 0: no bound). Prints the
 //! time taken and the peak RSS (Linux).
@@ -17,6 +18,19 @@ fn main() {
     let start = Instant::now();
     let summary = match mode {
         "many" => many(n),
+        "errors" => {
+            let text = many_rules_text(n).replace("level: low", "level: severe");
+            let (_, errors) = parse_rules(&RuleFile {
+                path: "errors.yml".into(),
+                text,
+                tests: None,
+            });
+            format!(
+                "{} errors, the last at line {:?}",
+                errors.len(),
+                errors.last().and_then(|e| e.line)
+            )
+        }
         "builtin" => {
             let (rules, errors) = builtin_rules();
             let (set, _) = RuleSet::new(rules);
