@@ -11,7 +11,7 @@
 #
 # Targets (fuzz/fuzz_targets/): json_records, gzip_decode, rules_parse, rules_eval, reasons,
 # where_condition. Seeds: fuzz/seeds/TARGET (committed) and fuzz/regressions/TARGET (inputs that
-# once crashed, kept as seeds). New inputs found go to fuzz/corpus/TARGET (git-ignored), crashes to
+# once crashed, kept as seeds); dictionaries of JSON and YAML/Sigma tokens in fuzz/dicts/. New inputs found go to fuzz/corpus/TARGET (git-ignored), crashes to
 # fuzz/artifacts/TARGET/.
 #
 # Longer runs: give more seconds, one target, or call cargo fuzz directly, e.g.
@@ -80,13 +80,18 @@ for target in "${TARGETS[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     seeds=("$PWD/fuzz/seeds/$target")
     [ -d "fuzz/regressions/$target" ] && seeds+=("$PWD/fuzz/regressions/$target")
+    case "$target" in
+        rules_parse | reasons) dict=(-dict="$PWD/fuzz/dicts/yaml.dict") ;;
+        json_records | rules_eval | where_condition) dict=(-dict="$PWD/fuzz/dicts/json.dict") ;;
+        *) dict=() ;;
+    esac
     log="$target_dir/fuzz-$target.log"
     mkdir -p "$target_dir"
     before="$(ls -A "$artifacts")"
     status=0
     cargo fuzz run -s none --target-dir "$target_dir" "$target" "$PWD/$corpus" "${seeds[@]}" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_LIMIT_MB" \
-        -artifact_prefix="$PWD/$artifacts/" -print_final_stats=1 > "$log" 2>&1 || status=$?
+        -artifact_prefix="$PWD/$artifacts/" -print_final_stats=1 "${dict[@]}" > "$log" 2>&1 || status=$?
     execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
     rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
     line="$target: ${execs:-?} runs, ${rate:-?} exec/s, corpus $(ls -A "$corpus" | wc -l) inputs"
