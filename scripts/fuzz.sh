@@ -9,7 +9,7 @@
 # crashed, panicked, ran out of memory or hung (an input slower than FUZZ_TIMEOUT seconds), and
 # prints the crashing input's path and bytes. The other targets still run.
 #
-# Targets (fuzz/fuzz_targets/): json_records, gzip_decode, rules_parse, rules_eval, reasons,
+# Targets (fuzz/fuzz_targets/): json_records, gzip_decode, rules_parse, rules_eval, rules_state, reasons,
 # where_condition. Seeds: fuzz/seeds/TARGET (committed) and fuzz/regressions/TARGET (inputs that
 # once crashed, kept as seeds); dictionaries of JSON and YAML/Sigma tokens in fuzz/dicts/. New inputs found go to fuzz/corpus/TARGET (git-ignored), crashes to
 # fuzz/artifacts/TARGET/.
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION=0.13.2
 SECONDS_PER_TARGET="${1:-60}"
 shift $(( $# > 0 ? 1 : 0 ))
-ALL_TARGETS=(json_records gzip_decode rules_parse rules_eval reasons where_condition)
+ALL_TARGETS=(json_records gzip_decode rules_parse rules_eval rules_state reasons where_condition)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 TIMEOUT="${FUZZ_TIMEOUT:-20}"
@@ -82,7 +82,7 @@ for target in "${TARGETS[@]}"; do
     [ -d "fuzz/regressions/$target" ] && seeds+=("$PWD/fuzz/regressions/$target")
     case "$target" in
         rules_parse | reasons) dict=(-dict="$PWD/fuzz/dicts/yaml.dict") ;;
-        json_records | rules_eval | where_condition) dict=(-dict="$PWD/fuzz/dicts/json.dict") ;;
+        json_records | rules_eval | rules_state | where_condition) dict=(-dict="$PWD/fuzz/dicts/json.dict") ;;
         *) dict=() ;;
     esac
     log="$target_dir/fuzz-$target.log"
