@@ -92,6 +92,10 @@ pub struct HuntArgs {
     /// Treat any bad file, record or rule as an error (exit 2) instead of a warning.
     #[arg(long)]
     pub strict: bool,
+    /// Memory correlations may hold, in MB (the oldest groups are forgotten past it, and
+    /// counted in a warning).
+    #[arg(long, default_value_t = 2048, value_name = "MB")]
+    pub correlation_memory: usize,
     /// Widest table cell before values are cut (0: never cut).
     #[arg(long, default_value_t = 48)]
     pub max_width: usize,

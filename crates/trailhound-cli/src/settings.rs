@@ -140,6 +140,8 @@ pub struct HuntSettings {
     pub summary: bool,
     pub alerts: Vec<trailhound_alert::AlertKind>,
     pub alert_min_level: Level,
+    /// Bytes correlations may hold.
+    pub correlation_memory: usize,
 }
 
 impl HuntSettings {
@@ -189,6 +191,7 @@ impl HuntSettings {
                 .transpose()
                 .context("--fail-on")?,
             strict: args.strict,
+            correlation_memory: args.correlation_memory.saturating_mul(1 << 20),
             color: stdout_terminal && color_allowed(),
             max_width: args.max_width,
             alerts: args.alerts.iter().map(|&a| a.into()).collect(),

@@ -12,6 +12,7 @@ pub mod query;
 pub mod record;
 mod scanner;
 pub mod time;
+pub mod yaml_guard;
 
 pub use document::{Document, DocumentError, RecordSlot, for_each_record};
 pub use path::{FieldPath, Value};
@@ -19,3 +20,4 @@ pub use printable::printable;
 pub use record::{Identity, Record, RecordError, compact_json};
 pub use scanner::MAX_DEPTH;
 pub use time::{parse_duration, parse_event_time};
+pub use yaml_guard::flow_nesting_beyond;

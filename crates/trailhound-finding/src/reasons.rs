@@ -87,6 +87,9 @@ struct RawEntry {
     expires: Option<Yaml>,
 }
 
+/// How deep `[` and `{` may nest in a reasons file (real ones nest two or three levels).
+const MAX_NESTING: usize = 128;
+
 impl Reasons {
     /// Parses the text of a reasons file named `file`.
     pub fn parse(file: &str, text: &str) -> Result<Reasons, ReasonsError> {
@@ -95,6 +98,10 @@ impl Reasons {
             line,
             message,
         };
+        // Before the YAML reader, whose scanner is quadratic in flow nesting.
+        if let Some(line) = trailhound_event::flow_nesting_beyond(text, MAX_NESTING) {
+            return Err(fail(line, format!("nested deeper than {MAX_NESTING} levels")));
+        }
         let raw: Vec<Yaml> = match serde_yaml_ng::from_str::<Option<Vec<Yaml>>>(text) {
             Ok(list) => list.unwrap_or_default(),
             Err(err) => {
@@ -262,6 +269,16 @@ pub use trailhound_event::query::glob;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reasons entry with 100,000 levels of brackets (minutes in the YAML scanner) is refused
+    /// at once with its line.
+    #[test]
+    fn deeply_nested_brackets_are_refused_before_the_yaml_reader() {
+        let text = format!("- match: {}{}\n  reason: r\n", "[".repeat(100_000), "]".repeat(100_000));
+        let err = Reasons::parse("reasons.yml", &text).err().expect("refused");
+        assert_eq!(err.line, 1);
+        assert!(err.to_string().contains("nested deeper than 128 levels"), "{err}");
+    }
 
     const FILE: &str = r#"# known reasons
 - match:

@@ -38,6 +38,8 @@ pub struct HuntOptions {
     pub continue_correlations: Option<Vec<u8>>,
     /// Return the correlation state the run ends with in [`Hunted::correlation_state`].
     pub keep_correlations: bool,
+    /// Bytes correlation state may hold (the rules' default, 2 GiB, when unset).
+    pub correlation_memory: Option<usize>,
 }
 
 /// How a hunt uses the case store.
@@ -115,6 +117,9 @@ pub fn hunt(
     if rules.is_empty() {
         return Err(HuntError::NoRules);
     }
+    if let Some(bytes) = options.correlation_memory {
+        rules.set_correlation_memory(bytes);
+    }
     let mut read_options = options.read.clone();
     // The store is opened before reading, so a store that cannot be opened costs no scan.
     let mut store = match &options.store {
@@ -175,8 +180,10 @@ pub fn hunt(
     }
     if evaluated.dropped > 0 {
         tracing::warn!(
-            "{} matches were not counted by correlations: more than {MAX_ENTRIES} were kept (narrow the window or the rules)",
-            evaluated.dropped
+            "{} correlation matches in {} groups were forgotten to stay within the correlation memory bound of {} MB or {MAX_ENTRIES} matches (oldest groups first): narrow the window or the rules, or raise --correlation-memory",
+            evaluated.dropped,
+            evaluated.evicted_groups,
+            rules.correlation_budget().limit() >> 20
         );
     }
     let mut findings = evaluated.findings;
@@ -187,7 +194,20 @@ pub fn hunt(
     if let Some(min) = options.min_level {
         findings.retain(|f| f.level >= min);
     }
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    // The file is the last tie-breaker, so which copy of a duplicated event is kept does not
+    // depend on the order files were read in.
+    findings.sort_by(|a, b| {
+        a.sort_key()
+            .cmp(&b.sort_key())
+            .then_with(|| a.source_file.cmp(&b.source_file))
+    });
+    // One event is one finding per rule, however many files delivered it (an organization
+    // trail and an account trail both deliver every event of the account).
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| match (&f.correlation, &f.event_id) {
+        (None, Some(id)) => seen.insert((f.rule_id.clone(), id.clone())),
+        _ => true,
+    });
     let mut explained = 0;
     if let Some(reasons) = &options.reasons {
         let today = Utc::now().date_naive();

@@ -54,6 +54,9 @@ pub struct Config {
     pub since: String,
     /// TRAILHOUND_INVENTORY: `all` or regions: a scheduled run also collects and audits.
     pub inventory: Option<Option<Vec<String>>>,
+    /// TRAILHOUND_CORRELATION_MEMORY (MB), else a quarter of the function's memory: bytes
+    /// correlation state may hold.
+    pub correlation_memory: Option<usize>,
 }
 
 impl Config {
@@ -117,8 +120,26 @@ impl Config {
             sources,
             since: var("TRAILHOUND_SINCE").unwrap_or_else(|| "25h".into()),
             inventory,
+            correlation_memory: correlation_memory(&var)?,
         })
     }
+}
+
+/// Bytes correlations may hold: `TRAILHOUND_CORRELATION_MEMORY` (MB), else a quarter of the
+/// function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB), else the rules' default.
+fn correlation_memory(var: &impl Fn(&str) -> Option<String>) -> Result<Option<usize>> {
+    if let Some(text) = var("TRAILHOUND_CORRELATION_MEMORY") {
+        let mb: usize = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|mb| *mb > 0)
+            .with_context(|| format!("TRAILHOUND_CORRELATION_MEMORY: {text:?} is not a number of MB"))?;
+        return Ok(Some(mb.saturating_mul(1 << 20)));
+    }
+    Ok(var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .map(|mb| mb.saturating_mul(1 << 20) / 4))
 }
 
 #[cfg(test)]
@@ -149,6 +170,16 @@ mod tests {
             config.inventory,
             Some(Some(vec!["us-east-1".into(), "eu-west-1".into()]))
         );
+        assert_eq!(config.correlation_memory, None, "outside Lambda: the rules' default");
+        let sized: HashMap<&str, &str> = [("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")].into_iter().collect();
+        let config = Config::from(|k| sized.get(k).map(|v| v.to_string())).expect("config");
+        assert_eq!(
+            config.correlation_memory,
+            Some(128 << 20),
+            "a quarter of the function's memory"
+        );
+        let bad: HashMap<&str, &str> = [("TRAILHOUND_CORRELATION_MEMORY", "lots")].into_iter().collect();
+        assert!(Config::from(|k| bad.get(k).map(|v| v.to_string())).is_err());
         let bad: HashMap<&str, &str> = [("TRAILHOUND_SOURCES", "/tmp/logs")].into_iter().collect();
         assert!(Config::from(|k| bad.get(k).map(|v| v.to_string())).is_err());
         let bad: HashMap<&str, &str> = [("TRAILHOUND_ALERTS", "pager")].into_iter().collect();

@@ -267,6 +267,7 @@ impl Function {
                 ..ReadOptions::default()
             },
             reasons: self.reasons.clone(),
+            correlation_memory: self.config.correlation_memory,
             ..HuntOptions::default()
         }
     }

@@ -319,7 +319,7 @@ impl Interner {
 const EVENT_FIELDS: usize = 11;
 
 /// An event id: CloudTrail's are UUIDs, kept as 16 bytes; anything else is interned.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum EventId {
     None,
     Uuid(u128),
@@ -831,6 +831,11 @@ impl CorrelationState {
                     .cmp(&b.time)
                     .then_with(|| a.tie_key(strings).cmp(&b.tie_key(strings)))
             });
+            // One event counts once, however many files delivered it (an organization trail
+            // and an account trail, a file read twice, a state continued by two runs); the
+            // copy kept is the first in that fixed order.
+            let mut seen = rustc_hash::FxHashSet::default();
+            ready.retain(|e| e.event_id == EventId::None || seen.insert((e.time, e.event_id, e.aux)));
             for entry in ready {
                 if let Some((count, window)) = group.feed(resolved, entry) {
                     findings.push(correlation_finding(rule, resolved, &key, &window, count, &self.strings));
@@ -981,6 +986,18 @@ impl Group {
     /// Adds the next match in time order. When the window then meets the condition, returns the
     /// count and the window, and starts afresh: a burst is reported once, not once per event.
     fn feed(&mut self, resolved: &Resolved, entry: Entry) -> Option<(u64, Vec<Entry>)> {
+        // The same event already in the window (delivered again in a later file, or held by
+        // both of two merged states) counts once. The window is in time order but for late or
+        // merged matches: only those need a look beyond the entries of the same time.
+        let same = |e: &Entry| e.time == entry.time && e.event_id == entry.event_id && e.aux == entry.aux;
+        let duplicate = entry.event_id != EventId::None
+            && match self.window.back() {
+                Some(back) if back.time > entry.time => self.window.iter().any(same),
+                _ => self.window.iter().rev().take_while(|e| e.time == entry.time).any(same),
+            };
+        if duplicate {
+            return None;
+        }
         let within = |start: &Entry| resolved.timespan.is_none_or(|span| entry.time - start.time <= span);
         *self.distinct.entry(entry.aux).or_default() += 1;
         self.window.push_back(entry);

@@ -196,6 +196,44 @@ mod tests {
         assert_eq!(finding.event_id.as_deref(), Some("e5"));
     }
 
+    /// The same event delivered twice (an organization trail and an account trail, or a file
+    /// read again) counts once towards a burst, in one run and across a restored state.
+    #[test]
+    fn an_event_delivered_twice_counts_once() {
+        let set = set();
+        let mut evaluator = Evaluator::new(&set, false);
+        for minute in [0, 2] {
+            observe(&mut evaluator, minute);
+            observe(&mut evaluator, minute);
+        }
+        evaluator.advance("2024-03-01T12:03:00Z".parse().expect("time"));
+        // The same two again, after they were swept into the window.
+        observe(&mut evaluator, 2);
+        let saved = evaluator.save();
+        assert_eq!(
+            correlations(&evaluator.finish()),
+            0,
+            "two failures, however often delivered"
+        );
+        // A state continued twice (two invocations merged) still holds two failures.
+        let mut first = Evaluator::new(&set, false);
+        first.restore(&saved).expect("restore");
+        let mut second = Evaluator::new(&set, false);
+        second.restore(&saved).expect("restore");
+        first.merge(second);
+        assert_eq!(correlations(&first.finish()), 0);
+        let mut third = Evaluator::new(&set, false);
+        third.restore(&saved).expect("restore");
+        observe(&mut third, 5);
+        let evaluated = third.finish();
+        let counts: Vec<u64> = evaluated
+            .findings
+            .iter()
+            .filter_map(|f| f.correlation.as_ref().map(|c| c.count))
+            .collect();
+        assert_eq!(counts, vec![3], "the third distinct failure makes the burst");
+    }
+
     #[test]
     fn a_damaged_or_foreign_state_is_refused_and_changes_nothing() {
         let set = set();

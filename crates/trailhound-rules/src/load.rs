@@ -92,6 +92,16 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
     let tests = file.tests.as_ref().map(|(path, text)| (path, testcase::parse(text)));
     for document in documents(&file.text) {
         let first_line = lines.line_of(document.offset);
+        // Before the YAML reader, whose scanner is quadratic in flow nesting.
+        if let Some(line) = trailhound_event::flow_nesting_beyond(document.text, MAX_YAML_DEPTH) {
+            errors.push(RuleError {
+                file: file.path.clone(),
+                rule: rule_name_of(document.text),
+                line: Some(first_line + line - 1),
+                message: format!("invalid YAML: nested deeper than {MAX_YAML_DEPTH} levels (the limit for rule files)"),
+            });
+            continue;
+        }
         let yaml: Yaml = match serde_yaml_ng::from_str(document.text) {
             Ok(yaml) => yaml,
             Err(err) => {
@@ -497,6 +507,24 @@ mod tests {
             assert_eq!(errors[0].rule.as_deref(), Some("aws-t"));
             assert_eq!(errors[0].line, Some(10), "{}", errors[0]);
         }
+    }
+
+    /// 100,000 levels of flow brackets (which the YAML scanner takes minutes over) are refused
+    /// before it reads them, with the rule and line, and the rule after them still loads.
+    #[test]
+    fn flow_brackets_nested_past_the_limit_are_refused_before_the_yaml_reader() {
+        let deep = format!("{}x{}", "[".repeat(100_000), "]".repeat(100_000));
+        let hostile = GOOD.replace("eventName: X", &format!("eventName: X\n    userAgent: {deep}"));
+        let text = format!("{hostile}\n---\n{}", GOOD.replace("aws-t", "aws-u"));
+        let (rules, errors) = load(&text);
+        assert_eq!(rules.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.contains("nested deeper than 128 levels"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(errors[0].rule.as_deref(), Some("aws-t"));
+        assert_eq!(errors[0].line, Some(10), "{}", errors[0]);
     }
 
     #[test]

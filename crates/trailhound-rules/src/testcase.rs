@@ -28,6 +28,12 @@ pub struct TestCase {
 
 /// Parses a tests file: a YAML list of `{name, match, event}` or `{name, match, events: [...]}`.
 pub fn parse(text: &str) -> Result<Vec<TestCase>, String> {
+    if let Some(line) = trailhound_event::flow_nesting_beyond(text, crate::load::MAX_YAML_DEPTH) {
+        return Err(format!(
+            "invalid test file: line {line}: nested deeper than {} levels",
+            crate::load::MAX_YAML_DEPTH
+        ));
+    }
     let cases: Vec<TestCase> = serde_yaml_ng::from_str(text).map_err(|err| format!("invalid test file: {err}"))?;
     for case in &cases {
         let events = if case.events.is_empty() {

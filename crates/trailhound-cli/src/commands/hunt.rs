@@ -47,6 +47,7 @@ pub fn execute(process: &Process, settings: &HuntSettings) -> Result<Hunted> {
                 ..RunStart::default()
             },
         }),
+        correlation_memory: Some(settings.correlation_memory),
         ..HuntOptions::default()
     };
     let remote = process.remote(&options.read.inputs, &settings.scan.aws)?;
