@@ -209,14 +209,19 @@ fn bucket_hunt_equals_the_same_files_on_disk() {
     assert_eq!(local.code, 0, "{}", local.stderr);
     let from_s3 = normalized(&remote.stdout, &[&format!("s3://{BUCKET}/")]);
     let from_disk = normalized(&local.stdout, &[&format!("{mirror}/")]);
-    assert_eq!(from_s3.len(), 47, "the organization copy of the same events adds no finding");
+    assert_eq!(
+        from_s3.len(),
+        47,
+        "the organization copy of the same events adds no finding"
+    );
     same_findings(&from_s3, &from_disk);
     assert!(from_s3.iter().any(|f| f.contains("aws-cloudtrail-stop-logging")));
 
     // Every event object was fetched once (the organization layout's included); digests never.
     let (gets, _) = s3_requests(&moto);
     assert!(
-        gets.iter().any(|k| k.starts_with("AWSLogs/o-exampleorg1/444455556666/")),
+        gets.iter()
+            .any(|k| k.starts_with("AWSLogs/o-exampleorg1/444455556666/")),
         "the organization layout is read"
     );
     let events = seeded.keys.iter().filter(|k| k.contains("/CloudTrail/")).count();

@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn deeply_nested_brackets_are_refused_before_the_yaml_reader() {
         let text = format!("- match: {}{}\n  reason: r\n", "[".repeat(100_000), "]".repeat(100_000));
-        let err = Reasons::parse("reasons.yml", &text).err().expect("refused");
+        let err = Reasons::parse("reasons.yml", &text).expect_err("refused");
         assert_eq!(err.line, 1);
         assert!(err.to_string().contains("nested deeper than 128 levels"), "{err}");
     }

@@ -67,13 +67,17 @@ pub struct LookupCounters {
     pub already_read: AtomicU64,
 }
 
+/// What a region's read ends with: the latest event time read, and the ids of the events read
+/// in the overlap before it.
+pub type RegionRead = (DateTime<Utc>, BTreeSet<String>);
+
 /// A running read of several regions.
 pub struct LookupRead {
     pub events: mpsc::Receiver<Fetched>,
     pub counters: Arc<LookupCounters>,
     /// Per region: the latest event time read and the ids of the events read in the overlap
     /// before it, once the read ends (for cursors); regions that failed are absent.
-    pub latest: tokio::task::JoinHandle<BTreeMap<String, (DateTime<Utc>, BTreeSet<String>)>>,
+    pub latest: tokio::task::JoinHandle<BTreeMap<String, RegionRead>>,
 }
 
 /// The window LookupEvents is asked for in `region`: the hunt's window, starting [`OVERLAP`]
