@@ -138,6 +138,22 @@ fn events_count_by() {
     insta::assert_snapshot!(stdout);
 }
 
+/// Counts as JSON numbers, a missing value as null.
+#[test]
+fn events_count_by_jsonl() {
+    let (stdout, _) = trailhound(&[
+        "events",
+        "examples/",
+        "--count-by",
+        "errorCode",
+        "--top",
+        "4",
+        "--format",
+        "jsonl",
+    ]);
+    insta::assert_snapshot!(stdout);
+}
+
 #[test]
 fn rules_list() {
     let (stdout, _) = trailhound(&["rules", "list"]);

@@ -106,12 +106,17 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// The first text value of `path` in `record`, or `-`.
 pub fn first_text(record: &Record<'_>, path: &FieldPath) -> String {
+    first_value(record, path).unwrap_or_else(|| "-".to_string())
+}
+
+/// The first text value of `path` in `record`, if it has one.
+pub fn first_value(record: &Record<'_>, path: &FieldPath) -> Option<String> {
     let mut out = None;
     record.visit(path, &mut |value| {
         out = value.text().map(|t| t.into_owned());
         out.is_some()
     });
-    out.unwrap_or_else(|| "-".to_string())
+    out
 }
 
 #[cfg(test)]

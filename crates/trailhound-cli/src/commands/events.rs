@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
-use trailhound_event::query::{Condition, first_text};
+use trailhound_event::query::{Condition, first_value};
 use trailhound_event::{FieldPath, Record, compact_json};
-use trailhound_output::{RowFormat, write_rows};
+use trailhound_output::{Cell, CellValue, RowFormat, write_rows};
 use trailhound_source::Sink;
 
 use crate::args::EventsArgs;
@@ -44,9 +44,12 @@ struct Collector<'a> {
     conditions: &'a [Condition],
     names: &'a [String],
     keep: &'a Keep,
-    rows: Vec<(DateTime<Utc>, Vec<String>)>,
-    counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)>,
+    rows: Vec<(DateTime<Utc>, Vec<Cell>)>,
+    counts: Counts,
 }
+
+/// Per group (the values of `--count-by`, `None` where missing): count, first and last time.
+type Counts = HashMap<Vec<Option<String>>, (u64, DateTime<Utc>, DateTime<Utc>)>;
 
 impl Sink for Collector<'_> {
     fn record(&mut self, _source: &str, record: &Record<'_>) {
@@ -57,12 +60,15 @@ impl Sink for Collector<'_> {
             return;
         }
         match self.keep {
-            Keep::Records => self.rows.push((record.time, vec![compact_json(record.raw())])),
-            Keep::Fields(paths) => self
+            Keep::Records => self
                 .rows
-                .push((record.time, paths.iter().map(|p| first_text(record, p)).collect())),
+                .push((record.time, vec![Cell::Text(compact_json(record.raw()))])),
+            Keep::Fields(paths) => self.rows.push((
+                record.time,
+                paths.iter().map(|p| Cell::from(first_value(record, p))).collect(),
+            )),
             Keep::Counts(paths) => {
-                let key: Vec<String> = paths.iter().map(|p| first_text(record, p)).collect();
+                let key: Vec<Option<String>> = paths.iter().map(|p| first_value(record, p)).collect();
                 let entry = self.counts.entry(key).or_insert((0, record.time, record.time));
                 entry.0 += 1;
                 entry.1 = entry.1.min(record.time);
@@ -156,7 +162,7 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
     };
     let (sinks, report) = process.read_all(scan, &make)?;
     let mut rows = Vec::new();
-    let mut counts: HashMap<Vec<String>, (u64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    let mut counts: Counts = HashMap::new();
     for collector in sinks {
         rows.extend(collector.rows);
         for (key, (n, first, last)) in collector.counts {
@@ -172,11 +178,11 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
             rows.sort_by_key(|(time, _)| *time);
             let mut result = Ok(());
             if format == RowFormat::Json {
-                let items: Vec<&str> = rows.iter().map(|(_, row)| row[0].as_str()).collect();
+                let items: Vec<std::borrow::Cow<'_, str>> = rows.iter().map(|(_, row)| row[0].text()).collect();
                 result = writeln!(out, "[{}]", items.join(",\n"));
             } else {
                 for (_, row) in &rows {
-                    if let Err(err) = writeln!(out, "{}", row[0]) {
+                    if let Err(err) = writeln!(out, "{}", row[0].text()) {
                         result = Err(err);
                         break;
                     }
@@ -187,7 +193,7 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         Keep::Fields(_) => {
             rows.sort_by_key(|(time, _)| *time);
             let columns: Vec<&str> = fields.iter().map(String::as_str).collect();
-            let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
+            let rows: Vec<Vec<Cell>> = rows.into_iter().map(|(_, row)| row).collect();
             write_rows(&mut out, format, &columns, &rows, max_width)
         }
         Keep::Counts(_) => {
@@ -197,11 +203,12 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
                 counted.truncate(top);
             }
             let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-            let rows: Vec<Vec<String>> = counted
+            let rows: Vec<Vec<Cell>> = counted
                 .into_iter()
-                .map(|(mut key, (n, first, last))| {
-                    key.extend([n.to_string(), time(first), time(last)]);
-                    key
+                .map(|(key, (n, first, last))| {
+                    let mut row: Vec<Cell> = key.into_iter().map(Cell::from).collect();
+                    row.extend([Cell::Count(n), Cell::Text(time(first)), Cell::Text(time(last))]);
+                    row
                 })
                 .collect();
             let mut columns: Vec<&str> = count_by.iter().map(String::as_str).collect();

@@ -16,7 +16,7 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trailhound_event::query::first_text;
 use trailhound_event::{FieldPath, Record};
-use trailhound_output::{RowFormat, write_rows};
+use trailhound_output::{Cell, RowFormat, write_rows};
 use trailhound_rules::{RuleSet, Selection};
 use trailhound_source::Sink;
 
@@ -130,7 +130,7 @@ struct Events<'a> {
     follow: &'a Follow,
     rules: &'a RuleSet,
     scratch: String,
-    rows: Vec<(DateTime<Utc>, Vec<String>)>,
+    rows: Vec<(DateTime<Utc>, Vec<Cell>)>,
 }
 
 impl Sink for Events<'_> {
@@ -146,7 +146,7 @@ impl Sink for Events<'_> {
         self.rules.detections(record, &mut self.scratch, &mut |rule| {
             findings.push(format!("{} ({})", rule.id, rule.level));
         });
-        let text = |v: Option<&str>| v.unwrap_or("-").to_string();
+        let text = |v: Option<&str>| Cell::from(v.map(str::to_string));
         let via = key
             .and_then(|k| self.follow.keys.get(k))
             .filter(|v| !v.is_empty())
@@ -155,16 +155,18 @@ impl Sink for Events<'_> {
         self.rows.push((
             record.time,
             vec![
-                record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                record.event_name.to_string(),
-                record.event_source.to_string(),
+                Cell::Text(record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                Cell::Text(record.event_name.to_string()),
+                Cell::Text(record.event_source.to_string()),
+                text(record.event_id.as_deref()),
+                text(record.account_id()),
                 text(record.identity.arn.as_deref()),
                 text(key),
                 text(record.source_ip.as_deref()),
                 text(record.aws_region.as_deref()),
                 text(record.error_code.as_deref()),
-                findings.join(", "),
-                via,
+                Cell::Text(findings.join(", ")),
+                Cell::Text(via),
             ],
         ));
     }
@@ -247,18 +249,20 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
         scratch: String::new(),
         rows: Vec::new(),
     };
-    let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = process
+    let mut rows: Vec<(DateTime<Utc>, Vec<Cell>)> = process
         .read_all(scan, &make)?
         .0
         .into_iter()
         .flat_map(|s| s.rows)
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
-    let columns = [
+    let mut rows: Vec<Vec<Cell>> = rows.into_iter().map(|(_, row)| row).collect();
+    let mut columns = vec![
         "time",
         "event_name",
         "event_source",
+        "event_id",
+        "account_id",
         "principal_arn",
         "access_key_id",
         "source_ip",
@@ -267,6 +271,14 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
         "findings",
         "via",
     ];
+    // The event id and account tie a line back to its record; a table for reading leaves them
+    // out for width.
+    if settings.format == RowFormat::Table {
+        columns.drain(3..5);
+        for row in &mut rows {
+            row.drain(3..5);
+        }
+    }
     let mut out = output(settings.output.as_deref())?;
     let written = write_rows(&mut out, settings.format, &columns, &rows, settings.max_width);
     finish(written, &mut out)?;
