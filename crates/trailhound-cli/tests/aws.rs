@@ -8,6 +8,8 @@ mod alerts;
 mod inventory;
 #[path = "aws/lookup.rs"]
 mod lookup;
+#[path = "aws/schema.rs"]
+mod schema;
 mod support;
 
 use std::path::{Path, PathBuf};

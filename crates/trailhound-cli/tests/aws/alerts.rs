@@ -94,6 +94,7 @@ fn slack_and_webhook_receive_the_high_findings_once_after_a_429() {
     let payload = hooks[1].json();
     assert_eq!(payload["tool"], "trailhound");
     assert_eq!(payload["findings"].as_array().map(Vec::len), Some(high));
+    crate::schema::assert_findings(payload["findings"].as_array().map_or(&[][..], Vec::as_slice));
     assert_eq!(
         payload["findings"][0]["rule_id"].as_str().map(|s| !s.is_empty()),
         Some(true)

@@ -559,6 +559,7 @@ fn collect_diff_and_audit_an_account_an_intruder_changed() {
     // Only what the intrusion made is new, and all of it is unexplained.
     let audited = audit(&["--new-only", "--since", &mark]);
     assert_eq!(audited.code, 0, "{}", audited.stderr);
+    crate::schema::assert_findings(&jsonl(&audited.stdout));
     let web = &seeded.web_us;
     let mut titles: Vec<(String, String)> = jsonl(&audited.stdout)
         .iter()
