@@ -294,6 +294,9 @@ pub struct RuleSelection {
     /// Only rules with this tag, e.g. attack.persistence or attack.t1098 (repeatable: any of them).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Values for the %name% placeholders of `expand` modifiers: a YAML map of names to lists.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,8 +315,17 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RuleSelection,
     },
-    /// Run rules' test events (the built-in pack, or the rules under PATH); exit 1 on a failure.
+    /// Run rules' test events (the built-in pack, or the rules under PATH); exit 1 on a failure
+    /// or on a rule without both a matching and a near-miss case.
     Test { path: Option<PathBuf> },
+    /// The rules' ATT&CK coverage: per tactic, each technique and the rules under it.
+    Coverage {
+        #[command(flatten)]
+        rules: RuleSelection,
+        /// table or json.
+        #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
+        format: TableOrJson,
+    },
     /// Parse and compile the rules under PATH; report every error with its file and line.
     Validate { path: PathBuf },
 }

@@ -29,6 +29,16 @@ pub fn rule_selection(args: &RuleSelection) -> Result<Selection> {
         only: args.only.clone(),
         exclude: args.exclude.clone(),
         tags: args.tags.iter().map(|t| t.to_lowercase()).collect(),
+        placeholders: args
+            .placeholders
+            .as_deref()
+            .map(|path| {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("--placeholders {}", path.display()))?;
+                trailhound_rules::Placeholders::parse(&text)
+                    .map_err(|message| anyhow::anyhow!("--placeholders {}: {message}", path.display()))
+            })
+            .transpose()?,
     })
 }
 

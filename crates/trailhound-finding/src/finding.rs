@@ -52,6 +52,36 @@ pub enum CorrelationKind {
     Temporal,
     /// All the referenced rules match in the window, in the order listed.
     TemporalOrdered,
+    /// The sum of a numeric field over the window meets the condition.
+    ValueSum,
+    /// The average of a numeric field over the window meets the condition.
+    ValueAvg,
+    /// The share (in percent) of the window's events that carry the newest event's value of a
+    /// field meets the condition: `lte: 1` finds a value seen in at most 1 % of the group's events.
+    ValuePercentile,
+}
+
+impl CorrelationKind {
+    /// The Sigma name (`event_count`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            CorrelationKind::EventCount => "event_count",
+            CorrelationKind::ValueCount => "value_count",
+            CorrelationKind::Temporal => "temporal",
+            CorrelationKind::TemporalOrdered => "temporal_ordered",
+            CorrelationKind::ValueSum => "value_sum",
+            CorrelationKind::ValueAvg => "value_avg",
+            CorrelationKind::ValuePercentile => "value_percentile",
+        }
+    }
+
+    /// Whether the condition compares a count (a whole number) rather than a measure.
+    pub fn counts(self) -> bool {
+        !matches!(
+            self,
+            CorrelationKind::ValueSum | CorrelationKind::ValueAvg | CorrelationKind::ValuePercentile
+        )
+    }
 }
 
 /// Extra facts a correlation finding carries.
@@ -59,8 +89,12 @@ pub enum CorrelationKind {
 pub struct CorrelationInfo {
     #[serde(rename = "type")]
     pub kind: CorrelationKind,
-    /// The count that met the condition (events, distinct values, or rules seen).
+    /// The count that met the condition (events, distinct values, or rules seen); for the value
+    /// kinds, the measure rounded down.
     pub count: u64,
+    /// For value_sum, value_avg and value_percentile: the measure that met the condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
     /// Group-by field -> value.
     pub group: BTreeMap<String, String>,
     pub first_time: String,

@@ -24,6 +24,9 @@ pub struct Report<'a> {
     pub findings: &'a [Finding],
     pub console_logins: serde_json::Value,
     pub top_principals: serde_json::Value,
+    /// `[{tactic, technique, rules, findings}]`: the rules run, as an ATT&CK matrix (see
+    /// [`crate::coverage_matrix`]), with the findings of each cell's rules.
+    pub coverage: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +92,7 @@ mod tests {
             findings: &[],
             console_logins: serde_json::json!([]),
             top_principals: serde_json::json!([]),
+            coverage: serde_json::json!([]),
         };
         let mut out = Vec::new();
         write_html(&mut out, &report).expect("write");

@@ -44,7 +44,7 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds(self, count: u64, limit: u64) -> bool {
+    fn holds(self, count: f64, limit: f64) -> bool {
         match self {
             Op::Gt => count > limit,
             Op::Gte => count >= limit,
@@ -68,6 +68,11 @@ impl Op {
     }
 }
 
+/// Every comparison of a condition must hold (`gt: 100, lte: 200` is a range).
+pub(crate) fn holds(condition: &[(Op, f64)], value: f64) -> bool {
+    condition.iter().all(|(op, limit)| op.holds(value, *limit))
+}
+
 /// A compiled correlation, before its rule references are resolved by the rule set.
 #[derive(Debug, Clone)]
 pub struct Correlation {
@@ -80,8 +85,10 @@ pub struct Correlation {
     pub aliases: BTreeMap<String, BTreeMap<String, String>>,
     /// `None`: the whole scan is one window.
     pub timespan: Option<Duration>,
-    pub condition: Option<(Op, u64)>,
-    /// For value_count: the field whose distinct values are counted.
+    /// Comparisons that must all hold; empty for temporal kinds without a condition (every
+    /// referenced rule must match).
+    pub condition: Vec<(Op, f64)>,
+    /// For value_count and the value kinds: the field whose values are counted or summed.
     pub field: Option<String>,
     /// Whether the referenced rules also report their own matches.
     pub generate: bool,
@@ -95,11 +102,14 @@ impl Correlation {
             Some("value_count") => Kind::ValueCount,
             Some("temporal") => Kind::Temporal,
             Some("temporal_ordered") => Kind::TemporalOrdered,
+            Some("value_sum") => Kind::ValueSum,
+            Some("value_avg") => Kind::ValueAvg,
+            Some("value_percentile") => Kind::ValuePercentile,
             Some(other) => {
                 return Err(CompileError::at(
                     "type",
                     format!(
-                        "correlation type {other:?} is not supported (event_count, value_count, temporal, temporal_ordered)"
+                        "correlation type {other:?} is not supported (event_count, value_count, value_sum, value_avg, value_percentile, temporal, temporal_ordered)"
                     ),
                 ));
             }
@@ -126,34 +136,70 @@ impl Correlation {
             Some(_) => return Err(CompileError::at("timespan", "timespan must be a duration such as 10m")),
             None => return Err(CompileError::at("correlation", "correlation has no timespan")),
         };
-        let mut condition = None;
+        let mut condition = Vec::new();
         let mut field = None;
-        if let Some(Yaml::Mapping(map)) = block.get("condition") {
-            for (key, value) in map {
-                let key = key.as_str().unwrap_or_default();
-                if key == "field" {
-                    field = value.as_str().map(str::to_string);
-                    continue;
+        match block.get("condition") {
+            None => {}
+            Some(Yaml::Mapping(map)) => {
+                for (key, value) in map {
+                    let key = key.as_str().unwrap_or_default();
+                    if key == "field" {
+                        field = Some(
+                            value
+                                .as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| CompileError::at("field", "condition.field must be a field name"))?,
+                        );
+                        continue;
+                    }
+                    let op = Op::parse(key)
+                        .ok_or_else(|| CompileError::at("condition", format!("unknown condition operator {key:?}")))?;
+                    let limit = value.as_f64().filter(|l| l.is_finite()).ok_or_else(|| {
+                        CompileError::at("condition", format!("condition {key}: {value:?} is not a number"))
+                    })?;
+                    if kind.counts() && (limit < 0.0 || limit.fract() != 0.0) {
+                        return Err(CompileError::at(
+                            "condition",
+                            format!("condition {key}: {limit} is not a count (a whole number)"),
+                        ));
+                    }
+                    condition.push((op, limit));
                 }
-                let op = Op::parse(key)
-                    .ok_or_else(|| CompileError::at("condition", format!("unknown condition operator {key:?}")))?;
-                let limit = value.as_u64().ok_or_else(|| {
-                    CompileError::at("condition", format!("condition {key}: {value:?} is not a count"))
-                })?;
-                condition = Some((op, limit));
             }
-        }
-        match kind {
-            Kind::EventCount | Kind::ValueCount if condition.is_none() => {
+            Some(_) => {
                 return Err(CompileError::at(
                     "condition",
-                    "event_count and value_count need a condition such as gte: 10",
+                    "condition must be a map such as {gte: 10}",
                 ));
             }
-            Kind::ValueCount if field.is_none() => {
-                return Err(CompileError::at("condition", "value_count needs condition.field"));
-            }
-            _ => {}
+        }
+        let needs_field = matches!(
+            kind,
+            Kind::ValueCount | Kind::ValueSum | Kind::ValueAvg | Kind::ValuePercentile
+        );
+        if condition.is_empty() && !matches!(kind, Kind::Temporal | Kind::TemporalOrdered) {
+            return Err(CompileError::at(
+                "condition",
+                format!("{} needs a condition such as gte: 10", kind.name()),
+            ));
+        }
+        if needs_field && field.is_none() {
+            return Err(CompileError::at(
+                "condition",
+                format!("{} needs condition.field", kind.name()),
+            ));
+        }
+        if !needs_field && field.is_some() {
+            return Err(CompileError::at(
+                "field",
+                format!("{} counts no field: condition.field is not allowed", kind.name()),
+            ));
+        }
+        if kind == Kind::ValuePercentile && condition.iter().any(|(_, l)| !(0.0..=100.0).contains(l)) {
+            return Err(CompileError::at(
+                "condition",
+                "value_percentile compares a percentage: limits between 0 and 100",
+            ));
         }
         let mut aliases = BTreeMap::new();
         if let Some(Yaml::Mapping(map)) = block.get("aliases") {
@@ -213,7 +259,7 @@ impl Correlation {
         };
         let at = rest.find(|c: char| c.is_ascii_digit()).ok_or_else(fail)?;
         let op = Op::parse(rest[..at].trim()).ok_or_else(fail)?;
-        let limit = rest[at..].trim().parse().map_err(|_| fail())?;
+        let limit: u64 = rest[at..].trim().parse().map_err(|_| fail())?;
         let field = Some(field.trim()).filter(|f| !f.is_empty()).map(str::to_string);
         Ok(Correlation {
             kind: if field.is_some() {
@@ -225,7 +271,7 @@ impl Correlation {
             group_by,
             aliases: BTreeMap::new(),
             timespan: timeframe,
-            condition: Some((op, limit)),
+            condition: vec![(op, limit as f64)],
             field,
             generate: false,
         })
@@ -239,7 +285,7 @@ impl Correlation {
             group_by: Vec::new(),
             aliases: BTreeMap::new(),
             timespan: timeframe,
-            condition: None,
+            condition: Vec::new(),
             field: None,
             generate: false,
         }
@@ -258,7 +304,7 @@ pub(crate) struct Resolved {
     pub rule: usize,
     pub kind: Kind,
     pub timespan: Option<Duration>,
-    pub condition: Option<(Op, u64)>,
+    pub condition: Vec<(Op, f64)>,
     /// Number of referenced rules (for temporal kinds).
     pub parts: usize,
     /// Group-by names, and per referenced rule the path of each.
@@ -266,6 +312,24 @@ pub(crate) struct Resolved {
     pub group_paths: Vec<Vec<FieldPath>>,
     /// For value_count, per referenced rule.
     pub value_paths: Vec<Option<FieldPath>>,
+    /// Per referenced rule that is itself a correlation (a chain): where each of this
+    /// correlation's group-by values sits in the inner correlation's group key, and, for the
+    /// value kinds, where the counted value sits.
+    pub chained: Vec<Option<Chain>>,
+    /// Correlations that refer to this one: (outer correlation, position among its rules).
+    pub feeds: Vec<(usize, usize)>,
+    /// Whether a window that fires is reported (false for a correlation another one refers
+    /// to, unless it says `generate: true`).
+    pub report: bool,
+    /// 0 for correlations over detections; one more than the deepest correlation it refers to.
+    pub rank: usize,
+}
+
+/// How an outer correlation reads an inner correlation's findings.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    pub group: Vec<usize>,
+    pub value: Option<usize>,
 }
 
 /// Strings many entries share (principals, regions, agents, files) are kept once.
@@ -457,6 +521,8 @@ struct Group {
     window: VecDeque<Entry>,
     /// Counts of each `aux` in the window (distinct values, or rules seen).
     distinct: FxHashMap<u64, u32>,
+    /// value_sum and value_avg: the sum of the window's values.
+    sum: f64,
 }
 
 /// Estimated bytes a group costs beyond its key's text and its entries: the map slot (at the
@@ -537,7 +603,7 @@ impl CorrelationState {
         let mut values = std::mem::take(&mut self.values);
         values.clear();
         match resolved.kind {
-            Kind::ValueCount => {
+            Kind::ValueCount | Kind::ValuePercentile => {
                 // Every value counts: a list (GetParameters' names) adds each of its elements.
                 if let Some(Some(path)) = resolved.value_paths.get(part) {
                     record.visit(path, &mut |v| {
@@ -549,6 +615,21 @@ impl CorrelationState {
                 }
                 values.sort_unstable();
                 values.dedup();
+            }
+            Kind::ValueSum | Kind::ValueAvg => {
+                // Each number of the field (a list adds each element); text that is not a number
+                // adds nothing, as a missing field adds nothing to value_count.
+                if let Some(Some(path)) = resolved.value_paths.get(part) {
+                    record.visit(path, &mut |v| {
+                        let number = v
+                            .number()
+                            .or_else(|| v.text().and_then(|t| t.trim().parse::<f64>().ok()));
+                        if let Some(n) = number.filter(|n| n.is_finite()) {
+                            values.push(n.to_bits());
+                        }
+                        false
+                    });
+                }
             }
             _ => values.push(part as u64),
         }
@@ -807,12 +888,40 @@ impl CorrelationState {
         rules: &[Rule],
     ) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut keys: Vec<(usize, Box<str>)> = self
-            .groups
-            .iter()
-            .flat_map(|(index, by_key)| by_key.keys().map(move |k| (*index, k.clone())))
-            .collect();
-        keys.sort();
+        // Inner correlations before the ones that refer to them: a window an inner one closes
+        // is a match of the outer one, swept in the same call.
+        let deepest = correlations.iter().map(|c| c.rank).max().unwrap_or(0);
+        for rank in 0..=deepest {
+            let mut keys: Vec<(usize, Box<str>)> = self
+                .groups
+                .iter()
+                .filter(|(index, _)| correlations.get(**index).is_some_and(|c| c.rank == rank))
+                .flat_map(|(index, by_key)| by_key.keys().map(move |k| (*index, k.clone())))
+                .collect();
+            keys.sort();
+            self.sweep(keys, watermark, correlations, rules, &mut findings);
+        }
+        self.groups.retain(|_, by_key| {
+            by_key.retain(|_, g| !g.pending.is_empty() || !g.window.is_empty());
+            !by_key.is_empty()
+        });
+        self.swept_to = Some(self.swept_to.map_or(watermark, |w| w.max(watermark)));
+        if self.strings.strings.len() > 2 * self.compacted_at.max(1024) {
+            self.compact();
+        }
+        self.recount();
+        findings
+    }
+
+    /// Sweeps the groups `keys` up to `watermark` (see [`CorrelationState::advance`]).
+    fn sweep(
+        &mut self,
+        keys: Vec<(usize, Box<str>)>,
+        watermark: DateTime<Utc>,
+        correlations: &[Resolved],
+        rules: &[Rule],
+        findings: &mut Vec<Finding>,
+    ) {
         for (index, key) in keys {
             let (Some(resolved), Some(group)) = (
                 correlations.get(index),
@@ -836,9 +945,22 @@ impl CorrelationState {
             // copy kept is the first in that fixed order.
             let mut seen = rustc_hash::FxHashSet::default();
             ready.retain(|e| e.event_id == EventId::None || seen.insert((e.time, e.event_id, e.aux)));
+            let mut fired = Vec::new();
             for entry in ready {
-                if let Some((count, window)) = group.feed(resolved, entry) {
-                    findings.push(correlation_finding(rule, resolved, &key, &window, count, &self.strings));
+                if let Some((measure, window)) = group.feed(resolved, entry) {
+                    if resolved.report {
+                        findings.push(correlation_finding(
+                            rule,
+                            resolved,
+                            &key,
+                            &window,
+                            measure,
+                            &self.strings,
+                        ));
+                    }
+                    if let Some(last) = window.last() {
+                        fired.push(*last);
+                    }
                 }
             }
             // Later matches are at or after the watermark: what is older than one timespan
@@ -848,17 +970,38 @@ impl CorrelationState {
                     group.pop_front();
                 }
             }
+            // A closed window is one match of each correlation that refers to this one, at the
+            // time (and with the event) of its last match.
+            for last in fired {
+                for &(outer, part) in &resolved.feeds {
+                    let Some(chain) = correlations
+                        .get(outer)
+                        .and_then(|c| c.chained.get(part))
+                        .and_then(Option::as_ref)
+                    else {
+                        continue;
+                    };
+                    let values: Vec<&str> = key.split('\u{1f}').collect();
+                    let outer_key: Vec<&str> = chain
+                        .group
+                        .iter()
+                        .map(|&i| values.get(i).copied().unwrap_or_default())
+                        .collect();
+                    let aux = match chain.value {
+                        Some(i) => hash(values.get(i).copied().unwrap_or_default()),
+                        None => part as u64,
+                    };
+                    let target = self
+                        .groups
+                        .entry(outer)
+                        .or_default()
+                        .entry(outer_key.join("\u{1f}").into_boxed_str())
+                        .or_default();
+                    target.pending.push(Entry { aux, ..last });
+                    self.entries += 1;
+                }
+            }
         }
-        self.groups.retain(|_, by_key| {
-            by_key.retain(|_, g| !g.pending.is_empty() || !g.window.is_empty());
-            !by_key.is_empty()
-        });
-        self.swept_to = Some(self.swept_to.map_or(watermark, |w| w.max(watermark)));
-        if self.strings.strings.len() > 2 * self.compacted_at.max(1024) {
-            self.compact();
-        }
-        self.recount();
-        findings
     }
 
     /// Sweeps everything: the findings of every correlation, once all records have been seen.
@@ -960,6 +1103,7 @@ impl CorrelationState {
                 .or_default();
             for entry in &group.window {
                 *target.distinct.entry(entry.aux).or_default() += 1;
+                target.sum += f64::from_bits(entry.aux);
             }
             state.entries += group.pending.len() + group.window.len();
             target.pending.extend(group.pending);
@@ -973,9 +1117,13 @@ impl CorrelationState {
 
 impl Group {
     fn pop_front(&mut self) {
-        if let Some(old) = self.window.pop_front()
-            && let Some(n) = self.distinct.get_mut(&old.aux)
-        {
+        let Some(old) = self.window.pop_front() else { return };
+        self.sum -= f64::from_bits(old.aux);
+        if self.window.is_empty() {
+            // No drift from adding and subtracting floats: an empty window sums to zero.
+            self.sum = 0.0;
+        }
+        if let Some(n) = self.distinct.get_mut(&old.aux) {
             *n -= 1;
             if *n == 0 {
                 self.distinct.remove(&old.aux);
@@ -985,7 +1133,7 @@ impl Group {
 
     /// Adds the next match in time order. When the window then meets the condition, returns the
     /// count and the window, and starts afresh: a burst is reported once, not once per event.
-    fn feed(&mut self, resolved: &Resolved, entry: Entry) -> Option<(u64, Vec<Entry>)> {
+    fn feed(&mut self, resolved: &Resolved, entry: Entry) -> Option<(f64, Vec<Entry>)> {
         // The same event already in the window (delivered again in a later file, or held by
         // both of two merged states) counts once. The window is in time order but for late or
         // merged matches: only those need a look beyond the entries of the same time.
@@ -1000,21 +1148,33 @@ impl Group {
         }
         let within = |start: &Entry| resolved.timespan.is_none_or(|span| entry.time - start.time <= span);
         *self.distinct.entry(entry.aux).or_default() += 1;
+        self.sum += f64::from_bits(entry.aux);
         self.window.push_back(entry);
         while self.window.len() > 1 && self.window.front().is_some_and(|e| !within(e)) {
             self.pop_front();
         }
-        let count = match resolved.kind {
-            Kind::EventCount => self.window.len() as u64,
-            Kind::ValueCount | Kind::Temporal => self.distinct.len() as u64,
-            Kind::TemporalOrdered => ordered_prefix(self.window.make_contiguous()),
+        let measure = match resolved.kind {
+            Kind::EventCount => self.window.len() as f64,
+            Kind::ValueCount | Kind::Temporal => self.distinct.len() as f64,
+            Kind::TemporalOrdered => ordered_prefix(self.window.make_contiguous()) as f64,
+            Kind::ValueSum => self.sum,
+            Kind::ValueAvg => self.sum / self.window.len() as f64,
+            Kind::ValuePercentile => {
+                let same = self.distinct.get(&entry.aux).copied().unwrap_or(0);
+                100.0 * f64::from(same) / self.window.len() as f64
+            }
         };
-        let (op, limit) = resolved.condition.unwrap_or((Op::Gte, resolved.parts as u64));
-        if !op.holds(count, limit) {
+        let met = if resolved.condition.is_empty() {
+            measure >= resolved.parts as f64
+        } else {
+            holds(&resolved.condition, measure)
+        };
+        if !met {
             return None;
         }
         self.distinct.clear();
-        Some((count, self.window.drain(..).collect()))
+        self.sum = 0.0;
+        Some((measure, self.window.drain(..).collect()))
     }
 }
 
@@ -1043,7 +1203,7 @@ fn correlation_finding(
     resolved: &Resolved,
     key: &str,
     window: &[Entry],
-    count: u64,
+    measure: f64,
     strings: &Interner,
 ) -> Finding {
     let last = &window[window.len() - 1];
@@ -1083,7 +1243,12 @@ fn correlation_finding(
         group: None,
         correlation: Some(Box::new(CorrelationInfo {
             kind: resolved.kind,
-            count,
+            count: if measure.is_finite() && measure > 0.0 {
+                measure as u64
+            } else {
+                0
+            },
+            value: (!resolved.kind.counts()).then_some(measure),
             group,
             first_time: time(window[0].time),
             last_time: time(last.time),
@@ -1111,7 +1276,7 @@ mod tests {
         .expect("ok");
         assert_eq!(
             (c.kind, c.condition, c.timespan),
-            (Kind::EventCount, Some((Op::Gte, 10)), Duration::try_minutes(10))
+            (Kind::EventCount, vec![(Op::Gte, 10.0)], Duration::try_minutes(10))
         );
         let c = Correlation::parse(&yaml(
             "type: value_count\nrules: a\ntimespan: 1h\ncondition: {field: eventName, gt: 20}\ngenerate: true",
@@ -1120,6 +1285,14 @@ mod tests {
         assert_eq!((c.field.as_deref(), c.generate), (Some("eventName"), true));
         let c = Correlation::parse(&yaml("type: temporal_ordered\nrules: [a, b]\ntimespan: 5m\naliases: {who: {a: userIdentity.arn, b: requestParameters.userName}}\ngroup-by: [who]")).expect("ok");
         assert_eq!(c.aliases["who"]["b"], "requestParameters.userName");
+        let c = Correlation::parse(&yaml(
+            "type: value_avg\nrules: [a]\ntimespan: 1h\ncondition: {field: bytes, gt: 0.5, lte: 200}",
+        ))
+        .expect("ok");
+        assert_eq!(
+            (c.kind, c.condition),
+            (Kind::ValueAvg, vec![(Op::Gt, 0.5), (Op::Lte, 200.0)])
+        );
         for bad in [
             "type: nope\nrules: [a]\ntimespan: 1m",
             "type: event_count\nrules: [a]\ntimespan: 1m",
@@ -1127,6 +1300,10 @@ mod tests {
             "type: value_count\nrules: [a]\ntimespan: 1m\ncondition: {gt: 1}",
             "type: event_count\nrules: [a]\ntimespan: soon\ncondition: {gt: 1}",
             "type: event_count\nrules: [a]\ntimespan: 1m\ncondition: {about: 1}",
+            "type: event_count\nrules: [a]\ntimespan: 1m\ncondition: {gte: 1.5}",
+            "type: value_sum\nrules: [a]\ntimespan: 1m\ncondition: {gte: 10}",
+            "type: value_percentile\nrules: [a]\ntimespan: 1m\ncondition: {field: x, lte: 101}",
+            "type: event_count\nrules: [a]\ntimespan: 1m\ncondition: {field: x, gte: 1}",
         ] {
             assert!(Correlation::parse(&yaml(bad)).is_err(), "{bad}");
         }
@@ -1152,14 +1329,14 @@ mod tests {
         let c = Correlation::legacy_count("count() > 10", Duration::try_minutes(30)).expect("ok");
         assert_eq!(
             (c.kind, c.condition, c.group_by.len()),
-            (Kind::EventCount, Some((Op::Gt, 10)), 0)
+            (Kind::EventCount, vec![(Op::Gt, 10.0)], 0)
         );
         let c = Correlation::legacy_count("count() by sourceIPAddress > 5", None).expect("ok");
         assert_eq!(c.group_by, ["sourceIPAddress"]);
         let c = Correlation::legacy_count("count(eventName) by userIdentity.arn, awsRegion >= 3", None).expect("ok");
         assert_eq!(
             (c.kind, c.field.as_deref(), c.group_by.len(), c.condition),
-            (Kind::ValueCount, Some("eventName"), 2, Some((Op::Gte, 3)))
+            (Kind::ValueCount, Some("eventName"), 2, vec![(Op::Gte, 3.0)])
         );
         for bad in ["count > 5", "sum(x) > 5", "count() > many", "count() by > 5"] {
             assert!(Correlation::legacy_count(bad, None).is_err(), "{bad}");

@@ -219,6 +219,9 @@ pub(crate) fn compile_body(detection: &Yaml) -> Result<Compiled, CompileError> {
 pub(crate) struct Detection {
     selections: Vec<Selection>,
     condition: Cond,
+    /// Sigma filters applied to this rule: each must match too (their conditions say what to
+    /// keep, usually `not selection`).
+    filters: Vec<Detection>,
 }
 
 impl Detection {
@@ -234,7 +237,11 @@ impl Detection {
 
     /// A detection over `selections` with `condition`.
     fn new(selections: Vec<Selection>, condition: Cond) -> Detection {
-        let mut detection = Detection { selections, condition };
+        let mut detection = Detection {
+            selections,
+            condition,
+            filters: Vec::new(),
+        };
         detection.condition = detection.cheapest_first(detection.condition.clone());
         detection
     }
@@ -266,6 +273,12 @@ impl Detection {
     pub fn matches(&self, record: &Record<'_>) -> bool {
         self.condition
             .eval(&mut |index| self.selections.get(index).is_some_and(|s| s.matches(record)))
+            && self.filters.iter().all(|f| f.matches(record))
+    }
+
+    /// Applies a Sigma filter: the rule matches only records the filter's condition also holds for.
+    pub fn add_filter(&mut self, filter: Detection) {
+        self.filters.push(filter);
     }
 
     /// Lower-cased values of `field` (eventName, eventSource) without which the rule cannot

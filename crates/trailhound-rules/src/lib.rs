@@ -25,7 +25,7 @@ pub use builtin::builtin_rules;
 pub use correlation::{Budget, DEFAULT_CORRELATION_MEMORY, MAX_ENTRIES, MIN_CORRELATION_MEMORY};
 pub use error::RuleError;
 pub use evaluator::{Evaluated, Evaluator};
-pub use load::{RuleFile, load_path, parse_rules};
+pub use load::{LoadOptions, Placeholders, RuleFile, load_path, load_path_with, parse_rules, parse_rules_with};
 pub use rule::Rule;
 pub use ruleset::RuleSet;
 pub use selection::{Selection, SelectionError};

@@ -1,6 +1,7 @@
 //! Reading rule files: YAML documents to compiled [`Rule`]s, with errors that name the file, the
 //! rule and the line.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_yaml_ng::Value as Yaml;
@@ -20,12 +21,175 @@ pub struct RuleFile {
     pub tests: Option<(String, String)>,
 }
 
+/// How rules are read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    /// Values of the `%name%` placeholders that `expand` modifiers refer to; without them, a rule
+    /// that uses `expand` is refused, as the Sigma specification asks.
+    pub placeholders: Option<&'a Placeholders>,
+}
+
+/// Placeholder values for the `expand` modifier: `name -> values`, read from a YAML map of
+/// lists (`admins: [alice, bob]`).
+#[derive(Debug, Clone, Default)]
+pub struct Placeholders(BTreeMap<String, Vec<String>>);
+
+/// At most this many values one `expand` entry may become (placeholders multiply).
+const MAX_EXPANSION: usize = 10_000;
+
+impl Placeholders {
+    /// Reads a placeholder file: a YAML map whose values are strings or lists of strings.
+    pub fn parse(text: &str) -> Result<Placeholders, String> {
+        if let Some(line) = trailhound_event::flow_nesting_beyond(text, MAX_YAML_DEPTH) {
+            return Err(format!("line {line}: nested deeper than {MAX_YAML_DEPTH} levels"));
+        }
+        let yaml: Yaml = serde_yaml_ng::from_str(text).map_err(|e| yaml_message(&e))?;
+        let Yaml::Mapping(map) = yaml else {
+            return Err("a placeholder file is a map of names to lists of values".to_string());
+        };
+        let mut out = BTreeMap::new();
+        for (name, values) in map {
+            let name = name
+                .as_str()
+                .ok_or_else(|| format!("placeholder name {name:?} is not a string"))?
+                .trim_matches('%')
+                .to_string();
+            let scalar = |v: &Yaml| match v {
+                Yaml::String(s) => Some(s.clone()),
+                Yaml::Number(n) => Some(n.to_string()),
+                Yaml::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            let values: Vec<String> = match &values {
+                Yaml::Sequence(items) => items
+                    .iter()
+                    .map(|i| scalar(i).ok_or_else(|| format!("placeholder {name:?}: values must be strings")))
+                    .collect::<Result<_, _>>()?,
+                other => vec![scalar(other).ok_or_else(|| format!("placeholder {name:?}: values must be strings"))?],
+            };
+            if values.is_empty() {
+                return Err(format!("placeholder {name:?} has no values"));
+            }
+            out.insert(name, values);
+        }
+        Ok(Placeholders(out))
+    }
+
+    /// The values `text` stands for once every `%name%` in it is replaced (each combination).
+    fn expand(&self, text: &str) -> Result<Vec<String>, String> {
+        let mut results = vec![String::new()];
+        let mut rest = text;
+        while let Some(start) = rest.find('%') {
+            let Some(len) = rest[start + 1..].find('%') else { break };
+            let name = &rest[start + 1..start + 1 + len];
+            let values = self
+                .0
+                .get(name)
+                .ok_or_else(|| format!("placeholder %{name}% has no values (give them with --placeholders FILE)"))?;
+            let literal = &rest[..start];
+            let mut next = Vec::with_capacity(results.len() * values.len());
+            for prefix in &results {
+                for value in values {
+                    next.push(format!("{prefix}{literal}{value}"));
+                }
+            }
+            if next.len() > MAX_EXPANSION {
+                return Err(format!("{text:?} expands to more than {MAX_EXPANSION} values"));
+            }
+            results = next;
+            rest = &rest[start + 2 + len..];
+        }
+        for r in &mut results {
+            r.push_str(rest);
+        }
+        Ok(results)
+    }
+}
+
+/// The detection with every `field|expand` entry's placeholders replaced by their values (and
+/// the `expand` modifier dropped). Placeholders are resolved when the rule loads; a rule whose
+/// placeholders have no values is refused.
+fn expand_placeholders(detection: &Yaml, placeholders: Option<&Placeholders>) -> Result<Yaml, CompileError> {
+    let Yaml::Mapping(map) = detection else {
+        return Ok(detection.clone());
+    };
+    let expand_map = |map: &serde_yaml_ng::Mapping| -> Result<serde_yaml_ng::Mapping, CompileError> {
+        let mut out = serde_yaml_ng::Mapping::new();
+        for (key, value) in map {
+            let Some(spec) = key.as_str() else {
+                out.insert(key.clone(), value.clone());
+                continue;
+            };
+            let mut parts: Vec<&str> = spec.split('|').collect();
+            let Some(at) = parts.iter().skip(1).position(|m| *m == "expand") else {
+                out.insert(key.clone(), value.clone());
+                continue;
+            };
+            parts.remove(at + 1);
+            let Some(placeholders) = placeholders else {
+                return Err(CompileError::at(
+                    spec,
+                    format!(
+                        "{spec:?}: the expand modifier needs placeholder values (give them with --placeholders FILE)"
+                    ),
+                ));
+            };
+            let items: Vec<&Yaml> = match value {
+                Yaml::Sequence(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            let mut values = Vec::new();
+            for item in items {
+                let Some(text) = item.as_str() else {
+                    values.push(item.clone());
+                    continue;
+                };
+                let expanded = placeholders
+                    .expand(text)
+                    .map_err(|message| CompileError::at(spec, format!("{spec:?}: {message}")))?;
+                values.extend(expanded.into_iter().map(Yaml::String));
+                if values.len() > MAX_EXPANSION {
+                    return Err(CompileError::at(
+                        spec,
+                        format!("{spec:?}: more than {MAX_EXPANSION} values"),
+                    ));
+                }
+            }
+            out.insert(Yaml::String(parts.join("|")), Yaml::Sequence(values));
+        }
+        Ok(out)
+    };
+    let mut out = serde_yaml_ng::Mapping::new();
+    for (name, selection) in map {
+        let expanded = match selection {
+            Yaml::Mapping(m) if name.as_str() != Some("condition") => Yaml::Mapping(expand_map(m)?),
+            Yaml::Sequence(items) if name.as_str() != Some("condition") => Yaml::Sequence(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Yaml::Mapping(m) => expand_map(m).map(Yaml::Mapping),
+                        other => Ok(other.clone()),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => other.clone(),
+        };
+        out.insert(name.clone(), expanded);
+    }
+    Ok(Yaml::Mapping(out))
+}
+
 /// The suffix of test files that sit beside rule files.
 pub const TESTS_SUFFIX: &str = ".tests.yml";
 
 /// Loads every rule in `path`, a rule file or a folder (searched recursively for `.yml`/`.yaml`,
 /// test files excluded). Rules that fail are reported; the others still load.
 pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
+    load_path_with(path, &LoadOptions::default())
+}
+
+/// [`load_path`] with options (placeholders for `expand`).
+pub fn load_path_with(path: &Path, options: &LoadOptions) -> (Vec<Rule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut files: Vec<_> = if path.is_dir() {
@@ -56,11 +220,14 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
         };
         let tests_path = tests_path_for(&display);
         let tests = std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t));
-        let (found, failed) = parse_rules(&RuleFile {
-            path: display,
-            text,
-            tests,
-        });
+        let (found, failed) = parse_rules_with(
+            &RuleFile {
+                path: display,
+                text,
+                tests,
+            },
+            options,
+        );
         rules.extend(found);
         errors.extend(failed);
     }
@@ -85,6 +252,11 @@ pub(crate) fn tests_path_for(rule_path: &str) -> String {
 /// a syntax error in one leaves the others loading, each rule keeps only its own document's
 /// text, and error lines are found within the document (line starts are computed once per file).
 pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
+    parse_rules_with(file, &LoadOptions::default())
+}
+
+/// [`parse_rules`] with options (placeholders for `expand`).
+pub fn parse_rules_with(file: &RuleFile, options: &LoadOptions) -> (Vec<Rule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let lines = Lines::new(&file.text);
@@ -120,7 +292,7 @@ pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
         if yaml.is_null() {
             continue;
         }
-        match compile(file, &yaml, document.shown()) {
+        match compile(file, &yaml, document.shown(), options) {
             Ok(mut rule) => {
                 match &tests {
                     Some((_, Ok(cases))) => rule.tests = cases.clone(),
@@ -267,7 +439,12 @@ fn rule_name_of(text: &str) -> Option<String> {
     })
 }
 
-fn compile(file: &RuleFile, yaml: &Yaml, shown: &str) -> Result<Rule, (Option<String>, CompileError)> {
+fn compile(
+    file: &RuleFile,
+    yaml: &Yaml,
+    shown: &str,
+    options: &LoadOptions,
+) -> Result<Rule, (Option<String>, CompileError)> {
     let text = |key: &str| yaml.get(key).and_then(Yaml::as_str).map(str::to_string);
     let list = |key: &str| -> Vec<String> {
         match yaml.get(key) {
@@ -297,12 +474,38 @@ fn compile(file: &RuleFile, yaml: &Yaml, shown: &str) -> Result<Rule, (Option<St
     };
     let body = if let Some(block) = yaml.get("correlation") {
         Body::Correlation(Correlation::parse(block).map_err(fail)?)
+    } else if let Some(block) = yaml.get("filter") {
+        check_logsource(yaml.get("logsource")).map_err(fail)?;
+        let Yaml::Mapping(map) = block else {
+            return Err(fail(CompileError::at(
+                "filter",
+                "filter must be a map of rules, selections and a condition",
+            )));
+        };
+        let rules: Vec<String> = match map.get("rules") {
+            Some(Yaml::Sequence(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            Some(Yaml::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        if rules.is_empty() {
+            return Err(fail(CompileError::at("filter", "filter names no rules (filter.rules)")));
+        }
+        let mut detection = map.clone();
+        detection.remove("rules");
+        let detection = expand_placeholders(&Yaml::Mapping(detection), options.placeholders).map_err(fail)?;
+        match compile_body(&detection).map_err(fail)? {
+            Compiled::Detection(detection) => Body::Filter { rules, detection },
+            Compiled::Aggregation { .. } => {
+                return Err(fail(CompileError::at("condition", "a filter cannot aggregate")));
+            }
+        }
     } else {
         check_logsource(yaml.get("logsource")).map_err(fail)?;
         let detection = yaml
             .get("detection")
             .ok_or_else(|| fail(CompileError::new("rule has no detection")))?;
-        match compile_body(detection).map_err(fail)? {
+        let detection = expand_placeholders(detection, options.placeholders).map_err(fail)?;
+        match compile_body(&detection).map_err(fail)? {
             Compiled::Detection(detection) => Body::Detection(detection),
             Compiled::Aggregation { parts, correlation } => Body::Aggregation { parts, correlation },
         }

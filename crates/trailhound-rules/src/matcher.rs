@@ -75,6 +75,161 @@ enum Test {
         placement: Placement,
         cased: bool,
     },
+    /// A part of a date-time value (`hour`, ...) equals, or compares with, a number.
+    Time {
+        part: TimePart,
+        compare: Option<Compare>,
+        limit: f64,
+    },
+}
+
+/// The time modifiers: which part of a date-time value is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl TimePart {
+    fn parse(modifier: &str) -> Option<TimePart> {
+        Some(match modifier {
+            "minute" => TimePart::Minute,
+            "hour" => TimePart::Hour,
+            "day" => TimePart::Day,
+            "week" => TimePart::Week,
+            "month" => TimePart::Month,
+            "year" => TimePart::Year,
+            _ => return None,
+        })
+    }
+
+    /// The part of an RFC 3339 time (in UTC), or of a `YYYY-MM-DD[ HH:MM:SS]` one.
+    fn of(self, text: &str) -> Option<f64> {
+        use chrono::{Datelike, Timelike};
+        let text = text.trim();
+        let time = chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.naive_utc())
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+            .or_else(|_| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+            .ok()?;
+        Some(f64::from(match self {
+            TimePart::Minute => time.minute(),
+            TimePart::Hour => time.hour(),
+            TimePart::Day => time.day(),
+            TimePart::Week => time.iso_week().week(),
+            TimePart::Month => time.month(),
+            TimePart::Year => return Some(f64::from(time.year())),
+        }))
+    }
+}
+
+/// Value transformations, applied in the order written before the value is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// UTF-16 little endian (`utf16le`, `wide`), big endian, or little endian with a byte order mark.
+    Utf16Le,
+    Utf16Be,
+    Utf16Bom,
+    Base64,
+    /// The three base64 encodings of the value at each offset in a 3-byte group.
+    Base64Offset,
+    /// Each `-` or `/` that starts a word also as `-`, `/`, en dash, em dash and horizontal bar.
+    Windash,
+}
+
+impl Encoding {
+    fn parse(modifier: &str) -> Option<Encoding> {
+        Some(match modifier {
+            "utf16le" | "wide" => Encoding::Utf16Le,
+            "utf16be" => Encoding::Utf16Be,
+            "utf16" => Encoding::Utf16Bom,
+            "base64" => Encoding::Base64,
+            "base64offset" => Encoding::Base64Offset,
+            "windash" => Encoding::Windash,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, values: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes).into_bytes();
+        let utf16 = |bytes: &[u8], big: bool| -> Vec<u8> {
+            String::from_utf8_lossy(bytes)
+                .encode_utf16()
+                .flat_map(|u| if big { u.to_be_bytes() } else { u.to_le_bytes() })
+                .collect()
+        };
+        match self {
+            Encoding::Utf16Le => values.iter().map(|v| utf16(v, false)).collect(),
+            Encoding::Utf16Be => values.iter().map(|v| utf16(v, true)).collect(),
+            Encoding::Utf16Bom => values
+                .iter()
+                .map(|v| [&[0xff, 0xfe][..], &utf16(v, false)].concat())
+                .collect(),
+            Encoding::Base64 => values.iter().map(|v| b64(v)).collect(),
+            Encoding::Base64Offset => {
+                let mut out = Vec::new();
+                for value in &values {
+                    for shift in 0..3usize {
+                        // The value after `shift` bytes of a 3-byte group: the characters that
+                        // depend only on the value, whatever comes before and after it.
+                        let padded: Vec<u8> = std::iter::repeat_n(b' ', shift).chain(value.iter().copied()).collect();
+                        let encoded = b64(&padded);
+                        let start = [0, 2, 3][shift];
+                        let end_trim = [0, 3, 2][(value.len() + shift) % 3];
+                        let end = encoded.len().saturating_sub(end_trim);
+                        if start < end {
+                            out.push(encoded[start..end].to_vec());
+                        }
+                    }
+                }
+                out
+            }
+            Encoding::Windash => {
+                let mut out = Vec::new();
+                for value in &values {
+                    let text = String::from_utf8_lossy(value);
+                    for dash in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
+                        let mut variant = String::new();
+                        let mut previous: Option<char> = None;
+                        for c in text.chars() {
+                            if (c == '-' || c == '/') && previous.is_none_or(char::is_whitespace) {
+                                variant.push_str(dash);
+                            } else {
+                                variant.push(c);
+                            }
+                            previous = Some(c);
+                        }
+                        let variant = variant.into_bytes();
+                        if !out.contains(&variant) {
+                            out.push(variant);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A transformed value as a Sigma string that matches it literally.
+fn escape_wildcards(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A compiled `field|modifiers: values` entry. The field is `None` for keyword searches, which
@@ -87,6 +242,8 @@ pub(crate) struct FieldMatcher {
     all: bool,
     /// Plain, exact, wildcard-free values: what the rule index keys on.
     literals: Option<Vec<String>>,
+    /// `|neq`: the field matches when none of its values equals any of the rule's.
+    negate: bool,
 }
 
 impl FieldMatcher {
@@ -99,8 +256,22 @@ impl FieldMatcher {
         let mut cased = false;
         let mut kind = Kind::Strings;
         let mut regex_flags = String::new();
+        let mut negate = false;
+        let mut time_part = None;
+        let mut encodings = Vec::new();
         for modifier in parts {
+            if let Some(part) = TimePart::parse(modifier) {
+                if time_part.replace(part).is_some() {
+                    return Err(CompileError::at(spec, format!("{spec:?}: one time modifier at most")));
+                }
+                continue;
+            }
+            if let Some(encoding) = Encoding::parse(modifier) {
+                encodings.push(encoding);
+                continue;
+            }
             match modifier {
+                "neq" => negate = true,
                 "contains" | "startswith" | "endswith" => {
                     if placement != Placement::Whole {
                         return Err(CompileError::at(
@@ -125,11 +296,11 @@ impl FieldMatcher {
                 "lt" => kind = Kind::Compare(Compare::Lt),
                 "lte" => kind = Kind::Compare(Compare::Lte),
                 "fieldref" => kind = Kind::FieldRef,
-                "base64" | "base64offset" | "utf16le" | "utf16be" | "utf16" | "wide" | "windash" | "expand" => {
+                "expand" => {
                     return Err(CompileError::at(
                         spec,
                         format!(
-                            "{spec:?}: modifier {modifier:?} is not supported for CloudTrail (its values are JSON, not command lines)"
+                            "{spec:?}: the expand modifier needs placeholder values (give them with --placeholders FILE)"
                         ),
                     ));
                 }
@@ -152,6 +323,28 @@ impl FieldMatcher {
             return Err(CompileError::at(spec, format!("{spec:?}: empty list of values")));
         }
         let field = (!field.is_empty()).then(|| FieldPath::new(field));
+        let refuse = |message: &str| Err(CompileError::at(spec, format!("{spec:?}: {message}")));
+        if !encodings.is_empty() && kind != Kind::Strings {
+            return refuse(
+                "the encoding modifiers (base64, base64offset, utf16*, wide, windash) apply to plain string values only",
+            );
+        }
+        if encodings.contains(&Encoding::Base64Offset) && placement != Placement::Contains {
+            return refuse("base64offset finds a value inside encoded text: use it with contains");
+        }
+        if negate && (all || kind != Kind::Strings || time_part.is_some()) {
+            return refuse("neq compares plain values, without all, re, cidr, exists, comparisons or time parts");
+        }
+        if time_part.is_some()
+            && (!matches!(kind, Kind::Strings | Kind::Compare(_))
+                || placement != Placement::Whole
+                || !encodings.is_empty())
+        {
+            return refuse("a time modifier (minute ... year) compares a number: alone or with gt, gte, lt, lte");
+        }
+        if field.is_none() && (time_part.is_some() || negate) {
+            return refuse("this modifier needs a field name");
+        }
         if field.is_none() && kind != Kind::Strings && kind != Kind::Regex {
             return Err(CompileError::at(
                 spec,
@@ -165,6 +358,54 @@ impl FieldMatcher {
         let mut literals = Some(Vec::new());
         // String values that need no regex (see `Test::Literal`).
         let mut plain: Option<Vec<String>> = Some(Vec::new());
+        // Encoded values: each value becomes the literal strings its encodings produce.
+        let mut encoded_values: Vec<Yaml> = Vec::new();
+        let values: Vec<&Yaml> = if encodings.is_empty() {
+            values
+        } else {
+            for value in values {
+                let Some(text) = scalar(spec, value)? else {
+                    return refuse("an encoded value cannot be null");
+                };
+                let windash_only = encodings.iter().all(|e| *e == Encoding::Windash);
+                if has_wildcards(&text) && !windash_only {
+                    return refuse("wildcards cannot be encoded (the encoded text would not hold them)");
+                }
+                let mut bytes = vec![text.into_bytes()];
+                for encoding in &encodings {
+                    bytes = encoding.apply(bytes);
+                }
+                for b in bytes {
+                    encoded_values.push(Yaml::String(if windash_only {
+                        String::from_utf8_lossy(&b).into_owned()
+                    } else {
+                        escape_wildcards(&b)
+                    }));
+                }
+            }
+            encoded_values.iter().collect()
+        };
+        if let Some(part) = time_part {
+            let compare = match kind {
+                Kind::Compare(op) => Some(op),
+                _ => None,
+            };
+            for value in values {
+                let text = scalar(spec, value)?.unwrap_or_default();
+                let limit = text
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| CompileError::at(spec, format!("{spec:?}: {text:?} is not a number")))?;
+                tests.push(Test::Time { part, compare, limit });
+            }
+            return Ok(FieldMatcher {
+                field,
+                tests,
+                all,
+                literals: None,
+                negate,
+            });
+        }
         for value in values {
             let text = scalar(spec, value)?;
             let Some(text) = text else {
@@ -314,11 +555,15 @@ impl FieldMatcher {
                 tests.push(Test::Cidr(nets));
             }
         }
+        if negate {
+            literals = None;
+        }
         Ok(FieldMatcher {
             field,
             tests,
             all,
             literals,
+            negate,
         })
     }
 
@@ -355,7 +600,7 @@ impl FieldMatcher {
         if self.all {
             self.tests.iter().all(test)
         } else {
-            self.tests.iter().any(test)
+            self.tests.iter().any(test) != self.negate
         }
     }
 
@@ -402,6 +647,18 @@ impl FieldMatcher {
                     .text()
                     .and_then(|t| t.trim().parse::<IpAddr>().ok())
                     .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+            }),
+            Test::Time { part, compare, limit } => record.visit(field, &mut |value| {
+                value
+                    .text()
+                    .and_then(|text| part.of(&text))
+                    .is_some_and(|n| match compare {
+                        None => n == *limit,
+                        Some(Compare::Gt) => n > *limit,
+                        Some(Compare::Gte) => n >= *limit,
+                        Some(Compare::Lt) => n < *limit,
+                        Some(Compare::Lte) => n <= *limit,
+                    })
             }),
             Test::FieldRef {
                 other,
@@ -651,7 +908,11 @@ mod tests {
             ("f", "{a: 1}"),
             ("f", "[]"),
             ("|cidr", "1.2.3.4/8"),
-            ("f|base64", "x"),
+            ("f|base64", "x*"),
+            ("f|base64offset", "x"),
+            ("f|neq|all", "[a, b]"),
+            ("f|hour|contains", "3"),
+            ("f|expand", "'%admins%'"),
             ("f|re", "'(?:x{1000}){1000}'"),
             ("f|re|all", "['a', '(?:x{1000}){1000}']"),
         ];
@@ -679,5 +940,93 @@ mod tests {
         );
         let m = FieldMatcher::compile("eventName|startswith", &value).expect("ok");
         assert_eq!(m.literals(), None);
+    }
+
+    fn check_event(event: &str, spec: &str, yaml: &str) -> bool {
+        let value: Yaml = serde_yaml_ng::from_str(yaml).expect("yaml");
+        let matcher = FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
+        let record = Record::parse(event).expect("record");
+        matcher.matches(&record)
+    }
+
+    #[test]
+    fn neq_matches_when_no_value_is_equal() {
+        assert!(check("eventName|neq", "CreateUser"));
+        assert!(!check("eventName|neq", "authorizesecuritygroupingress"));
+        assert!(
+            !check("eventName|neq", "[CreateUser, AuthorizeSecurityGroupIngress]"),
+            "none of the list"
+        );
+        assert!(
+            check("requestParameters.missing|neq", "x"),
+            "a missing field is not equal"
+        );
+    }
+
+    #[test]
+    fn time_modifiers_take_a_part_of_a_date() {
+        // 2024-03-01T12:00:00Z: minute 0, hour 12, day 1, ISO week 9, month 3, year 2024.
+        assert!(check("eventTime|hour", "12"));
+        assert!(!check("eventTime|hour", "13"));
+        assert!(check("eventTime|minute", "0"));
+        assert!(check("eventTime|day", "1"));
+        assert!(check("eventTime|week", "9"));
+        assert!(check("eventTime|month", "[1, 3]"));
+        assert!(check("eventTime|year", "2024"));
+        assert!(check("eventTime|hour|gte", "8"));
+        assert!(!check("eventTime|hour|gte", "22"));
+        assert!(!check("userAgent|hour", "12"), "not a date");
+    }
+
+    /// The encodings, with the values of the Sigma modifier appendix's examples.
+    #[test]
+    fn base64_utf16_and_windash_encode_the_value() {
+        let event = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"type":"IAMUser"},
+          "requestParameters":{"userData":"ZWNobyAvZXRjL3Bhc3N3ZA==","cmd":"cmd /c whoami","ps":"powershell –enc abc",
+            "wide":"VABlAHMAdAA=","blob":"xxSW52b2tlLVdlYlJlcXVlc3Q=","blob2":"eHhJbnZva2UtV2ViUmVxdWVzdA=="}}"#;
+        assert!(check_event(
+            event,
+            "requestParameters.userData|base64",
+            "echo /etc/passwd"
+        ));
+        assert!(check_event(
+            event,
+            "requestParameters.userData|base64|contains",
+            "echo /etc"
+        ));
+        // base64offset: the value found whatever its offset in the encoded text.
+        assert!(check_event(
+            event,
+            "requestParameters.blob|base64offset|contains",
+            "Invoke-WebRequest"
+        ));
+        assert!(check_event(
+            event,
+            "requestParameters.blob2|base64offset|contains",
+            "Invoke-WebRequest"
+        ));
+        assert!(
+            !check_event(event, "requestParameters.blob2|base64|contains", "Invoke-WebRequest"),
+            "plain base64 needs offset 0"
+        );
+        // "Test" in UTF-16LE, base64: VABlAHMAdAA=
+        assert!(check_event(event, "requestParameters.wide|wide|base64", "Test"));
+        assert!(check_event(event, "requestParameters.wide|utf16le|base64", "Test"));
+        assert!(!check_event(event, "requestParameters.wide|utf16be|base64", "Test"));
+        // windash: -c and /c, -enc and en-dash enc.
+        assert!(check_event(event, "requestParameters.cmd|windash|contains", " -c "));
+        assert!(check_event(event, "requestParameters.ps|windash|contains", " -enc "));
+        assert!(!check_event(event, "requestParameters.ps|contains", " -enc "));
+    }
+
+    #[test]
+    fn cidr_matches_ipv6_too() {
+        let event = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","sourceIPAddress":"2001:db8::1","userIdentity":{"type":"IAMUser"}}"#;
+        assert!(check_event(event, "sourceIPAddress|cidr", "2001:db8::/32"));
+        assert!(!check_event(
+            event,
+            "sourceIPAddress|cidr",
+            "[2001:db9::/32, 10.0.0.0/8]"
+        ));
     }
 }

@@ -44,6 +44,9 @@ pub(crate) enum Body {
         parts: Vec<Detection>,
         correlation: Correlation,
     },
+    /// A Sigma filter (meta rule): its detection is applied to the rules it names, which then
+    /// match only where the filter's condition holds too. It reports nothing itself.
+    Filter { rules: Vec<String>, detection: Detection },
 }
 
 impl Rule {
@@ -52,7 +55,7 @@ impl Rule {
     pub fn matches(&self, record: &Record<'_>) -> bool {
         match &self.body {
             Body::Detection(detection) => detection.matches(record),
-            Body::Correlation(_) | Body::Aggregation { .. } => false,
+            Body::Correlation(_) | Body::Aggregation { .. } | Body::Filter { .. } => false,
         }
     }
 
@@ -64,7 +67,19 @@ impl Rule {
         }
     }
 
-    /// Whether this is a correlation (Sigma correlation rule or legacy aggregation).
+    /// The rules a filter applies to (names or ids); empty for other rules.
+    pub fn filtered(&self) -> &[String] {
+        match &self.body {
+            Body::Filter { rules, .. } => rules,
+            _ => &[],
+        }
+    }
+
+    /// Whether this is a Sigma filter (it reports nothing itself).
+    pub fn is_filter(&self) -> bool {
+        matches!(self.body, Body::Filter { .. })
+    }
+
     /// The rule as findings carry it.
     pub fn info(&self) -> trailhound_finding::RuleInfo<'_> {
         trailhound_finding::RuleInfo {
@@ -75,8 +90,9 @@ impl Rule {
         }
     }
 
+    /// Whether this is a correlation (Sigma correlation rule or legacy aggregation).
     pub fn is_correlation(&self) -> bool {
-        !matches!(self.body, Body::Detection(_))
+        matches!(self.body, Body::Correlation(_) | Body::Aggregation { .. })
     }
 
     /// ATT&CK technique ids among the tags (`attack.t1078.004` -> `T1078.004`).

@@ -14,7 +14,7 @@ use trailhound_event::{FieldPath, Record};
 
 use std::sync::Arc;
 
-use crate::correlation::{Budget, Correlation, CorrelationState, Resolved};
+use crate::correlation::{Budget, Chain, Correlation, CorrelationState, Kind, Resolved};
 use crate::detection::Detection;
 use crate::error::RuleError;
 use crate::rule::{Body, Rule};
@@ -71,6 +71,7 @@ impl RuleSet {
             }
             set.rules.push(rule);
         }
+        set.apply_filters();
         // Detections first, so correlations can find them by id.
         let mut by_rule: HashMap<usize, usize> = HashMap::default();
         for index in 0..set.rules.len() {
@@ -92,11 +93,15 @@ impl RuleSet {
                         rule: index,
                         kind: correlation.kind,
                         timespan: correlation.timespan,
-                        condition: correlation.condition,
+                        condition: correlation.condition.clone(),
                         parts: parts.len(),
                         group_names: correlation.group_by.clone(),
                         group_paths: vec![paths; parts.len()],
                         value_paths: vec![value; parts.len()],
+                        chained: vec![None; parts.len()],
+                        feeds: Vec::new(),
+                        report: true,
+                        rank: 0,
                     });
                     for part in 0..parts.len() {
                         set.targets.push(Target {
@@ -107,27 +112,41 @@ impl RuleSet {
                         });
                     }
                 }
-                Body::Correlation(_) => {}
+                Body::Correlation(_) | Body::Filter { .. } => {}
             }
         }
         let mut dropped = BTreeSet::new();
+        // Correlation rules get their indices up front, so that one may refer to another
+        // defined after it (a chain).
+        let first = set.correlations.len();
+        let by_correlation: HashMap<usize, usize> = (0..set.rules.len())
+            .filter(|&i| matches!(set.rules[i].body, Body::Correlation(_)))
+            .enumerate()
+            .map(|(n, i)| (i, first + n))
+            .collect();
+        let mut links = Vec::new();
         for index in 0..set.rules.len() {
             let Body::Correlation(correlation) = &set.rules[index].body else {
                 continue;
             };
-            match set.resolve(index, correlation, &by_rule) {
-                Ok((resolved, targets)) => {
+            match set.resolve(index, correlation, &by_rule, &by_correlation) {
+                Ok((resolved, parts)) => {
                     let correlation_index = set.correlations.len();
                     let generate = correlation.generate;
                     set.correlations.push(resolved);
-                    for (position, target) in targets.into_iter().enumerate() {
-                        let target = &mut set.targets[target];
-                        target.feeds.push((correlation_index, position));
-                        // Referenced rules report their own matches only when asked to.
-                        if target.feeds.len() == 1 {
-                            target.generate = generate;
-                        } else {
-                            target.generate |= generate;
+                    for (position, part) in parts.into_iter().enumerate() {
+                        match part {
+                            Part::Detection(target) => {
+                                let target = &mut set.targets[target];
+                                target.feeds.push((correlation_index, position));
+                                // Referenced rules report their own matches only when asked to.
+                                if target.feeds.len() == 1 {
+                                    target.generate = generate;
+                                } else {
+                                    target.generate |= generate;
+                                }
+                            }
+                            Part::Correlation(inner) => links.push((inner, correlation_index, position, generate)),
                         }
                     }
                 }
@@ -135,6 +154,26 @@ impl RuleSet {
                     errors.push(error(&set.rules[index], message));
                     dropped.insert(index);
                 }
+            }
+        }
+        if dropped.is_empty() {
+            let mut referenced = BTreeSet::new();
+            for &(inner, outer, position, generate) in &links {
+                if let Some(c) = set.correlations.get_mut(inner) {
+                    c.feeds.push((outer, position));
+                    if referenced.insert(inner) {
+                        c.report = generate;
+                    } else {
+                        c.report |= generate;
+                    }
+                }
+            }
+            if let Err(rule) = set.rank_chains() {
+                errors.push(error(
+                    &set.rules[rule],
+                    "correlation chain refers back to itself (a cycle)".to_string(),
+                ));
+                dropped.insert(rule);
             }
         }
         for (target_index, target) in set.targets.iter().enumerate() {
@@ -170,16 +209,19 @@ impl RuleSet {
         (set, errors)
     }
 
-    /// Finds the detections a correlation refers to and the paths of its group-by fields.
+    /// Finds the detections (or correlations) a correlation refers to and the paths of its
+    /// group-by fields.
     fn resolve(
         &self,
         index: usize,
         correlation: &Correlation,
         by_rule: &HashMap<usize, usize>,
-    ) -> Result<(Resolved, Vec<usize>), String> {
-        let mut targets = Vec::new();
+        by_correlation: &HashMap<usize, usize>,
+    ) -> Result<(Resolved, Vec<Part>), String> {
+        let mut parts = Vec::new();
         let mut group_paths = Vec::new();
         let mut value_paths = Vec::new();
+        let mut chained = Vec::new();
         for reference in &correlation.rules {
             let Some(found) = self
                 .rules
@@ -188,46 +230,158 @@ impl RuleSet {
             else {
                 return Err(format!("correlation refers to rule {reference:?}, which is not loaded"));
             };
-            let Some(&target) = by_rule.get(&found) else {
-                return Err(format!(
-                    "correlation refers to {reference:?}, which is not a detection rule (chained correlations are not supported)"
-                ));
-            };
-            targets.push(target);
-            let path_of = |name: &str| -> Result<FieldPath, String> {
+            let rule = &self.rules[found];
+            // The field name (alias resolved) this correlation reads from `rule`'s matches.
+            let field_of = |name: &str| -> Result<String, String> {
                 match correlation.aliases.get(name) {
-                    Some(per_rule) => {
-                        let rule = &self.rules[found];
-                        let field = per_rule
-                            .get(reference)
-                            .or_else(|| per_rule.get(&rule.id))
-                            .or_else(|| rule.uuid.as_ref().and_then(|u| per_rule.get(u)))
-                            .ok_or_else(|| format!("alias {name:?} names no field for rule {reference:?}"))?;
-                        Ok(FieldPath::new(field))
-                    }
-                    None => Ok(FieldPath::new(name)),
+                    Some(per_rule) => per_rule
+                        .get(reference)
+                        .or_else(|| per_rule.get(&rule.id))
+                        .or_else(|| rule.uuid.as_ref().and_then(|u| per_rule.get(u)))
+                        .cloned()
+                        .ok_or_else(|| format!("alias {name:?} names no field for rule {reference:?}")),
+                    None => Ok(name.to_string()),
                 }
             };
-            group_paths.push(
-                correlation
+            if let Some(&target) = by_rule.get(&found) {
+                parts.push(Part::Detection(target));
+                group_paths.push(
+                    correlation
+                        .group_by
+                        .iter()
+                        .map(|name| field_of(name).map(|f| FieldPath::new(&f)))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+                value_paths.push(
+                    correlation
+                        .field
+                        .as_deref()
+                        .map(|name| field_of(name).map(|f| FieldPath::new(&f)))
+                        .transpose()?,
+                );
+                chained.push(None);
+                continue;
+            }
+            let (Some(&inner), Body::Correlation(inner_correlation)) = (by_correlation.get(&found), &rule.body) else {
+                return Err(format!(
+                    "correlation refers to {reference:?}, which is neither a detection nor a correlation rule"
+                ));
+            };
+            if found == index {
+                return Err("correlation refers to itself".to_string());
+            }
+            // A chained correlation sees the inner one's windows: it can group and count only
+            // by what the inner one groups by.
+            let position = |name: &str| -> Result<usize, String> {
+                let field = field_of(name)?;
+                inner_correlation
                     .group_by
                     .iter()
-                    .map(|name| path_of(name))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
-            value_paths.push(correlation.field.as_deref().map(path_of).transpose()?);
+                    .position(|g| *g == field)
+                    .ok_or_else(|| {
+                        format!(
+                            "{field:?} is not among the group-by fields of the correlation {reference:?} this one refers to ({})",
+                            inner_correlation.group_by.join(", ")
+                        )
+                    })
+            };
+            let group = correlation
+                .group_by
+                .iter()
+                .map(|name| position(name))
+                .collect::<Result<Vec<_>, _>>()?;
+            let value = match (correlation.kind, correlation.field.as_deref()) {
+                (Kind::ValueSum | Kind::ValueAvg, Some(_)) => {
+                    return Err(format!(
+                        "{} cannot sum the windows of the correlation {reference:?} (they have no numbers)",
+                        correlation.kind.name()
+                    ));
+                }
+                (_, Some(name)) => Some(position(name)?),
+                (_, None) => None,
+            };
+            parts.push(Part::Correlation(inner));
+            group_paths.push(Vec::new());
+            value_paths.push(None);
+            chained.push(Some(Chain { group, value }));
         }
         let resolved = Resolved {
             rule: index,
             kind: correlation.kind,
             timespan: correlation.timespan,
-            condition: correlation.condition,
-            parts: targets.len(),
+            condition: correlation.condition.clone(),
+            parts: parts.len(),
             group_names: correlation.group_by.clone(),
             group_paths,
             value_paths,
+            chained,
+            feeds: Vec::new(),
+            report: true,
+            rank: 0,
         };
-        Ok((resolved, targets))
+        Ok((resolved, parts))
+    }
+
+    /// Adds each filter's detection to the detection rules it names that this set holds (a
+    /// filter naming rules the set does not hold applies to nothing; [`crate::Selection`]
+    /// reports names that no loaded rule has).
+    fn apply_filters(&mut self) {
+        let filters: Vec<(Vec<String>, Detection)> = self
+            .rules
+            .iter()
+            .filter_map(|r| match &r.body {
+                Body::Filter { rules, detection } => Some((rules.clone(), detection.clone())),
+                _ => None,
+            })
+            .collect();
+        for (names, filter) in filters {
+            for rule in &mut self.rules {
+                let named = names
+                    .iter()
+                    .any(|n| *n == rule.id || rule.uuid.as_deref() == Some(n.as_str()));
+                if let (true, Body::Detection(detection)) = (named, &mut rule.body) {
+                    detection.add_filter(filter.clone());
+                }
+            }
+        }
+    }
+
+    /// Ranks correlations by chain depth; `Err(rule)` names a rule on a cycle.
+    fn rank_chains(&mut self) -> Result<(), usize> {
+        let n = self.correlations.len();
+        // The inner correlations of each one.
+        let mut inner: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, c) in self.correlations.iter().enumerate() {
+            for &(outer, _) in &c.feeds {
+                if let Some(list) = inner.get_mut(outer) {
+                    list.push(i);
+                }
+            }
+        }
+        let mut rank: Vec<Option<usize>> = vec![None; n];
+        // At most n rounds: each settles at least one correlation unless there is a cycle.
+        for _ in 0..=n {
+            let mut changed = false;
+            for i in 0..n {
+                if rank[i].is_some() {
+                    continue;
+                }
+                if let Some(deepest) = inner[i].iter().map(|&j| rank[j]).collect::<Option<Vec<_>>>() {
+                    rank[i] = Some(deepest.into_iter().map(|r| r + 1).max().unwrap_or(0));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (i, r) in rank.iter().enumerate() {
+            match r {
+                Some(r) => self.correlations[i].rank = *r,
+                None => return Err(self.correlations[i].rule),
+            }
+        }
+        Ok(())
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -338,11 +492,17 @@ impl RuleSet {
     }
 }
 
+/// What a correlation refers to: a detection target, or another correlation (by index).
+enum Part {
+    Detection(usize),
+    Correlation(usize),
+}
+
 fn detection_of(rule: &Rule, part: usize) -> Option<&Detection> {
     match &rule.body {
         Body::Detection(detection) => Some(detection),
         Body::Aggregation { parts, .. } => parts.get(part),
-        Body::Correlation(_) => None,
+        Body::Correlation(_) | Body::Filter { .. } => None,
     }
 }
 
@@ -598,5 +758,166 @@ mod tests {
         let (set, errors) = RuleSet::new(rules(text));
         assert_eq!(set.len(), 0);
         assert!(errors[0].message.contains("\"missing\""), "{errors:?}");
+    }
+
+    /// Sigma 2.1: a condition with two comparisons is a range (both must hold).
+    #[test]
+    fn a_condition_with_two_comparisons_is_a_range() {
+        let text = format!(
+            "{FAILED_LOGIN}---\ntitle: some\nname: some\ncorrelation:\n  type: event_count\n  rules: [failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {{gt: 2, lte: 3}}\n"
+        );
+        let (set, errors) = RuleSet::new(rules(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let three: Vec<String> = (0..3)
+            .map(|m| failed(&format!("2024-01-01T00:0{m}:00Z"), "203.0.113.1"))
+            .collect();
+        assert_eq!(run(&set, &three).1, ["some"], "3 is in (2, 3]");
+        let two = &three[..2];
+        assert!(run(&set, two).1.is_empty(), "2 is not above 2");
+    }
+
+    fn transfer(time: &str, user: &str, bytes: u64) -> String {
+        format!(
+            r#"{{"eventTime":"{time}","eventName":"GetObject","eventSource":"s3.amazonaws.com","eventID":"{user}-{time}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/{user}"}},"additionalEventData":{{"bytesTransferredOut":{bytes}}},"requestParameters":{{"bucketName":"b"}}}}"#
+        )
+    }
+
+    const GET_OBJECT: &str =
+        "title: get\nname: get\nlogsource: {product: aws}\ndetection:\n  s: {eventName: GetObject}\n  condition: s\n";
+
+    /// Sigma 2.1 value_sum and value_avg: the spec's "bytes sent by one user" examples.
+    #[test]
+    fn value_sum_and_value_avg_measure_a_numeric_field() {
+        let text = format!(
+            "{GET_OBJECT}---\ntitle: sum\nname: sum\ncorrelation:\n  type: value_sum\n  rules: [get]\n  group-by: [userIdentity.arn]\n  timespan: 1h\n  condition: {{field: additionalEventData.bytesTransferredOut, gte: 1000000}}\n---\ntitle: avg\nname: avg\ncorrelation:\n  type: value_avg\n  rules: [get]\n  group-by: [userIdentity.arn]\n  timespan: 1h\n  condition: {{field: additionalEventData.bytesTransferredOut, gt: 600000}}\n"
+        );
+        let (set, errors) = RuleSet::new(rules(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let big = [
+            transfer("2024-01-01T00:00:00Z", "mallory", 400_000),
+            transfer("2024-01-01T00:10:00Z", "mallory", 700_000),
+        ];
+        let mut found = run(&set, &big).1;
+        found.sort();
+        assert_eq!(found, ["sum"], "1.1 MB in an hour; average 550 kB is not above 600 kB");
+        let spread = [
+            transfer("2024-01-01T00:00:00Z", "mallory", 700_000),
+            transfer("2024-01-01T03:00:00Z", "mallory", 400_000),
+        ];
+        assert_eq!(
+            run(&set, &spread).1,
+            ["avg"],
+            "three hours apart: no sum; the first window averages 700 kB"
+        );
+        let mut state = CorrelationState::default();
+        let mut scratch = String::new();
+        for json in &big {
+            let record = Record::parse(json).expect("record");
+            set.matches(&record, &mut scratch, &mut |hit| {
+                if let Hit::Correlation { index, part } = hit {
+                    set.collect(&mut state, index, part, &record, "t");
+                }
+            });
+        }
+        let findings = set.evaluate(state);
+        let info = findings[0].correlation.as_ref().expect("correlation");
+        assert_eq!((info.count, info.value), (1_100_000, Some(1_100_000.0)));
+    }
+
+    /// Sigma 2.1 value_percentile: a value rare within its group (the spec's rare-process example).
+    #[test]
+    fn value_percentile_finds_a_rare_value_in_a_busy_group() {
+        let text = format!(
+            "{GET_OBJECT}---\ntitle: rare\nname: rare\ncorrelation:\n  type: value_percentile\n  rules: [get]\n  group-by: [requestParameters.bucketName]\n  timespan: 1d\n  condition: {{field: userIdentity.arn, lte: 5}}\n"
+        );
+        let (set, errors) = RuleSet::new(rules(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut records: Vec<String> = (0..40)
+            .map(|i| transfer(&format!("2024-01-01T00:{:02}:00Z", i), "app", 10))
+            .collect();
+        assert!(run(&set, &records).1.is_empty(), "one principal: 100 %");
+        records.push(transfer("2024-01-01T00:45:00Z", "intruder", 10));
+        assert_eq!(run(&set, &records).1, ["rare"], "1 of 41 events: 2.4 %");
+    }
+
+    /// Sigma 2.1 chained correlations: the spec's "many failed logins, then a success" example.
+    #[test]
+    fn a_correlation_of_a_correlation() {
+        let text = format!(
+            "{FAILED_LOGIN}---\ntitle: ok\nname: ok-login\nlogsource: {{product: aws}}\ndetection:\n  s: {{eventName: ConsoleLogin, responseElements.ConsoleLogin: Success}}\n  condition: s\n---\ntitle: many\nname: many-failed\ncorrelation:\n  type: event_count\n  rules: [failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {{gte: 3}}\n---\ntitle: then ok\nname: brute-force-then-login\ncorrelation:\n  type: temporal_ordered\n  rules: [many-failed, ok-login]\n  group-by: [sourceIPAddress]\n  timespan: 30m\n"
+        );
+        let (set, errors) = RuleSet::new(rules(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let success = |time: &str, ip: &str| {
+            record(
+                "ConsoleLogin",
+                "signin.amazonaws.com",
+                time,
+                &format!(r#","responseElements":{{"ConsoleLogin":"Success"}},"sourceIPAddress":"{ip}""#),
+            )
+        };
+        let attack = vec![
+            failed("2024-01-01T00:00:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:01:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:02:00Z", "203.0.113.1"),
+            success("2024-01-01T00:05:00Z", "203.0.113.1"),
+        ];
+        let (direct, correlated) = run(&set, &attack);
+        assert!(direct.is_empty(), "{direct:?}");
+        assert_eq!(
+            correlated,
+            ["brute-force-then-login"],
+            "the inner correlation reports nothing of its own"
+        );
+        let success_first = vec![
+            success("2024-01-01T00:00:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:01:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:02:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:03:00Z", "203.0.113.1"),
+        ];
+        assert!(run(&set, &success_first).1.is_empty(), "out of order");
+        let other_address = vec![
+            failed("2024-01-01T00:00:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:01:00Z", "203.0.113.1"),
+            failed("2024-01-01T00:02:00Z", "203.0.113.1"),
+            success("2024-01-01T00:05:00Z", "198.51.100.2"),
+        ];
+        assert!(run(&set, &other_address).1.is_empty(), "grouped by address");
+    }
+
+    #[test]
+    fn chains_that_cannot_work_are_refused() {
+        let cycle = "title: a\nname: a\ncorrelation:\n  type: event_count\n  rules: [b]\n  group-by: [x]\n  timespan: 1m\n  condition: {gte: 1}\n---\ntitle: b\nname: b\ncorrelation:\n  type: event_count\n  rules: [a]\n  group-by: [x]\n  timespan: 1m\n  condition: {gte: 1}\n";
+        let (set, errors) = RuleSet::new(rules(cycle));
+        assert!(!errors.is_empty() && set.correlations() == 0, "{errors:?}");
+        let text = format!(
+            "{FAILED_LOGIN}---\ntitle: many\nname: many-failed\ncorrelation:\n  type: event_count\n  rules: [failed-login]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {{gte: 3}}\n---\ntitle: by user\nname: by-user\ncorrelation:\n  type: event_count\n  rules: [many-failed]\n  group-by: [userIdentity.arn]\n  timespan: 1h\n  condition: {{gte: 2}}\n"
+        );
+        let (_, errors) = RuleSet::new(rules(&text));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("not among the group-by fields")),
+            "{errors:?}"
+        );
+    }
+
+    /// Sigma filters (meta rules): the filter's condition must hold too.
+    #[test]
+    fn filters_apply_to_the_rules_they_name() {
+        let text = "title: stop\nname: stop\nid: 6f3e2987-db24-4c78-a860-b4f4095a7095\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: StopLogging}\n  condition: s\n---\ntitle: other\nname: other\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s: {eventName: StopLogging}\n  condition: s\n---\ntitle: lab account\nlogsource: {product: aws, service: cloudtrail}\nfilter:\n  rules: [6f3e2987-db24-4c78-a860-b4f4095a7095]\n  selection:\n    userIdentity.arn|startswith: 'arn:aws:iam::1:user/lab-'\n  condition: not selection\n";
+        let (set, errors) = RuleSet::new(rules(text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let by = |user: &str| {
+            format!(
+                r#"{{"eventTime":"2024-01-01T00:00:00Z","eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/{user}"}}}}"#
+            )
+        };
+        let mut lab = run(&set, &[by("lab-robot")]).0;
+        lab.sort();
+        assert_eq!(lab, ["other"], "filtered for the rule named by id only");
+        let mut alice = run(&set, &[by("alice")]).0;
+        alice.sort();
+        assert_eq!(alice, ["other", "stop"]);
     }
 }

@@ -11,7 +11,7 @@ use trailhound_finding::Level;
 
 use crate::builtin::builtin_rules;
 use crate::error::RuleError;
-use crate::load::load_path;
+use crate::load::{LoadOptions, Placeholders, load_path_with};
 use crate::rule::Rule;
 use crate::ruleset::RuleSet;
 
@@ -28,6 +28,8 @@ pub struct Selection {
     pub exclude: Vec<String>,
     /// Only rules with one of these tags, lower case (empty: all).
     pub tags: Vec<String>,
+    /// Values for the `%name%` placeholders of `expand` modifiers in rule files.
+    pub placeholders: Option<Placeholders>,
 }
 
 impl Default for Selection {
@@ -40,6 +42,7 @@ impl Default for Selection {
             only: Vec::new(),
             exclude: Vec::new(),
             tags: Vec::new(),
+            placeholders: None,
         }
     }
 }
@@ -68,7 +71,10 @@ impl Selection {
             if !path.exists() {
                 return Err(SelectionError::NoSuchPath(path.clone()));
             }
-            let (found, failed) = load_path(path);
+            let options = LoadOptions {
+                placeholders: self.placeholders.as_ref(),
+            };
+            let (found, failed) = load_path_with(path, &options);
             rules.extend(found);
             errors.extend(failed);
         }
@@ -77,13 +83,41 @@ impl Selection {
                 return Err(SelectionError::NoSuchRule(id.clone()));
             }
         }
-        let selected: Vec<bool> = rules.iter().map(|rule| self.keeps(rule)).collect();
-        let needed: BTreeSet<String> = rules
+        // A filter naming a rule nobody loaded is a mistake worth a word (a typo would let the
+        // noise it was written for through).
+        let known = |name: &str| rules.iter().any(|r| r.id == name || r.uuid.as_deref() == Some(name));
+        for filter in rules.iter().filter(|r| r.is_filter()) {
+            for name in filter.filtered() {
+                if !known(name) {
+                    errors.push(RuleError {
+                        file: filter.file.clone(),
+                        rule: Some(filter.id.clone()),
+                        line: None,
+                        message: format!("filter names rule {name:?}, which is not loaded"),
+                    });
+                }
+            }
+        }
+        let selected: Vec<bool> = rules.iter().map(|rule| rule.is_filter() || self.keeps(rule)).collect();
+        // What the selected correlations refer to, and what those refer to in turn (chains).
+        let mut needed: BTreeSet<String> = BTreeSet::new();
+        let mut frontier: Vec<&Rule> = rules
             .iter()
             .zip(&selected)
-            .filter(|(_, kept)| **kept)
-            .flat_map(|(rule, _)| rule.references().iter().cloned())
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| r)
             .collect();
+        while let Some(rule) = frontier.pop() {
+            for reference in rule.references() {
+                if needed.insert(reference.clone()) {
+                    frontier.extend(
+                        rules
+                            .iter()
+                            .filter(|r| r.id == *reference || r.uuid.as_deref() == Some(reference.as_str())),
+                    );
+                }
+            }
+        }
         let mut selected = selected.into_iter();
         rules.retain(|rule| {
             selected.next().unwrap_or(false)

@@ -25,8 +25,8 @@ pub fn load_rules(selection: &trailhound_rules::Selection, strict: bool) -> Resu
     Ok(set)
 }
 
-/// Runs the hunt of `settings` on the engine.
-pub fn execute(process: &Process, settings: &HuntSettings) -> Result<Hunted> {
+/// Runs the hunt of `settings` on the engine; returns what it found and the rules it ran.
+pub fn execute(process: &Process, settings: &HuntSettings) -> Result<(Hunted, RuleSet)> {
     let rules = load_rules(&settings.rules, settings.strict)?;
     let options = HuntOptions {
         read: settings.scan.read.clone(),
@@ -52,10 +52,35 @@ pub fn execute(process: &Process, settings: &HuntSettings) -> Result<Hunted> {
     };
     let remote = process.remote(&options.read.inputs, &settings.scan.aws)?;
     let bar = Bar::new(settings.scan.progress);
-    Ok(hunt(&rules, &options, remote.as_ref(), &bar)?)
+    let hunted = hunt(&rules, &options, remote.as_ref(), &bar)?;
+    Ok((hunted, rules))
+}
+
+/// The ATT&CK matrix of the rules run, with the findings of each cell's rules, for the HTML report.
+fn coverage(rule_set: &RuleSet, findings: &[trailhound_finding::Finding]) -> serde_json::Value {
+    let mut per_rule: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for finding in findings {
+        *per_rule.entry(finding.rule_id.as_str()).or_default() += 1;
+    }
+    let listed: Vec<&trailhound_rules::Rule> = rule_set.rules().iter().filter(|r| !r.is_filter()).collect();
+    let cells: Vec<serde_json::Value> = trailhound_output::coverage_matrix(&listed)
+        .into_iter()
+        .flat_map(|(tactic, techniques)| {
+            let per_rule = &per_rule;
+            techniques.into_iter().map(move |(technique, rules)| {
+                let found: usize = rules
+                    .iter()
+                    .map(|r| per_rule.get(r.as_str()).copied().unwrap_or(0))
+                    .sum();
+                serde_json::json!({"tactic": tactic, "technique": technique, "rules": rules, "findings": found})
+            })
+        })
+        .collect();
+    serde_json::Value::Array(cells)
 }
 
 pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
+    let (hunted, rule_set) = execute(process, settings)?;
     let Hunted {
         mut findings,
         stats,
@@ -70,7 +95,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
         correlations,
         store_error,
         ..
-    } = execute(process, settings)?;
+    } = hunted;
     let reasons_used = settings.reasons.is_some();
     // Findings are written first: an alert receiver that stalls or fails cannot lose them.
     let alert = |findings: &[trailhound_finding::Finding]| {
@@ -120,6 +145,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
                 console_logins: serde_json::to_value(activity.console()).unwrap_or_default(),
                 top_principals: serde_json::to_value(activity.principals().into_iter().take(25).collect::<Vec<_>>())
                     .unwrap_or_default(),
+                coverage: coverage(&rule_set, &findings),
             };
             write_html(out, &report)
         } else {

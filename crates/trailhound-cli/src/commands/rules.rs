@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use std::collections::BTreeSet;
-use trailhound_output::{write_rule, write_rule_list, write_test_report};
+use trailhound_output::{write_coverage, write_rule, write_rule_list, write_test_report};
 
 use trailhound_rules::{Rule, RuleError, RuleSet, Selection, builtin_rules, load_path, testcase};
 
@@ -19,6 +19,7 @@ pub enum RulesSettings {
     Show { id: String, rules: Selection },
     Test { path: Option<PathBuf> },
     Validate { path: PathBuf },
+    Coverage { rules: Selection, json: bool },
 }
 
 impl RulesSettings {
@@ -33,6 +34,10 @@ impl RulesSettings {
                 rules: rule_selection(rules)?,
             },
             RulesCommand::Test { path } => RulesSettings::Test { path: path.clone() },
+            RulesCommand::Coverage { rules, format } => RulesSettings::Coverage {
+                rules: rule_selection(rules)?,
+                json: *format == TableOrJson::Json,
+            },
             RulesCommand::Validate { path } => RulesSettings::Validate { path: path.clone() },
         })
     }
@@ -48,6 +53,12 @@ pub fn run(settings: &RulesSettings) -> Result<Outcome> {
             let mut listed: Vec<&Rule> = set.rules().iter().collect();
             listed.sort_by(|a, b| b.level.cmp(&a.level).then(a.id.cmp(&b.id)));
             write_rule_list(&mut out, &listed, json).map(|()| Outcome::Clean)
+        }
+        RulesSettings::Coverage { rules, json } => {
+            let (set, errors) = rules.load()?;
+            warn_all(&errors);
+            let listed: Vec<&Rule> = set.rules().iter().filter(|r| !r.is_filter()).collect();
+            write_coverage(&mut out, &listed, *json).map(|()| Outcome::Clean)
         }
         RulesSettings::Show { id, rules } => {
             let (set, errors) = rules.load()?;
