@@ -97,14 +97,14 @@ fn every_schema_is_a_valid_schema() {
 #[test]
 fn findings_in_every_json_form_match_the_finding_schema() {
     let plain = lines(&trailhound(&["hunt", "examples/", "--format", "jsonl"]));
-    assert_eq!(all_valid("finding", &plain), 47);
+    assert_eq!(all_valid("finding", &plain), 51);
     assert!(plain.iter().any(|f| f.get("correlation").is_some()));
     assert_eq!(
         all_valid(
             "finding",
             &array(&trailhound(&["hunt", "examples/", "--format", "json"]))
         ),
-        47
+        51
     );
     let grouped = lines(&trailhound(&[
         "hunt",
@@ -138,7 +138,7 @@ fn stored_findings_match_their_schema() {
     let listed = lines(&trailhound(&[
         "findings", "list", "--store", &store, "--format", "jsonl",
     ]));
-    assert_eq!(all_valid("stored-finding", &listed), 47);
+    assert_eq!(all_valid("stored-finding", &listed), 51);
     all_valid(
         "stored-finding",
         &array(&trailhound(&[

@@ -56,7 +56,7 @@ fn slack_and_webhook_receive_the_high_findings_once_after_a_429() {
         .iter()
         .filter(|f| matches!(f["level"].as_str(), Some("high" | "critical")))
         .count();
-    assert_eq!(high, 5, "the example's high and critical findings");
+    assert_eq!(high, 8, "the example's high and critical findings");
 
     let requests = slack.requests();
     assert_eq!(requests.len(), 2, "one message, retried once after the 429");
@@ -69,11 +69,11 @@ fn slack_and_webhook_receive_the_high_findings_once_after_a_429() {
     let message = requests[1].json();
     let blocks = message["blocks"].as_array().cloned().unwrap_or_default();
     assert_eq!(blocks.len(), 2 + high);
-    assert_eq!(blocks[0]["text"]["text"], "trailhound: 5 new findings");
+    assert_eq!(blocks[0]["text"]["text"], "trailhound: 8 new findings");
     assert!(
         message["text"]
             .as_str()
-            .is_some_and(|t| t.contains("critical 1, high 4")),
+            .is_some_and(|t| t.contains("critical 1, high 7")),
         "{message}"
     );
     let sections: Vec<String> = blocks[2..]
@@ -201,7 +201,7 @@ fn sns_publishes_to_the_topic() {
         .expect("moto delivered the published message");
     assert_eq!(
         notification["Subject"],
-        "trailhound: 5 new findings (critical 1, high 4)"
+        "trailhound: 8 new findings (critical 1, high 7)"
     );
     let message = notification["Message"].as_str().unwrap_or_default();
     assert_eq!(
@@ -209,7 +209,7 @@ fn sns_publishes_to_the_topic() {
             .lines()
             .filter(|l| l.starts_with("critical ") || l.starts_with("high "))
             .count(),
-        5
+        8
     );
     assert!(
         message.contains("aws-cloudtrail-stop-logging StopLogging 2026-11-20T22:03:15Z"),
