@@ -123,6 +123,8 @@ pub enum FindingFormat {
     Csv,
     /// A self-contained HTML report.
     Html,
+    /// OCSF Detection Findings (class 2004, schema 1.5.0), one a line.
+    Ocsf,
 }
 
 impl From<FindingFormat> for trailhound_output::Format {
@@ -134,6 +136,7 @@ impl From<FindingFormat> for trailhound_output::Format {
             FindingFormat::Jsonl => Format::Jsonl,
             FindingFormat::Csv => Format::Csv,
             FindingFormat::Html => Format::Html,
+            FindingFormat::Ocsf => Format::Ocsf,
         }
     }
 }
@@ -403,13 +406,38 @@ pub struct EventsArgs {
     /// How many groups --count-by prints (0: all).
     #[arg(long, default_value_t = 25)]
     pub top: usize,
-    /// table (default on a terminal), json, jsonl (default otherwise) or csv.
+    /// table (default on a terminal), json, jsonl (default otherwise), csv, or ocsf (each
+    /// record as an OCSF API Activity, one a line).
     #[arg(long, short = 'f', value_enum)]
-    pub format: Option<RowsFormat>,
+    pub format: Option<EventsFormat>,
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[arg(long, default_value_t = 60)]
     pub max_width: usize,
+}
+
+/// `events` formats: the row formats, plus the records as OCSF API Activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventsFormat {
+    Table,
+    Json,
+    #[value(alias = "ndjson")]
+    Jsonl,
+    Csv,
+    /// Each record as an OCSF API Activity (class 6003, schema 1.5.0), one a line.
+    Ocsf,
+}
+
+impl From<EventsFormat> for trailhound_output::RowFormat {
+    fn from(format: EventsFormat) -> trailhound_output::RowFormat {
+        use trailhound_output::RowFormat;
+        match format {
+            EventsFormat::Table => RowFormat::Table,
+            EventsFormat::Json => RowFormat::Json,
+            EventsFormat::Jsonl | EventsFormat::Ocsf => RowFormat::Jsonl,
+            EventsFormat::Csv => RowFormat::Csv,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -219,6 +219,50 @@ impl Finding {
         }
     }
 
+    /// What makes two findings the same finding across runs (and deliveries): the rule with the
+    /// event id; for a correlation, its group and the window's first time; for a grouped finding,
+    /// who and the group's first time; without an event id, the event's time, name, caller and
+    /// file stand in for it.
+    pub fn key(&self) -> String {
+        if let Some(c) = &self.correlation {
+            let group: Vec<String> = c.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            return format!(
+                "{}\u{1f}correlation\u{1f}{}\u{1f}{}",
+                self.rule_id,
+                group.join(","),
+                c.first_time
+            );
+        }
+        if let Some(g) = &self.group {
+            let who = self
+                .principal_arn
+                .as_deref()
+                .or(self.access_key_id.as_deref())
+                .or(self.source_ip.as_deref())
+                .unwrap_or("");
+            return format!("{}\u{1f}group\u{1f}{who}\u{1f}{}", self.rule_id, g.first_time);
+        }
+        match &self.event_id {
+            Some(id) => format!("{}\u{1f}{id}", self.rule_id),
+            None => format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                self.rule_id,
+                self.event_time,
+                self.event_name,
+                self.principal_arn.as_deref().unwrap_or(""),
+                self.source_file
+            ),
+        }
+    }
+
+    /// A stable identifier of [`Finding::key`]: 32 hex digits of its SHA-256, the same for the
+    /// same finding in every run (OCSF `finding_info.uid`, Security Hub finding ids).
+    pub fn uid(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.key().as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Sort key: time, then rule, then event id, so output is stable across runs.
     pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
         (self.time, &self.rule_id, self.event_id.as_deref())

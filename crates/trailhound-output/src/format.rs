@@ -18,6 +18,8 @@ pub enum Format {
     Csv,
     /// A self-contained HTML report (see `write_html`; needs more than findings).
     Html,
+    /// OCSF Detection Findings (class 2004), one JSON object a line (see `ocsf`).
+    Ocsf,
 }
 
 /// How to write.
@@ -55,5 +57,12 @@ pub fn write_findings(out: &mut dyn Write, format: Format, findings: &[Finding],
         }
         Format::Csv => crate::csv::write(out, findings),
         Format::Html => Err(io::Error::other("the HTML report is written by write_html")),
+        Format::Ocsf => {
+            for finding in findings {
+                write_json(out, &crate::ocsf::detection_finding(finding), false)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
     }
 }

@@ -27,6 +27,8 @@ pub struct Report<'a> {
     /// `[{tactic, technique, rules, findings}]`: the rules run, as an ATT&CK matrix (see
     /// [`crate::coverage_matrix`]), with the findings of each cell's rules.
     pub coverage: serde_json::Value,
+    /// Each finding's OCSF Detection Finding, in the order of `findings` (see [`crate::ocsf`]).
+    pub ocsf: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +95,7 @@ mod tests {
             console_logins: serde_json::json!([]),
             top_principals: serde_json::json!([]),
             coverage: serde_json::json!([]),
+            ocsf: Vec::new(),
         };
         let mut out = Vec::new();
         write_html(&mut out, &report).expect("write");

@@ -10,6 +10,7 @@ mod csv;
 mod escape;
 mod format;
 mod html;
+pub mod ocsf;
 mod rows;
 mod rules;
 mod stored;

@@ -638,38 +638,9 @@ impl Store {
     }
 }
 
-/// What makes two findings the same finding across runs.
+/// What makes two findings the same finding across runs (see [`Finding::key`]).
 pub fn finding_key(f: &Finding) -> String {
-    if let Some(c) = &f.correlation {
-        let group: Vec<String> = c.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        return format!(
-            "{}\u{1f}correlation\u{1f}{}\u{1f}{}",
-            f.rule_id,
-            group.join(","),
-            c.first_time
-        );
-    }
-    if let Some(g) = &f.group {
-        let who = f
-            .principal_arn
-            .as_deref()
-            .or(f.access_key_id.as_deref())
-            .or(f.source_ip.as_deref())
-            .unwrap_or("");
-        return format!("{}\u{1f}group\u{1f}{who}\u{1f}{}", f.rule_id, g.first_time);
-    }
-    match &f.event_id {
-        Some(id) => format!("{}\u{1f}{id}", f.rule_id),
-        // No eventID: the event's time, name, caller and file stand in for it.
-        None => format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            f.rule_id,
-            f.event_time,
-            f.event_name,
-            f.principal_arn.as_deref().unwrap_or(""),
-            f.source_file
-        ),
-    }
+    f.key()
 }
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub struct EventsSettings {
     output: Option<PathBuf>,
     max_width: usize,
     quiet: bool,
+    /// Records as OCSF API Activity.
+    ocsf: bool,
 }
 
 impl EventsSettings {
@@ -115,6 +117,10 @@ impl EventsSettings {
         } else {
             args.fields.clone()
         };
+        let ocsf = args.format == Some(crate::args::EventsFormat::Ocsf);
+        if ocsf && (!args.count_by.is_empty() || !args.fields.is_empty()) {
+            bail!("--format ocsf writes whole records: it does not go with --fields or --count-by");
+        }
         let keep = if !args.count_by.is_empty() {
             Keep::Counts(args.count_by.iter().map(|f| FieldPath::new(f)).collect())
         } else if args.fields.is_empty() && matches!(format, RowFormat::Json | RowFormat::Jsonl) {
@@ -134,6 +140,7 @@ impl EventsSettings {
             output: args.output.clone(),
             max_width: args.max_width,
             quiet,
+            ocsf,
         })
     }
 }
@@ -151,6 +158,7 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         output: output_path,
         max_width,
         quiet,
+        ocsf,
     } = settings;
     let (format, top, max_width) = (*format, *top, *max_width);
     let make = || Collector {
@@ -177,7 +185,23 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         Keep::Records => {
             rows.sort_by_key(|(time, _)| *time);
             let mut result = Ok(());
-            if format == RowFormat::Json {
+            if *ocsf {
+                for (_, row) in &rows {
+                    let activity = serde_json::from_str::<serde_json::Value>(&row[0].text())
+                        .ok()
+                        .and_then(|record| trailhound_output::ocsf::api_activity(&record));
+                    let written = match activity {
+                        Some(activity) => {
+                            trailhound_output::write_json(&mut out, &activity, false).and_then(|()| writeln!(out))
+                        }
+                        None => Ok(()),
+                    };
+                    if let Err(err) = written {
+                        result = Err(err);
+                        break;
+                    }
+                }
+            } else if format == RowFormat::Json {
                 let items: Vec<std::borrow::Cow<'_, str>> = rows.iter().map(|(_, row)| row[0].text()).collect();
                 result = writeln!(out, "[{}]", items.join(",\n"));
             } else {
