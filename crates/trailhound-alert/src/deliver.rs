@@ -52,7 +52,14 @@ impl std::fmt::Debug for Secret {
 pub enum Target {
     Slack(Secret),
     Webhook(Secret),
-    Sns { topic_arn: String },
+    Sns {
+        topic_arn: String,
+    },
+    /// Security Hub's BatchImportFindings; without a product ARN, the account's own
+    /// (`arn:aws:securityhub:REGION:ACCOUNT:product/ACCOUNT/default`).
+    SecurityHub {
+        product_arn: Option<String>,
+    },
 }
 
 impl Target {
@@ -61,6 +68,7 @@ impl Target {
             Target::Slack(_) => "slack",
             Target::Webhook(_) => "webhook",
             Target::Sns { .. } => "sns",
+            Target::SecurityHub { .. } => "securityhub",
         }
     }
 }
@@ -225,9 +233,169 @@ pub async fn send(
                     .map_err(|_| failure("sns", format!("timed out after {}", seconds(settings.budget)), true))??;
                 delivered.messages += 1;
             }
+            Target::SecurityHub { product_arn } => {
+                let aws = aws.ok_or_else(|| failure("securityhub", "needs AWS access", false))?;
+                let calls = tokio::time::timeout(settings.budget, import(aws, product_arn.as_deref(), findings))
+                    .await
+                    .map_err(|_| {
+                        failure(
+                            "securityhub",
+                            format!("timed out after {}", seconds(settings.budget)),
+                            true,
+                        )
+                    })??;
+                delivered.messages += calls.0;
+                delivered.retries += calls.1;
+            }
         }
     }
     Ok(delivered)
+}
+
+/// Imports the findings into Security Hub, [`crate::payload::SECURITY_HUB_BATCH`] a call, each
+/// with its stable id (a finding imported again updates the one Security Hub holds). Findings
+/// Security Hub reports as failed with a transient error are sent again (twice at most, after a
+/// pause); any still failed make the delivery fail. Returns (calls, retried calls).
+#[cfg(feature = "aws")]
+async fn import(aws: &Aws, product_arn: Option<&str>, findings: &[Finding]) -> Result<(usize, usize), AlertError> {
+    use aws_sdk_securityhub::types as sh;
+    let (product_arn, account) = match product_arn {
+        Some(arn) => {
+            // arn:PARTITION:securityhub:REGION:ACCOUNT:product/...: the importing account.
+            let account = arn.split(':').nth(4).unwrap_or_default().to_string();
+            (arn.to_string(), account)
+        }
+        None => {
+            let identity = aws
+                .identity()
+                .await
+                .map_err(|e| failure("securityhub", e.to_string(), e.is_transient()))?;
+            let account = identity.account;
+            (
+                format!(
+                    "arn:aws:securityhub:{}:{account}:product/{account}/default",
+                    aws.region()
+                ),
+                account,
+            )
+        }
+    };
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut built = Vec::with_capacity(findings.len());
+    for finding in findings {
+        let a = crate::payload::asff(finding, &account);
+        let mut resources = Vec::new();
+        for (kind, id, region) in &a.resources {
+            resources.push(
+                sh::Resource::builder()
+                    .r#type(kind)
+                    .id(id)
+                    .partition(sh::Partition::Aws)
+                    .set_region(region.clone())
+                    .build(),
+            );
+        }
+        let mut builder = sh::AwsSecurityFinding::builder()
+            .schema_version("2018-10-08")
+            .id(&a.id)
+            .product_arn(&product_arn)
+            .generator_id(&a.generator_id)
+            .aws_account_id(&account)
+            .set_types(Some(a.types.clone()))
+            .created_at(&a.first_observed)
+            .updated_at(&now)
+            .first_observed_at(&a.first_observed)
+            .last_observed_at(&a.last_observed)
+            .severity(
+                sh::Severity::builder()
+                    .label(sh::SeverityLabel::from(a.severity))
+                    .build(),
+            )
+            .title(&a.title)
+            .description(&a.description)
+            .set_resources(Some(resources))
+            .record_state(sh::RecordState::Active)
+            .set_product_fields(Some(a.fields.iter().cloned().collect()));
+        if let Some((api, service, ip)) = &a.api_call {
+            let mut call = sh::AwsApiCallAction::builder()
+                .api(api)
+                .service_name(service)
+                .caller_type(if ip.is_some() { "remoteip" } else { "domain" });
+            if let Some(ip) = ip {
+                call = call.remote_ip_details(sh::ActionRemoteIpDetails::builder().ip_address_v4(ip).build());
+            }
+            builder = builder.action(
+                sh::Action::builder()
+                    .action_type("AWS_API_CALL")
+                    .aws_api_call_action(call.build())
+                    .build(),
+            );
+        }
+        built.push(builder.build());
+    }
+    let client = aws.securityhub();
+    let (mut calls, mut retried) = (0, 0);
+    for batch in built.chunks(crate::payload::SECURITY_HUB_BATCH) {
+        let mut pending: Vec<sh::AwsSecurityFinding> = batch.to_vec();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                retried += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+            }
+            calls += 1;
+            let out = client
+                .batch_import_findings()
+                .set_findings(Some(pending.clone()))
+                .send()
+                .await
+                .map_err(|e| {
+                    let error =
+                        trailhound_aws::classify(&e, &product_arn, "securityhub:BatchImportFindings", aws.region());
+                    failure(
+                        "securityhub",
+                        error.to_string(),
+                        error.is_transient() || error.is_fatal(),
+                    )
+                })?;
+            let failed = out.failed_findings();
+            if failed.is_empty() {
+                pending.clear();
+                break;
+            }
+            // Only what failed for a passing reason is sent again.
+            let transient = |code: &str| {
+                code.contains("Throttl") || code.contains("Internal") || code.contains("ServiceUnavailable")
+            };
+            if let Some(f) = failed.iter().find(|f| !transient(f.error_code().unwrap_or_default())) {
+                return Err(failure(
+                    "securityhub",
+                    format!(
+                        "{} of {} findings not imported: {}: {}",
+                        failed.len(),
+                        pending.len(),
+                        f.error_code().unwrap_or("error"),
+                        f.error_message().unwrap_or_default()
+                    ),
+                    false,
+                ));
+            }
+            let again: std::collections::HashSet<&str> = failed.iter().filter_map(|f| f.id()).collect();
+            pending.retain(|f| f.id().is_some_and(|id| again.contains(id)));
+        }
+        if !pending.is_empty() {
+            return Err(failure(
+                "securityhub",
+                format!("{} findings not imported after 3 attempts (throttled)", pending.len()),
+                true,
+            ));
+        }
+    }
+    Ok((calls, retried))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn import(aws: &Aws, _: Option<&str>, _: &[Finding]) -> Result<(usize, usize), AlertError> {
+    match *aws {}
 }
 
 /// Publishes the run's findings to an SNS topic.

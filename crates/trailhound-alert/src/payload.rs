@@ -247,6 +247,205 @@ pub fn sns_message(run: &AlertRun, findings: &[Finding]) -> (String, String) {
     (subject, text)
 }
 
+/// Findings per Security Hub `BatchImportFindings` call (the API's limit).
+pub const SECURITY_HUB_BATCH: usize = 100;
+
+/// A finding in the AWS Security Finding Format, as plain data: what [`crate::send`] imports
+/// into Security Hub (the SDK types are built from it), kept apart so its shape is testable
+/// without AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asff {
+    /// Stable: `trailhound/RULE/UID` (the finding's [`Finding::uid`]), so a finding imported
+    /// again updates the one Security Hub holds instead of adding a copy.
+    pub id: String,
+    /// The rule id.
+    pub generator_id: String,
+    /// At most 256 characters.
+    pub title: String,
+    /// At most 1,024 characters.
+    pub description: String,
+    /// ASFF finding types (`TTPs/Defense Evasion`, `Effects/Data Exfiltration`...).
+    pub types: Vec<String>,
+    /// INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL.
+    pub severity: &'static str,
+    pub first_observed: String,
+    pub last_observed: String,
+    /// (Type, Id, Region): at least one.
+    pub resources: Vec<(String, String, Option<String>)>,
+    /// The API call behind an event finding: (API, service, remote IPv4 address).
+    pub api_call: Option<(String, String, Option<String>)>,
+    /// Extra name/value pairs (ASFF ProductFields, at most 50).
+    pub fields: Vec<(String, String)>,
+}
+
+/// ASFF's `Types` for the ATT&CK tactics of a rule's tags.
+fn asff_types(tags: &[String]) -> Vec<String> {
+    let mut types: Vec<String> = tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("attack."))
+        .filter_map(|t| {
+            Some(match t {
+                "initial-access" => "TTPs/Initial Access",
+                "execution" => "TTPs/Execution",
+                "persistence" => "TTPs/Persistence",
+                "privilege-escalation" => "TTPs/Privilege Escalation",
+                "defense-evasion" => "TTPs/Defense Evasion",
+                "credential-access" => "TTPs/Credential Access",
+                "discovery" => "TTPs/Discovery",
+                "lateral-movement" => "TTPs/Lateral Movement",
+                "collection" => "TTPs/Collection",
+                "command-and-control" => "TTPs/Command and Control",
+                "exfiltration" => "Effects/Data Exfiltration",
+                "impact" => "Effects/Data Destruction",
+                "reconnaissance" | "resource-development" => "Unusual Behaviors/User",
+                _ => return None,
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    types.dedup();
+    if types.is_empty() {
+        types.push("Unusual Behaviors/User".to_string());
+    }
+    types
+}
+
+/// Cuts `text` to at most `max` characters (Security Hub refuses longer fields), with a marker.
+fn cut_to(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{kept}\u{2026}")
+}
+
+/// The ASFF resource of an inventory item kind.
+fn resource_type(kind: &str) -> &'static str {
+    match kind {
+        "access_key" => "AwsIamAccessKey",
+        "iam_user" | "user" => "AwsIamUser",
+        "iam_role" | "role" => "AwsIamRole",
+        "iam_policy" | "policy" => "AwsIamPolicy",
+        "s3_bucket" | "bucket" => "AwsS3Bucket",
+        "security_group" => "AwsEc2SecurityGroup",
+        "vpc" => "AwsEc2Vpc",
+        "subnet" => "AwsEc2Subnet",
+        "trail" => "AwsCloudTrailTrail",
+        _ => "Other",
+    }
+}
+
+/// A finding in ASFF. `account` is the account Security Hub imports into (the finding's own
+/// account is kept in the fields when it differs, as for an organization trail).
+pub fn asff(finding: &Finding, account: &str) -> Asff {
+    let (first, last) = match (&finding.correlation, &finding.group) {
+        (Some(c), _) => (c.first_time.clone(), c.last_time.clone()),
+        (None, Some(g)) => (g.first_time.clone(), g.last_time.clone()),
+        (None, None) => (finding.event_time.clone(), finding.event_time.clone()),
+    };
+    let severity = match finding.level {
+        Level::Informational => "INFORMATIONAL",
+        Level::Low => "LOW",
+        Level::Medium => "MEDIUM",
+        Level::High => "HIGH",
+        Level::Critical => "CRITICAL",
+    };
+    let mut resources = Vec::new();
+    let region = finding.aws_region.clone();
+    if let Some(item) = &finding.item {
+        resources.push((resource_type(&item.kind).to_string(), item.id.clone(), region.clone()));
+    }
+    if let Some(arn) = &finding.principal_arn {
+        let kind = if arn.contains(":user/") {
+            "AwsIamUser"
+        } else if arn.contains(":role/") {
+            "AwsIamRole"
+        } else {
+            "Other"
+        };
+        resources.push((kind.to_string(), arn.clone(), None));
+    }
+    if let Some(key) = &finding.access_key_id
+        && finding.item.is_none()
+    {
+        resources.push(("AwsIamAccessKey".to_string(), key.clone(), None));
+    }
+    if resources.is_empty() {
+        let owner = finding.account_id.as_deref().unwrap_or(account);
+        resources.push((
+            "AwsAccount".to_string(),
+            format!("AWS::::Account:{owner}"),
+            region.clone(),
+        ));
+    }
+    resources.truncate(32);
+    let what = match &finding.item {
+        Some(item) => format!("{} {}", item.kind, item.id),
+        None => format!(
+            "{} by {} from {}",
+            finding.event_name,
+            finding.principal_arn.as_deref().unwrap_or("an unknown principal"),
+            finding.source_ip.as_deref().unwrap_or("an unknown address")
+        ),
+    };
+    let mut description = format!("{}: {} at {}", finding.rule_title, what, finding.event_time);
+    if let Some(c) = &finding.correlation {
+        description.push_str(&format!(
+            " ({} events from {} to {})",
+            c.events, c.first_time, c.last_time
+        ));
+    }
+    if let Some(e) = &finding.explanation {
+        description.push_str(&format!(" Explained: {}", e.reason));
+    }
+    let api_call = (finding.item.is_none() && !finding.event_name.is_empty()).then(|| {
+        let ip = finding
+            .source_ip
+            .as_deref()
+            .filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+            .map(str::to_string);
+        (finding.event_name.clone(), finding.event_source.clone(), ip)
+    });
+    let mut fields = vec![
+        ("trailhound/rule_id".to_string(), finding.rule_id.clone()),
+        ("trailhound/level".to_string(), finding.level.as_str().to_string()),
+        ("trailhound/source_file".to_string(), finding.source_file.clone()),
+    ];
+    let mut push = |name: &str, value: Option<&String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            fields.push((format!("trailhound/{name}"), v.clone()));
+        }
+    };
+    push("event_id", finding.event_id.as_ref());
+    push("account_id", finding.account_id.as_ref());
+    push("access_key_id", finding.access_key_id.as_ref());
+    push("user_agent", finding.user_agent.as_ref());
+    push("error_code", finding.error_code.as_ref());
+    if let Some(e) = &finding.explanation {
+        fields.push(("trailhound/explanation".to_string(), e.reason.clone()));
+    }
+    let techniques: Vec<&str> = finding.tags.iter().filter_map(|t| t.strip_prefix("attack.t")).collect();
+    if !techniques.is_empty() {
+        let list: Vec<String> = techniques.iter().map(|t| format!("T{}", t.to_uppercase())).collect();
+        fields.push(("trailhound/attack_techniques".to_string(), list.join(",")));
+    }
+    // ProductFields values are at most 4,096 characters; log values can be longer.
+    let fields = fields.into_iter().map(|(k, v)| (k, cut_to(&plain(&v), 4096))).collect();
+    Asff {
+        id: format!("trailhound/{}/{}", finding.rule_id, finding.uid()),
+        generator_id: finding.rule_id.clone(),
+        title: cut_to(&plain(&finding.rule_title), 256),
+        description: cut_to(&plain(&description), 1024),
+        types: asff_types(&finding.tags),
+        severity,
+        first_observed: first,
+        last_observed: last,
+        resources,
+        api_call,
+        fields,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +613,34 @@ mod tests {
         let last = text.lines().last().unwrap_or_default();
         assert!(last.starts_with("… and ") && last.ends_with(" more findings"), "{last}");
         assert!(text.contains("characters cut)"), "a long value is cut visibly");
+    }
+
+    #[test]
+    fn asff_ids_are_stable_and_fields_fit_security_hub_limits() {
+        let long = format!("arn:aws:iam::111122223333:user/{}\u{202e}", "x".repeat(3000));
+        let a = asff(&finding(&long), "111122223333");
+        let b = asff(&finding(&long), "111122223333");
+        assert_eq!(a.id, b.id, "the same finding, the same id");
+        assert!(a.id.starts_with("trailhound/aws-cloudtrail-stop-logging/"));
+        assert_eq!(
+            (a.severity, a.generator_id.as_str()),
+            ("CRITICAL", "aws-cloudtrail-stop-logging")
+        );
+        assert_eq!(a.types, ["TTPs/Defense Evasion"]);
+        assert!(a.title.chars().count() <= 256 && a.description.chars().count() <= 1024);
+        assert!(
+            !a.description.contains('\u{202e}'),
+            "hidden characters shown as escapes"
+        );
+        assert!(a.fields.iter().all(|(_, v)| v.chars().count() <= 4096));
+        assert_eq!(a.resources[0].0, "AwsIamUser");
+        assert_eq!(
+            a.api_call,
+            Some((
+                "StopLogging".into(),
+                "cloudtrail.amazonaws.com".into(),
+                Some("203.0.113.66".into())
+            ))
+        );
     }
 }

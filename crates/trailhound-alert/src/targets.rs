@@ -12,6 +12,8 @@ pub enum AlertKind {
     Slack,
     Webhook,
     Sns,
+    /// AWS Security Hub, through BatchImportFindings.
+    SecurityHub,
 }
 
 impl AlertKind {
@@ -21,6 +23,7 @@ impl AlertKind {
             AlertKind::Slack => "TRAILHOUND_SLACK_WEBHOOK_URL",
             AlertKind::Webhook => "TRAILHOUND_WEBHOOK_URL",
             AlertKind::Sns => "TRAILHOUND_SNS_TOPIC_ARN",
+            AlertKind::SecurityHub => "TRAILHOUND_SECURITYHUB_PRODUCT_ARN",
         }
     }
 
@@ -29,6 +32,7 @@ impl AlertKind {
             AlertKind::Slack => "slack",
             AlertKind::Webhook => "webhook",
             AlertKind::Sns => "sns",
+            AlertKind::SecurityHub => "securityhub",
         }
     }
 }
@@ -40,7 +44,8 @@ impl std::str::FromStr for AlertKind {
             "slack" => Ok(AlertKind::Slack),
             "webhook" => Ok(AlertKind::Webhook),
             "sns" => Ok(AlertKind::Sns),
-            other => Err(format!("{other:?} is not slack, webhook or sns")),
+            "securityhub" => Ok(AlertKind::SecurityHub),
+            other => Err(format!("{other:?} is not slack, webhook, sns or securityhub")),
         }
     }
 }
@@ -54,6 +59,11 @@ pub fn references(kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, Alert
                 .ok()
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
+            // Security Hub needs no target: the account's own product (`.../product/ACCOUNT/default`)
+            // unless a product ARN is given.
+            if kind == AlertKind::SecurityHub {
+                return Ok((kind, value.unwrap_or_default()));
+            }
             let Some(value) = value else {
                 let sns = if kind == AlertKind::Sns {
                     "; for sns the topic ARN"
@@ -77,9 +87,11 @@ pub fn references(kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, Alert
 /// Whether delivering to these references needs an AWS connection (SNS, or a secret kept in
 /// Secrets Manager or Parameter Store).
 pub fn needs_aws(references: &[(AlertKind, String)]) -> bool {
-    references
-        .iter()
-        .any(|(kind, v)| *kind == AlertKind::Sns || v.starts_with("secretsmanager:") || v.starts_with("ssm:"))
+    references.iter().any(|(kind, v)| {
+        matches!(kind, AlertKind::Sns | AlertKind::SecurityHub)
+            || v.starts_with("secretsmanager:")
+            || v.starts_with("ssm:")
+    })
 }
 
 /// The targets of `references`, secrets read (once: callers keep the targets).
@@ -90,6 +102,9 @@ pub async fn resolve(references: Vec<(AlertKind, String)>, aws: Option<&Aws>) ->
             AlertKind::Slack => Target::Slack(resolve_secret(aws, &value, kind.variable()).await?),
             AlertKind::Webhook => Target::Webhook(resolve_secret(aws, &value, kind.variable()).await?),
             AlertKind::Sns => Target::Sns { topic_arn: value },
+            AlertKind::SecurityHub => Target::SecurityHub {
+                product_arn: Some(value).filter(|v| !v.is_empty()),
+            },
         });
     }
     Ok(targets)

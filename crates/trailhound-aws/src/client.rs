@@ -163,6 +163,10 @@ impl Aws {
         aws_sdk_sns::Client::new(&self.config)
     }
 
+    pub fn securityhub(&self) -> aws_sdk_securityhub::Client {
+        aws_sdk_securityhub::Client::new(&self.config)
+    }
+
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.config)
     }

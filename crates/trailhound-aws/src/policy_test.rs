@@ -18,7 +18,14 @@ use crate::iam_action;
 
 /// Services whose calls deliver alerts: they run under the alerting role (the Lambda's), never
 /// under the read-only policy, and must not be in it.
-const ALERT_SERVICES: [&str; 3] = ["sns", "ssm", "secretsmanager"];
+const ALERT_SERVICES: [&str; 4] = ["sns", "ssm", "secretsmanager", "securityhub"];
+
+/// The one alert action the policy file carries, in a statement of its own (`--alert
+/// securityhub` from a laptop or CI runs under this policy): (statement id, action).
+const ALERT_STATEMENT: (&str, &str) = (
+    "OnlyForAlertSecurityHubImportFindings",
+    "securityhub:BatchImportFindings",
+);
 
 /// Verbs of IAM actions that change something.
 const WRITE_VERBS: [&str; 25] = [
@@ -92,6 +99,7 @@ fn client_service(name: &str) -> Option<&'static str> {
         "sns" => "sns",
         "ssm" => "ssm",
         "secrets_manager" | "secretsmanager" => "secretsmanager",
+        "securityhub" => "securityhub",
         _ => return None,
     })
 }
@@ -126,7 +134,17 @@ fn bindings(code: &str) -> BTreeMap<String, BTreeSet<&'static str>> {
         else {
             continue;
         };
-        for client in ["iam", "ec2", "s3", "cloudtrail", "sts", "sns", "ssm", "secrets_manager"] {
+        for client in [
+            "iam",
+            "ec2",
+            "s3",
+            "cloudtrail",
+            "sts",
+            "sns",
+            "ssm",
+            "secrets_manager",
+            "securityhub",
+        ] {
             if rhs.contains(&format!(".{client}(")) {
                 out.entry(name.clone()).or_default().extend(client_service(client));
             }
@@ -313,6 +331,13 @@ fn policy_actions() -> Vec<String> {
     let mut actions = Vec::new();
     for statement in policy["Statement"].as_array().expect("Statement is an array") {
         assert_eq!(statement["Effect"], "Allow", "{statement}");
+        if statement["Sid"] == ALERT_STATEMENT.0 {
+            assert_eq!(
+                statement["Action"], ALERT_STATEMENT.1,
+                "the alert statement holds its one action"
+            );
+            continue;
+        }
         match &statement["Action"] {
             Value::String(one) => actions.push(one.clone()),
             Value::Array(list) => actions.extend(list.iter().map(|a| a.as_str().expect("action text").to_string())),

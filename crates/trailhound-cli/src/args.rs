@@ -205,6 +205,9 @@ pub enum AlertArg {
     Slack,
     Webhook,
     Sns,
+    /// AWS Security Hub (BatchImportFindings, ASFF; the account's own product unless
+    /// TRAILHOUND_SECURITYHUB_PRODUCT_ARN names one).
+    Securityhub,
 }
 
 impl From<AlertArg> for trailhound_alert::AlertKind {
@@ -214,6 +217,7 @@ impl From<AlertArg> for trailhound_alert::AlertKind {
             AlertArg::Slack => AlertKind::Slack,
             AlertArg::Webhook => AlertKind::Webhook,
             AlertArg::Sns => AlertKind::Sns,
+            AlertArg::Securityhub => AlertKind::SecurityHub,
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct Config {
     pub aws: AwsSettings,
     /// TRAILHOUND_STATE: where dedupe markers, the case store and snapshots live.
     pub state: Option<S3Location>,
-    /// TRAILHOUND_ALERTS: slack, webhook, sns (comma-separated).
+    /// TRAILHOUND_ALERTS: slack, webhook, sns, securityhub (comma-separated).
     pub alerts: Vec<trailhound_alert::AlertKind>,
     /// TRAILHOUND_MIN_LEVEL: lowest level that alerts (default high).
     pub min_level: Level,
@@ -184,5 +184,14 @@ mod tests {
         assert!(Config::from(|k| bad.get(k).map(|v| v.to_string())).is_err());
         let bad: HashMap<&str, &str> = [("TRAILHOUND_ALERTS", "pager")].into_iter().collect();
         assert!(Config::from(|k| bad.get(k).map(|v| v.to_string())).is_err());
+        let hub: HashMap<&str, &str> = [("TRAILHOUND_ALERTS", "sns,securityhub")].into_iter().collect();
+        let config = Config::from(|k| hub.get(k).map(|v| v.to_string())).expect("config");
+        assert_eq!(
+            config.alerts,
+            [
+                trailhound_alert::AlertKind::Sns,
+                trailhound_alert::AlertKind::SecurityHub
+            ]
+        );
     }
 }

@@ -279,3 +279,156 @@ fn webhook_urls_come_from_secrets_manager_and_ssm() {
 fn aws_sdk_ssm_type() -> aws_sdk_ssm::types::ParameterType {
     aws_sdk_ssm::types::ParameterType::SecureString
 }
+
+/// `count` StopLogging records with distinct event ids, one NDJSON file.
+fn many_findings(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    let path = dir.join("many.jsonl");
+    let mut text = String::new();
+    for i in 0..count {
+        text.push_str(&format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2026-11-20T22:{:02}:{:02}Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"00000000-0000-4000-8000-{i:012}","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.66","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/mallory","accountId":"111122223333","accessKeyId":"AKIAEXAMPLEMALLORY1"}},"requestParameters":{{"name":"trail-{i}"}}}}"#,
+            i / 60,
+            i % 60
+        ));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn security_hub_imports_findings_in_batches_of_100_and_a_second_import_updates_them() {
+    let Some(moto) = crate::support::Moto::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = many_findings(dir.path(), 250).display().to_string();
+    let hunt = || {
+        run(trailhound()
+            .args(["hunt", &file, "--format", "jsonl", "--alert", "securityhub"])
+            .args(["--rule", "aws-cloudtrail-stop-logging", "--endpoint-url", &moto.url()]))
+    };
+    moto.take_requests();
+    let first = hunt();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(crate::support::jsonl(&first.stdout).len(), 250);
+    let imports = |requests: Vec<(String, String)>| {
+        requests
+            .into_iter()
+            .filter(|(method, path)| method == "POST" && path.starts_with("/findings/import"))
+            .count()
+    };
+    assert_eq!(imports(moto.take_requests()), 3, "250 findings: 100 + 100 + 50");
+    let second = hunt();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(imports(moto.take_requests()), 3);
+
+    let rt = crate::runtime();
+    let hub = moto.aws(&rt).securityhub();
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = rt
+            .block_on(hub.get_findings().max_results(100).set_next_token(token.clone()).send())
+            .expect("get findings");
+        for finding in page.findings() {
+            ids.push(finding.id().unwrap_or_default().to_string());
+            assert_eq!(finding.generator_id(), Some("aws-cloudtrail-stop-logging"));
+            assert_eq!(
+                finding.severity().and_then(|s| s.label()).map(|l| l.as_str()),
+                Some("CRITICAL")
+            );
+            assert!(finding.types().iter().any(|t| t == "TTPs/Defense Evasion"));
+            assert!(!finding.resources().is_empty());
+        }
+        token = page.next_token().map(str::to_string).filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 250, "imported twice, held once: the ids are stable");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with("trailhound/aws-cloudtrail-stop-logging/"))
+    );
+}
+
+#[test]
+fn security_hub_respects_the_minimum_level_and_retries_throttled_findings() {
+    // Our own Security Hub: the first import answers that every finding was throttled, the
+    // second accepts them; the request body is checked as it arrives.
+    let calls = AtomicUsize::new(0);
+    let hub = HttpServer::start(move |request| {
+        let body = request.json();
+        let findings = body["Findings"].as_array().cloned().unwrap_or_default();
+        let n = calls.fetch_add(1, Ordering::Relaxed);
+        let failed: Vec<serde_json::Value> = if n == 0 {
+            findings
+                .iter()
+                .map(|f| serde_json::json!({"Id": f["Id"], "ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::json!({"FailedCount": failed.len(), "SuccessCount": findings.len() - failed.len(), "FailedFindings": failed})
+                .to_string()
+                .into_bytes(),
+        }
+    });
+    let product = "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default";
+    let out = run(trailhound()
+        .env("TRAILHOUND_SECURITYHUB_PRODUCT_ARN", product)
+        .args(["hunt", &crate::support::root().join("examples").display().to_string()])
+        .args([
+            "--format",
+            "jsonl",
+            "--alert",
+            "securityhub",
+            "--alert-min-level",
+            "high",
+        ])
+        .args(["--endpoint-url", &hub.url()]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = hub.requests();
+    assert_eq!(requests.len(), 2, "one import, sent again after the throttling");
+    for request in &requests {
+        assert_eq!(request.method, "POST");
+        assert!(request.path.starts_with("/findings/import"), "{}", request.path);
+    }
+    let findings = requests[1].json()["Findings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(findings.len(), 8, "the example's high and critical findings only");
+    for f in &findings {
+        assert_eq!(f["SchemaVersion"], "2018-10-08");
+        assert_eq!(f["ProductArn"], product);
+        assert_eq!(f["AwsAccountId"], "111122223333");
+        assert!(f["Id"].as_str().is_some_and(|id| id.starts_with("trailhound/")));
+        assert!(matches!(f["Severity"]["Label"].as_str(), Some("HIGH" | "CRITICAL")));
+        assert!(f["Resources"].as_array().is_some_and(|r| !r.is_empty()));
+        assert!(
+            f["Title"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty() && t.chars().count() <= 256)
+        );
+        assert!(f["Types"].as_array().is_some_and(|t| !t.is_empty()));
+    }
+    let stop = findings
+        .iter()
+        .find(|f| f["GeneratorId"] == "aws-cloudtrail-stop-logging")
+        .expect("StopLogging imported");
+    assert_eq!(stop["Action"]["ActionType"], "AWS_API_CALL");
+    assert_eq!(stop["Action"]["AwsApiCallAction"]["Api"], "StopLogging");
+    assert_eq!(
+        stop["Action"]["AwsApiCallAction"]["RemoteIpDetails"]["IpAddressV4"],
+        "203.0.113.66"
+    );
+    assert_eq!(
+        requests[0].json()["Findings"],
+        requests[1].json()["Findings"],
+        "the same findings, same ids"
+    );
+}
