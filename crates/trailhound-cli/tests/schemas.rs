@@ -8,13 +8,14 @@ use jsonschema::{Resource, Validator};
 use serde_json::Value;
 
 const BASE: &str = "https://trailhound.dev/schemas/";
-const SCHEMAS: [&str; 6] = [
+const SCHEMAS: [&str; 7] = [
     "finding",
     "stored-finding",
     "timeline-row",
     "event-row",
     "summary",
     "rule-list",
+    "rule-coverage",
 ];
 
 fn root() -> PathBuf {
@@ -188,6 +189,12 @@ fn timeline_events_summary_and_rules_match_their_schemas() {
     all_valid("summary", &[summary]);
     let rules: Value = serde_json::from_str(&trailhound(&["rules", "list", "--format", "json"])).expect("JSON");
     all_valid("rule-list", &[rules]);
+    let coverage: Value = serde_json::from_str(&trailhound(&["rules", "coverage", "--format", "json"])).expect("JSON");
+    all_valid("rule-coverage", std::slice::from_ref(&coverage));
+    assert!(
+        coverage.as_array().is_some_and(|cells| cells.len() > 100),
+        "the pack spans more than 100 tactic x technique cells"
+    );
 }
 
 /// The schemas hold: the shapes this version replaced are refused.
