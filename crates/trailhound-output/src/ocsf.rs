@@ -19,8 +19,8 @@ use trailhound_finding::{Finding, Level};
 /// The OCSF schema version both forms follow.
 pub const OCSF_VERSION: &str = "1.5.0";
 
-/// ATT&CK enterprise tactics: Sigma tag name, tactic id, display name.
-const TACTICS: &[(&str, &str, &str)] = &[
+/// ATT&CK enterprise tactics in the matrix's order: Sigma tag name, tactic id, display name.
+pub const TACTICS: &[(&str, &str, &str)] = &[
     ("reconnaissance", "TA0043", "Reconnaissance"),
     ("resource-development", "TA0042", "Resource Development"),
     ("initial-access", "TA0001", "Initial Access"),
@@ -291,6 +291,26 @@ fn actor_of_record(record: &Value) -> Value {
     Value::Object(actor)
 }
 
+/// The class, category, activity and severity attributes every OCSF event starts with.
+fn header(
+    out: &mut Map<String, Value>,
+    (class_uid, class_name): (u32, &str),
+    (category_uid, category_name): (u32, &str),
+    (activity_id, activity_name): (u8, &str),
+    (severity_id, severity): (u8, &str),
+) {
+    out.insert("class_uid".into(), json!(class_uid));
+    out.insert("class_name".into(), json!(class_name));
+    out.insert("category_uid".into(), json!(category_uid));
+    out.insert("category_name".into(), json!(category_name));
+    out.insert("activity_id".into(), json!(activity_id));
+    out.insert("activity_name".into(), json!(activity_name));
+    out.insert("type_uid".into(), json!(class_uid * 100 + u32::from(activity_id)));
+    out.insert("type_name".into(), json!(format!("{class_name}: {activity_name}")));
+    out.insert("severity_id".into(), json!(severity_id));
+    out.insert("severity".into(), json!(severity));
+}
+
 fn cloud(region: Option<&str>, account: Option<&str>) -> Value {
     let mut cloud = Map::new();
     cloud.insert("provider".into(), json!("AWS"));
@@ -308,16 +328,13 @@ pub fn api_activity(record: &Value) -> Option<Value> {
     let error = str_at(record, &["errorCode"]);
     let account = str_at(record, &["recipientAccountId"]).or_else(|| str_at(record, &["userIdentity", "accountId"]));
     let mut out = Map::new();
-    out.insert("class_uid".into(), json!(6003));
-    out.insert("class_name".into(), json!("API Activity"));
-    out.insert("category_uid".into(), json!(6));
-    out.insert("category_name".into(), json!("Application Activity"));
-    out.insert("activity_id".into(), json!(activity_id));
-    out.insert("activity_name".into(), json!(activity));
-    out.insert("type_uid".into(), json!(600300 + u32::from(activity_id)));
-    out.insert("type_name".into(), json!(format!("API Activity: {activity}")));
-    out.insert("severity_id".into(), json!(1));
-    out.insert("severity".into(), json!("Informational"));
+    header(
+        &mut out,
+        (6003, "API Activity"),
+        (6, "Application Activity"),
+        (activity_id, activity),
+        (1, "Informational"),
+    );
     out.insert("time".into(), json!(time));
     let (status_id, status) = if error.is_some() {
         (2, "Failure")
@@ -483,16 +500,13 @@ pub fn detection_finding(finding: &Finding) -> Value {
         info.insert("last_seen_time".into(), json!(last));
     }
     let mut out = Map::new();
-    out.insert("class_uid".into(), json!(2004));
-    out.insert("class_name".into(), json!("Detection Finding"));
-    out.insert("category_uid".into(), json!(2));
-    out.insert("category_name".into(), json!("Findings"));
-    out.insert("activity_id".into(), json!(1));
-    out.insert("activity_name".into(), json!("Create"));
-    out.insert("type_uid".into(), json!(200401));
-    out.insert("type_name".into(), json!("Detection Finding: Create"));
-    out.insert("severity_id".into(), json!(severity_id));
-    out.insert("severity".into(), json!(severity));
+    header(
+        &mut out,
+        (2004, "Detection Finding"),
+        (2, "Findings"),
+        (1, "Create"),
+        (severity_id, severity),
+    );
     out.insert("time".into(), json!(millis(finding.time)));
     out.insert("is_alert".into(), json!(finding.level >= Level::High));
     if let Some(count) = count {

@@ -145,24 +145,6 @@ pub fn write_test_report(out: &mut dyn Write, results: &[(&Rule, Vec<Outcome>)])
     Ok(failed + incomplete + untested)
 }
 
-/// ATT&CK tactics in the matrix's order (enterprise), as Sigma tags spell them.
-const TACTICS: &[&str] = &[
-    "reconnaissance",
-    "resource-development",
-    "initial-access",
-    "execution",
-    "persistence",
-    "privilege-escalation",
-    "defense-evasion",
-    "credential-access",
-    "discovery",
-    "lateral-movement",
-    "collection",
-    "command-and-control",
-    "exfiltration",
-    "impact",
-];
-
 /// Tactics in matrix order, each with its techniques and the rule ids under them.
 pub type CoverageMatrix = Vec<(String, Vec<(String, Vec<String>)>)>;
 
@@ -181,10 +163,15 @@ pub fn coverage_matrix(rules: &[&Rule]) -> CoverageMatrix {
             .tags
             .iter()
             .filter_map(|t| t.strip_prefix("attack."))
-            .filter_map(|t| TACTICS.iter().position(|x| *x == t).map(|i| (i, t.to_string())))
+            .filter_map(|t| {
+                crate::ocsf::TACTICS
+                    .iter()
+                    .position(|(tag, _, _)| *tag == t)
+                    .map(|i| (i, t.to_string()))
+            })
             .collect();
         if tactics.is_empty() {
-            tactics.push((TACTICS.len(), "(no tactic)".to_string()));
+            tactics.push((crate::ocsf::TACTICS.len(), "(no tactic)".to_string()));
         }
         for tactic in tactics {
             let cell = matrix.entry(tactic).or_default();
