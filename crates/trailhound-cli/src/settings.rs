@@ -39,6 +39,7 @@ pub fn rule_selection(args: &RuleSelection) -> Result<Selection> {
                     .map_err(|message| anyhow::anyhow!("--placeholders {}: {message}", path.display()))
             })
             .transpose()?,
+        tests: false,
     })
 }
 

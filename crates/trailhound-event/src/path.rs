@@ -126,6 +126,22 @@ pub(crate) fn walk(raw: &str, segments: &[Box<str>], visit: &mut dyn FnMut(Value
     walk_value(&mut Cursor::new(raw), segments, visit).unwrap_or(false)
 }
 
+/// [`walk`] over a record's top-level members, as [`crate::record::Members`] noted them: only
+/// the values under the path's first key are read.
+pub(crate) fn walk_members(
+    members: &[(&str, &str)],
+    segments: &[Box<str>],
+    visit: &mut dyn FnMut(Value<'_>) -> bool,
+) -> bool {
+    let Some((first, rest)) = segments.split_first() else {
+        return false;
+    };
+    members
+        .iter()
+        .filter(|(key, _)| *key == &**first)
+        .any(|(_, value)| walk_value(&mut Cursor::new(value), rest, visit).unwrap_or(false))
+}
+
 /// Walks the value at the cursor. `Ok(false)`: the value was consumed and nothing stopped the
 /// walk; `Ok(true)`: `visit` stopped it, and the cursor is left where it was.
 fn walk_value(c: &mut Cursor<'_>, segments: &[Box<str>], visit: &mut dyn FnMut(Value<'_>) -> bool) -> Found {

@@ -91,11 +91,70 @@ struct Core<'a> {
 pub(crate) struct CoreReader<'a> {
     core: Core<'a>,
     problem: Option<RecordError>,
+    members: Members<'a>,
+}
+
+/// Most top-level members a record's index holds; a record with more is walked from its start.
+const MAX_MEMBERS: usize = 28;
+
+/// Where each top-level member of a record sits in its text, noted while the scanner reads the
+/// record anyway: a lookup of `requestParameters.x` then walks that member's value only, not
+/// every member before it (the identity, the times, the user agent...). Keys are borrowed from
+/// the text; a record with an escaped key, or more than [`MAX_MEMBERS`] members, has no index
+/// and is walked whole, as before.
+#[derive(Clone, Copy)]
+pub(crate) struct Members<'a> {
+    items: [(&'a str, &'a str); MAX_MEMBERS],
+    len: u8,
+    complete: bool,
+}
+
+impl Default for Members<'_> {
+    fn default() -> Self {
+        Members {
+            items: [("", ""); MAX_MEMBERS],
+            len: 0,
+            complete: true,
+        }
+    }
+}
+
+impl<'a> Members<'a> {
+    /// Notes the member `key` whose value spans `start..end` of `text`.
+    fn push(&mut self, text: &'a str, key: &str, start: usize, end: usize) {
+        if !self.complete {
+            return;
+        }
+        // The key is borrowed from `text` unless it had escapes: find it there by address.
+        let offset = (key.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let key = text
+            .get(offset..offset.saturating_add(key.len()))
+            .filter(|k| k.as_ptr() == key.as_ptr());
+        match (key, text.get(start..end)) {
+            (Some(key), Some(value)) if usize::from(self.len) < MAX_MEMBERS => {
+                self.items[usize::from(self.len)] = (key, value);
+                self.len += 1;
+            }
+            _ => self.complete = false,
+        }
+    }
+
+    /// Every member as `(key, value text)`, in the record's order; `None` without an index.
+    pub(crate) fn get(&self) -> Option<&[(&'a str, &'a str)]> {
+        self.complete.then(|| &self.items[..usize::from(self.len)])
+    }
 }
 
 impl<'a> CoreReader<'a> {
     /// Handles one top-level member of a record.
     pub fn member(&mut self, c: &mut Cursor<'a>, key: &str) -> Result<(), RecordError> {
+        let start = c.at();
+        self.read_member(c, key)?;
+        self.members.push(c.text(), key, start, c.at());
+        Ok(())
+    }
+
+    fn read_member(&mut self, c: &mut Cursor<'a>, key: &str) -> Result<(), RecordError> {
         let core = &mut self.core;
         let problem = &mut self.problem;
         match key {
@@ -154,6 +213,7 @@ impl<'a> CoreReader<'a> {
             recipient_account_id: core.recipient_account_id,
             event_type: core.event_type,
             read_only: core.read_only,
+            members: self.members,
         })
     }
 }
@@ -302,6 +362,7 @@ pub struct Record<'a> {
     pub event_type: Option<Cow<'a, str>>,
     pub read_only: Option<bool>,
     pub identity: Identity<'a>,
+    members: Members<'a>,
 }
 
 impl fmt::Debug for Record<'_> {
@@ -363,7 +424,10 @@ impl<'a> Record<'a> {
             Some(field) => self.core(field).is_some_and(&mut *visit),
             // Skip the walk when the field's key does not even appear in the text.
             None if !path.may_occur_in(self.raw) => false,
-            None => path::walk(self.raw, path.segments(), visit),
+            None => match self.members.get() {
+                Some(members) if !path.segments().is_empty() => path::walk_members(members, path.segments(), visit),
+                _ => path::walk(self.raw, path.segments(), visit),
+            },
         }
     }
 
@@ -491,6 +555,74 @@ mod tests {
         "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/bob",
           "accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","userName":"Admin"}}},
         "requestParameters":{"userName":"eve\u0041"},"errorCode":null}"#;
+
+    fn all_values(record: &Record<'_>, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        record.visit(&FieldPath::new(path), &mut |v| {
+            out.push(format!("{v:?}"));
+            false
+        });
+        out
+    }
+
+    fn walked(raw: &str, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        path::walk(raw, FieldPath::new(path).segments(), &mut |v| {
+            out.push(format!("{v:?}"));
+            false
+        });
+        out
+    }
+
+    #[test]
+    fn member_index_finds_what_a_whole_walk_finds() {
+        let texts = [
+            GOOD.to_string(),
+            // a repeated key: every member is walked
+            r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},
+               "requestParameters":{"a":1},"requestParameters":{"a":[2,{"b":"x"}]},"tags":[{"k":"v"}]}"#
+                .to_string(),
+            // an escaped top-level key: no index, the record is walked whole
+            r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},
+               "requestParameters":{"a":"esc"}}"#
+                .to_string(),
+            // more members than the index holds
+            format!(
+                r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{{}},{}}}"#,
+                (0..40)
+                    .map(|i| format!(r#""k{i}":{{"a":{i}}}"#))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        ];
+        let paths = [
+            "requestParameters",
+            "requestParameters.a",
+            "requestParameters.a.b",
+            "requestParameters.a.1.b",
+            "requestParameters.userName",
+            "tags.k",
+            "k39.a",
+            "k3.a",
+            "nothing.here",
+        ];
+        for text in &texts {
+            let record = Record::parse(text).expect("valid");
+            for path in paths {
+                assert_eq!(
+                    all_values(&record, path),
+                    walked(record.raw(), path),
+                    "{path} in {text}"
+                );
+            }
+        }
+        let record = Record::parse(&texts[1]).expect("valid");
+        assert_eq!(all_values(&record, "requestParameters.a").len(), 3);
+        let record = Record::parse(&texts[2]).expect("valid");
+        assert_eq!(all_values(&record, "requestParameters.a"), ["Str(\"esc\")"]);
+        let record = Record::parse(&texts[3]).expect("valid");
+        assert_eq!(all_values(&record, "k39.a").len(), 1);
+    }
 
     #[test]
     fn core_fields_are_typed() {

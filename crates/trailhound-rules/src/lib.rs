@@ -21,7 +21,7 @@ mod ruleset;
 mod selection;
 pub mod testcase;
 
-pub use builtin::builtin_rules;
+pub use builtin::{builtin_rules, builtin_rules_with};
 pub use correlation::{Budget, DEFAULT_CORRELATION_MEMORY, MAX_ENTRIES, MIN_CORRELATION_MEMORY};
 pub use error::RuleError;
 pub use evaluator::{Evaluated, Evaluator};

@@ -27,6 +27,10 @@ pub struct LoadOptions<'a> {
     /// Values of the `%name%` placeholders that `expand` modifiers refer to; without them, a rule
     /// that uses `expand` is refused, as the Sigma specification asks.
     pub placeholders: Option<&'a Placeholders>,
+    /// Whether the `.tests.yml` files beside rule files are read and parsed (for `rules test`,
+    /// listings and coverage). A hunt leaves them: they are ten times the rules' own text, and
+    /// parsing them was most of a hunt's start-up time and memory.
+    pub tests: bool,
 }
 
 /// Placeholder values for the `expand` modifier: `name -> values`, read from a YAML map of
@@ -185,7 +189,13 @@ pub const TESTS_SUFFIX: &str = ".tests.yml";
 /// Loads every rule in `path`, a rule file or a folder (searched recursively for `.yml`/`.yaml`,
 /// test files excluded). Rules that fail are reported; the others still load.
 pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
-    load_path_with(path, &LoadOptions::default())
+    load_path_with(
+        path,
+        &LoadOptions {
+            tests: true,
+            ..LoadOptions::default()
+        },
+    )
 }
 
 /// [`load_path`] with options (placeholders for `expand`).
@@ -218,8 +228,12 @@ pub fn load_path_with(path: &Path, options: &LoadOptions) -> (Vec<Rule>, Vec<Rul
                 continue;
             }
         };
-        let tests_path = tests_path_for(&display);
-        let tests = std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t));
+        let tests = if options.tests {
+            let tests_path = tests_path_for(&display);
+            std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t))
+        } else {
+            None
+        };
         let (found, failed) = parse_rules_with(
             &RuleFile {
                 path: display,
@@ -252,7 +266,13 @@ pub(crate) fn tests_path_for(rule_path: &str) -> String {
 /// a syntax error in one leaves the others loading, each rule keeps only its own document's
 /// text, and error lines are found within the document (line starts are computed once per file).
 pub fn parse_rules(file: &RuleFile) -> (Vec<Rule>, Vec<RuleError>) {
-    parse_rules_with(file, &LoadOptions::default())
+    parse_rules_with(
+        file,
+        &LoadOptions {
+            tests: true,
+            ..LoadOptions::default()
+        },
+    )
 }
 
 /// [`parse_rules`] with options (placeholders for `expand`).
@@ -261,7 +281,11 @@ pub fn parse_rules_with(file: &RuleFile, options: &LoadOptions) -> (Vec<Rule>, V
     let mut errors = Vec::new();
     let lines = Lines::new(&file.text);
     // The tests file is parsed once, for every rule of the file.
-    let tests = file.tests.as_ref().map(|(path, text)| (path, testcase::parse(text)));
+    let tests = file
+        .tests
+        .as_ref()
+        .filter(|_| options.tests)
+        .map(|(path, text)| (path, testcase::parse(text)));
     for document in documents(&file.text) {
         let first_line = lines.line_of(document.offset);
         // Before the YAML reader, whose scanner is quadratic in flow nesting.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use trailhound_finding::Level;
 
-use crate::builtin::builtin_rules;
+use crate::builtin::builtin_rules_with;
 use crate::error::RuleError;
 use crate::load::{LoadOptions, Placeholders, load_path_with};
 use crate::rule::Rule;
@@ -30,6 +30,8 @@ pub struct Selection {
     pub tags: Vec<String>,
     /// Values for the `%name%` placeholders of `expand` modifiers in rule files.
     pub placeholders: Option<Placeholders>,
+    /// Whether rules carry their test events (listings, coverage); a hunt does without.
+    pub tests: bool,
 }
 
 impl Default for Selection {
@@ -43,6 +45,7 @@ impl Default for Selection {
             exclude: Vec::new(),
             tags: Vec::new(),
             placeholders: None,
+            tests: false,
         }
     }
 }
@@ -62,8 +65,12 @@ impl Selection {
     pub fn load(&self) -> Result<(RuleSet, Vec<RuleError>), SelectionError> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
+        let options = LoadOptions {
+            placeholders: self.placeholders.as_ref(),
+            tests: self.tests,
+        };
         if self.builtin {
-            let (found, failed) = builtin_rules();
+            let (found, failed) = builtin_rules_with(&options);
             rules.extend(found);
             errors.extend(failed);
         }
@@ -71,9 +78,6 @@ impl Selection {
             if !path.exists() {
                 return Err(SelectionError::NoSuchPath(path.clone()));
             }
-            let options = LoadOptions {
-                placeholders: self.placeholders.as_ref(),
-            };
             let (found, failed) = load_path_with(path, &options);
             rules.extend(found);
             errors.extend(failed);

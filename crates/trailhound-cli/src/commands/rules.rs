@@ -26,16 +26,25 @@ impl RulesSettings {
     pub fn resolve(command: &RulesCommand) -> Result<RulesSettings> {
         Ok(match command {
             RulesCommand::List { rules, format } => RulesSettings::List {
-                rules: rule_selection(rules)?,
+                rules: Selection {
+                    tests: true,
+                    ..rule_selection(rules)?
+                },
                 json: *format == TableOrJson::Json,
             },
             RulesCommand::Show { id, rules } => RulesSettings::Show {
                 id: id.clone(),
-                rules: rule_selection(rules)?,
+                rules: Selection {
+                    tests: true,
+                    ..rule_selection(rules)?
+                },
             },
             RulesCommand::Test { path } => RulesSettings::Test { path: path.clone() },
             RulesCommand::Coverage { rules, format } => RulesSettings::Coverage {
-                rules: rule_selection(rules)?,
+                rules: Selection {
+                    tests: true,
+                    ..rule_selection(rules)?
+                },
                 json: *format == TableOrJson::Json,
             },
             RulesCommand::Validate { path } => RulesSettings::Validate { path: path.clone() },
