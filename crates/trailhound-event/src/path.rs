@@ -130,15 +130,15 @@ pub(crate) fn walk(raw: &str, segments: &[Box<str>], visit: &mut dyn FnMut(Value
 /// the values under the path's first key are read.
 pub(crate) fn walk_members(
     members: &[(&str, &str)],
-    segments: &[Box<str>],
+    path: &FieldPath,
     visit: &mut dyn FnMut(Value<'_>) -> bool,
 ) -> bool {
-    let Some((first, rest)) = segments.split_first() else {
+    let Some((first, rest)) = path.segments.split_first() else {
         return false;
     };
     members
         .iter()
-        .filter(|(key, _)| *key == &**first)
+        .filter(|(key, value)| *key == &**first && (rest.is_empty() || path.may_occur_in(value)))
         .any(|(_, value)| walk_value(&mut Cursor::new(value), rest, visit).unwrap_or(false))
 }
 

@@ -422,10 +422,12 @@ impl<'a> Record<'a> {
                 path::walk(self.raw, path.segments(), visit)
             }
             Some(field) => self.core(field).is_some_and(&mut *visit),
-            // Skip the walk when the field's key does not even appear in the text.
-            None if !path.may_occur_in(self.raw) => false,
+            // With the member index, only the members the path's first key names are walked
+            // (and only when the path's last key appears in them); without it, the whole text
+            // is walked when the last key appears anywhere in it.
             None => match self.members.get() {
-                Some(members) if !path.segments().is_empty() => path::walk_members(members, path.segments(), visit),
+                Some(members) if !path.segments().is_empty() => path::walk_members(members, path, visit),
+                _ if !path.may_occur_in(self.raw) => false,
                 _ => path::walk(self.raw, path.segments(), visit),
             },
         }
