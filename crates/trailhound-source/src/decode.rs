@@ -185,6 +185,15 @@ fn inflate(
     inflate_stream(data, out, limit, turn)
 }
 
+/// The inflated size a gzip stream's trailer gives (modulo 2^32), if `data` is gzip.
+pub(crate) fn gzip_size(data: &[u8]) -> Option<u64> {
+    if !data.starts_with(&GZIP_MAGIC) {
+        return None;
+    }
+    let tail = data.len().checked_sub(4).and_then(|at| data.get(at..))?;
+    Some(u64::from(u32::from_le_bytes(<[u8; 4]>::try_from(tail).ok()?)))
+}
+
 /// The inflated size the gzip trailer (ISIZE: the last four bytes, modulo 2^32) gives, when it
 /// is within `limit` and one the compressed bytes could produce.
 fn trusted_size(data: &[u8], limit: u64) -> Option<usize> {

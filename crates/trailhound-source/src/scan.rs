@@ -328,6 +328,14 @@ pub(crate) struct Worker<'s, S> {
     shown: &'s AtomicUsize,
 }
 
+/// Files larger than this on disk are streamed (see `crate::stream`): memory is one top-level
+/// JSON value at a time (a line of NDJSON, one envelope), not the file, and the size limit
+/// applies to each value, so a large NDJSON export needs no `--max-file-size`.
+pub const STREAM_FILE_BYTES: u64 = 32 << 20;
+
+/// Gzip files whose trailer says they inflate to more than this are streamed too.
+pub const STREAM_INFLATED_BYTES: u64 = 64 << 20;
+
 /// Buffers larger than this are given back after the file that needed them.
 const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
@@ -407,15 +415,25 @@ pub fn scan_part<S: Sink>(
             data.clear();
             let mut turn = Turn::default();
             let read = std::fs::File::open(path).and_then(|file| {
+                let size = file.metadata().map_or(0, |m| m.len());
+                if size > STREAM_FILE_BYTES {
+                    // Streamed: one top-level value (an NDJSON line, an envelope) at a time.
+                    return Ok(Err(file));
+                }
                 // Read at most one byte past the limit: enough to know it is too large.
                 let most = options.max_file_bytes.saturating_add(1);
-                let size = file.metadata().map_or(0, |m| m.len()).min(most);
+                let size = size.min(most);
                 turn.need(size);
                 data.reserve_exact(usize::try_from(size).unwrap_or(0));
-                file.take(most).read_to_end(&mut data)
+                file.take(most).read_to_end(&mut data).map(Ok)
             });
             match read {
-                Ok(read) => {
+                Ok(Err(file)) => {
+                    let before = worker.stats.bytes_read;
+                    crate::stream::scan_reader(&mut worker, &name, file, options);
+                    on_file(worker.stats.bytes_read - before);
+                }
+                Ok(Ok(read)) => {
                     scan_bytes(&mut worker, &name, &data, options, &mut turn);
                     on_file(read as u64);
                 }
@@ -533,6 +551,11 @@ where
 /// Decodes one file's bytes and feeds its records to the worker's sink. `turn` is held (when
 /// taken) until the records are scanned.
 fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], options: &ScanOptions, turn: &mut Turn) {
+    if crate::decode::gzip_size(data).is_some_and(|size| size > STREAM_INFLATED_BYTES) {
+        // Inflating to more than this: streamed rather than inflated whole.
+        crate::stream::scan_reader(worker, name, data, options);
+        return;
+    }
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
     let mut inflated = std::mem::take(&mut worker.inflated);
@@ -712,11 +735,77 @@ mod tests {
         assert_eq!(names, ["A", "\u{fffd}", "A"]);
     }
 
+    /// NDJSON of `count` records, each about `pad` bytes long.
+    fn ndjson(count: usize, pad: usize) -> Vec<u8> {
+        let filler = "x".repeat(pad);
+        let mut out = Vec::new();
+        for i in 0..count {
+            let line = RECORD.replace(
+                r#""userIdentity":{}"#,
+                &format!(r#""userIdentity":{{}},"requestParameters":{{"n":{i},"f":"{filler}"}}"#),
+            );
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    #[test]
+    fn files_larger_than_the_stream_size_are_streamed_and_need_no_size_limit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let count = usize::try_from(STREAM_FILE_BYTES).expect("size") / 4000 + 100;
+        let body = ndjson(count, 4000);
+        assert!(body.len() as u64 > STREAM_FILE_BYTES);
+        std::fs::write(dir.path().join("export.json"), &body).expect("write");
+        let options = ScanOptions {
+            max_file_bytes: 1 << 20,
+            ..ScanOptions::default()
+        };
+        let report = scan_folder(dir.path(), &options);
+        assert_eq!(
+            (
+                report.stats.files_read,
+                report.stats.records_read,
+                report.problems_total
+            ),
+            (1, count as u64, 0)
+        );
+        assert_eq!(report.stats.bytes_read, body.len() as u64);
+    }
+
+    #[test]
+    fn gzip_inflating_past_the_stream_size_is_streamed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let count = usize::try_from(STREAM_INFLATED_BYTES).expect("size") / 8000 + 100;
+        let body = ndjson(count, 8000);
+        let mut packer = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level"));
+        let mut packed = vec![0; packer.gzip_compress_bound(body.len())];
+        let size = packer.gzip_compress(&body, &mut packed).expect("gzip");
+        packed.truncate(size);
+        assert!((packed.len() as u64) < STREAM_FILE_BYTES);
+        std::fs::write(dir.path().join("export.json.gz"), &packed).expect("write");
+        let options = ScanOptions {
+            max_file_bytes: 1 << 20,
+            ..ScanOptions::default()
+        };
+        let report = scan_folder(dir.path(), &options);
+        assert_eq!(
+            (
+                report.stats.files_read,
+                report.stats.records_read,
+                report.problems_total
+            ),
+            (1, count as u64, 0)
+        );
+        assert_eq!(report.stats.bytes_inflated, body.len() as u64);
+    }
+
     #[test]
     fn large_inflations_take_turns_across_workers() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut body = b"{\"Records\":[]}".to_vec();
-        body.resize(crate::decode::SMALL_BYTES + (1 << 20), b' ');
+        let mut body = b"{\"Records\":[],\"pad\":\"".to_vec();
+        body.resize(crate::decode::SMALL_BYTES + (1 << 20), b'x');
+        body.extend_from_slice(b"\"}");
         let packed = gzip(&body);
         for i in 0..4 {
             std::fs::write(dir.path().join(format!("{i}.json.gz")), &packed).expect("write");

@@ -199,7 +199,15 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
     fn cut(&mut self) {
         let mut start = 0;
         let mut at = self.scanned;
-        while let Some(&byte) = self.buf.get(at) {
+        loop {
+            if self.brackets.in_string && !self.brackets.escaped {
+                // Inside a string only a quote, a backslash or a newline matters: jump to it.
+                let rest = self.buf.get(at..).unwrap_or_default();
+                at += memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
+            }
+            let Some(&byte) = self.buf.get(at) else {
+                break;
+            };
             at += 1;
             if let Some(end) = self.brackets.step(byte, at) {
                 self.value(start, end);
