@@ -146,8 +146,25 @@ pub fn read<S: Sink>(
         } else {
             vec![(plan, None)]
         };
-        for (batch, watermark) in batches {
-            let scanned = scan_part(batch, &options.scan, make, &|_| progress.read(), &budget);
+        // Pipelined: while the caller takes in one batch (merging sinks, sweeping correlation
+        // windows: work on one core), the next batch is already being scanned on the pool.
+        // Batches still reach the caller one after the other, in order.
+        let scan = &options.scan;
+        let budget = &budget;
+        let on_file = |_: u64| progress.read();
+        let on_file = &on_file;
+        let mut pending: Option<(ScanReport<S>, Option<DateTime<Utc>>)> = None;
+        std::thread::scope(|scope| {
+            for (batch, watermark) in batches {
+                let scanning = scope.spawn(move || scan_part(batch, scan, make, on_file, budget));
+                if let Some((scanned, watermark)) = pending.take() {
+                    absorb(scanned, watermark, &mut report);
+                }
+                let scanned = scanning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                pending = Some((scanned, watermark));
+            }
+        });
+        if let Some((scanned, watermark)) = pending {
             absorb(scanned, watermark, &mut report);
         }
     }
