@@ -157,7 +157,8 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             Err(Refused::Read(err)) => {
                 self.damaged = true;
                 let inflated = self.worker.stats.bytes_inflated;
-                let message = format!("stream broken after {inflated} bytes: {err}; reading what came before");
+                let what = if gzip { "gzip stream" } else { "stream" };
+                let message = format!("{what} broken after {inflated} bytes: {err}; reading what came before");
                 self.problem(None, ProblemKind::Damaged, message);
             }
         }
