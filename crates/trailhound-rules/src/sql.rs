@@ -13,8 +13,8 @@
 //!
 //! This module only writes text: it runs nothing and knows no AWS API.
 
-mod render;
 mod regex;
+mod render;
 pub mod table;
 
 pub(crate) use regex::portable;
@@ -137,21 +137,24 @@ pub fn where_clause(rule: &Rule, dialect: Dialect) -> Result<String, Unsupported
     Render::new(dialect).cond(&cond).map_err(Unsupported)
 }
 
-/// Several rules' conditions in one query: each `(rule, condition)` in `dialect`. Rules with no
-/// SQL form are returned apart with the reason.
-pub fn where_clauses<'r>(
-    rules: impl IntoIterator<Item = &'r Rule>,
-    dialect: Dialect,
-) -> (Vec<(&'r Rule, String)>, Vec<(&'r Rule, Unsupported)>) {
-    let mut compiled = Vec::new();
-    let mut refused = Vec::new();
+/// Rules sorted by whether they compile: each with its condition, or the reason it has none.
+#[derive(Debug, Default)]
+pub struct Compiled<'r> {
+    pub rules: Vec<(&'r Rule, String)>,
+    pub refused: Vec<(&'r Rule, Unsupported)>,
+}
+
+/// The `WHERE` condition of each rule in `dialect`; rules with no SQL form are set apart with
+/// the reason.
+pub fn where_clauses<'r>(rules: impl IntoIterator<Item = &'r Rule>, dialect: Dialect) -> Compiled<'r> {
+    let mut compiled = Compiled::default();
     for rule in rules {
         match where_clause(rule, dialect) {
-            Ok(sql) => compiled.push((rule, sql)),
-            Err(reason) => refused.push((rule, reason)),
+            Ok(sql) => compiled.rules.push((rule, sql)),
+            Err(reason) => compiled.refused.push((rule, reason)),
         }
     }
-    (compiled, refused)
+    compiled
 }
 
 /// A SQL string literal.

@@ -10,7 +10,11 @@ impl Detection {
     pub(crate) fn sql(&self) -> Result<sql::Cond, String> {
         let mut all = vec![self.condition_sql(&self.condition)?];
         for filter in &self.filters {
-            all.push(filter.sql().map_err(|reason| format!("a filter applied to it: {reason}"))?);
+            all.push(
+                filter
+                    .sql()
+                    .map_err(|reason| format!("a filter applied to it: {reason}"))?,
+            );
         }
         Ok(if all.len() == 1 {
             all.remove(0)
@@ -34,7 +38,9 @@ impl Detection {
 
 fn selection_sql(selection: &Selection) -> Result<sql::Cond, String> {
     let map = |matchers: &[crate::matcher::FieldMatcher]| -> Result<sql::Cond, String> {
-        Ok(sql::Cond::And(matchers.iter().map(|m| m.sql()).collect::<Result<_, _>>()?))
+        Ok(sql::Cond::And(
+            matchers.iter().map(|m| m.sql()).collect::<Result<_, _>>()?,
+        ))
     };
     Ok(match selection {
         Selection::All(matchers) => map(matchers)?,

@@ -10,7 +10,9 @@ impl FieldMatcher {
     /// The matcher as a condition over the CloudTrail table, or why it has none.
     pub(crate) fn sql(&self) -> Result<sql::Cond, String> {
         let Some(path) = &self.field else {
-            return Err("a keyword search: it matches the record's whole JSON text, which the table does not keep".to_string());
+            return Err(
+                "a keyword search: it matches the record's whole JSON text, which the table does not keep".to_string(),
+            );
         };
         let field = sql::field(path.as_str())?;
         let tests = self
@@ -70,7 +72,9 @@ fn test_sql(path: &str, test: &Test) -> Result<sql::Test, String> {
                 match net {
                     IpNet::V4(v4) => ranges.push((u32::from(v4.network()), u32::from(v4.broadcast()))),
                     IpNet::V6(_) => {
-                        return Err(format!("{path}|cidr: IPv6 networks are not compiled (IPv6 text has many spellings)"));
+                        return Err(format!(
+                            "{path}|cidr: IPv6 networks are not compiled (IPv6 text has many spellings)"
+                        ));
                     }
                 }
             }

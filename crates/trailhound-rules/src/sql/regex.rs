@@ -66,7 +66,9 @@ fn print(hir: &Hir, out: &mut String) -> Result<(), String> {
         },
         HirKind::Repetition(repetition) => {
             if repetition.min > MAX_COUNT || repetition.max.is_some_and(|max| max > MAX_COUNT) {
-                return Err(format!("a regex repetition over {MAX_COUNT} times is refused by DuckDB's regex engine"));
+                return Err(format!(
+                    "a regex repetition over {MAX_COUNT} times is refused by DuckDB's regex engine"
+                ));
             }
             // A group around anything but one character or class, so the count applies to all of it.
             let atom = matches!(repetition.sub.kind(), HirKind::Class(_))

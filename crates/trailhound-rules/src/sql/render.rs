@@ -164,7 +164,9 @@ impl Render {
 
     /// Each array in the list replaced by its elements.
     fn unwrap(&self, list: &str) -> String {
-        let inner = self.transform(list, |v| format!("COALESCE({}, {})", self.json_as_list(v), self.array(v)));
+        let inner = self.transform(list, |v| {
+            format!("COALESCE({}, {})", self.json_as_list(v), self.array(v))
+        });
         format!("flatten({inner})")
     }
 
@@ -238,25 +240,27 @@ impl Render {
 
     fn test(&self, field: &Field, test: &Test) -> Result<String, String> {
         Ok(match test {
-            Test::Null => match field {
-                Field::Scalar(sql) => format!("({sql}) IS NULL"),
-                Field::Json { column, keys } => {
-                    let leaves = self.json_leaves(column, keys);
-                    let nulls = self.filter(&leaves, |v| self.json_is_null(v));
-                    if keys.is_empty() {
-                        format!("({column} IS NULL OR COALESCE({} > 0, FALSE))", self.len(&nulls))
-                    } else {
-                        format!(
-                            "(COALESCE({} = 0, TRUE) OR COALESCE({} > 0, FALSE))",
-                            self.len(&leaves),
-                            self.len(&nulls)
-                        )
+            Test::Null => {
+                match field {
+                    Field::Scalar(sql) => format!("({sql}) IS NULL"),
+                    Field::Json { column, keys } => {
+                        let leaves = self.json_leaves(column, keys);
+                        let nulls = self.filter(&leaves, |v| self.json_is_null(v));
+                        if keys.is_empty() {
+                            format!("({column} IS NULL OR COALESCE({} > 0, FALSE))", self.len(&nulls))
+                        } else {
+                            format!(
+                                "(COALESCE({} = 0, TRUE) OR COALESCE({} > 0, FALSE))",
+                                self.len(&leaves),
+                                self.len(&nulls)
+                            )
+                        }
+                    }
+                    Field::Elements { .. } => {
+                        return Err("null tests of array-of-struct members: the table cannot tell a missing member from a null one".to_string());
                     }
                 }
-                Field::Elements { .. } => {
-                    return Err("null tests of array-of-struct members: the table cannot tell a missing member from a null one".to_string());
-                }
-            },
+            }
             Test::Present => match self.values(field) {
                 Values::One(sql) => format!("({sql}) IS NOT NULL"),
                 Values::Many(list) => format!("COALESCE({} > 0, FALSE)", self.len(&list)),
@@ -324,9 +328,8 @@ impl Render {
                     return Err(format!("comparing with {limit} is not compiled"));
                 }
                 let ws = super::regex::portable(r"\s")?;
-                let number = format!(
-                    "\\A{ws}*([+\\-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+\\-]?[0-9]+)?){ws}*\\z"
-                );
+                let number =
+                    format!("\\A{ws}*([+\\-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+\\-]?[0-9]+)?){ws}*\\z");
                 let value = format!("TRY_CAST(regexp_extract({v}, {}, 1) AS DOUBLE)", quote(&number));
                 let op_sql = match op {
                     Compare::Gt => ">",
@@ -385,7 +388,13 @@ impl Render {
             }
             out
         };
-        let fold = |text: &str| if cased { text.to_string() } else { format!("lower({text})") };
+        let fold = |text: &str| {
+            if cased {
+                text.to_string()
+            } else {
+                format!("lower({text})")
+            }
+        };
         Ok(match placement {
             Placement::Whole => {
                 let list: Vec<String> = values.iter().map(|l| quote(l)).collect();

@@ -96,7 +96,11 @@ const ADDENDUM: &[Member] = &[
     text("originalRequestID"),
     text("originalEventID"),
 ];
-const TLS_DETAILS: &[Member] = &[text("tlsVersion"), text("cipherSuite"), text("clientProvidedHostHeader")];
+const TLS_DETAILS: &[Member] = &[
+    text("tlsVersion"),
+    text("cipherSuite"),
+    text("clientProvidedHostHeader"),
+];
 
 /// The table's columns in AWS's order: the record's field name and how it is stored.
 pub(crate) const COLUMNS: &[(&str, Shape)] = &[
@@ -234,7 +238,9 @@ pub fn row(record: &str) -> Result<Value, String> {
     let mut out = Map::new();
     for (name, shape) in COLUMNS {
         let raw = map.get(*name).map(|raw| raw.get());
-        let field: Value = raw.and_then(|raw| serde_json::from_str(raw).ok()).unwrap_or(Value::Null);
+        let field: Value = raw
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or(Value::Null);
         let cell = match shape {
             Shape::Json => match (&field, raw) {
                 (Value::Null, _) | (_, None) => Value::Null,
@@ -339,13 +345,19 @@ mod tests {
         });
         let row = row(&original.to_string()).expect("row");
         assert_eq!(row["readonly"], "false");
-        assert_eq!(row["requestparameters"], r#"{"tags":[{"key":"a","value":1}],"userName":"bob"}"#);
+        assert_eq!(
+            row["requestparameters"],
+            r#"{"tags":[{"key":"a","value":1}],"userName":"bob"}"#
+        );
         assert_eq!(row["useridentity"]["sessioncontext"]["sessionissuer"]["type"], "Role");
         assert!(row["useridentity"].get("extra").is_none());
         let back: Value = serde_json::from_str(&record(row.as_object().expect("object"))).expect("json");
         assert_eq!(back["readOnly"], false);
         assert_eq!(back["requestParameters"], original["requestParameters"]);
-        assert_eq!(back["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"], "true");
+        assert_eq!(
+            back["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"],
+            "true"
+        );
         assert_eq!(back["resources"][0]["arn"], "arn:x");
         assert!(back.get("notInTheTable").is_none());
         assert!(back.get("errorCode").is_none(), "null columns are left out");

@@ -21,8 +21,14 @@ fn compile(detection: &str) -> Result<String, Unsupported> {
 #[test]
 fn plain_values_fold_ascii_case_only() {
     let sql = compile("  sel: {eventName: [CreateUser, DeleteKey]}\n  condition: sel").expect("compiles");
-    assert!(sql.contains("lower((eventname)) IN ('createuser', 'deletekey')"), "{sql}");
-    assert!(sql.contains("strpos((eventname), '\u{212A}') = 0"), "a value has k: {sql}");
+    assert!(
+        sql.contains("lower((eventname)) IN ('createuser', 'deletekey')"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("strpos((eventname), '\u{212A}') = 0"),
+        "a value has k: {sql}"
+    );
     assert!(!sql.contains('\u{130}'), "no value has i... {sql}");
 }
 
@@ -53,7 +59,10 @@ fn what_has_no_exact_form_is_refused_with_the_reason() {
         ("  sel: {EventName: x}\n  condition: sel", "case-sensitive"),
         ("  sel: {userIdentity.sessionContext: x}\n  condition: sel", "struct"),
         ("  sel: {eventTime|hour: 3}\n  condition: sel", "time modifiers"),
-        ("  sel: {sourceIPAddress|cidr: '2001:db8::/32'}\n  condition: sel", "IPv6"),
+        (
+            "  sel: {sourceIPAddress|cidr: '2001:db8::/32'}\n  condition: sel",
+            "IPv6",
+        ),
         ("  sel: {userAgent|re: '\\bkali'}\n  condition: sel", "word boundaries"),
         ("  sel: {resources.arn: null}\n  condition: sel", "missing member"),
         ("  sel: {requestParameters.items.0: x}\n  condition: sel", "array index"),
