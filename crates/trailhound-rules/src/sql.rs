@@ -13,6 +13,7 @@
 //!
 //! This module only writes text: it runs nothing and knows no AWS API.
 
+pub mod plan;
 mod regex;
 mod render;
 pub mod table;

@@ -329,6 +329,75 @@ pub fn record(row: &Map<String, Value>) -> String {
     format!("{{{}}}", members.join(","))
 }
 
+/// The table `trailhound athena table` describes.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// `DATABASE.TABLE` or `TABLE`.
+    pub name: String,
+    /// `s3://BUCKET[/PREFIX]` of the trail.
+    pub bucket: String,
+    /// `o-...` for an organization trail's layout (`AWSLogs/o-.../ACCOUNT/...`).
+    pub organization: Option<String>,
+    /// Accounts to project; empty: `injected` (every query names its accounts).
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    /// The first day of the projection, `YYYY/MM/DD`.
+    pub first_day: String,
+}
+
+impl Definition {
+    /// The `LOCATION` the partitions live under.
+    pub fn location(&self) -> String {
+        let base = self.bucket.trim_end_matches('/');
+        match &self.organization {
+            Some(org) => format!("{base}/AWSLogs/{org}/"),
+            None => format!("{base}/AWSLogs/"),
+        }
+    }
+
+    /// CREATE EXTERNAL TABLE with partition projection on account, region and day, in the
+    /// form AWS documents for CloudTrail tables (JSON SerDe, CloudTrail's input format).
+    pub fn create_statement(&self) -> String {
+        let columns: Vec<String> = column_types()
+            .iter()
+            .map(|(name, kind)| format!("  `{name}` {kind}"))
+            .collect();
+        let location = self.location();
+        let account = if self.accounts.is_empty() {
+            "  'projection.account.type'='injected',\n".to_string()
+        } else {
+            format!(
+                "  'projection.account.type'='enum',\n  'projection.account.values'='{}',\n",
+                self.accounts.join(",")
+            )
+        };
+        format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n{columns}\n)\n\
+             PARTITIONED BY (`account` string, `region` string, `day` string)\n\
+             ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n\
+             STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'\n\
+             OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n\
+             LOCATION '{location}'\n\
+             TBLPROPERTIES (\n\
+             \x20 'projection.enabled'='true',\n\
+             {account}\
+             \x20 'projection.region.type'='enum',\n\
+             \x20 'projection.region.values'='{regions}',\n\
+             \x20 'projection.day.type'='date',\n\
+             \x20 'projection.day.range'='{first},NOW',\n\
+             \x20 'projection.day.format'='yyyy/MM/dd',\n\
+             \x20 'projection.day.interval'='1',\n\
+             \x20 'projection.day.interval.unit'='DAYS',\n\
+             \x20 'storage.location.template'='{location}${{account}}/CloudTrail/${{region}}/${{day}}'\n\
+             )",
+            name = self.name,
+            columns = columns.join(",\n"),
+            regions = self.regions.join(","),
+            first = self.first_day,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +440,36 @@ mod tests {
         let back = record(row.as_object().expect("object"));
         assert!(back.contains(r#""requestParameters":{"b":1,"a":["x y"]}"#), "{back}");
         assert!(back.contains(r#""readOnly":true"#), "{back}");
+    }
+
+    #[test]
+    fn the_table_projects_account_region_and_day() {
+        let definition = Definition {
+            name: "trails.cloudtrail".into(),
+            bucket: "s3://org-trails/".into(),
+            organization: Some("o-abc123".into()),
+            accounts: vec![],
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            first_day: "2025/01/01".into(),
+        };
+        let sql = definition.create_statement();
+        assert!(
+            sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS trails.cloudtrail ("),
+            "{sql}"
+        );
+        assert!(sql.contains("LOCATION 's3://org-trails/AWSLogs/o-abc123/'"), "{sql}");
+        assert!(sql.contains("'projection.account.type'='injected'"), "{sql}");
+        assert!(
+            sql.contains("'projection.region.values'='us-east-1,eu-west-1'"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "'storage.location.template'='s3://org-trails/AWSLogs/o-abc123/${account}/CloudTrail/${region}/${day}'"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("  `useridentity` struct<type:string,"), "{sql}");
     }
 
     #[test]
