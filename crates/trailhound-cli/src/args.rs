@@ -48,6 +48,9 @@ pub enum Command {
     /// Inventory of an AWS account: collect snapshots, show them, diff two, audit one.
     #[command(subcommand)]
     Inventory(InventoryCommand),
+    /// Hunting on Amazon Athena: the CloudTrail table to create, and the plan of a hunt.
+    #[command(subcommand)]
+    Athena(AthenaCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -336,6 +339,96 @@ pub enum RulesCommand {
     },
     /// Parse and compile the rules under PATH; report every error with its file and line.
     Validate { path: PathBuf },
+    /// Compile rules to SQL over the Athena CloudTrail table (`trailhound athena table`); rules
+    /// with no exact SQL form are listed with the reason (to stderr) and left to the local engine.
+    Sql(Box<RulesSqlArgs>),
+}
+
+/// SQL dialects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlDialect {
+    /// Amazon Athena (engine version 3, Trino).
+    Athena,
+    /// DuckDB.
+    Duckdb,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RulesSqlArgs {
+    /// Only these rules, by id (all detection rules without).
+    pub ids: Vec<String>,
+    #[arg(long, value_enum, default_value_t = SqlDialect::Athena)]
+    pub dialect: SqlDialect,
+    /// The table the queries read.
+    #[arg(long, default_value = "cloudtrail")]
+    pub table: String,
+    #[command(flatten)]
+    pub rules: RuleSelection,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AthenaCommand {
+    /// Print the CREATE TABLE statement of a trail bucket's CloudTrail table, with partition
+    /// projection on account, region and day (AWS's documented form), for you to run in Athena.
+    Table(Box<AthenaTableArgs>),
+    /// The queries, partitions and expected scan (bytes, cost) of a hunt on Athena over a window.
+    Plan(Box<AthenaPlanArgs>),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AthenaTableArgs {
+    /// The trail bucket: s3://BUCKET[/PREFIX] (the folder holding AWSLogs/).
+    pub bucket: String,
+    /// DATABASE.TABLE (or TABLE) to create.
+    #[arg(long, default_value = "cloudtrail")]
+    pub table: String,
+    /// The organization id of an organization trail (o-...): AWSLogs/o-.../ACCOUNT/...
+    #[arg(long, value_name = "ORG_ID")]
+    pub organization: Option<String>,
+    /// Accounts to project (comma-separated); without, the account is `injected`: each query
+    /// names its accounts (hunt with --accounts).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// Regions to project (comma-separated) [default: the 17 regions enabled by default].
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// The first day of logs, YYYY/MM/DD.
+    #[arg(long, default_value = "2020/01/01")]
+    pub first_day: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AthenaPlanArgs {
+    /// DATABASE.TABLE the queries read.
+    #[arg(long, default_value = "cloudtrail")]
+    pub table: String,
+    /// Start of the window: a duration back from now (90d, 24h) or a date/time.
+    #[arg(long, default_value = "90d")]
+    pub since: String,
+    /// End of the window [default: now].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only these accounts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// How many accounts the table holds, when --accounts does not list them [default: 1].
+    #[arg(long, value_name = "N")]
+    pub account_count: Option<u64>,
+    /// Only these regions (comma-separated) [default: the 17 regions enabled by default].
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// Average compressed size of one account-region-day of logs, in MB (S3 Storage Lens or
+    /// `aws s3 ls --summarize --recursive` on a few day folders tell yours).
+    #[arg(long, value_name = "MB", default_value_t = 1.0)]
+    pub mb_per_partition: f64,
+    /// Athena's price per TB scanned, in USD.
+    #[arg(long, value_name = "USD", default_value_t = 5.0)]
+    pub price_per_tb: f64,
+    /// Also print each query's SQL.
+    #[arg(long)]
+    pub sql: bool,
+    #[command(flatten)]
+    pub rules: RuleSelection,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1280,3 +1280,77 @@ fn at_most_100_problems_are_printed_across_batches() {
     );
     assert!(out.stderr.contains("180 invalid records"), "{}", out.stderr);
 }
+
+#[test]
+fn rules_sql_prints_each_rule_query_and_the_rules_left_to_the_engine() {
+    let out = run(&["rules", "sql", "--table", "trails.cloudtrail"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("detection rules compiled over trails.cloudtrail"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(
+        "-- aws-cloudtrail-stop-logging (critical): CloudTrail logging stopped\nSELECT * FROM trails.cloudtrail WHERE "
+    ));
+    assert!(out.stdout.contains("regexp_like("), "Athena's regex function");
+    assert!(
+        out.stdout
+            .contains("-- Not compiled (no exact SQL form; left to the local engine):")
+    );
+    assert!(
+        out.stderr.contains("not compiled: aws-ecr-repository-deleted"),
+        "{}",
+        out.stderr
+    );
+    let duck = run(&["rules", "sql", "--dialect", "duckdb", "aws-iam-user-created"]);
+    assert_eq!(duck.code, 0, "{}", duck.stderr);
+    assert!(
+        duck.stdout
+            .starts_with("-- trailhound rules sql (duckdb): 1 of 1 detection rules"),
+        "{}",
+        duck.stdout
+    );
+    assert_eq!(duck.stdout.matches("SELECT * FROM cloudtrail WHERE").count(), 1);
+}
+
+#[test]
+fn athena_table_and_plan() {
+    let out = run(&[
+        "athena",
+        "table",
+        "s3://org-trails/",
+        "--organization",
+        "o-abc123",
+        "--accounts",
+        "111122223333",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("PARTITIONED BY (`account` string, `region` string, `day` string)")
+    );
+    assert!(out.stdout.contains("'projection.account.values'='111122223333'"));
+    assert!(out.stdout.contains(
+        "'storage.location.template'='s3://org-trails/AWSLogs/o-abc123/${account}/CloudTrail/${region}/${day}'"
+    ));
+    let bad = run(&["athena", "table", "s3://bucket'; DROP TABLE x; --"]);
+    assert_eq!(bad.code, 2, "refused: {}", bad.stdout);
+    let plan = run(&[
+        "athena",
+        "plan",
+        "--since",
+        "2025-01-01",
+        "--until",
+        "2026-01-01",
+        "--account-count",
+        "1000",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("1000 accounts x 17 regions x 366 days = 6222000"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("scan per query   6.22 TB"), "{}", plan.stdout);
+}

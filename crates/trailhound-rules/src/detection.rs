@@ -10,6 +10,8 @@ use crate::correlation::{Correlation, parse_timespan};
 use crate::error::CompileError;
 use crate::matcher::FieldMatcher;
 
+mod sql;
+
 /// One named selection.
 #[derive(Debug, Clone)]
 enum Selection {

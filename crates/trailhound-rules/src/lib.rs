@@ -19,6 +19,7 @@ mod matcher;
 mod rule;
 mod ruleset;
 mod selection;
+pub mod sql;
 pub mod testcase;
 
 pub use builtin::{builtin_rules, builtin_rules_with};

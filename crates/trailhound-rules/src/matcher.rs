@@ -14,6 +14,8 @@ use trailhound_event::{FieldPath, Record, Value};
 
 use crate::error::CompileError;
 
+mod sql;
+
 /// How a string value is placed against the field value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Placement {

@@ -1,11 +1,13 @@
 //! The commands. Each takes resolved settings and returns how the process should exit.
 
 pub mod alerts;
+pub mod athena;
 pub mod events;
 pub mod findings;
 pub mod hunt;
 pub mod inventory;
 pub mod rules;
+pub mod sql;
 pub mod summary;
 pub mod timeline;
 

@@ -48,6 +48,7 @@ impl RulesSettings {
                 json: *format == TableOrJson::Json,
             },
             RulesCommand::Validate { path } => RulesSettings::Validate { path: path.clone() },
+            RulesCommand::Sql(_) => bail!("`rules sql` is run by commands::sql"),
         })
     }
 }

@@ -1,0 +1,199 @@
+//! Hunting queries over the Athena table: the compiled rules in as few queries as fit Athena's
+//! limit on query text, each pruned to the partitions (account, region, day) of the window.
+//!
+//! Athena bills the bytes it scans, and a JSON table is read whole by every query that touches a
+//! partition, whatever its condition: so rules are batched (one `OR` of their conditions per
+//! query), never run one query each. The rows are re-evaluated by the engine, which is what makes
+//! the findings, correlations and reasons those of any other source.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::table::{COLUMNS, Shape};
+use super::{Dialect, quote};
+
+/// Athena refuses query text over 262,144 bytes; stay well below it.
+pub const MAX_QUERY_BYTES: usize = 200_000;
+
+/// Partition columns of the table `trailhound athena table` creates.
+pub const PARTITIONS: [&str; 3] = ["account", "region", "day"];
+
+/// The 17 regions enabled by default in every account (the commercial partition), the regions a
+/// table projects when none are given.
+pub const DEFAULT_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+];
+
+/// What a hunt reads: a window and, optionally, some accounts and regions.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Empty: every account the table projects.
+    pub accounts: Vec<String>,
+    /// Empty: every region the table projects.
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    /// The day partitions that can hold events of the window: CloudTrail files are filed under
+    /// the day they are delivered, up to about 15 minutes after the event, so the day after the
+    /// window's end too.
+    pub fn days(&self) -> Vec<String> {
+        let first = self.since.date_naive();
+        let last = (self.until + Duration::minutes(15)).date_naive();
+        first
+            .iter_days()
+            .take_while(|day| *day <= last)
+            .map(|day| day.format("%Y/%m/%d").to_string())
+            .collect()
+    }
+
+    /// The partition and time condition of every query of the hunt.
+    pub fn filter(&self) -> String {
+        let days = self.days();
+        let mut parts = vec![format!(
+            "\"day\" BETWEEN {} AND {}",
+            quote(days.first().map_or("", String::as_str)),
+            quote(days.last().map_or("", String::as_str))
+        )];
+        let list = |items: &[String]| items.iter().map(|i| quote(i)).collect::<Vec<_>>().join(", ");
+        if !self.accounts.is_empty() {
+            parts.push(format!("\"account\" IN ({})", list(&self.accounts)));
+        }
+        if !self.regions.is_empty() {
+            parts.push(format!("\"region\" IN ({})", list(&self.regions)));
+        }
+        // eventTime is ISO 8601 in UTC (`Z`): text order is time order.
+        parts.push(format!(
+            "eventtime >= {} AND eventtime < {}",
+            quote(&self.since.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            quote(&self.until.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        ));
+        parts.join(" AND ")
+    }
+}
+
+/// The select list: every column, structs as JSON text (Athena returns every value as text).
+pub fn select_list(dialect: Dialect) -> String {
+    COLUMNS
+        .iter()
+        .map(|(name, shape)| {
+            let column = name.to_ascii_lowercase();
+            match (shape, dialect) {
+                (Shape::Struct(_) | Shape::Elements(_), Dialect::Athena) => {
+                    format!("json_format(CAST({column} AS JSON)) AS {column}")
+                }
+                (Shape::Struct(_) | Shape::Elements(_), Dialect::Duckdb) => {
+                    format!("CAST(to_json({column}) AS VARCHAR) AS {column}")
+                }
+                _ => column,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One query: the rules it runs and its text.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub rules: Vec<String>,
+    pub sql: String,
+}
+
+/// The hunting queries for `compiled` rules (id, condition) over `table` in `scope`: as few as
+/// fit [`MAX_QUERY_BYTES`]. A rule whose condition alone is too long gets a query of its own
+/// and is reported by the caller if Athena refuses it.
+pub fn queries(table: &str, scope: &Scope, compiled: &[(String, String)], dialect: Dialect) -> Vec<Query> {
+    let head = format!(
+        "SELECT {} FROM {table} WHERE {} AND (",
+        select_list(dialect),
+        scope.filter()
+    );
+    let mut out: Vec<Query> = Vec::new();
+    let mut current: Option<Query> = None;
+    for (id, condition) in compiled {
+        let part = format!("({condition})");
+        if let Some(query) = current.as_mut()
+            && query.sql.len() + part.len() + 5 < MAX_QUERY_BYTES
+        {
+            query.sql.push_str(" OR ");
+            query.sql.push_str(&part);
+            query.rules.push(id.clone());
+            continue;
+        }
+        if let Some(done) = current.take() {
+            out.push(done);
+        }
+        current = Some(Query {
+            rules: vec![id.clone()],
+            sql: format!("{head}{part}"),
+        });
+    }
+    out.extend(current);
+    for query in &mut out {
+        query.sql.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        Scope {
+            since: "2026-11-20T00:00:00Z".parse().expect("time"),
+            until: "2026-11-22T00:00:00Z".parse().expect("time"),
+            accounts: vec!["111122223333".into()],
+            regions: vec![],
+        }
+    }
+
+    #[test]
+    fn the_window_prunes_days_accounts_and_regions() {
+        assert_eq!(scope().days(), ["2026/11/20", "2026/11/21", "2026/11/22"]);
+        let filter = scope().filter();
+        assert!(
+            filter.contains("\"day\" BETWEEN '2026/11/20' AND '2026/11/22'"),
+            "{filter}"
+        );
+        assert!(filter.contains("\"account\" IN ('111122223333')"), "{filter}");
+        assert!(!filter.contains("region"), "{filter}");
+        assert!(filter.contains("eventtime < '2026-11-22T00:00:00Z'"), "{filter}");
+    }
+
+    #[test]
+    fn rules_are_batched_below_the_size_limit() {
+        let big = "x".repeat(60_000);
+        let compiled: Vec<(String, String)> = (0..7).map(|n| (format!("r{n}"), big.clone())).collect();
+        let queries = queries("db.t", &scope(), &compiled, Dialect::Athena);
+        assert_eq!(queries.len(), 3);
+        assert_eq!(queries[0].rules, ["r0", "r1", "r2"]);
+        assert!(
+            queries
+                .iter()
+                .all(|q| q.sql.len() < MAX_QUERY_BYTES && q.sql.ends_with(')'))
+        );
+        assert!(
+            queries[0]
+                .sql
+                .contains("json_format(CAST(useridentity AS JSON)) AS useridentity")
+        );
+    }
+}
