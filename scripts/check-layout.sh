@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 failed=0
 deps() { cargo tree --locked -e normal --prefix none --no-dedupe "$@" | awk '{print $1}' | sort -u; }
 
-for crate in trailhound-event trailhound-finding trailhound-rules trailhound-store trailhound-output \
+for crate in trailhound-event trailhound-context trailhound-finding trailhound-rules trailhound-store trailhound-output \
              trailhound-source trailhound-inventory trailhound-hunt; do
     found=$(deps -p "$crate" | grep -E '^(tokio|aws-)' || true)
     if [ -n "$found" ]; then

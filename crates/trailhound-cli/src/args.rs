@@ -51,6 +51,29 @@ pub enum Command {
     /// Hunting on Amazon Athena: the CloudTrail table to create, and the plan of a hunt.
     #[command(subcommand)]
     Athena(AthenaCommand),
+    /// What events are enriched with: AWS's address ranges, GeoIP databases, baselines.
+    #[command(subcommand)]
+    Context(ContextCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Install AWS's ip-ranges.json (downloaded from https://ip-ranges.amazonaws.com/ip-ranges.json)
+    /// into the data directory, after checking it; hunts then use it by default.
+    Ranges {
+        /// The file (- for stdin).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// What a hunt would use: the AWS ranges and their age, the GeoIP databases, the store's
+    /// baselines.
+    Show {
+        #[command(flatten)]
+        context: ContextArgs,
+        /// The case store whose baselines to describe [default: the user's store].
+        #[arg(long, value_name = "DB")]
+        store: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -262,6 +285,32 @@ pub struct ScanArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// What events are enriched with (the `trailhound.` fields); shared by hunt, events, timeline
+/// and summary.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ContextArgs {
+    /// MaxMind-format database (GeoLite2-ASN, GeoLite2-Country or -City, IPinfo's free
+    /// databases) for ASN, organisation and country of source addresses (repeatable).
+    #[arg(long, value_name = "MMDB", env = "TRAILHOUND_GEOIP", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
+    /// AWS's ip-ranges.json [default: the copy `trailhound context ranges` installed in the
+    /// data directory, if any].
+    #[arg(long, value_name = "FILE", env = "TRAILHOUND_AWS_RANGES")]
+    pub aws_ranges: Option<PathBuf>,
+    /// Do not derive the trailhound.* fields (no AWS ranges, GeoIP, principal kinds or
+    /// baselines); AWS's own calls then reach every rule.
+    #[arg(long)]
+    pub no_context: bool,
+    /// Baselines: a network, country, service or region not seen in this long is new again.
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub baseline_lookback: String,
+    /// Baselines judge nothing until the store holds this much history.
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub baseline_history: String,
 }
 
 /// How to reach AWS; shared by every command that does.

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         }
         Command::Rules(trailhound_cli::args::RulesCommand::Sql(args)) => commands::sql::run(args),
         Command::Athena(command) => commands::athena::run(command),
+        Command::Context(command) => commands::context::run(command),
         Command::Rules(command) => RulesSettings::resolve(command).and_then(|s| commands::rules::run(&s)),
         Command::Findings(command) => {
             FindingsSettings::resolve(command, chrono::Utc::now()).and_then(|s| commands::findings::run(&s))

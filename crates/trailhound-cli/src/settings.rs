@@ -3,17 +3,20 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use trailhound_context::{AwsRanges, BaselineOptions, GeoIp};
 use trailhound_finding::Level;
+use trailhound_hunt::ContextOptions;
 use trailhound_output::Format;
 use trailhound_rules::Selection;
 use trailhound_source::{
     Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_delivery_lag, parse_duration,
 };
 
-use crate::args::{AwsArgs, HuntArgs, RuleSelection, ScanArgs};
+use crate::args::{AwsArgs, ContextArgs, HuntArgs, RuleSelection, ScanArgs};
 
 /// Which rules to load and keep, from the rule selection options.
 pub fn rule_selection(args: &RuleSelection) -> Result<Selection> {
@@ -72,6 +75,8 @@ pub struct ScanSettings {
     pub read: ReadOptions,
     pub progress: bool,
     pub aws: AwsOptions,
+    /// What events are enriched with; `None` with `--no-context`.
+    pub context: Option<ContextOptions>,
 }
 
 impl ScanSettings {
@@ -118,8 +123,53 @@ impl ScanSettings {
             },
             progress: !quiet && std::io::stderr().is_terminal(),
             aws: AwsOptions::resolve(&args.aws),
+            context: context_options(&args.context)?,
         })
     }
+}
+
+/// Where `trailhound context ranges` installs AWS's ranges, and where they are read from by default.
+pub fn installed_ranges_path() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("trailhound").join("ip-ranges.json"))
+}
+
+/// Reads AWS's ranges from `path`.
+pub fn read_ranges(path: &std::path::Path) -> Result<AwsRanges> {
+    Ok(AwsRanges::open(path)?)
+}
+
+/// Loads the ranges and GeoIP databases `args` name (once per process).
+pub fn context_options(args: &ContextArgs) -> Result<Option<ContextOptions>> {
+    if args.no_context {
+        return Ok(None);
+    }
+    let duration = |text: &str, flag: &str| {
+        parse_duration(text)
+            .filter(|d| d.num_seconds() >= 0)
+            .with_context(|| format!("{flag}: {text:?} is not a duration (7d, 30d, 12w)"))
+    };
+    let baselines = BaselineOptions {
+        lookback: duration(&args.baseline_lookback, "--baseline-lookback")?,
+        min_history: duration(&args.baseline_history, "--baseline-history")?,
+    };
+    let ranges = match &args.aws_ranges {
+        Some(path) => read_ranges(path).context("--aws-ranges")?,
+        None => match installed_ranges_path().filter(|p| p.is_file()) {
+            Some(path) => read_ranges(&path)?,
+            None => AwsRanges::empty(),
+        },
+    };
+    let geoip = if args.geoip.is_empty() {
+        None
+    } else {
+        Some(Arc::new(GeoIp::open(&args.geoip).context("--geoip")?))
+    };
+    Ok(Some(ContextOptions {
+        ranges: Arc::new(ranges),
+        geoip,
+        baselines,
+        continue_baselines: None,
+    }))
 }
 
 /// Everything `hunt` needs.

@@ -125,6 +125,8 @@ fn json_findings_have_exactly_the_contract_fields() {
     let mut keys: Vec<&str> = stop.as_object().expect("object").keys().map(String::as_str).collect();
     keys.sort();
     let mut expected = FINDING_FIELDS.to_vec();
+    // The derived fields (README, "Context") come with every event finding of a hunt.
+    expected.push("trailhound");
     expected.sort();
     assert_eq!(keys, expected);
     assert_eq!(stop["level"], "critical");

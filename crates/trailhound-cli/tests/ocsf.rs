@@ -205,6 +205,7 @@ fn explained_and_inventory_findings_are_valid_ocsf() {
             id: "AKIAIOSFODNN7EXAMPLE".into(),
             name: "alice".into(),
         }),
+        context: None,
         event: None,
         time: "2026-11-21T00:00:00Z".parse().expect("time"),
     };

@@ -5,6 +5,7 @@
 //! core fields every rule and finding needs, and dotted field paths. It does no I/O and no
 //! decompression: callers hand it a buffer.
 
+pub mod derived;
 pub mod document;
 pub mod path;
 pub mod printable;
@@ -14,6 +15,7 @@ mod scanner;
 pub mod time;
 pub mod yaml_guard;
 
+pub use derived::{Derived, DerivedField, DerivedValue};
 pub use document::{Document, DocumentError, RecordSlot, for_each_record};
 pub use path::{FieldPath, Value};
 pub use printable::printable;

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use crate::derived::DerivedField;
 use crate::record::CoreField;
 use crate::scanner::Cursor;
 
@@ -17,6 +18,8 @@ pub struct FieldPath {
     text: Box<str>,
     segments: Box<[Box<str>]>,
     core: Option<CoreField>,
+    /// A `trailhound.` field a context derives (see [`crate::derived`]).
+    derived: Option<DerivedField>,
     /// `"lastKey"`: a record whose text lacks it cannot have the field (see `Record::visit`).
     key: Option<memchr::memmem::Finder<'static>>,
 }
@@ -40,6 +43,7 @@ impl FieldPath {
         FieldPath {
             text: text.into(),
             core: CoreField::from_path(text),
+            derived: DerivedField::from_path(text),
             segments,
             key,
         }
@@ -52,6 +56,11 @@ impl FieldPath {
 
     pub(crate) fn core(&self) -> Option<CoreField> {
         self.core
+    }
+
+    /// The derived field this path names, if any.
+    pub fn derived(&self) -> Option<DerivedField> {
+        self.derived
     }
 
     /// Whether looking this path up is cheap: a core field, read for every record anyway. Other

@@ -5,10 +5,12 @@
 //! built, so a record costs about its text, and nothing in one field can hide another.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::derived::Derived;
 use crate::path::{self, FieldPath, Value};
 use crate::scanner::Cursor;
 use crate::time::parse_event_time;
@@ -214,6 +216,7 @@ impl<'a> CoreReader<'a> {
             event_type: core.event_type,
             read_only: core.read_only,
             members: self.members,
+            derived: OnceCell::new(),
         })
     }
 }
@@ -363,6 +366,8 @@ pub struct Record<'a> {
     pub read_only: Option<bool>,
     pub identity: Identity<'a>,
     members: Members<'a>,
+    /// The `trailhound.` fields, once a context has derived them.
+    derived: OnceCell<Derived>,
 }
 
 impl fmt::Debug for Record<'_> {
@@ -403,6 +408,17 @@ impl<'a> Record<'a> {
         self.raw
     }
 
+    /// Attaches the derived fields (`trailhound.` names) a context worked out for this record.
+    /// Only the first call counts; returns whether it did.
+    pub fn set_derived(&self, derived: Derived) -> bool {
+        self.derived.set(derived).is_ok()
+    }
+
+    /// The derived fields, if a context attached them.
+    pub fn derived(&self) -> Option<&Derived> {
+        self.derived.get()
+    }
+
     /// The account the event happened in: `recipientAccountId`, else the caller's account.
     pub fn account_id(&self) -> Option<&str> {
         self.recipient_account_id
@@ -414,6 +430,10 @@ impl<'a> Record<'a> {
     /// whether it did. A path that reaches nothing calls `visit` zero times. Values outside the
     /// core fields are read from the record's text for this call only.
     pub fn visit(&self, path: &FieldPath, visit: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+        if let (Some(field), Some(derived)) = (path.derived(), self.derived.get()) {
+            // Derived fields come from the context, never from the record's own text.
+            return derived.get(field).is_some_and(|value| visit(value.as_value()));
+        }
         match path.core() {
             // A core field that is missing or null reaches nothing. Every matcher treats "nothing"
             // and "null" alike (null tests match both, exists and value tests match neither), so
@@ -836,5 +856,36 @@ mod compact_tests {
             compact_json("{\n  \"a b\": [1, 2],\n  \"c\": \"x \\\" y\\\\\"\n}"),
             r#"{"a b":[1,2],"c":"x \" y\\"}"#
         );
+    }
+}
+
+#[cfg(test)]
+mod derived_tests {
+    use super::*;
+    use crate::derived::DerivedField;
+
+    fn values(record: &Record<'_>, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        record.visit(&FieldPath::new(path), &mut |v| {
+            out.push(format!("{v:?}"));
+            false
+        });
+        out
+    }
+
+    #[test]
+    fn derived_fields_come_from_the_context_once_attached_and_from_the_text_before() {
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},
+            "trailhound":{"src":{"asn":1,"country":"ZZ"}}}"#;
+        let record = Record::parse(text).expect("valid");
+        // No context: the record's own member answers (test events carry their derived fields).
+        assert_eq!(values(&record, "trailhound.src.asn"), ["Number(Number(1))"]);
+        let mut derived = Derived::default();
+        derived.set(DerivedField::SrcAsn, 64500u64);
+        assert!(record.set_derived(derived));
+        assert!(!record.set_derived(Derived::default()), "only the first context counts");
+        assert_eq!(values(&record, "trailhound.src.asn"), ["Number(Number(64500))"]);
+        // A derived field the context left out is absent, whatever the text says.
+        assert!(values(&record, "trailhound.src.country").is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use trailhound_event::Record;
+use trailhound_event::{Derived, Record};
 
 use crate::level::Level;
 use crate::reasons::Explanation;
@@ -141,6 +141,15 @@ pub struct Finding {
     /// For an inventory audit: the item the finding is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemRef>,
+    /// The `trailhound.` fields derived for the event (where the call came from, who made it,
+    /// what was new for them), written as one nested object: `{"src": {...}, "principal":
+    /// {...}, "baseline": {...}}`.
+    #[serde(
+        rename = "trailhound",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "derived_json"
+    )]
+    pub context: Option<Box<Derived>>,
     /// The whole record, with `--with-event`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<Box<RawValue>>,
@@ -197,6 +206,7 @@ impl Finding {
             group: None,
             correlation: None,
             item: None,
+            context: record.derived().filter(|d| !d.is_empty()).map(|d| Box::new(d.clone())),
             event: with_event.then(|| compact(record.raw())),
             time: record.time,
         }
@@ -267,6 +277,29 @@ impl Finding {
     pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
         (self.time, &self.rule_id, self.event_id.as_deref())
     }
+}
+
+fn derived_json<S: serde::Serializer>(derived: &Option<Box<Derived>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match derived {
+        Some(derived) => derived_object(derived).serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Derived fields as one nested object, `trailhound.` left out: `{"src": {"asn": 64500}}`.
+pub fn derived_object(derived: &Derived) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for (field, value) in derived.iter() {
+        let name = field.name().strip_prefix("trailhound.").unwrap_or(field.name());
+        let (group, key) = name.split_once('.').unwrap_or(("", name));
+        let slot = object
+            .entry(group.to_string())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let serde_json::Value::Object(map) = slot {
+            map.insert(key.to_string(), value.to_json());
+        }
+    }
+    serde_json::Value::Object(object)
 }
 
 fn empty_as_null<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {

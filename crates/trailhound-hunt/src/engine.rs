@@ -5,7 +5,12 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use trailhound_event::Record;
+use std::sync::Arc;
+
+use trailhound_context::geoip::GeoIp;
+use trailhound_context::ranges::AwsRanges;
+use trailhound_context::{BaselineOptions, Baselines, Cache, Context};
+use trailhound_event::{DerivedField, Record};
 use trailhound_finding::{Finding, Level, Reasons, group_findings};
 use trailhound_rules::{Evaluator, MAX_ENTRIES, RuleSet};
 use trailhound_source::{Progress, ReadOptions, ScanStats, Sink, read};
@@ -40,6 +45,23 @@ pub struct HuntOptions {
     pub keep_correlations: bool,
     /// Bytes correlation state may hold (the rules' default, 2 GiB, when unset).
     pub correlation_memory: Option<usize>,
+    /// Derive the `trailhound.` fields of each record (AWS ranges, GeoIP, principal kinds) and
+    /// judge events against baselines; without it, rules see only the records.
+    pub context: Option<ContextOptions>,
+}
+
+/// What the context of a hunt is made of.
+#[derive(Debug, Clone, Default)]
+pub struct ContextOptions {
+    /// AWS's published ranges (empty: no address is known to be AWS's or not).
+    pub ranges: Arc<AwsRanges>,
+    /// GeoIP databases (ASN, organisation, country).
+    pub geoip: Option<Arc<GeoIp>>,
+    /// How baselines judge (lookback, history needed).
+    pub baselines: BaselineOptions,
+    /// Baselines an earlier run returned ([`Hunted::baselines`]), when there is no store (the
+    /// Lambda keeps them in S3). With a store, the store's are used and saved.
+    pub continue_baselines: Option<Vec<u8>>,
 }
 
 /// How a hunt uses the case store.
@@ -84,6 +106,28 @@ pub struct Hunted {
     /// With [`HuntOptions::keep_correlations`]: what the correlation windows hold at the end,
     /// for a later run to continue (bounded by the rules' timespans).
     pub correlation_state: Option<Vec<u8>>,
+    /// With a context: the baselines after this run (what earlier runs learned and this one
+    /// added), for a later run to judge against; saved in the store when there is one.
+    pub baselines: Option<Vec<u8>>,
+    /// With a context: how the baselines stood when the run judged its events.
+    pub baseline_status: Option<BaselineStatus>,
+}
+
+/// How the baselines a run judged against stood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineStatus {
+    /// Enough history to judge (otherwise they were still learning).
+    pub trained: bool,
+    /// Days of history they held.
+    pub history_days: i64,
+    /// Days needed before they judge.
+    pub needed_days: i64,
+    /// Profiles after the run: principals, access keys, roles.
+    pub principals: usize,
+    pub keys: usize,
+    pub roles: usize,
+    /// Profiles forgotten to stay within the bound.
+    pub dropped: usize,
 }
 
 /// One worker's evaluator, plus the activity figures when asked for.
@@ -92,12 +136,23 @@ struct Worker<'s> {
     activity: Option<Activity>,
     /// The latest event time observed.
     latest: Option<DateTime<Utc>>,
+    /// The context records are enriched with, and what this worker learned for baselines.
+    context: Option<&'s Context>,
+    cache: Cache,
+    learned: Option<Baselines>,
 }
 
 impl Sink for Worker<'_> {
     fn record(&mut self, source: &str, record: &Record<'_>) {
         if self.latest.is_none_or(|latest| record.time > latest) {
             self.latest = Some(record.time);
+        }
+        if let Some(context) = self.context {
+            let derived = context.derive(record, &mut self.cache);
+            if let Some(learned) = &mut self.learned {
+                learned.learn(record, &derived);
+            }
+            record.set_derived(derived);
         }
         if let Some(activity) = &mut self.activity {
             activity.add(record);
@@ -140,11 +195,41 @@ pub fn hunt(
         reported_until = restore_correlations(bytes, &mut evaluator);
     }
     let mut latest = reported_until;
+    // Baselines: judged as they were when the run started, learned from every event read.
+    let mut notes = Vec::new();
+    // Baselines live in the store (or, for the Lambda, in what the last run returned): without
+    // either there is no history to judge against, and nothing learned would be kept.
+    let context = options.context.as_ref().map(|c| {
+        let context = Context::new(c.ranges.clone(), c.geoip.clone());
+        let saved = match store.as_ref() {
+            Some(store) => Some(store.state(BASELINES).unwrap_or_else(|err| {
+                tracing::warn!("baselines could not be read from the store: {err}");
+                None
+            })),
+            None => c.continue_baselines.clone().map(Some),
+        };
+        let Some(saved) = saved else {
+            return context;
+        };
+        let snapshot = saved
+            .and_then(|bytes| {
+                Baselines::load(&bytes)
+                    .inspect_err(|err| notes.push(format!("{err}: baselines start afresh")))
+                    .ok()
+            })
+            .unwrap_or_else(Baselines::new);
+        context.with_baselines(snapshot, c.baselines)
+    });
+    let mut learned = context.as_ref().and_then(|c| c.baselines().cloned());
     let make = || Worker {
         evaluator: Evaluator::new(rules, options.with_event),
         activity: options.activity.then(Activity::default),
         latest: None,
+        context: context.as_ref(),
+        cache: Cache::default(),
+        learned: context.as_ref().and_then(|c| c.baselines()).map(|_| Baselines::new()),
     };
+    let mut dropped_profiles = 0;
     let mut activity = Activity::default();
     // With correlations, read in delivery-time batches and sweep after each one, so their state
     // only holds what a later window can still use.
@@ -157,6 +242,9 @@ pub fn hunt(
         &mut |workers, watermark: Option<DateTime<Utc>>| {
             for worker in workers {
                 latest = latest.max(worker.latest);
+                if let (Some(all), Some(more)) = (learned.as_mut(), worker.learned) {
+                    dropped_profiles += all.merge(more);
+                }
                 evaluator.merge(worker.evaluator);
                 if let Some(more) = worker.activity {
                     activity.merge(more);
@@ -208,6 +296,17 @@ pub fn hunt(
         (None, Some(id)) => seen.insert((f.rule_id.clone(), id.clone())),
         _ => true,
     });
+    // A rule asking about baselines reports the first deviation, not every event showing it.
+    let first_seen: std::collections::HashSet<&str> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.tests_baseline())
+        .map(|r| r.id.as_str())
+        .collect();
+    if !first_seen.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        findings.retain(|f| !first_seen.contains(f.rule_id.as_str()) || seen.insert(deviation(f)));
+    }
     let mut explained = 0;
     if let Some(reasons) = &options.reasons {
         let today = Utc::now().date_naive();
@@ -220,6 +319,20 @@ pub fn hunt(
     if let Some(bucket) = options.group {
         findings = group_findings(findings, bucket);
     }
+    let baseline_status = context.as_ref().map(|c| {
+        let judged = c.baselines();
+        let (principals, keys, roles) = learned.as_ref().map_or((0, 0, 0), Baselines::sizes);
+        BaselineStatus {
+            trained: judged.is_some_and(|b| b.trained(c.baseline_options())),
+            history_days: judged.map_or(0, |b| b.history().num_days()),
+            needed_days: c.baseline_options().min_history.num_days(),
+            principals,
+            keys,
+            roles,
+            dropped: dropped_profiles,
+        }
+    });
+    let baselines_saved = learned.as_ref().map(Baselines::save);
     let mut new_findings = findings.len();
     let mut store_error = None;
     if let (Some(store), Some(store_options)) = (store.as_mut(), &options.store) {
@@ -237,7 +350,9 @@ pub fn hunt(
             let states_saved = saved
                 .as_deref()
                 .filter(|_| incremental)
-                .map(|bytes| (CORRELATION_STATE, bytes));
+                .map(|bytes| (CORRELATION_STATE, bytes))
+                .into_iter()
+                .chain(baselines_saved.as_deref().map(|bytes| (BASELINES, bytes)));
             store.save_progress(cursors, states_saved)?;
             Ok(states)
         });
@@ -254,7 +369,7 @@ pub fn hunt(
         findings,
         stats: report.stats,
         problems_total: report.problems_total,
-        notes: report.notes,
+        notes: report.notes.into_iter().chain(notes).collect(),
         activity,
         explained,
         before_grouping,
@@ -265,11 +380,55 @@ pub fn hunt(
         correlations: rules.correlations(),
         store_error,
         correlation_state: saved.filter(|_| options.keep_correlations),
+        baselines: baselines_saved,
+        baseline_status,
     })
 }
 
 /// The store's name for the correlation state an incremental run leaves to the next.
 const CORRELATION_STATE: &str = "correlations";
+/// The store's name for the baselines (see `trailhound_context::baseline`).
+const BASELINES: &str = "baselines";
+
+/// What makes a baseline finding the same deviation as another: the principal (or key), and
+/// each new thing with its value. Findings are sorted by time, so the first deviation is kept.
+fn deviation(finding: &Finding) -> String {
+    use std::fmt::Write;
+    let mut key = format!("{}\u{1f}", finding.rule_id);
+    let Some(derived) = finding.context.as_deref() else {
+        let _ = write!(key, "{}", finding.event_id.as_deref().unwrap_or(""));
+        return key;
+    };
+    let text = |field| derived.text(field).unwrap_or("");
+    let _ = write!(key, "{}", text(DerivedField::PrincipalId));
+    let key_id = finding.access_key_id.as_deref().unwrap_or("");
+    let flags = [
+        (DerivedField::BaselineNewNetwork, text(DerivedField::SrcNetwork)),
+        (DerivedField::BaselineNewCountry, text(DerivedField::SrcCountry)),
+        (DerivedField::BaselineKeyNewNetwork, text(DerivedField::SrcNetwork)),
+        (DerivedField::BaselineKeyNewCountry, text(DerivedField::SrcCountry)),
+        (DerivedField::BaselineNewService, finding.event_source.as_str()),
+        (
+            DerivedField::BaselineNewRegion,
+            finding.aws_region.as_deref().unwrap_or(""),
+        ),
+    ];
+    for (flag, value) in flags {
+        if derived.flag(flag) == Some(true) {
+            let _ = write!(key, "\u{1f}{}={value}", flag.name());
+            if flag.name().contains(".key_") {
+                let _ = write!(key, "@{key_id}");
+            }
+        }
+    }
+    if derived.number(DerivedField::BaselineKeyIdleDays).is_some() {
+        let _ = write!(key, "\u{1f}key={key_id}");
+    }
+    if derived.number(DerivedField::BaselineRoleIdleDays).is_some() {
+        let _ = write!(key, "\u{1f}role={}", text(DerivedField::BaselineRole));
+    }
+    key
+}
 
 /// Continues the correlation windows the last incremental run left open. A state this build
 /// cannot read (damaged, or from another version) is reported and the run starts afresh: it

@@ -13,7 +13,7 @@ mod reasons;
 mod remember;
 
 pub use activity::Activity;
-pub use engine::{HuntOptions, Hunted, StoreOptions, hunt, merge_correlation_states};
+pub use engine::{BaselineStatus, ContextOptions, HuntOptions, Hunted, StoreOptions, hunt, merge_correlation_states};
 pub use reasons::load_reasons;
 pub use remember::{Remembered, remember};
 pub use trailhound_source::{Progress, Remote, Silent};

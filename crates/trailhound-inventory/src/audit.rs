@@ -286,6 +286,7 @@ impl Subject {
             group: None,
             correlation: None,
             item: self.item,
+            context: None,
             event: None,
             time: self.time,
         }

@@ -54,6 +54,7 @@ fn hostile_finding() -> Finding {
         group: None,
         correlation: None,
         item: None,
+        context: None,
         event: serde_json::value::RawValue::from_string(event).ok(),
         time: Utc::now(),
     }

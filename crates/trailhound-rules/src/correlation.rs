@@ -1255,6 +1255,7 @@ fn correlation_finding(
             events: window.len() as u64,
         })),
         item: None,
+        context: None,
         event: None,
         time: last.time,
     }

@@ -278,6 +278,23 @@ impl Detection {
             && self.filters.iter().all(|f| f.matches(record))
     }
 
+    /// Every field the detection (and the filters applied to it) tests.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = self
+            .selections
+            .iter()
+            .flat_map(|s| match s {
+                Selection::All(matchers) => matchers.iter().collect::<Vec<_>>(),
+                Selection::Any(maps) => maps.iter().flatten().collect(),
+            })
+            .filter_map(|m| m.field().map(|f| f.as_str()))
+            .collect();
+        for filter in &self.filters {
+            fields.extend(filter.fields());
+        }
+        fields
+    }
+
     /// Applies a Sigma filter: the rule matches only records the filter's condition also holds for.
     pub fn add_filter(&mut self, filter: Detection) {
         self.filters.push(filter);

@@ -7,6 +7,15 @@ use crate::detection::Detection;
 use crate::testcase::TestCase;
 use trailhound_finding::Level;
 
+/// Fields that, named in a rule's detection, show it asks about calls AWS makes itself (see
+/// [`Rule::sees_aws_calls`]).
+pub const AWS_CALL_FIELDS: [&str; 4] = [
+    "userIdentity.type",
+    "userIdentity.invokedBy",
+    "trailhound.principal.kind",
+    "trailhound.principal.by_aws",
+];
+
 /// A Sigma rule, compiled.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -57,6 +66,30 @@ impl Rule {
             Body::Detection(detection) => detection.matches(record),
             Body::Correlation(_) | Body::Aggregation { .. } | Body::Filter { .. } => false,
         }
+    }
+
+    /// Every field the rule's detections test (none for a correlation rule: its inputs are
+    /// other rules).
+    pub fn fields(&self) -> Vec<&str> {
+        match &self.body {
+            Body::Detection(detection) | Body::Filter { detection, .. } => detection.fields(),
+            Body::Aggregation { parts, .. } => parts.iter().flat_map(Detection::fields).collect(),
+            Body::Correlation(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the rule asks about baselines (tests a `trailhound.baseline.` field): the hunt
+    /// then reports the first deviation per principal, not every event showing it.
+    pub fn tests_baseline(&self) -> bool {
+        self.fields().iter().any(|f| f.starts_with("trailhound.baseline."))
+    }
+
+    /// Whether calls AWS makes itself (`trailhound.principal.by_aws`) reach the rule. Rules are
+    /// written for what people and their workloads do; a rule that names who made the call
+    /// (`userIdentity.type`, `userIdentity.invokedBy`, `trailhound.principal.kind` or
+    /// `trailhound.principal.by_aws`) asks for AWS's own calls and sees them too.
+    pub fn sees_aws_calls(&self) -> bool {
+        self.fields().iter().any(|f| AWS_CALL_FIELDS.contains(f))
     }
 
     /// The rules a correlation rule refers to (names or ids); empty for other rules.

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
-use trailhound_event::{FieldPath, Record};
+use trailhound_event::{DerivedField, FieldPath, Record};
 
 use std::sync::Arc;
 
@@ -31,6 +31,8 @@ struct Target {
     generate: bool,
     /// Correlations fed by a match: (correlation, position among its rules).
     feeds: Vec<(usize, usize)>,
+    /// Whether calls AWS makes itself reach it ([`Rule::sees_aws_calls`]).
+    aws_calls: bool,
 }
 
 /// What a record matched.
@@ -83,6 +85,7 @@ impl RuleSet {
                         part: 0,
                         generate: true,
                         feeds: Vec::new(),
+                        aws_calls: set.rules[index].sees_aws_calls(),
                     });
                 }
                 Body::Aggregation { parts, correlation } => {
@@ -109,6 +112,7 @@ impl RuleSet {
                             part,
                             generate: false,
                             feeds: vec![(correlation_index, part)],
+                            aws_calls: set.rules[index].sees_aws_calls(),
                         });
                     }
                 }
@@ -445,8 +449,16 @@ impl RuleSet {
     pub(crate) fn matches<'s>(&'s self, record: &Record<'_>, scratch: &mut String, hit: &mut dyn FnMut(Hit<'s>)) {
         let by_name = lookup(&self.by_name, &record.event_name, scratch);
         let by_source = lookup(&self.by_source, &record.event_source, scratch);
+        // Calls AWS makes itself reach only the rules that ask about them.
+        let by_aws = record
+            .derived()
+            .and_then(|d| d.flag(DerivedField::PrincipalByAws))
+            .unwrap_or(false);
         for &index in by_name.iter().chain(by_source).chain(&self.always) {
             let target = &self.targets[index];
+            if by_aws && !target.aws_calls {
+                continue;
+            }
             let rule = &self.rules[target.rule];
             if !detection_of(rule, target.part).is_some_and(|d| d.matches(record)) {
                 continue;

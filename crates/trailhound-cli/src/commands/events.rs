@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
+use trailhound_context::{Cache, Context};
 use trailhound_event::query::{Condition, first_value};
 use trailhound_event::{FieldPath, Record, compact_json};
 use trailhound_output::{Cell, CellValue, RowFormat, write_rows};
@@ -46,6 +47,9 @@ struct Collector<'a> {
     keep: &'a Keep,
     rows: Vec<(DateTime<Utc>, Vec<Cell>)>,
     counts: Counts,
+    /// Derives the `trailhound.` fields `--where`, `--fields` and `--count-by` may name.
+    context: Option<&'a Context>,
+    cache: Cache,
 }
 
 /// Per group (the values of `--count-by`, `None` where missing): count, first and last time.
@@ -53,6 +57,9 @@ type Counts = HashMap<Vec<Option<String>>, (u64, DateTime<Utc>, DateTime<Utc>)>;
 
 impl Sink for Collector<'_> {
     fn record(&mut self, _source: &str, record: &Record<'_>) {
+        if let Some(context) = self.context {
+            record.set_derived(context.derive(record, &mut self.cache));
+        }
         if !self.names.is_empty() && !self.names.iter().any(|n| record.event_name.eq_ignore_ascii_case(n)) {
             return;
         }
@@ -161,12 +168,19 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         ocsf,
     } = settings;
     let (format, top, max_width) = (*format, *top, *max_width);
+    // Baselines need a hunt with a store; here the fields of the event and its address are derived.
+    let context = scan
+        .context
+        .as_ref()
+        .map(|c| Context::new(c.ranges.clone(), c.geoip.clone()));
     let make = || Collector {
         conditions,
         names,
         keep,
         rows: Vec::new(),
         counts: HashMap::new(),
+        context: context.as_ref(),
+        cache: Cache::default(),
     };
     let (sinks, report) = process.read_all(scan, &make)?;
     let mut rows = Vec::new();

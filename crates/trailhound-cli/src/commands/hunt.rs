@@ -48,6 +48,7 @@ pub fn execute(process: &Process, settings: &HuntSettings) -> Result<(Hunted, Ru
             },
         }),
         correlation_memory: Some(settings.correlation_memory),
+        context: settings.scan.context.clone(),
         ..HuntOptions::default()
     };
     let remote = process.remote(&options.read.inputs, &settings.scan.aws)?;
@@ -79,6 +80,35 @@ fn coverage(rule_set: &RuleSet, findings: &[trailhound_finding::Finding]) -> ser
     serde_json::Value::Array(cells)
 }
 
+/// How the baselines stood, for the summary: still learning (and why), or trained.
+pub fn baseline_line(status: &trailhound_hunt::BaselineStatus, store: bool) -> String {
+    let profiles = format!(
+        "{} principals, {} access keys, {} roles profiled",
+        status.principals, status.keys, status.roles
+    );
+    let dropped = if status.dropped > 0 {
+        format!(
+            " ({} least recently seen profiles forgotten at the bound)",
+            status.dropped
+        )
+    } else {
+        String::new()
+    };
+    if status.trained {
+        format!(
+            "judged against {} days of history; {profiles}{dropped}",
+            status.history_days
+        )
+    } else if store {
+        format!(
+            "still learning ({} of the {} days of history they need); no baseline findings yet; {profiles}{dropped}",
+            status.history_days, status.needed_days
+        )
+    } else {
+        "still learning: baselines are kept in the case store (--store); without one, no baseline findings".to_string()
+    }
+}
+
 pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
     let (hunted, rule_set) = execute(process, settings)?;
     let Hunted {
@@ -94,6 +124,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
         rules_unindexed,
         correlations,
         store_error,
+        baseline_status,
         ..
     } = hunted;
     let reasons_used = settings.reasons.is_some();
@@ -205,6 +236,9 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
         }
         if settings.group.is_some() {
             let _ = writeln!(err, "  grouped: {before_grouping} findings into {}", findings.len());
+        }
+        if let Some(status) = &baseline_status {
+            let _ = writeln!(err, "  baselines: {}", baseline_line(status, settings.store.is_some()));
         }
         for note in &notes {
             let _ = writeln!(err, "  {}", trailhound_event::printable(note));

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod athena;
+pub mod context;
 pub mod events;
 pub mod findings;
 pub mod hunt;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
+use trailhound_context::{Cache, Context};
 use trailhound_event::query::first_text;
 use trailhound_event::{FieldPath, Record};
 use trailhound_output::{Cell, RowFormat, write_rows};
@@ -131,6 +132,9 @@ struct Events<'a> {
     rules: &'a RuleSet,
     scratch: String,
     rows: Vec<(DateTime<Utc>, Vec<Cell>)>,
+    /// The `trailhound.` fields, so that rules see what a hunt's rules see.
+    context: Option<&'a Context>,
+    cache: Cache,
 }
 
 impl Sink for Events<'_> {
@@ -141,6 +145,9 @@ impl Sink for Events<'_> {
             .wants(key, record.identity.arn.as_deref(), record.source_ip.as_deref())
         {
             return;
+        }
+        if let Some(context) = self.context {
+            record.set_derived(context.derive(record, &mut self.cache));
         }
         let mut findings = Vec::new();
         self.rules.detections(record, &mut self.scratch, &mut |rule| {
@@ -243,11 +250,18 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
     for error in &errors {
         tracing::warn!("rule skipped: {error}");
     }
+    let context = settings
+        .scan
+        .context
+        .as_ref()
+        .map(|c| Context::new(c.ranges.clone(), c.geoip.clone()));
     let make = || Events {
         follow: &follow,
         rules: &rules,
         scratch: String::new(),
         rows: Vec::new(),
+        context: context.as_ref(),
+        cache: Cache::default(),
     };
     let mut rows: Vec<(DateTime<Utc>, Vec<Cell>)> = process
         .read_all(scan, &make)?
