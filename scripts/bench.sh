@@ -184,6 +184,15 @@ print(m["events"], m["files"], m["uncompressed_bytes"], m["compressed_bytes"])' 
         # shellcheck disable=SC2086
         timed "trailhound-single" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.single"' _ "$BENCH_LOG" \
             "$BIN" hunt "$dir" --no-builtin --rules "$TMP/single" --format jsonl -o /dev/null $TRAILHOUND_ARGS
+        # What the context costs (README, "Context"): the pack without it, and with baselines kept
+        # in a store (each timed run judges against what the earlier ones learned).
+        # shellcheck disable=SC2086
+        timed "trailhound-nocontext" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.nocontext"' _ "$BENCH_LOG" \
+            "$BIN" hunt "$dir" --no-context --format jsonl -o /dev/null $TRAILHOUND_ARGS
+        rm -f "$TMP/baselines.db"
+        # shellcheck disable=SC2086
+        timed "trailhound-baselines" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.baselines"' _ "$BENCH_LOG" \
+            "$BIN" hunt "$dir" --store "$TMP/baselines.db" --baseline-history 0d --format jsonl -o /dev/null $TRAILHOUND_ARGS
         echo
         echo "--- $kind: last lines of trailhound's stderr ($BENCH_LOG) ---"
         tail -n 4 "$BENCH_LOG"
@@ -212,7 +221,9 @@ for line in open(path):
     order.append(name)
 floor = rows.get("libdeflate-%dprocs" % nproc, (None,))[0]
 label = {"trailhound-pack": "trailhound hunt, whole pack",
-         "trailhound-single": "trailhound hunt, single-event rules only (%s files)" % single}
+         "trailhound-single": "trailhound hunt, single-event rules only (%s files)" % single,
+         "trailhound-nocontext": "trailhound hunt, whole pack, --no-context",
+         "trailhound-baselines": "trailhound hunt, whole pack, baselines in a store"}
 hdr = ("command", "elapsed s", "MB/s of JSON", "events/s", "ratio to libdeflate", "peak RSS MB")
 out = []
 for name in order:

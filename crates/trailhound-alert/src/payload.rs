@@ -158,6 +158,12 @@ fn slack_line(f: &Finding) -> String {
     if let Some(ip) = &f.source_ip {
         line.push_str(&format!(" from {}", code(ip)));
     }
+    match (f.origin(), f.novelty()) {
+        (Some(origin), Some(new)) => line.push_str(&format!(" ({}; *{}*)", value(&origin), value(&new))),
+        (Some(origin), None) => line.push_str(&format!(" ({})", value(&origin))),
+        (None, Some(new)) => line.push_str(&format!(" (*{}*)", value(&new))),
+        (None, None) => {}
+    }
     if let Some(account) = &f.account_id {
         line.push_str(&format!(" in {}", code(account)));
     }

@@ -156,7 +156,18 @@ fn jsonl_csv_table_and_with_event() {
 
     let csv = run(&["hunt", file, "--format", "csv"]).stdout;
     let mut rows = csv.lines();
-    assert_eq!(rows.next(), Some(FINDING_FIELDS.join(",").as_str()));
+    // The contract fields first, then the derived fields people slice on (README, "Context").
+    let header = rows.next().expect("a header");
+    assert!(
+        header.starts_with(&format!("{},", FINDING_FIELDS.join(","))),
+        "{header}"
+    );
+    assert!(
+        header.ends_with(",principal_kind,principal_by_aws,baseline_normal"),
+        "{header}"
+    );
+    let plain = run(&["hunt", file, "--format", "csv", "--no-context"]).stdout;
+    assert_eq!(plain.lines().next(), Some(FINDING_FIELDS.join(",").as_str()));
     assert!(rows.any(|r| r.starts_with("aws-cloudtrail-stop-logging,")), "{csv}");
 
     let table = run(&["hunt", file, "--format", "table"]).stdout;

@@ -418,10 +418,11 @@ fn countable_country(derived: &Derived) -> Option<&str> {
         .filter(|_| derived.flag(DerivedField::SrcAws) != Some(true))
 }
 
-/// Whether `value` was seen before `t` (strictly: the event that shows it first is new, however
-/// often a run reads it) and again no earlier than `since`.
+/// Whether `value` was seen at or before `t` and again no earlier than `since`. An event an
+/// earlier run already learned (read again in an overlap, or a window hunted twice) is known:
+/// what the store holds is normal, whenever it was learned.
 fn known(values: &Values, value: &str, t: i64, since: i64) -> bool {
-    values.get(value).is_some_and(|span| span.0 < t && span.1 >= since)
+    values.get(value).is_some_and(|span| span.0 <= t && span.1 >= since)
 }
 
 /// The values seen in the lookback, most recent first, in words.

@@ -229,6 +229,46 @@ impl Finding {
         }
     }
 
+    /// Where the call came from, in words, from the derived fields: `AS64500 Example Net, DE`,
+    /// `AWS EC2 us-east-1`, `AWS service ec2.amazonaws.com`, `VPC endpoint`, `private address`.
+    /// `None` when nothing is known beyond the address itself.
+    pub fn origin(&self) -> Option<String> {
+        origin_of(self.context.as_deref()?)
+    }
+
+    /// What baselines found new for the principal or key, in words (`new network, new
+    /// country`, `key idle 120 days`); `None` when nothing was.
+    pub fn novelty(&self) -> Option<String> {
+        use trailhound_event::DerivedField as F;
+        let d = self.context.as_deref()?;
+        let mut parts: Vec<String> = [
+            (F::BaselineNewNetwork, "new network"),
+            (F::BaselineNewCountry, "new country"),
+            (F::BaselineKeyNewNetwork, "key from a new network"),
+            (F::BaselineKeyNewCountry, "key from a new country"),
+            (F::BaselineNewRegion, "new region"),
+            (F::BaselineNewService, "new service"),
+        ]
+        .iter()
+        .filter(|(field, _)| d.flag(*field) == Some(true))
+        .map(|(_, words)| words.to_string())
+        .collect();
+        for (field, what) in [(F::BaselineKeyIdleDays, "key"), (F::BaselineRoleIdleDays, "role")] {
+            if let Some(days) = d.number(field).filter(|&days| days >= 30) {
+                parts.push(format!("{what} idle {days} days"));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// What was normal for the principal or key (`trailhound.baseline.normal`), when something
+    /// was new.
+    pub fn normal(&self) -> Option<&str> {
+        self.context
+            .as_deref()?
+            .text(trailhound_event::DerivedField::BaselineNormal)
+    }
+
     /// What makes two findings the same finding across runs (and deliveries): the rule with the
     /// event id; for a correlation, its group and the window's first time; for a grouped finding,
     /// who and the group's first time; without an event id, the event's time, name, caller and
@@ -277,6 +317,34 @@ impl Finding {
     pub fn sort_key(&self) -> (DateTime<Utc>, &str, Option<&str>) {
         (self.time, &self.rule_id, self.event_id.as_deref())
     }
+}
+
+/// Where a call came from, in words, from its derived fields (see [`Finding::origin`]).
+pub fn origin_of(d: &Derived) -> Option<String> {
+    use trailhound_event::DerivedField as F;
+    if d.flag(F::SrcAws) == Some(true) {
+        let service = d.text(F::SrcAwsService);
+        return Some(match (d.text(F::SrcNetwork), service, d.text(F::SrcAwsRegion)) {
+            (Some("vpc"), _, _) => "VPC endpoint".to_string(),
+            (_, Some(service), _) if service.contains('.') => format!("AWS service {service}"),
+            (_, Some(service), Some(region)) => format!("AWS {service} {region}"),
+            (_, Some(service), None) => format!("AWS {service}"),
+            _ => "AWS".to_string(),
+        });
+    }
+    if d.flag(F::SrcPrivate) == Some(true) {
+        return Some("private address".to_string());
+    }
+    let mut parts = Vec::new();
+    match (d.number(F::SrcAsn), d.text(F::SrcAsOrg)) {
+        (Some(asn), Some(org)) => parts.push(format!("AS{asn} {org}")),
+        (Some(asn), None) => parts.push(format!("AS{asn}")),
+        _ => {}
+    }
+    if let Some(country) = d.text(F::SrcCountry) {
+        parts.push(country.to_string());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn derived_json<S: serde::Serializer>(derived: &Option<Box<Derived>>, serializer: S) -> Result<S::Ok, S::Error> {

@@ -12,7 +12,9 @@ mod level;
 pub mod reasons;
 mod triage;
 
-pub use finding::{CorrelationInfo, CorrelationKind, Finding, GroupInfo, ItemRef, RuleInfo, Subject, group_findings};
+pub use finding::{
+    CorrelationInfo, CorrelationKind, Finding, GroupInfo, ItemRef, RuleInfo, Subject, group_findings, origin_of,
+};
 pub use level::Level;
 pub use reasons::{Explanation, Reasons, ReasonsError};
 pub use triage::{Status, StoredFinding};

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use trailhound_event::{FieldPath, Record, query::first_text};
+use trailhound_event::{DerivedField, FieldPath, Record, query::first_text};
 use trailhound_source::Sink;
 
 /// Source addresses kept per principal or key: enough to read, bounded for hostile input.
@@ -42,6 +42,28 @@ pub struct KeyUse {
     pub last: DateTime<Utc>,
 }
 
+/// Calls from one source network (`trailhound.src.network`, when a context derived it).
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkUse {
+    pub network: String,
+    /// Where that is, in words (AS and country, AWS service), when known.
+    pub from: Option<String>,
+    /// Whether it is AWS's (absent when unknown).
+    pub aws: Option<bool>,
+    pub events: u64,
+    /// Distinct principals seen from it (counted up to [`MAX_NETWORK_PRINCIPALS`]).
+    pub principals: u64,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    #[serde(skip)]
+    seen: BTreeSet<String>,
+}
+
+/// Principals counted per network: enough to read, bounded for hostile input.
+const MAX_NETWORK_PRINCIPALS: usize = 1000;
+/// Networks kept: past it, new networks are not added (the busiest come first anyway).
+const MAX_NETWORKS: usize = 100_000;
+
 /// Activity figures over a set of records. One per worker; merged at the end.
 #[derive(Debug)]
 pub struct Activity {
@@ -49,6 +71,7 @@ pub struct Activity {
     principals: HashMap<String, PrincipalUse>,
     regions: HashMap<String, u64>,
     keys: HashMap<String, KeyUse>,
+    networks: HashMap<String, NetworkUse>,
     login_result: FieldPath,
     mfa_used: FieldPath,
 }
@@ -60,6 +83,7 @@ impl Default for Activity {
             principals: HashMap::new(),
             regions: HashMap::new(),
             keys: HashMap::new(),
+            networks: HashMap::new(),
             login_result: FieldPath::new("responseElements.ConsoleLogin"),
             mfa_used: FieldPath::new("additionalEventData.MFAUsed"),
         }
@@ -106,6 +130,33 @@ impl Activity {
         touch(&mut entry.first, &mut entry.last, time);
         if let Some(region) = record.aws_region.as_deref() {
             *self.regions.entry(region.to_string()).or_default() += 1;
+        }
+        if let Some(derived) = record.derived()
+            && let Some(network) = derived.text(DerivedField::SrcNetwork)
+            && (self.networks.len() < MAX_NETWORKS || self.networks.contains_key(network))
+        {
+            let entry = self.networks.entry(network.to_string()).or_insert_with(|| NetworkUse {
+                network: network.to_string(),
+                // AWS's addresses and services are one network: no one service names it.
+                from: match network {
+                    "aws" => Some("AWS".to_string()),
+                    "vpc" => Some("VPC endpoint".to_string()),
+                    "private" => Some("private address".to_string()),
+                    _ => trailhound_finding::origin_of(derived),
+                },
+                aws: derived.flag(DerivedField::SrcAws),
+                events: 0,
+                principals: 0,
+                first: time,
+                last: time,
+                seen: BTreeSet::new(),
+            });
+            entry.events += 1;
+            if entry.seen.len() < MAX_NETWORK_PRINCIPALS {
+                entry.seen.insert(principal.clone());
+                entry.principals = entry.seen.len() as u64;
+            }
+            touch(&mut entry.first, &mut entry.last, time);
         }
         if let Some(key) = record.identity.access_key_id.as_deref() {
             let entry = self.keys.entry(key.to_string()).or_insert_with(|| KeyUse {
@@ -176,6 +227,26 @@ impl Activity {
         for (k, v) in other.regions {
             *self.regions.entry(k).or_default() += v;
         }
+        for (k, v) in other.networks {
+            let room = self.networks.len() < MAX_NETWORKS;
+            match self.networks.get_mut(&k) {
+                Some(e) => {
+                    e.events += v.events;
+                    for p in v.seen {
+                        if e.seen.len() < MAX_NETWORK_PRINCIPALS {
+                            e.seen.insert(p);
+                        }
+                    }
+                    e.principals = e.seen.len() as u64;
+                    touch(&mut e.first, &mut e.last, v.first);
+                    touch(&mut e.first, &mut e.last, v.last);
+                }
+                None if room => {
+                    self.networks.insert(k, v);
+                }
+                None => {}
+            }
+        }
         for (k, v) in other.keys {
             match self.keys.get_mut(&k) {
                 Some(e) => {
@@ -213,6 +284,13 @@ impl Activity {
     pub fn regions(&self) -> Vec<(String, u64)> {
         let mut list: Vec<(String, u64)> = self.regions.iter().map(|(k, v)| (k.clone(), *v)).collect();
         list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list
+    }
+
+    /// Source networks (when a context derived them), most events first.
+    pub fn networks(&self) -> Vec<NetworkUse> {
+        let mut list: Vec<NetworkUse> = self.networks.values().cloned().collect();
+        list.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.network.cmp(&b.network)));
         list
     }
 

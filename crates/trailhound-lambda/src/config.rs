@@ -57,6 +57,13 @@ pub struct Config {
     /// TRAILHOUND_CORRELATION_MEMORY (MB), else a quarter of the function's memory: bytes
     /// correlation state may hold.
     pub correlation_memory: Option<usize>,
+    /// TRAILHOUND_GEOIP: MaxMind-format databases (paths in the package or a layer, or
+    /// s3://bucket/key), comma-separated.
+    pub geoip: Vec<String>,
+    /// TRAILHOUND_AWS_RANGES: AWS's ip-ranges.json (a path or s3://bucket/key).
+    pub aws_ranges: Option<String>,
+    /// TRAILHOUND_NO_CONTEXT=true: derive no `trailhound.` fields (README, "Context").
+    pub no_context: bool,
 }
 
 impl Config {
@@ -121,6 +128,15 @@ impl Config {
             since: var("TRAILHOUND_SINCE").unwrap_or_else(|| "25h".into()),
             inventory,
             correlation_memory: correlation_memory(&var)?,
+            geoip: var("TRAILHOUND_GEOIP")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            aws_ranges: var("TRAILHOUND_AWS_RANGES"),
+            no_context: var("TRAILHOUND_NO_CONTEXT").is_some_and(|v| v == "true" || v == "1"),
         })
     }
 }
@@ -155,10 +171,18 @@ mod tests {
             ("TRAILHOUND_MIN_LEVEL", "medium"),
             ("TRAILHOUND_SOURCES", "s3://trail-bucket lookup:all"),
             ("TRAILHOUND_INVENTORY", "us-east-1,eu-west-1"),
+            (
+                "TRAILHOUND_GEOIP",
+                "/opt/geoip/asn.mmdb, s3://state-bucket/country.mmdb",
+            ),
+            ("TRAILHOUND_AWS_RANGES", "s3://state-bucket/ip-ranges.json"),
         ]
         .into_iter()
         .collect();
         let config = Config::from(|k| env.get(k).map(|v| v.to_string())).expect("config");
+        assert_eq!(config.geoip, ["/opt/geoip/asn.mmdb", "s3://state-bucket/country.mmdb"]);
+        assert_eq!(config.aws_ranges.as_deref(), Some("s3://state-bucket/ip-ranges.json"));
+        assert!(!config.no_context);
         assert_eq!(
             config.state.as_ref().map(|s| s.child("store.db")),
             Some("trailhound/store.db".into())

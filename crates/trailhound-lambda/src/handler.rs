@@ -14,8 +14,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use trailhound_alert::{AlertRun, AlertSettings, Target};
 use trailhound_aws::Aws;
+use trailhound_context::{AwsRanges, GeoIp};
 use trailhound_finding::{Finding, Reasons};
-use trailhound_hunt::{HuntOptions, Hunted, Silent, StoreOptions, hunt, load_reasons, merge_correlation_states};
+use trailhound_hunt::{
+    ContextOptions, HuntOptions, Hunted, Silent, StoreOptions, hunt, load_reasons, merge_correlation_states,
+};
 use trailhound_rules::{RuleSet, Selection};
 use trailhound_source::{Input, ReadOptions, Remote, TimeWindow, parse_bound};
 use trailhound_store::RunStart;
@@ -35,6 +38,8 @@ pub struct Function {
     reasons: Option<Reasons>,
     /// Where this instance keeps files between invocations (/tmp on Lambda).
     scratch: PathBuf,
+    /// AWS's ranges and GeoIP databases, read once per cold start (`None`: TRAILHOUND_NO_CONTEXT).
+    context: Option<ContextOptions>,
 }
 
 impl Function {
@@ -75,6 +80,29 @@ impl Function {
             )?),
             None => None,
         };
+        let context = if config.no_context {
+            None
+        } else {
+            let ranges = match &config.aws_ranges {
+                Some(text) => AwsRanges::open(&fetch_file(&aws, text, &scratch.join("ip-ranges.json")).await?)
+                    .context("TRAILHOUND_AWS_RANGES")?,
+                None => AwsRanges::empty(),
+            };
+            let mut databases = Vec::new();
+            for (n, text) in config.geoip.iter().enumerate() {
+                databases.push(fetch_file(&aws, text, &scratch.join(format!("geoip-{n}.mmdb"))).await?);
+            }
+            let geoip = if databases.is_empty() {
+                None
+            } else {
+                Some(Arc::new(GeoIp::open(&databases).context("TRAILHOUND_GEOIP")?))
+            };
+            Some(ContextOptions {
+                ranges: Arc::new(ranges),
+                geoip,
+                ..ContextOptions::default()
+            })
+        };
         Ok(Function {
             config,
             aws,
@@ -83,6 +111,7 @@ impl Function {
             rule_set: Arc::new(rule_set),
             reasons,
             scratch,
+            context,
         })
     }
 
@@ -114,6 +143,11 @@ impl Function {
             None => None,
         };
         let mut options = self.options(inputs);
+        // Baselines learn in scheduled runs (which keep the store); per-object invocations judge
+        // against the copy the last scheduled run left, and learn nothing themselves.
+        if let (Some(state), Some(context)) = (&self.state, options.context.as_mut()) {
+            context.continue_baselines = state.get(&state.location.child(BASELINES)).await?;
+        }
         options.continue_correlations = carried.as_ref().map(|(bytes, _)| bytes.clone());
         options.keep_correlations = carry.is_some();
         let mut hunted = self.hunt(options).await?;
@@ -175,6 +209,9 @@ impl Function {
             let hunted = self.hunt(options).await?;
             if let Some(err) = hunted.store_error {
                 bail!("the case store failed after the hunt; failing so the next run reads again: {err}");
+            }
+            if let (Some(state), Some(bytes)) = (&self.state, &hunted.baselines) {
+                state.put(&state.location.child(BASELINES), bytes.clone()).await?;
             }
             report["hunt"] = json!({"records": hunted.stats.records_in_window, "new_findings": hunted.findings.len()});
             new_findings.extend(hunted.findings);
@@ -268,6 +305,7 @@ impl Function {
             },
             reasons: self.reasons.clone(),
             correlation_memory: self.config.correlation_memory,
+            context: self.context.clone(),
             ..HuntOptions::default()
         }
     }
@@ -293,6 +331,8 @@ impl Function {
 
 /// The state object of per-object invocations' correlation windows.
 const CORRELATIONS: &str = "correlations.json";
+/// The baselines the last scheduled run left, for per-object invocations to judge against.
+const BASELINES: &str = "baselines.json";
 
 fn describe(objects: &[Object]) -> String {
     match objects {

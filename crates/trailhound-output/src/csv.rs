@@ -3,14 +3,33 @@
 
 use std::io::{self, Write};
 
+use trailhound_event::{DerivedField, DerivedValue};
 use trailhound_finding::Finding;
 
 use crate::escape::{csv_cell, json_text};
+
+/// Derived fields written as CSV columns after the contract fields, when a hunt derived them.
+const CONTEXT_COLUMNS: [(&str, DerivedField); 9] = [
+    ("src_network", DerivedField::SrcNetwork),
+    ("src_aws", DerivedField::SrcAws),
+    ("src_aws_service", DerivedField::SrcAwsService),
+    ("src_asn", DerivedField::SrcAsn),
+    ("src_as_org", DerivedField::SrcAsOrg),
+    ("src_country", DerivedField::SrcCountry),
+    ("principal_kind", DerivedField::PrincipalKind),
+    ("principal_by_aws", DerivedField::PrincipalByAws),
+    ("baseline_normal", DerivedField::BaselineNormal),
+];
 
 pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()> {
     let with_event = findings.iter().any(|f| f.event.is_some());
     let mut writer = ::csv::Writer::from_writer(out);
     let mut columns = Finding::FIELDS.to_vec();
+    // The derived fields people slice on, after the contract fields.
+    let with_context = findings.iter().any(|f| f.context.is_some());
+    if with_context {
+        columns.extend(CONTEXT_COLUMNS.iter().map(|(name, _)| *name));
+    }
     if with_event {
         columns.push("event");
     }
@@ -36,6 +55,21 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()>
             opt(&f.error_code),
             f.source_file.clone(),
         ];
+        if with_context {
+            for (_, field) in CONTEXT_COLUMNS {
+                let value = f
+                    .context
+                    .as_deref()
+                    .and_then(|d| d.get(field))
+                    .map(|v| match v {
+                        DerivedValue::Str(s) => s.to_string(),
+                        DerivedValue::Bool(b) => b.to_string(),
+                        DerivedValue::Number(n) => n.to_string(),
+                    })
+                    .unwrap_or_default();
+                row.push(value);
+            }
+        }
         if with_event {
             row.iter_mut().for_each(|cell| *cell = csv_cell(cell).into_owned());
             // The record stays JSON: its hidden characters escaped the JSON way.

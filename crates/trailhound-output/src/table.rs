@@ -9,13 +9,35 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::escape::terminal;
 use crate::format::Options;
 
-const COLUMNS: [&str; 7] = ["TIME", "LEVEL", "RULE", "EVENT", "PRINCIPAL", "SOURCE IP", "ACCESS KEY"];
+const COLUMNS: [&str; 8] = [
+    "TIME",
+    "LEVEL",
+    "RULE",
+    "EVENT",
+    "PRINCIPAL",
+    "SOURCE IP",
+    "ACCESS KEY",
+    "FROM",
+];
+
+/// The FROM column: where the call came from, and what baselines found new.
+fn from(f: &Finding) -> String {
+    match (f.origin(), f.novelty()) {
+        (Some(origin), Some(new)) => format!("{origin} [{new}]"),
+        (Some(origin), None) => origin,
+        (None, Some(new)) => format!("[{new}]"),
+        (None, None) => "-".to_string(),
+    }
+}
 
 pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options) -> io::Result<()> {
     if findings.is_empty() {
         return Ok(());
     }
-    let rows: Vec<[String; 7]> = findings
+    // FROM only when some finding has something to say there (GeoIP, AWS ranges, baselines).
+    let with_from = findings.iter().any(|f| f.origin().is_some() || f.novelty().is_some());
+    let columns = if with_from { &COLUMNS[..] } else { &COLUMNS[..7] };
+    let rows: Vec<Vec<String>> = findings
         .iter()
         .map(|f| {
             let opt = |v: &Option<String>| {
@@ -42,16 +64,20 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options
                 opt(&f.principal_arn),
                 opt(&f.source_ip),
                 opt(&f.access_key_id),
+                cut(&terminal(&from(f)), options.max_width),
             ]
+            .into_iter()
+            .take(columns.len())
+            .collect()
         })
         .collect();
-    let mut widths = COLUMNS.map(str::len);
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.width());
         }
     }
-    let header: Vec<String> = COLUMNS.iter().zip(widths).map(|(c, w)| pad(c, w)).collect();
+    let header: Vec<String> = columns.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
     let bold = if options.color {
         Style::new().bold()
     } else {
@@ -65,7 +91,7 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding], options: &Options
             Style::new()
         };
         let mut line = String::new();
-        for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
+        for (index, (cell, &width)) in row.iter().zip(&widths).enumerate() {
             if index > 0 {
                 line.push_str("  ");
             }

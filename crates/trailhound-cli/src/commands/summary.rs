@@ -1,19 +1,38 @@
-//! `trailhound summary`: who uses the console, the most active principals, regions, error rates
-//! and access keys (the engine's [`Activity`]). The same figures feed the HTML report.
+//! `trailhound summary`: who uses the console, the most active principals, regions, error rates,
+//! access keys and source networks (the engine's [`Activity`]). The same figures feed the HTML report.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use trailhound_context::{Cache, Context};
+use trailhound_event::Record;
 use trailhound_hunt::activity::{Activity, Summarizer, time};
 use trailhound_output::{RowFormat, write_rows};
+use trailhound_source::Sink;
 
 use crate::args::{SummaryArgs, TableOrJson};
 use crate::commands::Outcome;
 use crate::process::Process;
 use crate::settings::ScanSettings;
 use crate::write::{finish, output};
+
+/// A summarising sink that derives the `trailhound.` fields first.
+struct Enriched<'a> {
+    context: Option<&'a Context>,
+    cache: Cache,
+    summarizer: Summarizer,
+}
+
+impl Sink for Enriched<'_> {
+    fn record(&mut self, source: &str, record: &Record<'_>) {
+        if let Some(context) = self.context {
+            record.set_derived(context.derive(record, &mut self.cache));
+        }
+        self.summarizer.record(source, record);
+    }
+}
 
 /// Everything `summary` needs, resolved from its arguments.
 pub struct SummarySettings {
@@ -37,11 +56,22 @@ impl SummarySettings {
 
 pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
     let (scan, json) = (&settings.scan, settings.json);
-    let (sinks, report) = process.read_all(scan, &|| Summarizer(Activity::default()))?;
+    // The address fields (network, AS, country, AWS or not) are derived for the networks table.
+    let context = scan
+        .context
+        .as_ref()
+        .map(|c| Context::new(c.ranges.clone(), c.geoip.clone()));
+    let make = || Enriched {
+        context: context.as_ref(),
+        cache: Cache::default(),
+        summarizer: Summarizer(Activity::default()),
+    };
+    let (sinks, report) = process.read_all(scan, &make)?;
     let mut activity = Activity::default();
     for sink in sinks {
-        activity.merge(sink.0);
+        activity.merge(sink.summarizer.0);
     }
+    let networks = activity.networks();
     let top = |n: usize| if settings.top == 0 { n } else { settings.top.min(n) };
     let console = activity.console();
     let principals = activity.principals();
@@ -59,6 +89,7 @@ pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
             "errors_by_principal": &by_errors[..top(by_errors.len())],
             "regions": regions.iter().map(|(r, n)| serde_json::json!({"region": r, "events": n})).collect::<Vec<_>>(),
             "access_keys": &keys[..top(keys.len())],
+            "networks": &networks[..top(networks.len())],
         });
         trailhound_output::write_json(&mut out, &document, true).and_then(|()| writeln!(out))
     } else {
@@ -154,6 +185,32 @@ pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
                 &mut out,
                 RowFormat::Table,
                 &["access_key_id", "principal", "events", "source_ips", "first", "last"],
+                &rows,
+                60,
+            )?;
+            if networks.is_empty() {
+                return Ok(());
+            }
+            writeln!(out, "\nSource networks")?;
+            let rows: Vec<Vec<String>> = networks[..top(networks.len())]
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.network.clone(),
+                        n.from.clone().unwrap_or_else(|| "-".into()),
+                        n.aws
+                            .map_or_else(|| "-".into(), |aws| if aws { "yes" } else { "no" }.to_string()),
+                        n.events.to_string(),
+                        n.principals.to_string(),
+                        time(n.first),
+                        time(n.last),
+                    ]
+                })
+                .collect();
+            write_rows(
+                &mut out,
+                RowFormat::Table,
+                &["network", "from", "aws", "events", "principals", "first", "last"],
                 &rows,
                 60,
             )

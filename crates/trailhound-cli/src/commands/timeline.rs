@@ -16,7 +16,7 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trailhound_context::{Cache, Context};
 use trailhound_event::query::first_text;
-use trailhound_event::{FieldPath, Record};
+use trailhound_event::{DerivedField, FieldPath, Record};
 use trailhound_output::{Cell, RowFormat, write_rows};
 use trailhound_rules::{RuleSet, Selection};
 use trailhound_source::Sink;
@@ -131,7 +131,8 @@ struct Events<'a> {
     follow: &'a Follow,
     rules: &'a RuleSet,
     scratch: String,
-    rows: Vec<(DateTime<Utc>, Vec<Cell>)>,
+    /// Time, the row, and the network the call came from (`trailhound.src.network`).
+    rows: Vec<(DateTime<Utc>, Vec<Cell>, Option<String>)>,
     /// The `trailhound.` fields, so that rules see what a hunt's rules see.
     context: Option<&'a Context>,
     cache: Cache,
@@ -159,6 +160,13 @@ impl Sink for Events<'_> {
             .filter(|v| !v.is_empty())
             .cloned()
             .unwrap_or_default();
+        let derived = record.derived();
+        let network = derived
+            .and_then(|d| d.text(DerivedField::SrcNetwork))
+            .map(str::to_string);
+        let from = derived
+            .and_then(trailhound_finding::origin_of)
+            .or_else(|| network.clone());
         self.rows.push((
             record.time,
             vec![
@@ -170,14 +178,19 @@ impl Sink for Events<'_> {
                 text(record.identity.arn.as_deref()),
                 text(key),
                 text(record.source_ip.as_deref()),
+                Cell::from(from),
                 text(record.aws_region.as_deref()),
                 text(record.error_code.as_deref()),
                 Cell::Text(findings.join(", ")),
                 Cell::Text(via),
             ],
+            network,
         ));
     }
 }
+
+/// The position of `from` in a row.
+const FROM_COLUMN: usize = 8;
 
 /// Everything `timeline` needs, resolved from its arguments.
 pub struct TimelineSettings {
@@ -263,14 +276,31 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
         context: context.as_ref(),
         cache: Cache::default(),
     };
-    let mut rows: Vec<(DateTime<Utc>, Vec<Cell>)> = process
+    let mut rows: Vec<(DateTime<Utc>, Vec<Cell>, Option<String>)> = process
         .read_all(scan, &make)?
         .0
         .into_iter()
         .flat_map(|s| s.rows)
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    let mut rows: Vec<Vec<Cell>> = rows.into_iter().map(|(_, row)| row).collect();
+    // A network the timeline had not shown before (after its first one) is marked: a key that
+    // switches networks is what a reader of a timeline looks for.
+    let mut seen = std::collections::HashSet::new();
+    let mut rows: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|(_, mut row, network)| {
+            if let Some(network) = network {
+                let first = seen.is_empty();
+                if seen.insert(network)
+                    && !first
+                    && let Some(Cell::Text(from)) = row.get_mut(FROM_COLUMN)
+                {
+                    from.push_str(" (new network)");
+                }
+            }
+            row
+        })
+        .collect();
     let mut columns = vec![
         "time",
         "event_name",
@@ -280,6 +310,7 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
         "principal_arn",
         "access_key_id",
         "source_ip",
+        "from",
         "aws_region",
         "error_code",
         "findings",
