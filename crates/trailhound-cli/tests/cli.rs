@@ -1367,3 +1367,137 @@ fn athena_table_and_plan() {
     );
     assert!(plan.stdout.contains("scan per query   6.22 TB"), "{}", plan.stdout);
 }
+
+/// `--geoip` with a database the test builds, `--aws-ranges`, and `context ranges|show`: the
+/// derived fields reach `events --where/--fields`, findings and the summary.
+#[test]
+fn context_from_a_test_geoip_database_and_installed_aws_ranges() {
+    use trailhound_context::testdb::{Entry, write_mmdb};
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("asn-country.mmdb");
+    let entry = |net: &str, asn: u32, org: &str, country: &str| Entry {
+        network: net.parse().expect("network"),
+        asn: Some(asn),
+        as_org: Some(org.to_string()),
+        country: Some(country.to_string()),
+    };
+    write_mmdb(
+        &[
+            entry("203.0.113.0/24", 64500, "Bulletproof Hosting", "DE"),
+            entry("198.51.100.0/24", 64501, "Owner Telecom", "US"),
+        ],
+        "GeoLite2-Country",
+        &db,
+    )
+    .expect("db");
+    let ranges = dir.path().join("ip-ranges.json");
+    std::fs::write(
+        &ranges,
+        r#"{"syncToken":"1","createDate":"2026-11-30-12-00-00","prefixes":[{"ip_prefix":"52.95.0.0/16","region":"us-east-1","service":"EC2","network_border_group":"us-east-1"}],"ipv6_prefixes":[]}"#,
+    )
+    .expect("ranges");
+    let who = r#"{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0","accessKeyId":"ASIAEXAMPLEWEB00001","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/web"}}}"#;
+    let records: Vec<String> = [("52.95.1.1", "e1"), ("203.0.113.9", "e2"), ("198.51.100.7", "e3")]
+        .iter()
+        .map(|(ip, id)| {
+            format!(
+                r#"{{"eventTime":"2026-03-01T10:00:0{n}Z","eventName":"ListBuckets","eventSource":"s3.amazonaws.com","awsRegion":"us-east-1","sourceIPAddress":"{ip}","eventID":"{id}","userIdentity":{who}}}"#,
+                n = &id[1..]
+            )
+        })
+        .collect();
+    let logs = dir.path().join("logs.json");
+    std::fs::write(&logs, format!("{{\"Records\":[{}]}}", records.join(","))).expect("logs");
+    let data = dir.path().join("data");
+    let with_env = |args: &[&str]| {
+        run_with(
+            trailhound()
+                .env("XDG_DATA_HOME", &data)
+                .env("HOME", dir.path())
+                .env_remove("TRAILHOUND_GEOIP")
+                .env_remove("TRAILHOUND_AWS_RANGES")
+                .args(args),
+        )
+    };
+    let (logs, db) = (logs.to_str().expect("utf8"), db.to_str().expect("utf8"));
+    // events: the derived fields are fields like any other.
+    let out = with_env(&[
+        "events",
+        logs,
+        "--geoip",
+        db,
+        "--where",
+        "trailhound.src.country=DE",
+        "--fields",
+        "eventID,trailhound.src.asn,trailhound.src.as_org,trailhound.principal.kind",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    assert_eq!(rows[0]["eventID"], "e2");
+    assert_eq!(rows[0]["trailhound.src.as_org"], "Bulletproof Hosting");
+    assert_eq!(rows[0]["trailhound.principal.kind"], "instance");
+    // Without ranges nothing is known to be outside AWS; installed, they are used by default.
+    let hunt = |format: &str| {
+        with_env(&[
+            "hunt",
+            logs,
+            "--geoip",
+            db,
+            "--format",
+            format,
+            "--rule",
+            "aws-context-instance-credentials-outside-aws",
+        ])
+    };
+    let before = hunt("jsonl");
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(before.stdout.is_empty(), "{}", before.stdout);
+    let installed = with_env(&["context", "ranges", ranges.to_str().expect("utf8")]);
+    assert_eq!(installed.code, 0, "{}", installed.stderr);
+    assert!(
+        installed.stdout.contains("1 prefixes, published 2026-11-30 12:00 UTC"),
+        "{}",
+        installed.stdout
+    );
+    let after = hunt("jsonl");
+    let findings = jsonl(&after.stdout);
+    let ids: Vec<&str> = findings
+        .iter()
+        .map(|f| f["event_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["e2", "e3"], "the two calls from outside AWS: {}", after.stderr);
+    assert_eq!(findings[0]["trailhound"]["src"]["country"], "DE");
+    assert_eq!(findings[0]["trailhound"]["src"]["aws"], false);
+    // The table says where from.
+    let table = hunt("table");
+    assert!(
+        table.stdout.contains("AS64500 Bulletproof Hosting, DE"),
+        "{}",
+        table.stdout
+    );
+    // context show describes what a hunt would use.
+    let show = with_env(&[
+        "context",
+        "show",
+        "--geoip",
+        db,
+        "--store",
+        dir.path().join("none.db").to_str().expect("utf8"),
+    ]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout
+            .contains("AWS ranges: 1 prefixes, published 2026-11-30 12:00 UTC"),
+        "{}",
+        show.stdout
+    );
+    assert!(show.stdout.contains("GeoLite2-Country"), "{}", show.stdout);
+    // A file that is not AWS's ranges is refused with its name, and nothing is installed over.
+    std::fs::write(dir.path().join("bad.json"), "{}").expect("bad");
+    let bad = with_env(&["context", "ranges", dir.path().join("bad.json").to_str().expect("utf8")]);
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(bad.stderr.contains("bad.json"), "{}", bad.stderr);
+}

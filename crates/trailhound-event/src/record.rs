@@ -5,8 +5,8 @@
 //! built, so a record costs about its text, and nothing in one field can hide another.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
@@ -216,7 +216,7 @@ impl<'a> CoreReader<'a> {
             event_type: core.event_type,
             read_only: core.read_only,
             members: self.members,
-            derived: OnceCell::new(),
+            derived: OnceLock::new(),
         })
     }
 }
@@ -367,7 +367,7 @@ pub struct Record<'a> {
     pub identity: Identity<'a>,
     members: Members<'a>,
     /// The `trailhound.` fields, once a context has derived them.
-    derived: OnceCell<Derived>,
+    derived: OnceLock<Derived>,
 }
 
 impl fmt::Debug for Record<'_> {

@@ -57,12 +57,16 @@ fn behaviour_rules() -> RuleSet {
     set
 }
 
-/// The rules (id, level) that fire on `records`, correlations included.
+/// The rules (id, level) that fire on `records`, correlations included, with the context a
+/// default hunt derives (no AWS ranges, no GeoIP database, no baselines): what a user gets.
 fn fired(set: &RuleSet, records: &[String]) -> Vec<(String, String)> {
+    let context = trailhound_context::Context::new(Default::default(), None);
+    let mut cache = trailhound_context::Cache::default();
     let mut evaluator = Evaluator::new(set, false);
     for json in records {
         trailhound_event::for_each_record(json, &mut |slot| {
             let record = slot.record.expect("valid record");
+            record.set_derived(context.derive(&record, &mut cache));
             evaluator.observe(&record, "stratus");
         })
         .expect("parses");
