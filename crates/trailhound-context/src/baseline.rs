@@ -298,10 +298,10 @@ impl Baselines {
     /// `derived` (which holds the record's other derived fields already).
     pub fn judge(&self, record: &Record<'_>, derived: &mut Derived, options: &BaselineOptions) {
         if !self.trained(options) {
-            derived.set(DerivedField::BaselineState, "learning");
+            derived.set_word(DerivedField::BaselineState, "learning");
             return;
         }
-        derived.set(DerivedField::BaselineState, "trained");
+        derived.set_word(DerivedField::BaselineState, "trained");
         let t = record.time.timestamp();
         let since = t - options.lookback.num_seconds();
         let network = derived.text(DerivedField::SrcNetwork).map(str::to_string);

@@ -12,6 +12,14 @@ use crate::principal;
 use crate::ranges::AwsRanges;
 use crate::source::{Source, SourceKind, prefix_network};
 
+/// The network of a call, before it is written as `trailhound.src.network`.
+enum Network {
+    Aws,
+    Vpc,
+    Private,
+    Other(String),
+}
+
 /// Addresses a worker's [`Cache`] remembers before it starts afresh.
 const CACHE_ADDRESSES: usize = 65_536;
 
@@ -76,26 +84,26 @@ impl Context {
     pub fn derive(&self, record: &Record<'_>, cache: &mut Cache) -> Derived {
         let mut d = Derived::default();
         let source = Source::classify(record.source_ip.as_deref());
-        d.set(DerivedField::SrcKind, source.kind.name());
+        d.set_word(DerivedField::SrcKind, source.kind.name());
         let mut aws = None;
         let network = match (source.kind, source.ip) {
             (SourceKind::AwsService, _) => {
                 aws = Some(true);
                 d.set_some(DerivedField::SrcAwsService, record.source_ip.as_deref());
-                Some("aws".to_string())
+                Some(Network::Aws)
             }
             (SourceKind::AwsInternal, _) => {
                 aws = Some(true);
-                Some("aws".to_string())
+                Some(Network::Aws)
             }
             (_, Some(_)) if source.private() => {
                 d.set(DerivedField::SrcPrivate, true);
                 let endpoint = record.visit(&self.vpc_endpoint, &mut |v| v.text().is_some_and(|t| !t.is_empty()));
                 if endpoint {
                     aws = Some(true);
-                    Some("vpc".to_string())
+                    Some(Network::Vpc)
                 } else {
-                    Some("private".to_string())
+                    Some(Network::Private)
                 }
             }
             (_, Some(ip)) => {
@@ -112,17 +120,23 @@ impl Context {
                 d.set_some(DerivedField::SrcAsOrg, geo.as_org.as_deref());
                 d.set_some(DerivedField::SrcCountry, geo.country.as_deref());
                 Some(match (aws, geo.asn) {
-                    (Some(true), _) => "aws".to_string(),
-                    (_, Some(asn)) => format!("AS{asn}"),
-                    (_, None) => prefix_network(ip),
+                    (Some(true), _) => Network::Aws,
+                    (_, Some(asn)) => Network::Other(format!("AS{asn}")),
+                    (_, None) => Network::Other(prefix_network(ip)),
                 })
             }
             _ => None,
         };
         d.set_some(DerivedField::SrcAws, aws);
-        d.set_some(DerivedField::SrcNetwork, network);
+        match network {
+            Some(Network::Aws) => d.set_word(DerivedField::SrcNetwork, "aws"),
+            Some(Network::Vpc) => d.set_word(DerivedField::SrcNetwork, "vpc"),
+            Some(Network::Private) => d.set_word(DerivedField::SrcNetwork, "private"),
+            Some(Network::Other(name)) => d.set(DerivedField::SrcNetwork, name),
+            None => {}
+        }
         let principal = principal::classify(record, source.kind);
-        d.set(DerivedField::PrincipalKind, principal.kind.name());
+        d.set_word(DerivedField::PrincipalKind, principal.kind.name());
         d.set_some(DerivedField::PrincipalId, principal.id);
         d.set(DerivedField::PrincipalByAws, principal.by_aws);
         d.set_some(DerivedField::PrincipalInstance, principal.instance);

@@ -84,6 +84,8 @@ fields! {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DerivedValue {
     Str(Box<str>),
+    /// A fixed word (a kind, a state): no allocation for every record.
+    Word(&'static str),
     Bool(bool),
     Number(Number),
 }
@@ -93,6 +95,7 @@ impl DerivedValue {
     pub fn as_value(&self) -> Value<'_> {
         match self {
             DerivedValue::Str(s) => Value::Str(s),
+            DerivedValue::Word(s) => Value::Str(s),
             DerivedValue::Bool(b) => Value::Bool(*b),
             DerivedValue::Number(n) => Value::Number(n),
         }
@@ -102,8 +105,20 @@ impl DerivedValue {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             DerivedValue::Str(s) => serde_json::Value::String(s.to_string()),
+            DerivedValue::Word(s) => serde_json::Value::String(s.to_string()),
             DerivedValue::Bool(b) => serde_json::Value::Bool(*b),
             DerivedValue::Number(n) => serde_json::Value::Number(n.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for DerivedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DerivedValue::Str(s) => f.write_str(s),
+            DerivedValue::Word(s) => f.write_str(s),
+            DerivedValue::Bool(b) => write!(f, "{b}"),
+            DerivedValue::Number(n) => write!(f, "{n}"),
         }
     }
 }
@@ -163,10 +178,16 @@ impl Derived {
             .map(|at| &self.values[at].1)
     }
 
+    /// Sets `field` to a fixed word.
+    pub fn set_word(&mut self, field: DerivedField, word: &'static str) {
+        self.set(field, DerivedValue::Word(word));
+    }
+
     /// A string field's text.
     pub fn text(&self, field: DerivedField) -> Option<&str> {
         match self.get(field) {
             Some(DerivedValue::Str(s)) => Some(s),
+            Some(DerivedValue::Word(s)) => Some(s),
             _ => None,
         }
     }

@@ -61,11 +61,7 @@ pub(crate) fn write(out: &mut dyn Write, findings: &[Finding]) -> io::Result<()>
                     .context
                     .as_deref()
                     .and_then(|d| d.get(field))
-                    .map(|v| match v {
-                        DerivedValue::Str(s) => s.to_string(),
-                        DerivedValue::Bool(b) => b.to_string(),
-                        DerivedValue::Number(n) => n.to_string(),
-                    })
+                    .map(DerivedValue::to_string)
                     .unwrap_or_default();
                 row.push(value);
             }
