@@ -33,6 +33,7 @@ pub struct Context {
     baselines: Option<Baselines>,
     options: BaselineOptions,
     vpc_endpoint: FieldPath,
+    web_identity: FieldPath,
 }
 
 /// A worker's memory of GeoIP answers (consecutive events mostly come from a few addresses).
@@ -50,6 +51,7 @@ impl Context {
             baselines: None,
             options: BaselineOptions::default(),
             vpc_endpoint: FieldPath::new("vpcEndpointId"),
+            web_identity: principal::web_identity_path(),
         }
     }
 
@@ -82,7 +84,7 @@ impl Context {
 
     /// Works out the derived fields of `record`.
     pub fn derive(&self, record: &Record<'_>, cache: &mut Cache) -> Derived {
-        let mut d = Derived::default();
+        let mut d = Derived::with_capacity(12);
         let source = Source::classify(record.source_ip.as_deref());
         d.set_word(DerivedField::SrcKind, source.kind.name());
         let mut aws = None;
@@ -135,7 +137,7 @@ impl Context {
             Some(Network::Other(name)) => d.set(DerivedField::SrcNetwork, name),
             None => {}
         }
-        let principal = principal::classify(record, source.kind);
+        let principal = principal::classify(record, source.kind, &self.web_identity);
         d.set_word(DerivedField::PrincipalKind, principal.kind.name());
         d.set_some(DerivedField::PrincipalId, principal.id);
         d.set(DerivedField::PrincipalByAws, principal.by_aws);

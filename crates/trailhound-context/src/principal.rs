@@ -1,7 +1,7 @@
 //! Who made a call: the kind of principal, the identity baselines are kept for, and whether AWS
 //! made the call itself.
 
-use trailhound_event::Record;
+use trailhound_event::{FieldPath, Record};
 
 use crate::source::SourceKind;
 
@@ -55,8 +55,14 @@ pub struct Principal {
     pub by_aws: bool,
 }
 
-/// Classifies the principal of `record`, whose `sourceIPAddress` is of kind `source`.
-pub fn classify(record: &Record<'_>, source: SourceKind) -> Principal {
+/// `userIdentity.sessionContext.webIdFederationData.federatedProvider`: build it once.
+pub fn web_identity_path() -> FieldPath {
+    FieldPath::new("userIdentity.sessionContext.webIdFederationData.federatedProvider")
+}
+
+/// Classifies the principal of `record`, whose `sourceIPAddress` is of kind `source`;
+/// `web_identity` is [`web_identity_path`].
+pub fn classify(record: &Record<'_>, source: SourceKind, web_identity: &FieldPath) -> Principal {
     let identity = &record.identity;
     let arn = identity.arn.as_deref();
     let issuer = identity
@@ -98,7 +104,7 @@ pub fn classify(record: &Record<'_>, source: SourceKind) -> Principal {
             } else if role.starts_with("AWSReservedSSO_")
                 || session.contains('@')
                 || record.console_session.as_deref() == Some("true")
-                || has_web_identity(record)
+                || has_web_identity(record, web_identity)
             {
                 (PrincipalKind::Person, arn.map(str::to_string))
             } else {
@@ -138,12 +144,13 @@ fn is_instance_id(session: &str) -> bool {
 
 /// A web-identity session (`sessionContext.webIdFederationData`) is a person's unless the
 /// provider is a workload's (EKS service accounts, GitHub Actions and the like use OIDC too, but
-/// their sessions are workload roles).
-fn has_web_identity(record: &Record<'_>) -> bool {
-    let raw = record.raw();
-    raw.contains("\"webIdFederationData\"")
-        && !raw.contains("oidc.eks.")
-        && !raw.contains("token.actions.githubusercontent.com")
+/// their sessions are workload roles). Only the identity member is read.
+fn has_web_identity(record: &Record<'_>, path: &FieldPath) -> bool {
+    record.visit(path, &mut |provider| {
+        provider
+            .text()
+            .is_some_and(|p| !p.contains("oidc.eks.") && !p.contains("token.actions.githubusercontent.com"))
+    })
 }
 
 #[cfg(test)]
@@ -155,7 +162,11 @@ mod tests {
             r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","sourceIPAddress":"{source}","userIdentity":{identity}}}"#
         );
         let record = Record::parse(&text).expect("record");
-        classify(&record, crate::source::Source::classify(Some(source)).kind)
+        classify(
+            &record,
+            crate::source::Source::classify(Some(source)).kind,
+            &web_identity_path(),
+        )
     }
 
     #[test]

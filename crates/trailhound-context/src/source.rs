@@ -81,11 +81,13 @@ impl Source {
 /// `service.amazonaws.com` (or a regional form, `*.amazonaws.com.cn`), as CloudTrail writes
 /// the service that made a call.
 fn is_service_name(value: &str) -> bool {
-    let host = value.to_ascii_lowercase();
-    (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn") || host.ends_with(".amazon.com"))
+    let host = value.as_bytes();
+    let ends_with =
+        |suffix: &[u8]| host.len() > suffix.len() && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix);
+    (ends_with(b".amazonaws.com") || ends_with(b".amazonaws.com.cn") || ends_with(b".amazon.com"))
         && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 fn private_v4(ip: Ipv4Addr) -> bool {

@@ -154,6 +154,13 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// Room for `n` values without growing.
+    pub fn with_capacity(n: usize) -> Derived {
+        Derived {
+            values: Vec::with_capacity(n),
+        }
+    }
+
     /// Sets `field` (replacing an earlier value).
     pub fn set(&mut self, field: DerivedField, value: impl Into<DerivedValue>) {
         let value = value.into();
