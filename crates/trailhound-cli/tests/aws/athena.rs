@@ -275,7 +275,16 @@ fn athena_pushed_down_queries_merge_in_time_order_and_equal_files() {
     let records = records();
     // Each query gets every row: the rows two queries share are kept once, and the engine
     // decides what is found, so the findings are those of the records whatever the SQL chose.
-    queue(&moto, (0..8).map(|_| result_set(&records)).collect());
+    let mut sets: Vec<Value> = (0..8).map(|_| result_set(&records)).collect();
+    // Two hostile rows in the first query's results: a struct that is not JSON, no event time.
+    let rows = sets[0]["rows"].as_array_mut().expect("rows");
+    let mut broken = rows[10].clone();
+    broken["Data"][1] = json!({"VarCharValue": "{type=IAMUser, arn=x}"});
+    let mut timeless = rows[11].clone();
+    timeless["Data"][2] = json!({});
+    rows.insert(5, broken);
+    rows.insert(6, timeless);
+    queue(&moto, sets);
     let remote = hunt_athena(&moto, &args);
     assert_eq!(remote.code, 0, "{}", remote.stderr);
     assert_eq!(findings(&remote.stdout), from_file(&records, &args));
@@ -291,13 +300,29 @@ fn athena_pushed_down_queries_merge_in_time_order_and_equal_files() {
         stderr.contains(&format!("pushed down as SQL in {queries} queries")),
         "{stderr}"
     );
+    // The first query has two rows more, which fit in its last page.
     assert!(
         stderr.contains(&format!(
-            "{} rows in {} pages (0 bad, {} returned by two queries)",
-            records.len() * queries,
+            "{} rows in {} pages (2 bad, {} returned by two queries)",
+            records.len() * queries + 2,
             (records.len() + 1).div_ceil(1000) * queries,
             records.len() * (queries - 1)
         )),
+        "{stderr}"
+    );
+    let first = calls
+        .iter()
+        .find(|(op, _)| op == "GetQueryResults")
+        .and_then(|(_, body)| body["QueryExecutionId"].as_str())
+        .expect("paged");
+    assert!(
+        stderr.contains(&format!(
+            "athena://primary/trails.cloudtrail query {first} row 5: column useridentity: not the JSON text of its struct"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("query {first} row 6: no eventtime that reads as a time")),
         "{stderr}"
     );
 }

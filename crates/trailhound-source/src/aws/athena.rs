@@ -538,9 +538,10 @@ impl Run {
 
     fn bad_row(&self, id: &str, row: u64, message: String) {
         add(&self.counters.bad_rows, 1);
+        // Rows are numbered from 1 after the header, as in the query's results.
         let problem = Problem {
-            file: format!("{} query {id}", self.name),
-            record: usize::try_from(row).ok(),
+            file: format!("{} query {id} row {row}", self.name),
+            record: None,
             line: None,
             kind: ProblemKind::Record,
             message,
@@ -627,7 +628,6 @@ mod tests {
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .start_paused(true)
             .build()
             .expect("runtime")
     }
@@ -647,12 +647,18 @@ mod tests {
         assert_eq!(pacing.backoff(10), StdDuration::from_secs(20), "bounded");
         assert_eq!(pacing.backoff(u32::MAX), StdDuration::from_secs(20));
 
+        // Short waits, for the test's sake.
+        let pacing = Pacing {
+            backoff: StdDuration::from_millis(10),
+            max_backoff: StdDuration::from_millis(40),
+            ..Pacing::default()
+        };
         let rt = runtime();
         let counters = AthenaCounters::default();
         let (_tx, mut rx) = watch::channel(false);
         // Throttled three times, then answered.
         let mut calls = 0;
-        let started = tokio::time::Instant::now();
+        let started = std::time::Instant::now();
         let result = rt.block_on(retried(&pacing, &counters, &mut rx, || {
             calls += 1;
             let n = calls;
@@ -661,7 +667,11 @@ mod tests {
         assert!(matches!(result, Ok(4)), "{result:?}");
         assert_eq!(counters.throttled.load(Ordering::Relaxed), 3);
         assert_eq!(counters.requests.load(Ordering::Relaxed), 4);
-        assert_eq!(rt.block_on(async { started.elapsed() }), StdDuration::from_millis(3500));
+        let waited = started.elapsed();
+        assert!(
+            waited >= StdDuration::from_millis(70) && waited < StdDuration::from_secs(5),
+            "{waited:?}"
+        );
 
         // Always throttled: gives up after `attempts`, naming the action.
         let counters = AthenaCounters::default();
@@ -691,6 +701,7 @@ mod tests {
     fn an_interrupt_ends_a_backoff() {
         let rt = runtime();
         let pacing = Pacing::default();
+        let started = std::time::Instant::now();
         let counters = AthenaCounters::default();
         let (tx, mut rx) = watch::channel(false);
         let result: Result<(), Stop> = rt.block_on(async {
@@ -698,12 +709,16 @@ mod tests {
                 tokio::time::sleep(StdDuration::from_millis(100)).await;
                 tx.send_replace(true);
                 // Kept alive until the waiter has seen it.
-                tokio::time::sleep(StdDuration::from_secs(60)).await;
+                tokio::time::sleep(StdDuration::from_secs(1)).await;
             });
             retried(&pacing, &counters, &mut rx, || async { Err(throttled()) }).await
         });
         assert!(matches!(result, Err(Stop::Interrupted)), "{result:?}");
         assert_eq!(counters.requests.load(Ordering::Relaxed), 1);
+        assert!(
+            started.elapsed() < StdDuration::from_millis(450),
+            "the 500 ms backoff was cut short"
+        );
     }
 
     #[test]
