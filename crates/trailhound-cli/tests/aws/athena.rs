@@ -211,7 +211,7 @@ fn athena_every_row_equals_files_with_paging_polling_throttling_and_cost() {
         .collect();
     // The built-in pack has rules with no SQL form: one query, every row of the window.
     assert!(
-        starts.len() >= 1 && starts.iter().all(|b| b == &starts[0]),
+        !starts.is_empty() && starts.iter().all(|b| b == &starts[0]),
         "{starts:?}"
     );
     let query = starts[0]["QueryString"].as_str().expect("SQL");

@@ -221,7 +221,6 @@ pub fn read(
     aws: &Aws,
     runtime: &tokio::runtime::Handle,
     table: &AthenaTable,
-    name: &str,
     plan: &AthenaPlan,
     output: Option<String>,
     pacing: Pacing,
@@ -231,7 +230,7 @@ pub fn read(
     let counters = std::sync::Arc::new(AthenaCounters::default());
     let run = Run {
         client: aws.athena(false),
-        name: name.to_string(),
+        name: crate::Input::Athena(table.clone()).describe(),
         region: aws.region().to_string(),
         table: table.clone(),
         output,

@@ -257,7 +257,6 @@ impl<S: Sink> Reader<'_, S> {
             self.remote.aws,
             rt,
             table,
-            &name,
             plan,
             options.output.clone(),
             Pacing::default(),
