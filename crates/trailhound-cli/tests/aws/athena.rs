@@ -402,3 +402,58 @@ fn max_scan_gb_refuses_before_any_query() {
     assert_eq!(no_since.code, 2, "{}", no_since.stderr);
     assert!(no_since.stderr.contains("give --since"), "{}", no_since.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_the_queries_it_started() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    // Queries stay QUEUED for a long time.
+    moto_api(
+        &moto,
+        "/moto-api/state-manager/set-transition",
+        &json!({"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1000}}),
+    );
+    let child = crate::support::trailhound_process()
+        .args(["hunt", TABLE, "--format", "jsonl", "--endpoint-url", &moto.url()])
+        .args(WINDOW)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("trailhound starts");
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&moto.recording)
+        .unwrap_or_default()
+        .contains("AmazonAthena.GetQueryExecution")
+    {
+        assert!(Instant::now() < deadline, "trailhound never polled its query");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("trailhound ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let calls = athena_calls(&moto);
+    let started: Vec<&str> = calls
+        .iter()
+        .filter(|(op, _)| op == "GetQueryExecution")
+        .filter_map(|(_, body)| body["QueryExecutionId"].as_str())
+        .collect();
+    let stopped: Vec<&str> = calls
+        .iter()
+        .filter(|(op, _)| op == "StopQueryExecution")
+        .filter_map(|(_, body)| body["QueryExecutionId"].as_str())
+        .collect();
+    assert_eq!(stopped, started[..1], "{calls:?}");
+    assert!(
+        stderr.contains(&format!(
+            "athena://primary/trails.cloudtrail: interrupted (stopped the queries this run had started: {})",
+            stopped[0]
+        )),
+        "{stderr}"
+    );
+}
