@@ -327,10 +327,15 @@ impl Run {
             }
             Err(stop) => return Err(stop),
         };
+        // The id is printed and sent back: only the shape Athena gives (a UUID) is taken.
         match started.query_execution_id() {
-            Some(id) if !id.is_empty() => Ok(id.to_string()),
+            Some(id)
+                if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Ok(id.to_string())
+            }
             _ => Err(Stop::Failed(format!(
-                "{}: Athena started a query but gave no query id",
+                "{}: Athena started a query but gave no usable query id",
                 self.name
             ))),
         }
