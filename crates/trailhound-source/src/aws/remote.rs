@@ -275,8 +275,19 @@ impl<S: Sink> Reader<'_, S> {
         let bad = get(&c.bad_rows);
         driven.problems_total += bad;
         driven.stats.records_invalid += bad;
-        let ids = done.map_err(ReadError::Remote)?;
         let scanned = get(&c.bytes_scanned) as f64;
+        let ids = done.map_err(|message| {
+            // What the queries that finished cost is billed all the same: say so.
+            ReadError::Remote(if scanned > 0.0 {
+                format!(
+                    "{message}; Athena had scanned {} (${:.4})",
+                    crate::decimal_size(scanned),
+                    athena::cost(scanned)
+                )
+            } else {
+                message
+            })
+        })?;
         let unmeasured = match get(&c.unmeasured) {
             0 => String::new(),
             n => format!(" ({n} queries gave no statistics)"),
