@@ -74,6 +74,9 @@ impl Pacing {
     }
 }
 
+/// Pages in a row without a usable row after which a query's answer is refused.
+const MAX_EMPTY_PAGES: usize = 1000;
+
 /// What the read did, for the run summary.
 #[derive(Debug, Default)]
 pub struct AthenaCounters {
@@ -439,8 +442,17 @@ impl Run {
         let mut seen_now: BTreeSet<String> = BTreeSet::new();
         loop {
             for stream in streams.iter_mut() {
+                // A page may hold only bad rows, but an answer that never ends is refused.
+                let mut empty = 0;
                 while stream.rows.is_empty() && !stream.done {
                     self.page(stream, interrupt).await?;
+                    empty += 1;
+                    if empty > MAX_EMPTY_PAGES {
+                        return Err(Stop::Failed(format!(
+                            "{}: Athena query {} gave {MAX_EMPTY_PAGES} pages in a row without a usable row",
+                            self.name, stream.id
+                        )));
+                    }
                 }
             }
             let next = streams
