@@ -1,5 +1,5 @@
-//! AWS client setup, built once for every command that talks to AWS (hunt's S3 and LookupEvents
-//! sources, inventory collection, the Lambda).
+//! AWS client setup, built once for every command that talks to AWS (hunt's S3, LookupEvents and
+//! Athena sources, inventory collection, the Lambda).
 //!
 //! Credentials come from the SDK's standard chain: environment, shared config and credentials
 //! files with profiles, SSO, `credential_process` (aws-vault), container and instance roles.
@@ -148,6 +148,16 @@ impl Aws {
             builder = builder.retry_config(RetryConfig::disabled());
         }
         aws_sdk_cloudtrail::Client::from_conf(builder.build())
+    }
+
+    /// An Athena client in the configured region; with `retries: false` the caller retries
+    /// itself (the Athena source does, to bound and count its backoff on throttling).
+    pub fn athena(&self, retries: bool) -> aws_sdk_athena::Client {
+        let mut builder = aws_sdk_athena::config::Builder::from(&self.config);
+        if !retries {
+            builder = builder.retry_config(RetryConfig::disabled());
+        }
+        aws_sdk_athena::Client::from_conf(builder.build())
     }
 
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {

@@ -1,5 +1,7 @@
 //! The shipped policy (`deploy/iam-policy.json`) allows every AWS call trailhound makes for
-//! hunting and inventory, and nothing that writes.
+//! hunting and inventory, and nothing that writes; the Athena source's calls are in a policy of
+//! their own (`deploy/iam-policy-athena.json`), whose only writes are the documented ones
+//! (starting and stopping queries, Athena writing their results), each on a named resource.
 //!
 //! The test reads every source file that uses the SDK (this crate, the remote sources, the
 //! inventory collectors, alert delivery), finds each SDK call (a `.send()` chain whose
@@ -56,6 +58,28 @@ const WRITE_VERBS: [&str; 25] = [
     "Restore",
 ];
 
+/// The service whose calls are in the Athena policy and nowhere else.
+const ATHENA: &str = "athena";
+
+/// Writes the Athena policy may hold, each on its named resources only: running queries in the
+/// workgroup (and stopping them on error or Ctrl-C), and Athena writing their results to the
+/// results location in the caller's name.
+const ATHENA_WRITES: [(&str, &str); 3] = [
+    ("athena:StartQueryExecution", "arn:aws:athena:"),
+    ("athena:StopQueryExecution", "arn:aws:athena:"),
+    ("s3:PutObject", "arn:aws:s3:::"),
+];
+
+/// What Athena reads in the caller's name while running a query: the table's definition in
+/// the Glue catalog, the trail bucket, and its own results (no trailhound code calls them).
+const ATHENA_ON_BEHALF: [&str; 5] = [
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+];
+
 /// Allowed although not called through a client: the SDK's credential provider assumes
 /// `--role-arn` with it, and only the identity that runs trailhound needs it.
 const ASSUME_ROLE: &str = "sts:AssumeRole";
@@ -100,6 +124,7 @@ fn client_service(name: &str) -> Option<&'static str> {
         "ssm" => "ssm",
         "secrets_manager" | "secretsmanager" => "secretsmanager",
         "securityhub" => "securityhub",
+        "athena" => "athena",
         _ => return None,
     })
 }
@@ -144,6 +169,7 @@ fn bindings(code: &str) -> BTreeMap<String, BTreeSet<&'static str>> {
             "ssm",
             "secrets_manager",
             "securityhub",
+            "athena",
         ] {
             if rhs.contains(&format!(".{client}(")) {
                 out.entry(name.clone()).or_default().extend(client_service(client));
@@ -324,10 +350,28 @@ fn calls() -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     (found, unknown)
 }
 
-fn policy_actions() -> Vec<String> {
-    let path = crate_dir().join("../../deploy/iam-policy.json");
+fn policy(name: &str) -> Value {
+    let path = crate_dir().join("../../deploy").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let policy: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A statement's actions or resources: one text or a list.
+fn texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(list) => list.iter().map(|a| a.as_str().expect("text").to_string()).collect(),
+        other => panic!("must be text or a list: {other}"),
+    }
+}
+
+fn is_write(action: &str) -> bool {
+    let verb = action.split_once(':').map_or(action, |(_, v)| v);
+    WRITE_VERBS.iter().any(|write| verb.starts_with(write))
+}
+
+fn policy_actions() -> Vec<String> {
+    let policy = policy("iam-policy.json");
     let mut actions = Vec::new();
     for statement in policy["Statement"].as_array().expect("Statement is an array") {
         assert_eq!(statement["Effect"], "Allow", "{statement}");
@@ -386,6 +430,13 @@ fn every_call_is_in_the_policy_and_the_policy_only_reads() {
     for (action, places) in &found {
         let service = action.split(':').next().unwrap_or_default();
         let key = action.to_ascii_lowercase();
+        if service == ATHENA {
+            assert!(
+                !allowed.contains(&key),
+                "{action} is the Athena source's: it belongs in deploy/iam-policy-athena.json only"
+            );
+            continue;
+        }
         if ALERT_SERVICES.contains(&service) {
             assert!(
                 !allowed.contains(&key),
@@ -416,6 +467,67 @@ fn every_call_is_in_the_policy_and_the_policy_only_reads() {
             "{action} is in the policy but nothing calls it: least privilege means removing it"
         );
     }
+}
+
+#[test]
+fn the_athena_policy_holds_the_athena_calls_and_only_its_documented_writes() {
+    let (found, unknown) = calls();
+    assert!(unknown.is_empty(), "{unknown:#?}");
+    let called: BTreeSet<String> = found
+        .keys()
+        .filter(|a| a.starts_with(&format!("{ATHENA}:")))
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    for expected in [
+        "athena:startqueryexecution",
+        "athena:getqueryexecution",
+        "athena:getqueryresults",
+        "athena:stopqueryexecution",
+    ] {
+        assert!(called.contains(expected), "{expected} not found in {called:?}");
+    }
+    let mut allowed = BTreeSet::new();
+    for statement in policy("iam-policy-athena.json")["Statement"]
+        .as_array()
+        .expect("Statement is an array")
+    {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        let resources = texts(&statement["Resource"]);
+        assert!(
+            resources.iter().all(|r| r != "*"),
+            "every statement of the Athena policy names its resources: {statement}"
+        );
+        for action in texts(&statement["Action"]) {
+            assert!(!action.contains('*'), "{action}: no wildcards");
+            let key = action.to_ascii_lowercase();
+            allowed.insert(key.clone());
+            if is_write(&action) {
+                let Some((_, prefix)) = ATHENA_WRITES
+                    .iter()
+                    .find(|(write, _)| write.eq_ignore_ascii_case(&action))
+                else {
+                    panic!("{action} writes and is not one of the Athena source's documented writes");
+                };
+                assert!(
+                    resources.iter().all(|r| r.starts_with(prefix)),
+                    "{action} only on {prefix}... resources: {statement}"
+                );
+            } else {
+                assert!(
+                    called.contains(&key) || ATHENA_ON_BEHALF.iter().any(|a| a.eq_ignore_ascii_case(&action)),
+                    "{action} is in the Athena policy but neither trailhound nor Athena on its behalf needs it"
+                );
+            }
+        }
+    }
+    for action in &called {
+        assert!(
+            allowed.contains(action),
+            "{action} is not in deploy/iam-policy-athena.json"
+        );
+    }
+    assert!(is_write("athena:StartQueryExecution") && is_write("s3:PutObject"));
+    assert!(!is_write("athena:GetQueryResults"));
 }
 
 #[test]

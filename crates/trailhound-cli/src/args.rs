@@ -252,9 +252,10 @@ impl From<AlertArg> for trailhound_alert::AlertKind {
 #[derive(Debug, Args, Clone)]
 pub struct ScanArgs {
     /// Files or folders of CloudTrail logs (.json, .json.gz, envelopes, arrays, NDJSON), - for
-    /// stdin, s3://BUCKET[/PREFIX] for a trail bucket (only the days in the window are listed), or
+    /// stdin, s3://BUCKET[/PREFIX] for a trail bucket (only the days in the window are listed),
     /// lookup:[all|REGION,...] for CloudTrail LookupEvents (management events of the last 90 days
-    /// only, at 2 requests/s per region).
+    /// only, at 2 requests/s per region), or athena://[WORKGROUP/]DATABASE.TABLE for the
+    /// CloudTrail table in Amazon Athena (`trailhound athena table`; needs --since).
     #[arg(value_name = "SOURCE", required = true)]
     pub sources: Vec<String>,
     /// Only events at or after this time: a duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
@@ -274,15 +275,27 @@ pub struct ScanArgs {
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
-    /// s3:// sources: only these accounts (comma-separated).
+    /// s3:// and athena:// sources: only these accounts (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub accounts: Vec<String>,
-    /// s3:// sources: only these regions (comma-separated).
+    /// s3:// and athena:// sources: only these regions (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
     pub regions: Vec<String>,
     /// s3:// sources: objects fetched at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// athena:// sources: where Athena writes query results [default: the workgroup's
+    /// configured location].
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/")]
+    pub athena_output: Option<String>,
+    /// athena:// sources: refuse to start queries expected to scan more than this many GB
+    /// (the expected scan needs --accounts; see --mb-per-partition).
+    #[arg(long, value_name = "GB")]
+    pub max_scan_gb: Option<f64>,
+    /// athena:// sources: average compressed size of one account-region-day, in MB, for the
+    /// expected scan [default: 1].
+    #[arg(long, value_name = "MB")]
+    pub mb_per_partition: Option<f64>,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]

@@ -90,6 +90,9 @@ impl Process {
     ) -> Result<(Vec<S>, trailhound_source::ReadReport)> {
         let remote = self.remote(&scan.read.inputs, &scan.aws)?;
         let bar = crate::progress::Bar::new(scan.progress);
-        Ok(trailhound_source::read_all(&scan.read, remote.as_ref(), &bar, make)?)
+        // Without rules an Athena source reads every event of the window.
+        let mut read = scan.read.clone();
+        trailhound_hunt::plan_athena(&mut read, None, chrono::Utc::now())?;
+        Ok(trailhound_source::read_all(&read, remote.as_ref(), &bar, make)?)
     }
 }

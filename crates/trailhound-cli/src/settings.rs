@@ -13,7 +13,8 @@ use trailhound_hunt::ContextOptions;
 use trailhound_output::Format;
 use trailhound_rules::Selection;
 use trailhound_source::{
-    Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_delivery_lag, parse_duration,
+    AthenaOptions, Input, ReadOptions, RemoteOptions, ScanOptions, TimeWindow, parse_bound, parse_delivery_lag,
+    parse_duration,
 };
 
 use crate::args::{AwsArgs, ContextArgs, HuntArgs, RuleSelection, ScanArgs};
@@ -105,6 +106,29 @@ impl ScanSettings {
                 bail!("--accounts: {account:?} is not a 12-digit account id");
             }
         }
+        // Accounts and regions go into Athena's SQL: region names are checked as names.
+        for region in &args.regions {
+            if region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                bail!("--regions: {region:?} is not a region name");
+            }
+        }
+        if let Some(output) = &args.athena_output
+            && !output.starts_with("s3://")
+        {
+            bail!("--athena-output: {output:?} is not an s3://BUCKET/PREFIX/ location");
+        }
+        let max_scan_bytes = match args.max_scan_gb {
+            Some(gb) if gb.is_finite() && gb >= 0.0 => Some((gb * 1e9) as u64),
+            Some(_) => bail!("--max-scan-gb must be a size in GB"),
+            None => None,
+        };
+        if args.mb_per_partition.is_some_and(|mb| !(mb.is_finite() && mb >= 0.0)) {
+            bail!("--mb-per-partition must be a size in MB");
+        }
         Ok(ScanSettings {
             read: ReadOptions {
                 inputs,
@@ -120,6 +144,12 @@ impl ScanSettings {
                     concurrency: args.concurrency,
                 },
                 since: None,
+                athena: AthenaOptions {
+                    output: args.athena_output.clone(),
+                    max_scan_bytes,
+                    mb_per_partition: args.mb_per_partition,
+                    plans: Default::default(),
+                },
             },
             progress: !quiet && std::io::stderr().is_terminal(),
             aws: AwsOptions::resolve(&args.aws),

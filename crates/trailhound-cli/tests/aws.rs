@@ -1,9 +1,11 @@
-//! The AWS-facing sources against real protocol peers: trail buckets on moto's server, and
-//! LookupEvents on a small server of our own (moto has no LookupEvents). Findings must equal
-//! those from hunting the same events on disk; request counts prove window pruning.
+//! The AWS-facing sources against real protocol peers: trail buckets and Athena on moto's
+//! server, and LookupEvents on a small server of our own (moto has no LookupEvents). Findings
+//! must equal those from hunting the same events on disk; request counts prove window pruning.
 
 #[path = "aws/alerts.rs"]
 mod alerts;
+#[path = "aws/athena.rs"]
+mod athena;
 #[path = "aws/inventory.rs"]
 mod inventory;
 #[path = "aws/lookup.rs"]

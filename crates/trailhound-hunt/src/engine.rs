@@ -176,6 +176,10 @@ pub fn hunt(
         rules.set_correlation_memory(bytes);
     }
     let mut read_options = options.read.clone();
+    crate::athena::plan_athena(&mut read_options, Some(rules), Utc::now())?;
+    // An Athena read pushed down returns only the rows some rule may match: baselines learned
+    // from them would miss what the principals usually do, so they are left as they were.
+    let partial = read_options.athena.plans.values().any(|plan| !plan.every_row);
     // The store is opened before reading, so a store that cannot be opened costs no scan.
     let mut store = match &options.store {
         Some(store_options) => Some(Store::open(&store_options.path)?),
@@ -220,14 +224,24 @@ pub fn hunt(
             .unwrap_or_else(Baselines::new);
         context.with_baselines(snapshot, c.baselines)
     });
-    let mut learned = context.as_ref().and_then(|c| c.baselines().cloned());
+    let mut learned = context
+        .as_ref()
+        .and_then(|c| c.baselines().cloned())
+        .filter(|_| !partial);
+    if partial && context.as_ref().is_some_and(|c| c.baselines().is_some()) {
+        notes.push("baselines not updated: the Athena queries return only the rows the rules may match".to_string());
+    }
     let make = || Worker {
         evaluator: Evaluator::new(rules, options.with_event),
         activity: options.activity.then(Activity::default),
         latest: None,
         context: context.as_ref(),
         cache: Cache::default(),
-        learned: context.as_ref().and_then(|c| c.baselines()).map(|_| Baselines::new()),
+        learned: context
+            .as_ref()
+            .and_then(|c| c.baselines())
+            .filter(|_| !partial)
+            .map(|_| Baselines::new()),
     };
     let mut dropped_profiles = 0;
     let mut activity = Activity::default();

@@ -8,11 +8,13 @@
 //! reported through [`Progress`], which the CLI draws as a bar and the Lambda ignores.
 
 pub mod activity;
+mod athena;
 mod engine;
 mod reasons;
 mod remember;
 
 pub use activity::Activity;
+pub use athena::{DEFAULT_MB_PER_PARTITION, plan_athena};
 pub use engine::{BaselineStatus, ContextOptions, HuntOptions, Hunted, StoreOptions, hunt, merge_correlation_states};
 pub use reasons::load_reasons;
 pub use remember::{Remembered, remember};
@@ -33,4 +35,7 @@ pub enum HuntError {
     Reasons(#[from] trailhound_finding::ReasonsError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// A source that cannot be planned (an Athena hunt without a window start).
+    #[error("{0}")]
+    Plan(String),
 }

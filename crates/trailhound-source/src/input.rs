@@ -1,7 +1,7 @@
 //! What the user named as a source on the command line.
 //!
-//! Remote sources (trail buckets, LookupEvents) are parsed whatever the build; reading them
-//! needs the `aws` feature (see `crate::aws`).
+//! Remote sources (trail buckets, LookupEvents, Athena tables) are parsed whatever the build;
+//! reading them needs the `aws` feature (see `crate::aws`).
 
 use std::path::PathBuf;
 
@@ -16,6 +16,24 @@ pub enum Input {
     S3 { bucket: String, prefix: String },
     /// `lookup:` with regions: the CloudTrail LookupEvents API.
     Lookup(LookupRegions),
+    /// `athena://[WORKGROUP/]DATABASE.TABLE`: the CloudTrail table in Amazon Athena.
+    Athena(AthenaTable),
+}
+
+/// The Athena table an `athena://` source queries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AthenaTable {
+    /// The workgroup queries run in; none: the caller's default (`primary`).
+    pub workgroup: Option<String>,
+    pub database: String,
+    pub table: String,
+}
+
+impl AthenaTable {
+    /// `DATABASE.TABLE`, as the queries name it.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.database, self.table)
+    }
 }
 
 /// The regions `lookup:` reads.
@@ -35,6 +53,23 @@ pub enum InputError {
     S3(String),
     #[error("{0}: a LookupEvents source is lookup:, lookup:all or lookup:REGION[,REGION...]")]
     Lookup(String),
+    #[error(
+        "{0}: an Athena source is athena://[WORKGROUP/]DATABASE.TABLE (letters, digits and _; a workgroup also - and .)"
+    )]
+    Athena(String),
+}
+
+/// A database or table name Athena accepts unquoted (and nothing that could change a query).
+fn athena_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn athena_workgroup(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 impl Input {
@@ -54,6 +89,22 @@ impl Input {
                 bucket: bucket.to_string(),
                 prefix: prefix.trim_start_matches('/').to_string(),
             })
+        } else if let Some(rest) = text.strip_prefix("athena://") {
+            let (workgroup, name) = match rest.split_once('/') {
+                Some((workgroup, name)) => (Some(workgroup), name),
+                None => (None, rest),
+            };
+            let Some((database, table)) = name.split_once('.') else {
+                return Err(InputError::Athena(text.to_string()));
+            };
+            if !athena_name(database) || !athena_name(table) || !workgroup.is_none_or(athena_workgroup) {
+                return Err(InputError::Athena(text.to_string()));
+            }
+            Ok(Input::Athena(AthenaTable {
+                workgroup: workgroup.map(str::to_string),
+                database: database.to_string(),
+                table: table.to_string(),
+            }))
         } else if let Some(rest) = text.strip_prefix("lookup:") {
             let regions = match rest {
                 "" => LookupRegions::Default,
@@ -86,12 +137,16 @@ impl Input {
             Input::Lookup(LookupRegions::Default) => "lookup:".to_string(),
             Input::Lookup(LookupRegions::All) => "lookup:all".to_string(),
             Input::Lookup(LookupRegions::List(regions)) => format!("lookup:{}", regions.join(",")),
+            Input::Athena(table) => match &table.workgroup {
+                Some(workgroup) => format!("athena://{workgroup}/{}", table.qualified()),
+                None => format!("athena://{}", table.qualified()),
+            },
         }
     }
 
     /// Whether reading this source needs AWS access.
     pub fn is_remote(&self) -> bool {
-        matches!(self, Input::S3 { .. } | Input::Lookup(_))
+        matches!(self, Input::S3 { .. } | Input::Lookup(_) | Input::Athena(_))
     }
 }
 
@@ -128,6 +183,32 @@ mod tests {
         );
         assert!(Input::parse("lookup:us-east-1,,x").is_err());
         assert!(Input::parse("lookup:US_EAST").is_err());
+        let athena = Input::parse("athena://primary/trails.cloudtrail").expect("athena");
+        assert_eq!(
+            athena,
+            Input::Athena(AthenaTable {
+                workgroup: Some("primary".into()),
+                database: "trails".into(),
+                table: "cloudtrail".into()
+            })
+        );
+        assert_eq!(athena.describe(), "athena://primary/trails.cloudtrail");
+        assert!(athena.is_remote());
+        assert_eq!(
+            Input::parse("athena://trails.cloudtrail").map(|i| i.describe()),
+            Ok("athena://trails.cloudtrail".to_string())
+        );
+        for bad in [
+            "athena://",
+            "athena://cloudtrail",
+            "athena://a.b.c",
+            "athena://db.t; DROP TABLE x",
+            "athena://db.`t`",
+            "athena://w g/db.t",
+            "athena://a/b/db.t",
+        ] {
+            assert!(Input::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(Input::parse("-"), Ok(Input::Stdin));
         assert_eq!(Input::parse("logs/"), Ok(Input::Path("logs/".into())));
     }

@@ -3,9 +3,10 @@
 //! This crate finds the files a read must scan (pruning by the time window using the AWS
 //! delivery layout), reads and inflates them, splits them into records and hands each record
 //! inside the window to a caller-supplied [`Sink`]. Bad files and records are reported and
-//! counted; the read goes on. With the `aws` feature it also reads trail buckets and the
-//! LookupEvents API ([`aws`]) on a runtime and connection its caller owns. It knows nothing of
-//! rules, findings or output formats.
+//! counted; the read goes on. With the `aws` feature it also reads trail buckets, the
+//! LookupEvents API and Athena tables ([`aws`]) on a runtime and connection its caller owns.
+//! It knows nothing of rules, findings or output formats: an Athena source's queries come from
+//! its caller ([`AthenaPlan`]).
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -19,10 +20,10 @@ mod window;
 
 pub use decode::decode;
 pub use discover::{FileTime, file_time};
-pub use input::{Input, InputError, LookupRegions};
+pub use input::{AthenaTable, Input, InputError, LookupRegions};
 pub use read::{
-    BATCH_WIDTH_HOURS, Cursors, Progress, ReadError, ReadOptions, ReadReport, Remote, RemoteOptions, Silent, read,
-    read_all,
+    ATHENA_PRICE_PER_TB, AthenaOptions, AthenaPlan, BATCH_WIDTH_HOURS, Cursors, Progress, ReadError, ReadOptions,
+    ReadReport, Remote, RemoteOptions, RowToRecord, Silent, decimal_size, read, read_all,
 };
 pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,

@@ -50,6 +50,56 @@ pub struct ReadOptions {
     pub remote: RemoteOptions,
     /// Cursors of an incremental read (remote sources start after them).
     pub since: Option<Cursors>,
+    /// How `athena://` sources are read.
+    pub athena: AthenaOptions,
+}
+
+/// How `athena://` sources are read. Plain values: the queries come from the caller, which knows
+/// the rules (`trailhound_hunt` plans them from `trailhound_rules::sql`).
+#[derive(Debug, Clone, Default)]
+pub struct AthenaOptions {
+    /// Where Athena writes query results (`s3://...`); none: the workgroup's configured location.
+    pub output: Option<String>,
+    /// Refuse to start a plan expected to scan more bytes than this.
+    pub max_scan_bytes: Option<u64>,
+    /// Compressed MB of one account-region-day, for the expected scan (none: 1 MB).
+    pub mb_per_partition: Option<f64>,
+    /// The plan of each `athena://` source, by its text ([`crate::Input::describe`]).
+    pub plans: BTreeMap<String, AthenaPlan>,
+}
+
+/// The record text of a result row: the column names and the row's values as Athena returns
+/// them (text, `None` for null), or why the row is refused.
+pub type RowToRecord = fn(&[String], &[Option<String>]) -> Result<String, String>;
+
+/// What an `athena://` source runs.
+#[derive(Debug, Clone)]
+pub struct AthenaPlan {
+    /// The queries' SQL, each ordered by `eventtime`: their rows are merged in time order.
+    pub queries: Vec<String>,
+    /// The bytes the queries are expected to scan, or why that cannot be estimated.
+    pub expected_scan: Result<u64, String>,
+    /// Lines for the run summary about the plan (what is pushed down, what is not).
+    pub notes: Vec<String>,
+    /// Turns a row back into the record the engine reads.
+    pub to_record: RowToRecord,
+    /// The queries return every row of the window (otherwise only rows some rule may match).
+    pub every_row: bool,
+}
+
+/// Athena's price per TB scanned in most regions, in USD.
+pub const ATHENA_PRICE_PER_TB: f64 = 5.0;
+
+/// Bytes in a decimal unit, as Athena bills them (`1.23 GB`).
+pub fn decimal_size(bytes: f64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", units[unit])
 }
 
 /// How remote sources (`s3://`, `lookup:`) are read.
@@ -125,6 +175,7 @@ pub fn read<S: Sink>(
     batched: bool,
     on_batch: &mut dyn FnMut(Vec<S>, Option<DateTime<Utc>>),
 ) -> Result<ReadReport, ReadError> {
+    check_scan_budget(&options.athena)?;
     let plan = plan(options)?;
     let remote_inputs: Vec<&Input> = options.inputs.iter().filter(|i| i.is_remote()).collect();
     let local = remote_inputs.is_empty() || options.inputs.iter().any(|i| !i.is_remote());
@@ -216,6 +267,33 @@ pub fn read_all<S: Sink>(
         tracing::info!("{note}");
     }
     Ok((sinks, report))
+}
+
+/// `--max-scan-gb`: a read whose Athena plans are expected to scan more than the budget is
+/// refused before any query starts, and so is one whose scan cannot be estimated.
+fn check_scan_budget(athena: &AthenaOptions) -> Result<(), ReadError> {
+    let Some(max) = athena.max_scan_bytes else {
+        return Ok(());
+    };
+    let mut total: u64 = 0;
+    for (name, plan) in &athena.plans {
+        match &plan.expected_scan {
+            Ok(bytes) => total = total.saturating_add(*bytes),
+            Err(why) => {
+                return Err(ReadError::Remote(format!(
+                    "{name}: the expected scan cannot be estimated ({why}), so --max-scan-gb cannot be checked: no query was started"
+                )));
+            }
+        }
+    }
+    if total > max {
+        return Err(ReadError::Remote(format!(
+            "the Athena plan is expected to scan {:.2} GB, above --max-scan-gb {:.2}: no query was started (narrow --since, --accounts or --regions, or raise the budget)",
+            total as f64 / 1e9,
+            max as f64 / 1e9
+        )));
+    }
+    Ok(())
 }
 
 /// The local files a read of `options` will scan, after checking the paths exist.

@@ -143,7 +143,7 @@ impl Plan {
             match input {
                 Input::Stdin => plan.stdin = true,
                 // Read by trailhound-aws and scanned with `scan_objects`.
-                Input::S3 { .. } | Input::Lookup(_) => {}
+                Input::S3 { .. } | Input::Lookup(_) | Input::Athena(_) => {}
                 Input::Path(path) => {
                     if !path.exists() {
                         plan.stats.files_failed += 1;
@@ -373,7 +373,7 @@ impl<'s, S> Worker<'s, S> {
 /// [`MAX_PROBLEMS_SHOWN`] holds across batches and the "not shown" line is said once.
 #[derive(Debug, Default)]
 pub struct ProblemBudget {
-    pub(crate) shown: AtomicUsize,
+    pub(crate) shown: std::sync::Arc<AtomicUsize>,
 }
 
 impl ProblemBudget {
@@ -405,7 +405,7 @@ pub fn scan_part<S: Sink>(
     budget
         .shown
         .fetch_add(usize::try_from(problems).unwrap_or(usize::MAX), Ordering::Relaxed);
-    let shown = &budget.shown;
+    let shown: &AtomicUsize = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
     let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
@@ -505,7 +505,7 @@ where
     I: Iterator<Item = Fetched> + Send,
 {
     let started = Instant::now();
-    let shown = &budget.shown;
+    let shown: &AtomicUsize = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
     let workers: Vec<Worker<'_, S>> = objects
         .par_bridge()

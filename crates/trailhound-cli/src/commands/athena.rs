@@ -1,5 +1,5 @@
 //! `trailhound athena table | plan`: the CloudTrail table for Athena, and what a hunt on it would
-//! run and scan. Both only print; nothing here calls AWS.
+//! run and scan. Both only print; nothing here calls AWS (`hunt athena://` runs the queries).
 
 use std::io::{self, Write};
 
@@ -185,6 +185,12 @@ fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
                 "not compiled     {}: {}",
                 printable(&rule.id),
                 printable(&reason.0)
+            )?;
+        }
+        if !compiled.refused.is_empty() {
+            writeln!(
+                out,
+                "hunt athena://   with the rules not compiled, `trailhound hunt athena://...` runs one query for every row of the window (same scan, every row returned); leave them out (--exclude-rule) to push the others down"
             )?;
         }
         Ok(())

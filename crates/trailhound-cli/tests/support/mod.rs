@@ -137,7 +137,12 @@ impl Drop for Moto {
 /// The binary, with an environment that can only reach the given endpoint: fake static
 /// credentials, no profiles, no instance metadata.
 pub fn trailhound() -> Command {
-    let mut cmd = Command::cargo_bin("trailhound").expect("binary built");
+    Command::from_std(trailhound_process())
+}
+
+/// [`trailhound`] as a plain process, for a test that must signal it while it runs.
+pub fn trailhound_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("trailhound"));
     for var in [
         "NO_COLOR",
         "TRAILHOUND_LOG",

@@ -9,7 +9,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::table::{COLUMNS, Shape};
-use super::{Dialect, quote};
+use super::{Dialect, quote, where_clauses};
+use crate::rule::Rule;
 
 /// Athena refuses query text over 262,144 bytes; stay well below it.
 pub const MAX_QUERY_BYTES: usize = 200_000;
@@ -87,6 +88,18 @@ impl Scope {
         ));
         parts.join(" AND ")
     }
+
+    /// The account-region-day partitions the window reads: `None` when no accounts are named
+    /// (how many the table holds is not known here). Regions not named are the 17 default ones.
+    pub fn partitions(&self) -> Option<u64> {
+        let accounts = self.accounts.len() as u64;
+        let regions = if self.regions.is_empty() {
+            DEFAULT_REGIONS.len()
+        } else {
+            self.regions.len()
+        } as u64;
+        (accounts > 0).then(|| accounts * regions * self.days().len() as u64)
+    }
 }
 
 /// The select list: every column, structs as JSON text (Athena returns every value as text).
@@ -152,6 +165,95 @@ pub fn queries(table: &str, scope: &Scope, compiled: &[(String, String)], dialec
     out
 }
 
+/// What a hunt on the table runs: the rules' conditions OR-ed into as few queries as fit, each
+/// ordered by event time (the reader merges them into one stream in time order), or one query
+/// for every row of the window when some rule has no SQL form. The engine evaluates the rows
+/// again: the SQL only chooses which rows come back, never what is found.
+#[derive(Debug, Clone)]
+pub struct HuntPlan {
+    pub queries: Vec<Query>,
+    /// Detection rules whose condition the queries carry.
+    pub compiled: usize,
+    /// Why the queries return every row of the window's partitions, when they do.
+    pub every_row: Option<String>,
+}
+
+impl HuntPlan {
+    /// The bytes the plan is expected to scan at `mb_per_partition` (compressed MB of one
+    /// account-region-day): each query reads every partition of the window whatever its
+    /// condition. `None` when the partitions cannot be counted (see [`Scope::partitions`]).
+    pub fn expected_scan(&self, scope: &Scope, mb_per_partition: f64) -> Option<f64> {
+        scope
+            .partitions()
+            .map(|partitions| partitions as f64 * mb_per_partition * 1e6 * self.queries.len() as f64)
+    }
+}
+
+/// Rules named in a reason: the first few.
+const NAMED: usize = 3;
+
+/// The hunt of `detections` (detection rules, filters attached, as a [`crate::RuleSet`] holds
+/// them; correlations are evaluated over the rows of the rules they count) over `table` in
+/// `scope`.
+pub fn hunt<'r>(table: &str, scope: &Scope, detections: impl IntoIterator<Item = &'r Rule>) -> HuntPlan {
+    let detections: Vec<&Rule> = detections
+        .into_iter()
+        .filter(|r| !r.is_filter() && !r.is_correlation())
+        .collect();
+    let compiled = where_clauses(detections.iter().copied(), Dialect::Athena);
+    let every_row = if detections.is_empty() {
+        Some("no detection rules to push down: every event of the window is read".to_string())
+    } else if !compiled.refused.is_empty() {
+        let named: Vec<String> = compiled
+            .refused
+            .iter()
+            .take(NAMED)
+            .map(|(rule, reason)| format!("{} ({reason})", rule.id))
+            .collect();
+        let more = compiled.refused.len().saturating_sub(NAMED);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{} rules have no SQL form and must see every record, so every row of the window is read: {}{more}; leave them out (--exclude-rule) to push the others down",
+            compiled.refused.len(),
+            named.join(", ")
+        ))
+    } else {
+        None
+    };
+    let queries = if every_row.is_some() {
+        vec![Query {
+            rules: detections.iter().map(|r| r.id.clone()).collect(),
+            sql: format!(
+                "SELECT {} FROM {table} WHERE {}",
+                select_list(Dialect::Athena),
+                scope.filter()
+            ),
+        }]
+    } else {
+        let conditions: Vec<(String, String)> = compiled
+            .rules
+            .iter()
+            .map(|(rule, condition)| (rule.id.clone(), condition.clone()))
+            .collect();
+        queries(table, scope, &conditions, Dialect::Athena)
+    };
+    HuntPlan {
+        queries: queries
+            .into_iter()
+            .map(|mut query| {
+                query.sql.push_str(" ORDER BY eventtime");
+                query
+            })
+            .collect(),
+        compiled: if every_row.is_some() { 0 } else { compiled.rules.len() },
+        every_row,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +278,64 @@ mod tests {
         assert!(filter.contains("\"account\" IN ('111122223333')"), "{filter}");
         assert!(!filter.contains("region"), "{filter}");
         assert!(filter.contains("eventtime < '2026-11-22T00:00:00Z'"), "{filter}");
+    }
+
+    fn rules(text: &str) -> crate::RuleSet {
+        let (rules, errors) = crate::parse_rules(&crate::RuleFile {
+            path: "test.yml".into(),
+            text: text.into(),
+            tests: None,
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let (set, errors) = crate::RuleSet::new(rules);
+        assert!(errors.is_empty(), "{errors:?}");
+        set
+    }
+
+    #[test]
+    fn a_hunt_pushes_compiled_rules_down_or_reads_every_row() {
+        let set = rules(
+            "title: t\nid: stop\nlogsource: {product: aws, service: cloudtrail}\nlevel: high\n\
+             detection: {selection: {eventName: StopLogging}, condition: selection}\n",
+        );
+        let plan = hunt("trails.cloudtrail", &scope(), set.rules());
+        assert_eq!(plan.every_row, None);
+        assert_eq!((plan.queries.len(), plan.compiled), (1, 1));
+        let sql = &plan.queries[0].sql;
+        assert!(sql.starts_with("SELECT eventversion, "), "{sql}");
+        assert!(sql.contains("FROM trails.cloudtrail WHERE \"day\" BETWEEN"), "{sql}");
+        assert!(sql.contains("stoplogging"), "{sql}");
+        assert!(sql.ends_with(") ORDER BY eventtime"), "{sql}");
+        assert_eq!(scope().partitions(), Some(17 * 3));
+        assert_eq!(plan.expected_scan(&scope(), 2.0), Some(17.0 * 3.0 * 2e6));
+
+        let keyword = rules(
+            "title: k\nid: keyword\nlogsource: {product: aws, service: cloudtrail}\nlevel: high\n\
+             detection: {keywords: [mimikatz], condition: keywords}\n",
+        );
+        let plan = hunt("t", &scope(), keyword.rules());
+        let reason = plan.every_row.expect("every row");
+        assert!(reason.starts_with("1 rules have no SQL form"), "{reason}");
+        assert!(reason.contains("keyword ("), "{reason}");
+        assert_eq!(plan.queries.len(), 1);
+        assert!(
+            plan.queries[0]
+                .sql
+                .ends_with("eventtime < '2026-11-22T00:00:00Z' ORDER BY eventtime"),
+            "{}",
+            plan.queries[0].sql
+        );
+        let none = hunt("t", &scope(), []);
+        assert!(none.every_row.is_some());
+        let unnamed = Scope {
+            accounts: vec![],
+            ..scope()
+        };
+        assert_eq!(plan_scan(&unnamed), None);
+    }
+
+    fn plan_scan(scope: &Scope) -> Option<f64> {
+        hunt("t", scope, []).expected_scan(scope, 1.0)
     }
 
     #[test]

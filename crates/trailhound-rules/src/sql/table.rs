@@ -329,6 +329,32 @@ pub fn record(row: &Map<String, Value>) -> String {
     format!("{{{}}}", members.join(","))
 }
 
+/// The record for a row as Athena's `GetQueryResults` returns it: every value as text (`None`
+/// for SQL null), struct and array columns as the JSON text [`super::plan::select_list`] asks
+/// for, `names` the result's column names (any case; columns not in the table are ignored).
+/// A row is refused with the reason when its shape is wrong (a value count that is not the
+/// column count, a struct column that is not JSON): rows come from outside and may be hostile.
+pub fn record_from_text(names: &[String], cells: &[Option<String>]) -> Result<String, String> {
+    if names.len() != cells.len() {
+        return Err(format!("{} values for {} columns", cells.len(), names.len()));
+    }
+    let mut row = Map::new();
+    for (name, cell) in names.iter().zip(cells) {
+        let Some(text) = cell else { continue };
+        let column = name.to_ascii_lowercase();
+        let Some((_, shape)) = COLUMNS.iter().find(|(field, _)| field.eq_ignore_ascii_case(&column)) else {
+            continue;
+        };
+        let value = match shape {
+            Shape::Struct(_) | Shape::Elements(_) => serde_json::from_str::<Value>(text)
+                .map_err(|err| format!("column {column}: not the JSON text of its struct: {err}"))?,
+            Shape::Text | Shape::Boolean | Shape::Json => Value::String(text.clone()),
+        };
+        row.insert(column, value);
+    }
+    Ok(record(&row))
+}
+
 /// The table `trailhound athena table` describes.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -440,6 +466,47 @@ mod tests {
         let back = record(row.as_object().expect("object"));
         assert!(back.contains(r#""requestParameters":{"b":1,"a":["x y"]}"#), "{back}");
         assert!(back.contains(r#""readOnly":true"#), "{back}");
+    }
+
+    #[test]
+    fn rows_as_athena_returns_them_become_records() {
+        let original = serde_json::json!({
+            "eventTime": "2024-03-01T12:00:00Z", "eventName": "CreateUser", "readOnly": false,
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/a"},
+            "requestParameters": {"userName": "bob"},
+            "resources": [{"arn": "arn:x", "type": "T"}]
+        });
+        let row = row(&original.to_string()).expect("row");
+        // Athena gives text: structs as JSON text (json_format), nulls as no value.
+        let (names, cells): (Vec<String>, Vec<Option<String>>) = row
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(name, value)| {
+                let cell = match value {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                };
+                (name.to_ascii_uppercase(), cell)
+            })
+            .unzip();
+        let text = record_from_text(&names, &cells).expect("record");
+        let back: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(back["userIdentity"]["arn"], "arn:aws:iam::1:user/a");
+        assert_eq!(back["requestParameters"], original["requestParameters"]);
+        assert_eq!(back["resources"][0]["type"], "T");
+        assert_eq!(back["readOnly"], false);
+        assert_eq!(back["eventTime"], "2024-03-01T12:00:00Z");
+
+        let mut broken = cells.clone();
+        let at = names.iter().position(|n| n == "USERIDENTITY").expect("column");
+        broken[at] = Some("{type=IAMUser}".into());
+        let err = record_from_text(&names, &broken).expect_err("not JSON");
+        assert!(err.starts_with("column useridentity: "), "{err}");
+        assert!(record_from_text(&names, &cells[1..]).is_err(), "a value short");
+        let unknown = record_from_text(&["surprise".into()], &[Some("x".into())]).expect("ignored");
+        assert_eq!(unknown, "{}");
     }
 
     #[test]

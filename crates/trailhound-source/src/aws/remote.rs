@@ -1,5 +1,6 @@
-//! Reading trail buckets and LookupEvents for [`crate::read`]: discover, list the window's day
-//! folders, fetch concurrently on the caller's runtime, scan on rayon as objects arrive.
+//! Reading trail buckets, LookupEvents and Athena tables for [`crate::read`]: discover, list the
+//! window's day folders, fetch concurrently on the caller's runtime (or run the Athena plan's
+//! queries), scan on rayon as objects arrive.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,10 +8,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::athena::{self, Pacing};
 use super::cursor::Cursor;
 use super::lookup::{self, LookupOptions};
 use super::s3::{ListCounts, ObjectRef, S3Options, Scope, TrailBucket};
-use crate::input::{Input, LookupRegions};
+use crate::input::{AthenaTable, Input, LookupRegions};
 use crate::read::{Progress, ReadError, ReadOptions, ReadReport, Remote};
 use crate::scan::{Fetched, ProblemBudget, ScanReport, Sink, delivery_batches, scan_objects};
 
@@ -41,6 +43,7 @@ impl<S: Sink> Reader<'_, S> {
                 absorb(scanned, None, report);
                 Ok(())
             }
+            Input::Athena(table) => self.athena(table, absorb, report),
             Input::Path(_) | Input::Stdin => Ok(()),
         }
     }
@@ -228,6 +231,96 @@ impl<S: Sink> Reader<'_, S> {
             driven.cursors.insert(("lookup".to_string(), region), cursor.to_text());
         }
         Ok(report)
+    }
+}
+
+impl<S: Sink> Reader<'_, S> {
+    /// An Athena table: the plan's queries, their rows merged in event-time order and scanned
+    /// batch by batch, each with its watermark.
+    fn athena(
+        &self,
+        table: &AthenaTable,
+        absorb: &mut Absorb<'_, S>,
+        driven: &mut ReadReport,
+    ) -> Result<(), ReadError> {
+        let name = Input::Athena(table.clone()).describe();
+        let options = &self.options.athena;
+        let Some(plan) = options.plans.get(&name) else {
+            return Err(ReadError::Remote(format!(
+                "{name}: no query plan was made for this source"
+            )));
+        };
+        driven.notes.extend(plan.notes.iter().cloned());
+        let rt = self.remote.runtime;
+        let started = std::time::Instant::now();
+        let mut read = athena::read(
+            self.remote.aws,
+            rt,
+            table,
+            plan,
+            options.output.clone(),
+            Pacing::default(),
+            self.budget.shown.clone(),
+        );
+        while let Some(batch) = read.batches.blocking_recv() {
+            self.progress.planned(batch.objects.len() as u64);
+            let report = self.scan_batch(batch.objects);
+            absorb(report, batch.watermark, driven);
+        }
+        let done = rt
+            .block_on(read.done)
+            .map_err(|e| ReadError::Remote(format!("{name}: Athena reader: {e}")))?;
+        let c = &read.counters;
+        let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let bad = get(&c.bad_rows);
+        driven.problems_total += bad;
+        driven.stats.records_invalid += bad;
+        let scanned = get(&c.bytes_scanned) as f64;
+        let ids = done.map_err(|message| {
+            // What the queries that finished cost is billed all the same: say so.
+            ReadError::Remote(if scanned > 0.0 {
+                format!(
+                    "{message}; Athena had scanned {} (${:.4})",
+                    crate::decimal_size(scanned),
+                    athena::cost(scanned)
+                )
+            } else {
+                message
+            })
+        })?;
+        let unmeasured = match get(&c.unmeasured) {
+            0 => String::new(),
+            n => format!(" ({n} queries gave no statistics)"),
+        };
+        driven.notes.push(format!(
+            "{name}: {} queries ({}); {} rows in {} pages ({bad} bad, {} returned by two queries); {} requests ({} throttled); {:.1} s",
+            ids.len(),
+            ids.join(", "),
+            get(&c.rows),
+            get(&c.pages),
+            get(&c.duplicates),
+            get(&c.requests),
+            get(&c.throttled),
+            started.elapsed().as_secs_f64(),
+        ));
+        driven.notes.push(format!(
+            "{name}: Athena scanned {}{unmeasured}: ${:.4} at ${} per TB",
+            crate::decimal_size(scanned),
+            athena::cost(scanned),
+            crate::ATHENA_PRICE_PER_TB
+        ));
+        Ok(())
+    }
+
+    /// Scans one batch of objects (already in memory).
+    fn scan_batch(&self, objects: Vec<Fetched>) -> ScanReport<S> {
+        scan_objects(
+            objects.into_iter(),
+            &self.options.scan,
+            self.make,
+            &|_| self.progress.read(),
+            self.budget,
+        )
     }
 }
 

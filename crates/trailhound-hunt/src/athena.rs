@@ -1,0 +1,81 @@
+//! The plan of each `athena://` source of a read: the rule set's detections compiled to SQL and
+//! OR-ed into as few queries as fit (`trailhound_rules::sql::plan::hunt`), pruned to the
+//! window's days and the accounts and regions asked for, with the scan they are expected to
+//! cost. The source crate runs the plan; it is made here because the rules are here.
+
+use chrono::{DateTime, Utc};
+use trailhound_rules::RuleSet;
+use trailhound_rules::sql::plan::{self, DEFAULT_REGIONS, Scope};
+use trailhound_rules::sql::table::record_from_text;
+use trailhound_source::{ATHENA_PRICE_PER_TB, AthenaPlan, Input, ReadOptions, decimal_size};
+
+use crate::HuntError;
+
+/// Compressed MB of one account-region-day when `--mb-per-partition` is not given.
+pub const DEFAULT_MB_PER_PARTITION: f64 = 1.0;
+
+/// Plans every `athena://` input of `read` for `rules` (none: every event of the window, as
+/// `events` and `timeline` read). The window must have a start: it chooses the day partitions.
+pub fn plan_athena(read: &mut ReadOptions, rules: Option<&RuleSet>, now: DateTime<Utc>) -> Result<(), HuntError> {
+    for input in &read.inputs {
+        let Input::Athena(table) = input else { continue };
+        let name = input.describe();
+        let window = read.scan.window;
+        let Some(since) = window.since else {
+            return Err(HuntError::Plan(format!(
+                "{name}: give --since: an Athena hunt reads the day partitions of its window"
+            )));
+        };
+        let scope = Scope {
+            since,
+            until: window.until.unwrap_or(now),
+            accounts: read.remote.accounts.clone(),
+            regions: read.remote.regions.clone(),
+        };
+        let hunt = plan::hunt(&table.qualified(), &scope, rules.map_or(&[][..], RuleSet::rules));
+        let mb = read.athena.mb_per_partition.unwrap_or(DEFAULT_MB_PER_PARTITION);
+        let expected = hunt.expected_scan(&scope, mb);
+        let mut notes = Vec::new();
+        notes.push(match &hunt.every_row {
+            None => format!(
+                "{name}: {} detection rules pushed down as SQL in {} queries (ordered by event time); the engine evaluates the rows again, and correlations over the rows of the rules they count",
+                hunt.compiled,
+                hunt.queries.len()
+            ),
+            Some(reason) => format!("{name}: one query for every row: {reason}"),
+        });
+        let accounts = if scope.accounts.is_empty() {
+            "every account".to_string()
+        } else {
+            format!("{} accounts", scope.accounts.len())
+        };
+        let regions = if scope.regions.is_empty() {
+            format!("every region (the table's; {} by default)", DEFAULT_REGIONS.len())
+        } else {
+            format!("{} regions", scope.regions.len())
+        };
+        let days = scope.days().len();
+        let scan = match expected {
+            Some(bytes) => format!(
+                "expected scan {} (${:.2}) at {mb} MB per account-region-day (--mb-per-partition)",
+                decimal_size(bytes),
+                bytes / 1e12 * ATHENA_PRICE_PER_TB
+            ),
+            None => "expected scan unknown (name the accounts with --accounts to estimate it)".to_string(),
+        };
+        notes.push(format!(
+            "{name}: partitions {days} days x {accounts} x {regions}; {scan}"
+        ));
+        let plan = AthenaPlan {
+            queries: hunt.queries.into_iter().map(|q| q.sql).collect(),
+            expected_scan: expected.map(|bytes| bytes as u64).ok_or_else(|| {
+                "the accounts are not named (--accounts), so the partitions cannot be counted".to_string()
+            }),
+            notes,
+            to_record: record_from_text,
+            every_row: hunt.every_row.is_some(),
+        };
+        read.athena.plans.insert(name, plan);
+    }
+    Ok(())
+}
