@@ -1312,7 +1312,7 @@ fn rules_sql_prints_each_rule_query_and_the_rules_left_to_the_engine() {
             .contains("-- Not compiled (no exact SQL form; left to the local engine):")
     );
     assert!(
-        out.stderr.contains("not compiled: aws-ecr-repository-deleted"),
+        out.stderr.contains("not compiled: aws-context-principal-new-network"),
         "{}",
         out.stderr
     );

@@ -255,6 +255,38 @@ mod tests {
     }
 
     #[test]
+    fn web_identity_sessions_are_people_unless_a_workload_provider_issued_them() {
+        let session = |data: &str| {
+            format!(
+                r#"{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/app/s1","sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"arn:aws:iam::1:role/app"}},"webIdFederationData":{data}}}}}"#
+            )
+        };
+        // Every role session carries an empty webIdFederationData: not a person for that.
+        assert_eq!(
+            principal(&session("{}"), "203.0.113.9").kind,
+            PrincipalKind::WorkloadRole
+        );
+        assert_eq!(
+            principal(
+                &session(r#"{"federatedProvider":"accounts.google.com"}"#),
+                "203.0.113.9"
+            )
+            .kind,
+            PrincipalKind::Person
+        );
+        assert_eq!(
+            principal(
+                &session(
+                    r#"{"federatedProvider":"arn:aws:iam::1:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"}"#
+                ),
+                "203.0.113.9"
+            )
+            .kind,
+            PrincipalKind::WorkloadRole
+        );
+    }
+
+    #[test]
     fn calls_aws_makes_itself() {
         assert!(
             principal(

@@ -179,6 +179,20 @@ fn exclude_uncompiled() -> Vec<String> {
         .collect()
 }
 
+/// A rule with no SQL form (`\b` has no exact form in Athena's regexes), as `--rules` arguments:
+/// with it, a plan reads every row of the window. The folder lives as long as the guard.
+fn every_row_rule() -> (tempfile::TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("every-row.yml");
+    std::fs::write(
+        &path,
+        "title: needs every row\nname: test-every-row\nlogsource: {product: aws, service: cloudtrail}\nlevel: low\ndetection:\n  sel:\n    userAgent|re: 'aws-cli\\b'\n  condition: sel\n",
+    )
+    .expect("rule");
+    let args = vec!["--rules".to_string(), path.display().to_string()];
+    (dir, args)
+}
+
 #[test]
 fn athena_every_row_equals_files_with_paging_polling_throttling_and_cost() {
     let Some(moto) = Moto::start_with(&[
@@ -191,11 +205,13 @@ fn athena_every_row_equals_files_with_paging_polling_throttling_and_cost() {
     assert!(records.len() > 2000, "{} records: several pages", records.len());
     slow_queries(&moto);
     queue(&moto, vec![result_set(&records)]);
+    let (_rules, every_row) = every_row_rule();
+    let every_row: Vec<&str> = every_row.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let remote = hunt_athena(&moto, &[]);
+    let remote = hunt_athena(&moto, &every_row);
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(remote.code, 0, "{}", remote.stderr);
-    let local = from_file(&records, &[]);
+    let local = from_file(&records, &every_row);
     assert!(local.len() >= 40, "{}", local.len());
     assert_eq!(findings(&remote.stdout), local);
     assert!(
@@ -209,7 +225,7 @@ fn athena_every_row_equals_files_with_paging_polling_throttling_and_cost() {
         .filter(|(op, _)| op == "StartQueryExecution")
         .map(|(_, body)| body)
         .collect();
-    // The built-in pack has rules with no SQL form: one query, every row of the window.
+    // A rule with no SQL form: one query, every row of the window.
     assert!(
         !starts.is_empty() && starts.iter().all(|b| b == &starts[0]),
         "{starts:?}"
@@ -380,10 +396,10 @@ fn max_scan_gb_refuses_before_any_query() {
         ],
     );
     assert_eq!(over.code, 2, "{}", over.stderr);
-    // 1 account x 17 regions x 8 days x 100 MB, one query.
+    // 1 account x 17 regions x 8 days x 100 MB, for each of the pushed-down pack's 3 queries.
     assert!(
         over.stderr
-            .contains("expected to scan 13.60 GB, above --max-scan-gb 1.00: no query was started"),
+            .contains("expected to scan 40.80 GB, above --max-scan-gb 1.00: no query was started"),
         "{}",
         over.stderr
     );
@@ -414,9 +430,11 @@ fn ctrl_c_stops_the_queries_it_started() {
         "/moto-api/state-manager/set-transition",
         &json!({"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1000}}),
     );
+    let (_rules, every_row) = every_row_rule();
     let child = crate::support::trailhound_process()
         .args(["hunt", TABLE, "--format", "jsonl", "--endpoint-url", &moto.url()])
         .args(WINDOW)
+        .args(&every_row)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
