@@ -324,3 +324,82 @@ fn a_key_used_from_two_networks_within_minutes_is_found() {
         Some("AKIAEXAMPLEALICE0001")
     );
 }
+
+#[test]
+fn new_regions_services_and_dormant_roles_report_once_and_not_once_learned() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("store.db");
+    let rules = rules(&[
+        "aws-context-principal-new-region",
+        "aws-context-principal-new-service",
+        "aws-context-dormant-role-assumed",
+    ]);
+    let assume = |time: &str| {
+        event(
+            time,
+            "AssumeRole",
+            "198.51.100.7",
+            ALICE,
+            r#","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/breakglass","roleSessionName":"alice"}"#,
+        )
+        .replace("s3.amazonaws.com", "sts.amazonaws.com")
+    };
+    // Run 1 (learning): ten days of S3 calls in us-east-1, and the break-glass role assumed once.
+    let mut learn: Vec<String> = (1..=10)
+        .map(|d| event(&day(d, 9), "ListBuckets", "198.51.100.7", ALICE, ""))
+        .collect();
+    learn.push(assume(&day(1, 10)));
+    let first = run(
+        &rules,
+        file(dir.path(), "learn.json", &learn),
+        context(dir.path()),
+        Some(&store),
+    );
+    assert!(first.findings.is_empty(), "{:?}", ids(&first.findings));
+    // Run 2: the usual, then a new region twice; the first is reported, once.
+    let other_region =
+        |time: &str| event(time, "ListBuckets", "198.51.100.7", ALICE, "").replace("us-east-1", "ap-south-1");
+    let events = [
+        event(&day(11, 9), "ListBuckets", "198.51.100.7", ALICE, ""),
+        other_region(&day(11, 10)),
+        other_region(&day(11, 11)),
+    ];
+    let second = run(
+        &rules,
+        file(dir.path(), "day11.json", &events),
+        context(dir.path()),
+        Some(&store),
+    );
+    assert_eq!(
+        ids(&second.findings),
+        [(
+            "aws-context-principal-new-region".to_string(),
+            "2026-03-11T100000Z-ListBuckets-198511007".to_string()
+        )],
+        "the first call in the new region only"
+    );
+    // Run 3: the region is learned now; the role, unused for 130 days, is dormant.
+    let events = [other_region(&day(12, 9)), assume("2026-07-09T10:00:00Z")];
+    let third = run(
+        &rules,
+        file(dir.path(), "later.json", &events),
+        context(dir.path()),
+        Some(&store),
+    );
+    let found: Vec<String> = ids(&third.findings).into_iter().map(|(rule, _)| rule).collect();
+    assert_eq!(
+        found,
+        ["aws-context-dormant-role-assumed"],
+        "{:?}",
+        ids(&third.findings)
+    );
+    let d = derived(&third.findings[0]);
+    assert_eq!(d.number(DerivedField::BaselineRoleIdleDays), Some(130));
+    assert!(
+        d.text(DerivedField::BaselineNormal).is_some_and(
+            |n| n.contains("role arn:aws:iam::111122223333:role/breakglass last used 130 days before (2026-03-01)")
+        ),
+        "{:?}",
+        d.text(DerivedField::BaselineNormal)
+    );
+}
