@@ -87,6 +87,16 @@ impl Profile {
         }
     }
 
+    /// Notes a call at `t` from `network` and `country`.
+    fn see_place(&mut self, network: Option<&str>, country: Option<&str>, t: i64) {
+        if let Some(network) = network {
+            see(&mut self.networks, network, t);
+        }
+        if let Some(country) = country {
+            see(&mut self.countries, country, t);
+        }
+    }
+
     fn merge(&mut self, other: Profile) {
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
@@ -124,6 +134,18 @@ fn see(values: &mut Values, value: &str, t: i64) {
         Some(span) => span.widen(Span::at(t)),
         None => add_span(values, value.to_string(), Span::at(t)),
     }
+}
+
+/// The profile of `id` in `table` (a new one if needed), widened to `t`. The key is copied only
+/// for a new profile: this runs for every record.
+fn profile_at<'t>(table: &'t mut HashMap<String, Profile>, id: &str, t: i64) -> &'t mut Profile {
+    if !table.contains_key(id) {
+        table.insert(id.to_string(), Profile::new(t));
+    }
+    let profile = table.get_mut(id).expect("present: inserted above if missing");
+    profile.first = profile.first.min(t);
+    profile.last = profile.last.max(t);
+    profile
 }
 
 /// Keeps at most [`MAX_PROFILES`] entries of `table`, dropping the least recently seen.
@@ -220,18 +242,8 @@ impl Baselines {
         if let Some(id) = derived.text(DerivedField::PrincipalId)
             && !derived.flag(DerivedField::PrincipalByAws).unwrap_or(false)
         {
-            let profile = match self.principals.get_mut(id) {
-                Some(profile) => profile,
-                None => self.principals.entry(id.to_string()).or_insert_with(|| Profile::new(t)),
-            };
-            profile.first = profile.first.min(t);
-            profile.last = profile.last.max(t);
-            if let Some(network) = network {
-                see(&mut profile.networks, network, t);
-            }
-            if let Some(country) = country {
-                see(&mut profile.countries, country, t);
-            }
+            let profile = profile_at(&mut self.principals, id, t);
+            profile.see_place(network, country, t);
             see(&mut profile.services, &record.event_source, t);
             if let Some(region) = record.aws_region.as_deref() {
                 see(&mut profile.regions, region, t);
@@ -241,18 +253,7 @@ impl Baselines {
             }
         }
         if let Some(key) = long_term_key(record) {
-            let profile = match self.keys.get_mut(key) {
-                Some(profile) => profile,
-                None => self.keys.entry(key.to_string()).or_insert_with(|| Profile::new(t)),
-            };
-            profile.first = profile.first.min(t);
-            profile.last = profile.last.max(t);
-            if let Some(network) = network {
-                see(&mut profile.networks, network, t);
-            }
-            if let Some(country) = country {
-                see(&mut profile.countries, country, t);
-            }
+            profile_at(&mut self.keys, key, t).see_place(network, country, t);
         }
         for role in roles_used(record) {
             match self.roles.get_mut(role) {

@@ -578,7 +578,7 @@ mod tests {
           "accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","userName":"Admin"}}},
         "requestParameters":{"userName":"eve\u0041"},"errorCode":null}"#;
 
-    fn all_values(record: &Record<'_>, path: &str) -> Vec<String> {
+    pub(super) fn all_values(record: &Record<'_>, path: &str) -> Vec<String> {
         let mut out = Vec::new();
         record.visit(&FieldPath::new(path), &mut |v| {
             out.push(format!("{v:?}"));
@@ -861,17 +861,9 @@ mod compact_tests {
 
 #[cfg(test)]
 mod derived_tests {
+    use super::tests::all_values as values;
     use super::*;
     use crate::derived::DerivedField;
-
-    fn values(record: &Record<'_>, path: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        record.visit(&FieldPath::new(path), &mut |v| {
-            out.push(format!("{v:?}"));
-            false
-        });
-        out
-    }
 
     #[test]
     fn derived_fields_come_from_the_context_once_attached_and_from_the_text_before() {
