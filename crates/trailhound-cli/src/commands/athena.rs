@@ -9,6 +9,8 @@ use trailhound_rules::Rule;
 use trailhound_rules::sql::plan::{self, Scope};
 use trailhound_rules::sql::{self, Dialect, table::Definition};
 
+use trailhound_source::decimal_size;
+
 use crate::args::{AthenaCommand, AthenaPlanArgs, AthenaTableArgs};
 use crate::commands::Outcome;
 use crate::settings::rule_selection;
@@ -73,18 +75,6 @@ fn table(args: &AthenaTableArgs) -> Result<Outcome> {
     let result = writeln!(out, "{};", definition.create_statement());
     finish(result, &mut out)?;
     Ok(Outcome::Clean)
-}
-
-/// Bytes in a human unit (decimal, as Athena bills).
-fn size(bytes: f64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.2} {}", units[unit])
 }
 
 fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
@@ -158,10 +148,10 @@ fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
         writeln!(
             out,
             "scan per query   {} (at {} MB per account-region-day; each query reads every partition of the window)",
-            size(per_query),
+            decimal_size(per_query),
             args.mb_per_partition
         )?;
-        writeln!(out, "expected scan    {} in all", size(total))?;
+        writeln!(out, "expected scan    {} in all", decimal_size(total))?;
         writeln!(
             out,
             "expected cost    ${cost:.2} (at ${} per TB scanned)",
@@ -187,10 +177,18 @@ fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
                 printable(&reason.0)
             )?;
         }
-        if !compiled.refused.is_empty() {
+        // Rules on the derived `trailhound.*` fields are left out of a hunt's SQL (they see the
+        // rows the others select); any other rule without SQL makes it read every row.
+        let derived = |rule: &Rule| rule.fields().iter().any(|f| f.starts_with("trailhound."));
+        if compiled.refused.iter().any(|(rule, _)| !derived(rule)) {
             writeln!(
                 out,
                 "hunt athena://   with the rules not compiled, `trailhound hunt athena://...` runs one query for every row of the window (same scan, every row returned); leave them out (--exclude-rule) to push the others down"
+            )?;
+        } else if !compiled.refused.is_empty() {
+            writeln!(
+                out,
+                "hunt athena://   the rules not compiled test fields trailhound derives (trailhound.*): a hunt leaves them out of the SQL, and they see the rows the other rules select"
             )?;
         }
         Ok(())
