@@ -423,13 +423,15 @@ impl FieldMatcher {
                     } else {
                         placement
                     };
-                    if placement != Placement::Whole || has_wildcards(&text) || field.is_none() {
+                    // `\\` is an escaped backslash: only the pattern reads escapes.
+                    let escaped = has_wildcards(&text) || text.contains("\\\\");
+                    if placement != Placement::Whole || escaped || field.is_none() {
                         literals = None;
                     }
                     if let Some(list) = literals.as_mut() {
                         list.push(text.to_lowercase());
                     }
-                    if placement == Placement::Contains || has_wildcards(&text) || !text.is_ascii() || field.is_none() {
+                    if placement == Placement::Contains || escaped || !text.is_ascii() || field.is_none() {
                         plain = None;
                     }
                     if let Some(list) = plain.as_mut() {
@@ -949,6 +951,19 @@ mod tests {
         let matcher = FieldMatcher::compile(spec, &value).unwrap_or_else(|e| panic!("{spec}: {}", e.message));
         let record = Record::parse(event).expect("record");
         matcher.matches(&record)
+    }
+
+    #[test]
+    fn an_escaped_backslash_is_one_backslash_with_or_without_wildcards() {
+        let event = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"type":"Root"},"requestParameters":{"path":"C:\\Temp"}}"#;
+        // The JSON text `C:\\Temp` is the value `C:\Temp`, one backslash.
+        assert!(check_event(event, "requestParameters.path", r"'c:\\temp'"));
+        assert!(check_event(event, "requestParameters.path", r"'c:\\te*'"));
+        assert!(
+            check_event(event, "requestParameters.path", r"'C:\temp'"),
+            "a lone backslash is literal"
+        );
+        assert!(!check_event(event, "requestParameters.path", r"'c:\\\\temp'"));
     }
 
     #[test]
