@@ -1,7 +1,8 @@
 //! The shipped policy (`deploy/iam-policy.json`) allows every AWS call trailhound makes for
 //! hunting and inventory, and nothing that writes; the Athena source's calls are in a policy of
 //! their own (`deploy/iam-policy-athena.json`), whose only writes are the documented ones
-//! (starting and stopping queries, Athena writing their results), each on a named resource.
+//! (starting and stopping queries, Athena writing their results, creating the trail table),
+//! each on a named resource.
 //!
 //! The test reads every source file that uses the SDK (this crate, the remote sources, the
 //! inventory collectors, alert delivery), finds each SDK call (a `.send()` chain whose
@@ -62,12 +63,14 @@ const WRITE_VERBS: [&str; 25] = [
 const ATHENA: &str = "athena";
 
 /// Writes the Athena policy may hold, each on its named resources only: running queries in the
-/// workgroup (and stopping them on error or Ctrl-C), and Athena writing their results to the
-/// results location in the caller's name.
-const ATHENA_WRITES: [(&str, &str); 3] = [
+/// workgroup (and stopping them on error or Ctrl-C), Athena writing their results to the
+/// results location in the caller's name, and creating the trail table in the catalog
+/// (`athena table --create`, whose statement Athena runs in the caller's name).
+const ATHENA_WRITES: [(&str, &str); 4] = [
     ("athena:StartQueryExecution", "arn:aws:athena:"),
     ("athena:StopQueryExecution", "arn:aws:athena:"),
     ("s3:PutObject", "arn:aws:s3:::"),
+    ("glue:CreateTable", "arn:aws:glue:"),
 ];
 
 /// What Athena reads in the caller's name while running a query: the table's definition in
@@ -526,7 +529,7 @@ fn the_athena_policy_holds_the_athena_calls_and_only_its_documented_writes() {
             "{action} is not in deploy/iam-policy-athena.json"
         );
     }
-    assert!(is_write("athena:StartQueryExecution") && is_write("s3:PutObject"));
+    assert!(is_write("athena:StartQueryExecution") && is_write("s3:PutObject") && is_write("glue:CreateTable"));
     assert!(!is_write("athena:GetQueryResults"));
 }
 

@@ -457,6 +457,19 @@ pub struct AthenaTableArgs {
     /// The first day of logs, YYYY/MM/DD.
     #[arg(long, default_value = "2020/01/01")]
     pub first_day: String,
+    /// Also run the statement in Athena: trailhound's one write to the catalog (glue:CreateTable,
+    /// its own statement in deploy/iam-policy-athena.json). The database must exist.
+    #[arg(long)]
+    pub create: bool,
+    /// --create: the workgroup to run it in [default: the caller's default, primary].
+    #[arg(long, value_name = "NAME", requires = "create")]
+    pub workgroup: Option<String>,
+    /// --create: where Athena writes the statement's result [default: the workgroup's
+    /// configured location].
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/", requires = "create")]
+    pub athena_output: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -7,5 +7,6 @@ pub mod args;
 pub mod commands;
 pub mod process;
 pub mod progress;
+pub mod pushdown;
 pub mod settings;
 pub mod write;

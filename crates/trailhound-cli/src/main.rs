@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             HuntSettings::resolve(args, cli.quiet, chrono::Utc::now()).and_then(|s| commands::hunt::run(&process, &s))
         }
         Command::Rules(trailhound_cli::args::RulesCommand::Sql(args)) => commands::sql::run(args),
-        Command::Athena(command) => commands::athena::run(command),
+        Command::Athena(command) => commands::athena::run(&process, command),
         Command::Context(command) => commands::context::run(command),
         Command::Rules(command) => RulesSettings::resolve(command).and_then(|s| commands::rules::run(&s)),
         Command::Findings(command) => {

@@ -82,17 +82,19 @@ impl AwsOptions {
 
 impl Process {
     /// Reads every source of `scan` into one sink per worker (no correlation batches), with a
-    /// progress bar when `scan` asks for one.
+    /// progress bar when `scan` asks for one. An Athena source returns the rows `filter` may
+    /// match (see [`crate::pushdown`]), or every row of the window without one; the sinks
+    /// filter the records themselves all the same.
     pub fn read_all<S: trailhound_source::Sink>(
         &self,
         scan: &crate::settings::ScanSettings,
+        filter: Option<&trailhound_rules::RuleSet>,
         make: &(dyn Fn() -> S + Sync),
     ) -> Result<(Vec<S>, trailhound_source::ReadReport)> {
         let remote = self.remote(&scan.read.inputs, &scan.aws)?;
         let bar = crate::progress::Bar::new(scan.progress);
-        // Without rules an Athena source reads every event of the window.
         let mut read = scan.read.clone();
-        trailhound_hunt::plan_athena(&mut read, None, chrono::Utc::now())?;
+        trailhound_hunt::plan_athena(&mut read, filter, chrono::Utc::now())?;
         Ok(trailhound_source::read_all(&read, remote.as_ref(), &bar, make)?)
     }
 }

@@ -5,8 +5,9 @@
 use crate::path::FieldPath;
 use crate::record::Record;
 
+/// The comparison of a [`Condition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     Eq,
     Ne,
     Glob,
@@ -58,6 +59,26 @@ impl Condition {
             value: value.to_lowercase(),
             number,
         })
+    }
+
+    /// The field path it tests.
+    pub fn field(&self) -> &FieldPath {
+        &self.field
+    }
+
+    /// The comparison.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The value (or glob pattern) compared against, lower-cased.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The value as a number, for `>`, `>=`, `<` and `<=`.
+    pub fn number(&self) -> Option<f64> {
+        self.number
     }
 
     /// Whether `record` satisfies the condition.

@@ -7,28 +7,69 @@ use chrono::{DateTime, Utc};
 use trailhound_rules::RuleSet;
 use trailhound_rules::sql::plan::{self, DEFAULT_REGIONS, Scope};
 use trailhound_rules::sql::table::record_from_text;
-use trailhound_source::{ATHENA_PRICE_PER_TB, AthenaPlan, Input, ReadOptions, decimal_size};
+use trailhound_source::cursor::{ATHENA_OVERLAP, Cursor};
+use trailhound_source::{ATHENA_PRICE_PER_TB, AthenaCursor, AthenaPlan, Input, ReadOptions, decimal_size};
 
 use crate::HuntError;
 
 /// Compressed MB of one account-region-day when `--mb-per-partition` is not given.
 pub const DEFAULT_MB_PER_PARTITION: f64 = 1.0;
 
+/// The key of an `athena://` read's cursor under its source: the accounts and regions it reads.
+pub fn cursor_key(accounts: &[String], regions: &[String]) -> String {
+    let list = |items: &[String]| {
+        let mut items = items.to_vec();
+        items.sort();
+        if items.is_empty() {
+            "all".to_string()
+        } else {
+            items.join(",")
+        }
+    };
+    format!("accounts={};regions={}", list(accounts), list(regions))
+}
+
 /// Plans every `athena://` input of `read` for `rules` (none: every event of the window, as
-/// `events` and `timeline` read). The window must have a start: it chooses the day partitions.
+/// `summary` reads; `events` and `timeline` give their filters as rules). The window must have
+/// a start, or the read a cursor (`read.since`, an incremental hunt): it chooses the day
+/// partitions. With a cursor the window starts [`ATHENA_OVERLAP`] before where the last run
+/// stopped, if that is later.
 pub fn plan_athena(read: &mut ReadOptions, rules: Option<&RuleSet>, now: DateTime<Utc>) -> Result<(), HuntError> {
     for input in &read.inputs {
         let Input::Athena(table) = input else { continue };
         let name = input.describe();
         let window = read.scan.window;
-        let Some(since) = window.since else {
-            return Err(HuntError::Plan(format!(
-                "{name}: give --since: an Athena hunt reads the day partitions of its window"
-            )));
+        let key = cursor_key(&read.remote.accounts, &read.remote.regions);
+        let resume = read
+            .since
+            .as_ref()
+            .and_then(|cursors| cursors.get(&(name.clone(), key.clone())))
+            .map(|text| Cursor::parse(text))
+            .and_then(|cursor| trailhound_event::parse_event_time(&cursor.position).map(|at| (at, cursor.seen)));
+        let resumed = resume.as_ref().map(|(at, _)| *at - ATHENA_OVERLAP);
+        let since = match (window.since, resumed) {
+            (Some(since), Some(resumed)) => since.max(resumed),
+            (since, resumed) => match since.or(resumed) {
+                Some(since) => since,
+                None => {
+                    return Err(HuntError::Plan(format!(
+                        "{name}: give --since: an Athena hunt reads the day partitions of its window"
+                    )));
+                }
+            },
         };
+        let until = window.until.unwrap_or(now);
+        if since >= until {
+            return Err(HuntError::Plan(format!(
+                "{name}: nothing to read: the window starts at {} (where the last run stopped, less {} minutes) and ends at {}",
+                since.to_rfc3339(),
+                ATHENA_OVERLAP.num_minutes(),
+                until.to_rfc3339()
+            )));
+        }
         let scope = Scope {
             since,
-            until: window.until.unwrap_or(now),
+            until,
             accounts: read.remote.accounts.clone(),
             regions: read.remote.regions.clone(),
         };
@@ -80,6 +121,14 @@ pub fn plan_athena(read: &mut ReadOptions, rules: Option<&RuleSet>, now: DateTim
         notes.push(format!(
             "{name}: partitions {days} days x {accounts} x {regions}; {scan}"
         ));
+        if let Some((at, _)) = &resume {
+            notes.push(format!(
+                "{name}: from {} ({} minutes before where the last run stopped, {})",
+                since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ATHENA_OVERLAP.num_minutes(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ));
+        }
         let plan = AthenaPlan {
             queries: hunt.queries.into_iter().map(|q| q.sql).collect(),
             expected_scan: expected.map(|bytes| bytes as u64).ok_or_else(|| {
@@ -88,6 +137,7 @@ pub fn plan_athena(read: &mut ReadOptions, rules: Option<&RuleSet>, now: DateTim
             notes,
             to_record: record_from_text,
             every_row: hunt.every_row.is_some(),
+            cursor: AthenaCursor { key, until, resume },
         };
         read.athena.plans.insert(name, plan);
     }

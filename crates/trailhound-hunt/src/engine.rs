@@ -176,10 +176,6 @@ pub fn hunt(
         rules.set_correlation_memory(bytes);
     }
     let mut read_options = options.read.clone();
-    crate::athena::plan_athena(&mut read_options, Some(rules), Utc::now())?;
-    // An Athena read pushed down returns only the rows some rule may match: baselines learned
-    // from them would miss what the principals usually do, so they are left as they were.
-    let partial = read_options.athena.plans.values().any(|plan| !plan.every_row);
     // The store is opened before reading, so a store that cannot be opened costs no scan.
     let mut store = match &options.store {
         Some(store_options) => Some(Store::open(&store_options.path)?),
@@ -198,6 +194,11 @@ pub fn hunt(
     } else if let Some(bytes) = &options.continue_correlations {
         reported_until = restore_correlations(bytes, &mut evaluator);
     }
+    // Planned once the cursors are known: an incremental Athena read starts where the last stopped.
+    crate::athena::plan_athena(&mut read_options, Some(rules), Utc::now())?;
+    // An Athena read pushed down returns only the rows some rule may match: baselines learned
+    // from them would miss what the principals usually do, so they are left as they were.
+    let partial = read_options.athena.plans.values().any(|plan| !plan.every_row);
     let mut latest = reported_until;
     // Baselines: judged as they were when the run started, learned from every event read.
     let mut notes = Vec::new();

@@ -158,6 +158,12 @@ pub fn where_clauses<'r>(rules: impl IntoIterator<Item = &'r Rule>, dialect: Dia
     compiled
 }
 
+/// Whether a rule's field path has a place in the CloudTrail table, so that a test on it can be
+/// compiled (the fields trailhound derives, `trailhound.*`, have none).
+pub fn in_table(path: &str) -> bool {
+    field(path).is_ok()
+}
+
 /// A SQL string literal.
 pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

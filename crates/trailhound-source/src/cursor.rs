@@ -18,6 +18,11 @@ use chrono::Duration;
 /// every five minutes and LookupEvents shows most events within fifteen.
 pub const OVERLAP: Duration = Duration::minutes(15);
 
+/// How far before its cursor an `athena://` read reads again: an event is in the table once its
+/// file is delivered, mostly within minutes but not always, and reading again costs nothing
+/// within the day partition every run scans anyway.
+pub const ATHENA_OVERLAP: Duration = Duration::hours(1);
+
 /// Most values remembered as read; past it nothing is remembered and the overlap is read
 /// again whole (the case store still reports each finding once).
 pub const MAX_SEEN: usize = 50_000;

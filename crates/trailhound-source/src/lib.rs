@@ -10,6 +10,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cursor;
 mod decode;
 mod discover;
 mod input;
@@ -22,8 +23,8 @@ pub use decode::decode;
 pub use discover::{FileTime, file_time};
 pub use input::{AthenaTable, Input, InputError, LookupRegions};
 pub use read::{
-    ATHENA_PRICE_PER_TB, AthenaOptions, AthenaPlan, BATCH_WIDTH_HOURS, Cursors, Progress, ReadError, ReadOptions,
-    ReadReport, Remote, RemoteOptions, RowToRecord, Silent, decimal_size, read, read_all,
+    ATHENA_PRICE_PER_TB, AthenaCursor, AthenaOptions, AthenaPlan, BATCH_WIDTH_HOURS, Cursors, Progress, ReadError,
+    ReadOptions, ReadReport, Remote, RemoteOptions, RowToRecord, Silent, decimal_size, read, read_all,
 };
 pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,

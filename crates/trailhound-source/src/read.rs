@@ -85,6 +85,19 @@ pub struct AthenaPlan {
     pub to_record: RowToRecord,
     /// The queries return every row of the window (otherwise only rows some rule may match).
     pub every_row: bool,
+    /// Where the read leaves its cursor, and where the last one left it.
+    pub cursor: AthenaCursor,
+}
+
+/// The cursor of an `athena://` read: its key under the source (the accounts and regions read,
+/// so that another scope has its own), the end of the window this read covers, and where the
+/// last run stopped with the events it read in the [`crate::cursor::ATHENA_OVERLAP`] before
+/// (read again, they are skipped).
+#[derive(Debug, Clone)]
+pub struct AthenaCursor {
+    pub key: String,
+    pub until: DateTime<Utc>,
+    pub resume: Option<(DateTime<Utc>, std::collections::BTreeSet<String>)>,
 }
 
 /// Athena's price per TB scanned in most regions, in USD.

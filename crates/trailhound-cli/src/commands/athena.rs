@@ -1,5 +1,6 @@
 //! `trailhound athena table | plan`: the CloudTrail table for Athena, and what a hunt on it would
-//! run and scan. Both only print; nothing here calls AWS (`hunt athena://` runs the queries).
+//! run and scan. Both print; `athena table --create` also runs the statement in Athena, the one
+//! write to the catalog trailhound makes (`hunt athena://` runs the queries).
 
 use std::io::{self, Write};
 
@@ -13,12 +14,13 @@ use trailhound_source::decimal_size;
 
 use crate::args::{AthenaCommand, AthenaPlanArgs, AthenaTableArgs};
 use crate::commands::Outcome;
-use crate::settings::rule_selection;
+use crate::process::Process;
+use crate::settings::{AwsOptions, rule_selection};
 use crate::write::finish;
 
-pub fn run(command: &AthenaCommand) -> Result<Outcome> {
+pub fn run(process: &Process, command: &AthenaCommand) -> Result<Outcome> {
     match command {
-        AthenaCommand::Table(args) => table(args),
+        AthenaCommand::Table(args) => table(process, args),
         AthenaCommand::Plan(args) => plan(args),
     }
 }
@@ -39,7 +41,7 @@ fn check(what: &str, value: &str, extra: &[char]) -> Result<()> {
     Ok(())
 }
 
-fn table(args: &AthenaTableArgs) -> Result<Outcome> {
+fn table(process: &Process, args: &AthenaTableArgs) -> Result<Outcome> {
     let Some(bucket) = args.bucket.strip_prefix("s3://") else {
         bail!(
             "the bucket must be given as s3://BUCKET[/PREFIX], not {:?}",
@@ -71,10 +73,58 @@ fn table(args: &AthenaTableArgs) -> Result<Outcome> {
         regions,
         first_day: args.first_day.clone(),
     };
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let result = writeln!(out, "{};", definition.create_statement());
-    finish(result, &mut out)?;
+    let statement = definition.create_statement();
+    {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        let result = writeln!(out, "{statement};");
+        finish(result, &mut out)?;
+    }
+    if args.create {
+        create(process, args, &statement)?;
+    }
     Ok(Outcome::Clean)
+}
+
+/// Runs the CREATE statement in Athena and waits for it.
+#[cfg(feature = "aws")]
+fn create(process: &Process, args: &AthenaTableArgs, statement: &str) -> Result<()> {
+    if let Some(workgroup) = &args.workgroup {
+        check("--workgroup", workgroup, &['_', '-', '.'])?;
+    }
+    if let Some(output) = &args.athena_output
+        && !output.starts_with("s3://")
+    {
+        bail!(
+            "--athena-output must be s3://BUCKET/PREFIX/, not {:?}",
+            printable(output)
+        );
+    }
+    let (database, table) = args.table.split_once('.').unwrap_or(("default", args.table.as_str()));
+    let target = trailhound_source::AthenaTable {
+        workgroup: args.workgroup.clone(),
+        database: database.to_string(),
+        table: table.to_string(),
+    };
+    let aws = process.aws(&AwsOptions::resolve(&args.aws))?;
+    let runtime = process.runtime()?;
+    let executed =
+        trailhound_source::aws::athena::execute(aws, runtime.handle(), &target, statement, args.athena_output.clone())
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("creating {}", printable(&args.table)))?;
+    // The summary of what was done, on stderr (stdout holds the statement).
+    let _ = writeln!(
+        io::stderr(),
+        "created table {} in the workgroup {} (Athena query {})",
+        printable(&target.qualified()),
+        printable(args.workgroup.as_deref().unwrap_or("primary")),
+        executed.query
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+fn create(_: &Process, _: &AthenaTableArgs, _: &str) -> Result<()> {
+    bail!("--create: this trailhound was built without AWS support (the `aws` feature)")
 }
 
 fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {

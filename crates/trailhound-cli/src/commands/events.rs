@@ -182,7 +182,9 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         context: context.as_ref(),
         cache: Cache::default(),
     };
-    let (sinks, report) = process.read_all(scan, &make)?;
+    // On Athena, only the rows the filters may keep come back.
+    let filter = crate::pushdown::events(conditions, names);
+    let (sinks, report) = process.read_all(scan, filter.as_ref(), &make)?;
     let mut rows = Vec::new();
     let mut counts: Counts = HashMap::new();
     for collector in sinks {

@@ -66,7 +66,7 @@ pub fn run(process: &Process, settings: &SummarySettings) -> Result<Outcome> {
         cache: Cache::default(),
         summarizer: Summarizer(Activity::default()),
     };
-    let (sinks, report) = process.read_all(scan, &make)?;
+    let (sinks, report) = process.read_all(scan, None, &make)?;
     let mut activity = Activity::default();
     for sink in sinks {
         activity.merge(sink.summarizer.0);

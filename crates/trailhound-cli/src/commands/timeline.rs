@@ -248,8 +248,11 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
             ],
             found: Vec::new(),
         };
+        let arns: Vec<&str> = follow.arns.iter().map(String::as_str).collect();
+        let ips: Vec<&str> = follow.ips.iter().map(String::as_str).collect();
+        let filter = crate::pushdown::timeline_issuers(&ISSUERS, &arns, &ips);
         let issues: Vec<Issue> = process
-            .read_all(scan, &make)?
+            .read_all(scan, filter.as_ref(), &make)?
             .0
             .into_iter()
             .flat_map(|s| s.found)
@@ -276,8 +279,12 @@ pub fn run(process: &Process, settings: &TimelineSettings) -> Result<Outcome> {
         context: context.as_ref(),
         cache: Cache::default(),
     };
+    let keys: Vec<&str> = follow.keys.keys().map(String::as_str).collect();
+    let arns: Vec<&str> = follow.arns.iter().map(String::as_str).collect();
+    let ips: Vec<&str> = follow.ips.iter().map(String::as_str).collect();
+    let filter = crate::pushdown::timeline_events(&keys, &arns, &ips);
     let mut rows: Vec<(DateTime<Utc>, Vec<Cell>, Option<String>)> = process
-        .read_all(scan, &make)?
+        .read_all(scan, filter.as_ref(), &make)?
         .0
         .into_iter()
         .flat_map(|s| s.rows)

@@ -475,3 +475,250 @@ fn ctrl_c_stops_the_queries_it_started() {
         "{stderr}"
     );
 }
+
+/// The StartQueryExecution SQL moto received, in order.
+fn started_sql(moto: &Moto) -> Vec<String> {
+    athena_calls(moto)
+        .into_iter()
+        .filter(|(op, _)| op == "StartQueryExecution")
+        .filter_map(|(_, body)| body["QueryString"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The same command over the records from a file and over the table (whose queries each get
+/// every record: moto runs no SQL, and the command filters the rows itself).
+fn file_and_table(moto: &Moto, records: &[String], queries: usize, args: &[&str]) -> (String, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("records.jsonl");
+    std::fs::write(&path, records.join("\n")).expect("write");
+    let local = run(trailhound()
+        .args([args[0], &path.display().to_string()])
+        .args(WINDOW)
+        .args(&args[1..]));
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    queue(moto, (0..queries).map(|_| result_set(records)).collect());
+    let remote = run(trailhound()
+        .args([args[0], TABLE, "--endpoint-url", &moto.url()])
+        .args(["--athena-output", "s3://trailhound-athena-results/trailhound/"])
+        .args(WINDOW)
+        .args(&args[1..]));
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    (local.stdout, remote.stdout)
+}
+
+#[test]
+fn events_and_timeline_push_their_filters_down() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let records = records();
+    let args = [
+        "events",
+        "--where",
+        "eventSource=iam.amazonaws.com",
+        "--where",
+        "trailhound.src.kind=ipv4",
+        "--name",
+        "CreateAccessKey",
+        "--name",
+        "CreateUser",
+        "--fields",
+        "eventTime,eventName,eventID,sourceIPAddress,trailhound.src.kind",
+        "--format",
+        "jsonl",
+    ];
+    let (local, remote) = file_and_table(&moto, &records, 1, &args);
+    assert!(jsonl(&local).len() >= 2, "{local}");
+    assert_eq!(remote, local);
+    let sql = started_sql(&moto);
+    assert_eq!(sql.len(), 1, "{sql:?}");
+    let query = &sql[0];
+    assert!(
+        query.contains("createaccesskey") && query.contains("iam.amazonaws.com"),
+        "{query}"
+    );
+    assert!(!query.contains("trailhound"), "a derived field stays local: {query}");
+
+    let key = "AKIA2CIDEPLOYEXAMPLE";
+    let args = ["timeline", "--access-key", key, "--format", "jsonl"];
+    let (local, remote) = file_and_table(&moto, &records, 2, &args);
+    assert!(jsonl(&local).len() >= 50, "{local}");
+    assert_eq!(remote, local);
+    let sql = started_sql(&moto);
+    assert_eq!(sql.len(), 2, "two passes: {sql:?}");
+    assert!(
+        sql[0].contains("assumerole") && sql[0].contains("createaccesskey"),
+        "{}",
+        sql[0]
+    );
+    assert!(sql[1].contains(&key.to_lowercase()), "{}", sql[1]);
+    assert!(sql.iter().all(|q| q.contains(" AND ((")), "{sql:?}");
+}
+
+#[test]
+fn an_incremental_hunt_starts_before_its_cursor_and_skips_what_it_read() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let records = records();
+    let store = tempfile::tempdir().expect("store");
+    let store = store.path().join("cases.db");
+    let time = |record: &String| -> String {
+        let value: Value = serde_json::from_str(record).expect("record");
+        value["eventTime"].as_str().unwrap_or_default().to_string()
+    };
+    let hunt = |moto: &Moto, window: &[&str], rows: &[String]| {
+        queue(moto, (0..3).map(|_| result_set(rows)).collect());
+        let out = run(trailhound()
+            .args(["hunt", TABLE, "--format", "jsonl", "--endpoint-url", &moto.url()])
+            .args(["--athena-output", "s3://trailhound-athena-results/trailhound/"])
+            .args(["--store", &store.display().to_string(), "--since-last-run"])
+            .args(window)
+            .args(exclude_uncompiled()));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out
+    };
+    // First run: up to 2026-11-19T20:00. Moto returns the rows the SQL would.
+    let first_rows: Vec<String> = records
+        .iter()
+        .filter(|r| time(r).as_str() < "2026-11-19T20")
+        .cloned()
+        .collect();
+    let first = hunt(
+        &moto,
+        &["--since", "2026-11-16T00:00:00Z", "--until", "2026-11-19T20:00:00Z"],
+        &first_rows,
+    );
+    assert!(!jsonl(&first.stdout).is_empty());
+    // Second run, no --since: from an hour before where the first stopped.
+    let second_rows: Vec<String> = records
+        .iter()
+        .filter(|r| time(r).as_str() >= "2026-11-19T19:00:00Z")
+        .cloned()
+        .collect();
+    let overlap = second_rows
+        .iter()
+        .filter(|r| time(r).as_str() < "2026-11-19T20")
+        .count();
+    assert!(overlap > 0, "the example has events in the hour before the cursor");
+    let second = hunt(&moto, &["--until", "2026-11-23T00:00:00Z"], &second_rows);
+    let sql = started_sql(&moto);
+    let last = &sql[sql.len() - 3..];
+    assert!(
+        last.iter()
+            .all(|q| q.contains("\"day\" BETWEEN '2026/11/19' AND '2026/11/23'")
+                && q.contains("eventtime >= '2026-11-19T19:00:00Z' AND eventtime < '2026-11-23T00:00:00Z'")),
+        "{last:?}"
+    );
+    assert!(
+        second
+            .stderr
+            .contains(&format!("{overlap} read by the last run skipped")),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains("60 minutes before where the last run stopped, 2026-11-19T20:00:00Z"),
+        "{}",
+        second.stderr
+    );
+    // Between them, the two runs found each event's findings once: those of the whole window.
+    let events = |stdout: &str| -> Vec<String> {
+        jsonl(stdout)
+            .into_iter()
+            .filter(|f| f.get("correlation").is_none())
+            .map(|f| format!("{} {}", f["rule_id"], f["event_id"]))
+            .collect()
+    };
+    let mut both: Vec<String> = events(&first.stdout)
+        .into_iter()
+        .chain(events(&second.stdout))
+        .collect();
+    both.sort();
+    let exclude = exclude_uncompiled();
+    let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("records.jsonl");
+    std::fs::write(&path, records.join("\n")).expect("write");
+    let local = run(trailhound()
+        .args(["hunt", &path.display().to_string(), "--format", "jsonl"])
+        .args(WINDOW)
+        .args(&exclude));
+    let mut whole = events(&local.stdout);
+    whole.sort();
+    assert!(whole.len() >= 20, "{}", whole.len());
+    assert_eq!(both, whole);
+}
+
+#[test]
+fn athena_table_create_runs_the_statement_it_prints() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    let printed = run(trailhound().args(["athena", "table", "s3://org-trails", "--table", "trails.cloudtrail"]));
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    assert_eq!(count(&athena_calls(&moto), "StartQueryExecution"), 0);
+    let created = run(trailhound()
+        .args([
+            "athena",
+            "table",
+            "s3://org-trails",
+            "--table",
+            "trails.cloudtrail",
+            "--create",
+        ])
+        .args(["--workgroup", "primary", "--endpoint-url", &moto.url()])
+        .args(["--athena-output", "s3://trailhound-athena-results/trailhound/"]));
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert_eq!(created.stdout, printed.stdout, "the statement is printed all the same");
+    let calls = athena_calls(&moto);
+    let starts: Vec<&Value> = calls
+        .iter()
+        .filter(|(op, _)| op == "StartQueryExecution")
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(starts.len(), 1, "{calls:?}");
+    let sql = starts[0]["QueryString"].as_str().expect("SQL");
+    assert_eq!(format!("{sql};\n"), printed.stdout);
+    assert!(
+        sql.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS trails.cloudtrail ("),
+        "{sql}"
+    );
+    assert_eq!(starts[0]["WorkGroup"], "primary");
+    assert_eq!(starts[0]["QueryExecutionContext"]["Database"], "trails");
+    assert!(count(&calls, "GetQueryExecution") >= 1, "waited for it: {calls:?}");
+    assert_eq!(count(&calls, "GetQueryResults"), 0);
+    let id = calls
+        .iter()
+        .find(|(op, _)| op == "GetQueryExecution")
+        .and_then(|(_, body)| body["QueryExecutionId"].as_str())
+        .expect("polled");
+    assert!(
+        created.stderr.contains(&format!(
+            "created table trails.cloudtrail in the workgroup primary (Athena query {id})"
+        )),
+        "{}",
+        created.stderr
+    );
+
+    let failed = run(trailhound()
+        .args([
+            "athena",
+            "table",
+            "s3://org-trails",
+            "--table",
+            "trails.does_not_exist",
+            "--create",
+        ])
+        .args(["--endpoint-url", &moto.url()]));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("creating trails.does_not_exist") && failed.stderr.contains("FAILED: TABLE_NOT_FOUND"),
+        "{}",
+        failed.stderr
+    );
+    let refused = run(trailhound().args(["athena", "table", "s3://org-trails", "--workgroup", "primary"]));
+    assert_eq!(refused.code, 2, "--workgroup goes with --create: {}", refused.stderr);
+}

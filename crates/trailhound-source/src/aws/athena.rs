@@ -29,8 +29,9 @@ use tokio::sync::{mpsc, watch};
 use trailhound_aws::{Aws, AwsError, classify};
 use trailhound_event::printable;
 
+use crate::cursor::{ATHENA_OVERLAP, Cursor, MAX_SEEN};
 use crate::input::AthenaTable;
-use crate::read::{ATHENA_PRICE_PER_TB, AthenaPlan, RowToRecord};
+use crate::read::{ATHENA_PRICE_PER_TB, AthenaCursor, AthenaPlan, RowToRecord};
 use crate::scan::{Fetched, MAX_PROBLEMS_SHOWN, Problem, ProblemKind};
 
 /// How hard and how fast the reader asks.
@@ -93,6 +94,8 @@ pub struct AthenaCounters {
     pub bytes_scanned: AtomicU64,
     /// Queries whose statistics gave no bytes scanned.
     pub unmeasured: AtomicU64,
+    /// Rows of events the last incremental run read (in the overlap before its cursor).
+    pub already_read: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -111,8 +114,17 @@ pub struct AthenaRead {
     /// Batches in event-time order; the channel closes when the read ends.
     pub batches: mpsc::Receiver<Batch>,
     pub counters: std::sync::Arc<AthenaCounters>,
-    /// The query ids, once the read ends; an error (every query it started stopped) otherwise.
-    pub done: tokio::task::JoinHandle<Result<Vec<String>, String>>,
+    /// How the read ended: an error (every query it started stopped) or what it finished.
+    pub done: tokio::task::JoinHandle<Result<Finished, String>>,
+}
+
+/// A read that ended well.
+#[derive(Debug)]
+pub struct Finished {
+    /// The query ids.
+    pub queries: Vec<String>,
+    /// The cursor to keep for the next incremental run, as the case store keeps it.
+    pub cursor: Cursor,
 }
 
 /// Why a read stopped early.
@@ -217,6 +229,7 @@ struct Run {
     to_record: RowToRecord,
     /// Problems shown so far (shared with the scanner's cap).
     shown: std::sync::Arc<AtomicUsize>,
+    cursor: AthenaCursor,
 }
 
 /// Starts the read of `table` with `plan` on `runtime`.
@@ -241,6 +254,7 @@ pub fn read(
         counters: counters.clone(),
         to_record: plan.to_record,
         shown,
+        cursor: plan.cursor.clone(),
     };
     let queries = plan.queries.clone();
     let mut interrupt = interrupt(runtime);
@@ -252,7 +266,13 @@ pub fn read(
             .all(&queries, &mut started, &mut finished, &mut interrupt, &tx)
             .await;
         let outcome = match result {
-            Ok(()) => Ok(started),
+            Ok(seen) => Ok(Finished {
+                queries: started,
+                cursor: Cursor {
+                    position: run.cursor.until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    seen,
+                },
+            }),
             Err(stop) => {
                 let running: Vec<String> = started.into_iter().filter(|id| !finished.contains(id)).collect();
                 let stopped = run.stop(&running).await;
@@ -288,7 +308,7 @@ impl Run {
         finished: &mut BTreeSet<String>,
         interrupt: &mut watch::Receiver<bool>,
         tx: &mpsc::Sender<Batch>,
-    ) -> Result<(), Stop> {
+    ) -> Result<BTreeSet<String>, Stop> {
         for sql in queries {
             let id = self.start(sql, interrupt).await?;
             tracing::debug!("{}: started Athena query {id}", self.name);
@@ -429,14 +449,19 @@ impl Run {
         stopped
     }
 
-    /// Pages through every stream, merging rows by event time into batches.
+    /// Pages through every stream, merging rows by event time into batches. Events the last
+    /// incremental run read are skipped; returns the ids of the events handed over in the
+    /// overlap before this read's end (none past [`MAX_SEEN`]: the next run reads it all again).
     async fn merge(
         &self,
         streams: &mut [Stream],
         interrupt: &mut watch::Receiver<bool>,
         tx: &mpsc::Sender<Batch>,
-    ) -> Result<(), Stop> {
+    ) -> Result<BTreeSet<String>, Stop> {
         let mut batch: Vec<String> = Vec::new();
+        let overlap = self.cursor.until - ATHENA_OVERLAP;
+        let mut overlap_ids: BTreeSet<String> = BTreeSet::new();
+        let mut overflow = false;
         // Events already handed over at the current time (two queries may return one event).
         let mut now: Option<DateTime<Utc>> = None;
         let mut seen_now: BTreeSet<String> = BTreeSet::new();
@@ -474,15 +499,30 @@ impl Run {
                 now = Some(time);
                 seen_now.clear();
             }
-            if let Some(id) = row.event_id
-                && !seen_now.insert(id)
-            {
-                add(&self.counters.duplicates, 1);
-                continue;
+            if let Some(id) = &row.event_id {
+                if !seen_now.insert(id.clone()) {
+                    add(&self.counters.duplicates, 1);
+                    continue;
+                }
+                if let Some((position, read_before)) = &self.cursor.resume
+                    && time <= *position
+                    && read_before.contains(id)
+                {
+                    add(&self.counters.already_read, 1);
+                    continue;
+                }
+                if time >= overlap && !overflow {
+                    overlap_ids.insert(id.clone());
+                    if overlap_ids.len() > MAX_SEEN {
+                        overflow = true;
+                        overlap_ids.clear();
+                    }
+                }
             }
             batch.push(row.record);
         }
-        self.send(batch, None, tx).await
+        self.send(batch, None, tx).await?;
+        Ok(overlap_ids)
     }
 
     async fn send(
@@ -630,6 +670,83 @@ impl Stream {
             Err(message) => run.bad_row(&self.id, self.row_number, message),
         }
     }
+}
+
+/// A statement that ran to the end.
+#[derive(Debug)]
+pub struct Executed {
+    pub query: String,
+    /// Athena's statistics, when it gave them.
+    pub bytes_scanned: Option<u64>,
+}
+
+/// Runs one statement that returns no rows (DDL: `trailhound athena table --create`) in
+/// `table`'s workgroup, with its database as the query's context, and waits for it: started,
+/// polled and retried as a read's queries are, stopped on Ctrl-C. A FAILED or CANCELLED
+/// statement is an error with Athena's reason.
+pub fn execute(
+    aws: &Aws,
+    runtime: &tokio::runtime::Handle,
+    table: &AthenaTable,
+    sql: &str,
+    output: Option<String>,
+) -> Result<Executed, String> {
+    let run = Run {
+        client: aws.athena(false),
+        name: crate::Input::Athena(table.clone()).describe(),
+        region: aws.region().to_string(),
+        table: table.clone(),
+        output,
+        pacing: Pacing::default(),
+        counters: std::sync::Arc::new(AthenaCounters::default()),
+        to_record: |_, _| Err("a statement returns no rows".to_string()),
+        shown: std::sync::Arc::new(AtomicUsize::new(0)),
+        cursor: AthenaCursor {
+            key: String::new(),
+            until: Utc::now(),
+            resume: None,
+        },
+    };
+    let mut interrupt = interrupt(runtime);
+    let sql = sql.to_string();
+    runtime.block_on(async move {
+        READING.fetch_add(1, Ordering::SeqCst);
+        let mut finished = BTreeSet::new();
+        let mut started = None;
+        let result = async {
+            let id = run.start(&sql, &mut interrupt).await?;
+            started = Some(id.clone());
+            run.wait(std::slice::from_ref(&id), &mut finished, &mut interrupt)
+                .await?;
+            Ok::<String, Stop>(id)
+        }
+        .await;
+        let outcome = match result {
+            Ok(query) => {
+                let bytes = run.counters.bytes_scanned.load(Ordering::Relaxed);
+                let measured = run.counters.unmeasured.load(Ordering::Relaxed) == 0;
+                Ok(Executed {
+                    query,
+                    bytes_scanned: measured.then_some(bytes),
+                })
+            }
+            Err(stop) => {
+                let running: Vec<String> = started.into_iter().filter(|id| !finished.contains(id)).collect();
+                let stopped = run.stop(&running).await;
+                let what = match stop {
+                    Stop::Interrupted => format!("{}: interrupted", run.name),
+                    Stop::Failed(message) => message,
+                };
+                Err(if stopped.is_empty() {
+                    what
+                } else {
+                    format!("{what} (stopped query {})", stopped.join(", "))
+                })
+            }
+        };
+        READING.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    })
 }
 
 /// The cost of scanning `bytes` at Athena's price.

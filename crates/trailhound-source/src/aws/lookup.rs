@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
-use crate::aws::cursor::{MAX_SEEN, OVERLAP};
+use crate::cursor::{MAX_SEEN, OVERLAP};
 use crate::scan::Fetched;
 use crate::window::TimeWindow;
 use aws_sdk_s3::error::ProvideErrorMetadata;

@@ -7,7 +7,6 @@
 //! `deploy/iam-policy-athena.json` (trailhound-aws's policy test reads this folder to prove it).
 
 pub mod athena;
-pub mod cursor;
 pub mod lookup;
 mod remote;
 pub mod s3;

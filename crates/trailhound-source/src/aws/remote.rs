@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::athena::{self, Pacing};
-use super::cursor::Cursor;
 use super::lookup::{self, LookupOptions};
 use super::s3::{ListCounts, ObjectRef, S3Options, Scope, TrailBucket};
+use crate::cursor::Cursor;
 use crate::input::{AthenaTable, Input, LookupRegions};
 use crate::read::{Progress, ReadError, ReadOptions, ReadReport, Remote};
 use crate::scan::{Fetched, ProblemBudget, ScanReport, Sink, delivery_batches, scan_objects};
@@ -276,7 +276,7 @@ impl<S: Sink> Reader<'_, S> {
         driven.problems_total += bad;
         driven.stats.records_invalid += bad;
         let scanned = get(&c.bytes_scanned) as f64;
-        let ids = done.map_err(|message| {
+        let finished = done.map_err(|message| {
             // What the queries that finished cost is billed all the same: say so.
             ReadError::Remote(if scanned > 0.0 {
                 format!(
@@ -288,12 +288,20 @@ impl<S: Sink> Reader<'_, S> {
                 message
             })
         })?;
+        let ids = finished.queries;
+        driven
+            .cursors
+            .insert((name.clone(), plan.cursor.key.clone()), finished.cursor.to_text());
+        let again = match get(&c.already_read) {
+            0 => String::new(),
+            n => format!(", {n} read by the last run skipped"),
+        };
         let unmeasured = match get(&c.unmeasured) {
             0 => String::new(),
             n => format!(" ({n} queries gave no statistics)"),
         };
         driven.notes.push(format!(
-            "{name}: {} queries ({}); {} rows in {} pages ({bad} bad, {} returned by two queries); {} requests ({} throttled); {:.1} s",
+            "{name}: {} queries ({}); {} rows in {} pages ({bad} bad, {} returned by two queries{again}); {} requests ({} throttled); {:.1} s",
             ids.len(),
             ids.join(", "),
             get(&c.rows),

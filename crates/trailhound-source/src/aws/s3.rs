@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::aws::cursor::{Cursor, MAX_SEEN, OVERLAP};
+use crate::cursor::{Cursor, MAX_SEEN, OVERLAP};
 use crate::discover::{FileTime, file_time};
 use crate::scan::Fetched;
 use crate::window::TimeWindow;
