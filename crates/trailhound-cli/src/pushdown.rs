@@ -59,6 +59,10 @@ fn plain(value: &str) -> bool {
     value.is_ascii()
 }
 
+/// Most bytes of values one pushed-down filter carries: Athena refuses query text over 256 KB,
+/// and a timeline that follows thousands of keys reads every row instead.
+const MAX_FILTER_BYTES: usize = 100_000;
+
 /// The rule for `events --name N... --where C...`: every condition and the names that can be
 /// pushed down, AND-ed; `None` when none can (every row of the window is read).
 pub fn events(conditions: &[Condition], names: &[String]) -> Option<RuleSet> {
@@ -101,6 +105,14 @@ pub fn events(conditions: &[Condition], names: &[String]) -> Option<RuleSet> {
 /// field has one of the values. `false` when some value cannot be pushed down (leaving one
 /// alternative out would lose rows).
 fn alternatives(detection: &mut Map<String, Value>, first: usize, fields: &[(&str, &[&str])]) -> bool {
+    let bytes: usize = fields
+        .iter()
+        .flat_map(|(_, values)| values.iter())
+        .map(|v| v.len() + 4)
+        .sum();
+    if bytes > MAX_FILTER_BYTES {
+        return false;
+    }
     for (n, (field, values)) in fields.iter().enumerate() {
         if values.is_empty() {
             continue;
@@ -238,6 +250,13 @@ mod tests {
         assert!(matches(&set, EVENTS[0]) && matches(&set, EVENTS[1]) && !matches(&set, EVENTS[2]));
         assert!(events(&[], &[]).is_none());
         assert!(timeline_events(&["AKIAÿ"], &[], &[]).is_none());
+        let many: Vec<String> = (0..5000).map(|n| format!("ASIA{n:016}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(
+            timeline_events(&many, &[], &[]).is_none(),
+            "too many keys for one query's text"
+        );
+        assert!(timeline_events(&many[..100], &[], &[]).is_some());
     }
 
     #[test]

@@ -126,8 +126,10 @@ pub fn classify(record: &Record<'_>, source: SourceKind, web_identity: &FieldPat
 
 /// `arn:aws:sts::1:assumed-role/ROLE/SESSION` -> (ROLE, SESSION).
 fn split_session(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.split_once(":assumed-role/")?.1;
-    rest.split_once('/')
+    // arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION; compared by parts, which costs no
+    // substring searcher per call.
+    let resource = arn.splitn(6, ':').nth(5)?;
+    resource.strip_prefix("assumed-role/")?.split_once('/')
 }
 
 /// A service-linked role: under `/aws-service-role/`, or named `AWSServiceRoleFor...`.

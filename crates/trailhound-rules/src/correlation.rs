@@ -382,6 +382,28 @@ impl Interner {
 /// The finding fields of an entry's event, as interned strings.
 const EVENT_FIELDS: usize = 11;
 
+/// The value of a UUID in the canonical lower-case 8-4-4-4-12 form, the only form that
+/// round-trips through a number (read without allocating: this runs for every event a
+/// correlation counts).
+fn uuid(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        let digit = match b {
+            b'-' if matches!(at, 8 | 13 | 18 | 23) => continue,
+            _ if matches!(at, 8 | 13 | 18 | 23) => return None,
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u128::from(digit);
+    }
+    Some(value)
+}
+
 /// An event id: CloudTrail's are UUIDs, kept as 16 bytes; anything else is interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum EventId {
@@ -393,16 +415,10 @@ enum EventId {
 impl EventId {
     fn new(id: Option<&str>, strings: &mut Interner) -> EventId {
         let Some(id) = id else { return EventId::None };
-        let hex: String = id.chars().filter(|c| *c != '-').collect();
-        // Only the canonical lower-case 8-4-4-4-12 form round-trips through a number.
-        if id.len() == 36
-            && hex.len() == 32
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            && let Ok(value) = u128::from_str_radix(&hex, 16)
-        {
-            return EventId::Uuid(value);
+        match uuid(id) {
+            Some(value) => EventId::Uuid(value),
+            None => EventId::Other(strings.id(Some(id))),
         }
-        EventId::Other(strings.id(Some(id)))
     }
 
     fn text(self, strings: &Interner) -> Option<String> {
@@ -1319,6 +1335,8 @@ mod tests {
             "8D3105D2-DEB7-429C-B618-CE433350EE38",
             "test-rule-1-0",
             "8d3105d2deb7429cb618ce433350ee38abcd",
+            // 32 hex digits and four dashes, not where a UUID has them: kept as written.
+            "8d3105d2d-eb7-429c-b618-ce433350ee38",
         ] {
             assert_eq!(EventId::new(Some(id), &mut strings).text(&strings).as_deref(), Some(id));
         }

@@ -15,7 +15,7 @@ use trailhound_source::decimal_size;
 use crate::args::{AthenaCommand, AthenaPlanArgs, AthenaTableArgs};
 use crate::commands::Outcome;
 use crate::process::Process;
-use crate::settings::{AwsOptions, rule_selection};
+use crate::settings::rule_selection;
 use crate::write::finish;
 
 pub fn run(process: &Process, command: &AthenaCommand) -> Result<Outcome> {
@@ -105,7 +105,7 @@ fn create(process: &Process, args: &AthenaTableArgs, statement: &str) -> Result<
         database: database.to_string(),
         table: table.to_string(),
     };
-    let aws = process.aws(&AwsOptions::resolve(&args.aws))?;
+    let aws = process.aws(&crate::settings::AwsOptions::resolve(&args.aws))?;
     let runtime = process.runtime()?;
     let executed =
         trailhound_source::aws::athena::execute(aws, runtime.handle(), &target, statement, args.athena_output.clone())
