@@ -19,6 +19,10 @@
 #   BENCH_NO_BUILD=1       do not run cargo build; use the existing target/release/trailhound
 #   BENCH_BASELINE_ONLY=1  skip trailhound entirely (only the corpus and the zcat baselines)
 #   TRAILHOUND_ARGS        extra arguments for `trailhound hunt` (word-split)
+#   BENCH_S3FS     an S3 server on a folder (s3s-fs; `cargo install s3s-fs@0.14.1 --features
+#                  binary`): when set (or s3s-fs is on PATH), the whole pack also hunts each corpus
+#                  as s3://CORPUS/ served by it on 127.0.0.1, and the table gives objects/s.
+#                  Needs a trailhound built with AWS support (the default features).
 #
 # Every command runs against a warm page cache (one untimed read first).
 # Numbers: elapsed wall seconds and peak RSS from /usr/bin/time; "MB" is 1e6 bytes
@@ -39,6 +43,7 @@ BENCH_CORPORA="${BENCH_CORPORA:-large small}"
 BENCH_NO_BUILD="${BENCH_NO_BUILD:-0}"
 BENCH_BASELINE_ONLY="${BENCH_BASELINE_ONLY:-0}"
 TRAILHOUND_ARGS="${TRAILHOUND_ARGS:-}"
+BENCH_S3FS="${BENCH_S3FS:-$(command -v s3s-fs || true)}"
 BIN="target/release/trailhound"
 NPROC="$(nproc)"
 
@@ -98,7 +103,25 @@ EOF
 }
 
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
+S3_PID=""
+trap 'rm -rf "$TMP"; [[ -z "$S3_PID" ]] || kill "$S3_PID" 2>/dev/null || true' EXIT
+
+# The S3 server, on the corpora's folder (each corpus a bucket), when there is one.
+S3_PORT=""
+if [[ -n "$BENCH_S3FS" && "$BENCH_BASELINE_ONLY" != 1 ]]; then
+    [[ -x "$BENCH_S3FS" ]] || die "BENCH_S3FS=$BENCH_S3FS is not an executable"
+    S3_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$BENCH_DIR"
+    "$BENCH_S3FS" --host 127.0.0.1 --port "$S3_PORT" --access-key bench-key --secret-key bench-secret \
+        "$BENCH_DIR" > "$TMP/s3s.log" 2>&1 &
+    S3_PID=$!
+    for _ in $(seq 50); do
+        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$S3_PORT" \
+            2>/dev/null && break
+        sleep 0.1
+    done
+    say "S3 server (s3s-fs) on 127.0.0.1:$S3_PORT serving $BENCH_DIR"
+fi
 
 # The pack's single-event rules: every built-in rule file that is neither a correlation nor a
 # rule only correlations count (without its correlation, such a rule would report every match).
@@ -193,6 +216,22 @@ print(m["events"], m["files"], m["uncompressed_bytes"], m["compressed_bytes"])' 
         # shellcheck disable=SC2086
         timed "trailhound-baselines" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.baselines"' _ "$BENCH_LOG" \
             "$BIN" hunt "$dir" --store "$TMP/baselines.db" --baseline-history 0d --format jsonl -o /dev/null $TRAILHOUND_ARGS
+        if [[ -n "$S3_PORT" ]]; then
+            # The same files as objects of a local S3 server: the window is the corpus's days.
+            read -r S3_SINCE S3_UNTIL < <(python3 -c '
+import datetime, json, sys
+m = json.load(open(sys.argv[1]))
+start = datetime.datetime.fromisoformat(m["start"].replace("Z", "+00:00"))
+until = start + datetime.timedelta(days=m["days"], hours=1)
+print(m["start"], until.strftime("%Y-%m-%dT%H:%M:%SZ"))' "$dir/manifest.json")
+            # shellcheck disable=SC2086
+            timed "trailhound-s3" "0 1" env AWS_ACCESS_KEY_ID=bench-key AWS_SECRET_ACCESS_KEY=bench-secret \
+                AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+                bash -c 'log="$1"; shift; exec "$@" 2> "$log.s3"' _ "$BENCH_LOG" \
+                "$BIN" hunt "s3://$kind/" --endpoint-url "http://127.0.0.1:$S3_PORT" --since "$S3_SINCE" \
+                --until "$S3_UNTIL" --format jsonl -o /dev/null $TRAILHOUND_ARGS
+            grep -h "objects fetched" "$BENCH_LOG.s3" | tail -n 1 >&2 || true
+        fi
         echo
         echo "--- $kind: last lines of trailhound's stderr ($BENCH_LOG) ---"
         tail -n 4 "$BENCH_LOG"
@@ -223,7 +262,8 @@ floor = rows.get("libdeflate-%dprocs" % nproc, (None,))[0]
 label = {"trailhound-pack": "trailhound hunt, whole pack",
          "trailhound-single": "trailhound hunt, single-event rules only (%s files)" % single,
          "trailhound-nocontext": "trailhound hunt, whole pack, --no-context",
-         "trailhound-baselines": "trailhound hunt, whole pack, baselines in a store"}
+         "trailhound-baselines": "trailhound hunt, whole pack, baselines in a store",
+         "trailhound-s3": "trailhound hunt s3:// (local S3 server, s3s-fs), whole pack"}
 hdr = ("command", "elapsed s", "MB/s of JSON", "events/s", "ratio to libdeflate", "peak RSS MB")
 out = []
 for name in order:
@@ -239,5 +279,9 @@ print("|" + "|".join("-" * (x + 2) for x in w) + "|")
 for r in out:
     print(fmt % r)
 print("(ratio to libdeflate: libdeflate-gunzip's elapsed time over the command's, on the same files in the same run; 1.0 would be a hunt as fast as inflating)")
+if "trailhound-s3" in rows:
+    s3, disk = rows["trailhound-s3"][0], rows["trailhound-pack"][0]
+    print("s3:// from a local S3 server: %.0f objects/s, %.1f MB/s of gzip, %.0f MB/s of JSON; %.2f of the same hunt from disk"
+          % (files / max(s3, 1e-3), comp / 1e6 / max(s3, 1e-3), unc / 1e6 / max(s3, 1e-3), disk / max(s3, 1e-3)))
 EOF
 done

@@ -528,7 +528,15 @@ pub struct CorrelationState {
     /// Reused buffers: this runs for every base-rule match.
     key: String,
     values: Vec<u64>,
+    /// The record being observed (see [`CorrelationState::next_record`]) and, once a match of
+    /// it was added, its interned fields: a record that several correlations count is
+    /// interned once. Cleared whenever ids change meaning (compaction, merge).
+    record: u64,
+    interned: Option<(u64, EventFields)>,
 }
+
+/// The interned fields every entry keeps of its event.
+type EventFields = [u32; 11];
 
 /// One group of one correlation: matches not swept yet (in any order), and the sweep's window.
 #[derive(Debug, Default)]
@@ -601,21 +609,28 @@ impl CorrelationState {
             });
         }
         let event_id = EventId::new(record.event_id.as_deref(), &mut self.strings);
-        let mut strings = |v: Option<&str>| self.strings.id(v);
-        let identity = &record.identity;
-        let event = [
-            strings(Some(&record.event_name)),
-            strings(Some(&record.event_source)),
-            strings(record.aws_region.as_deref()),
-            strings(record.account_id()),
-            strings(identity.arn.as_deref()),
-            strings(identity.kind.as_deref()),
-            strings(identity.access_key_id.as_deref()),
-            strings(record.source_ip.as_deref()),
-            strings(record.user_agent.as_deref()),
-            strings(record.error_code.as_deref()),
-            strings(Some(source)),
-        ];
+        let event = match self.interned {
+            Some((seen, event)) if seen == self.record && self.record != 0 => event,
+            _ => {
+                let mut strings = |v: Option<&str>| self.strings.id(v);
+                let identity = &record.identity;
+                let event = [
+                    strings(Some(&record.event_name)),
+                    strings(Some(&record.event_source)),
+                    strings(record.aws_region.as_deref()),
+                    strings(record.account_id()),
+                    strings(identity.arn.as_deref()),
+                    strings(identity.kind.as_deref()),
+                    strings(identity.access_key_id.as_deref()),
+                    strings(record.source_ip.as_deref()),
+                    strings(record.user_agent.as_deref()),
+                    strings(record.error_code.as_deref()),
+                    strings(Some(source)),
+                ];
+                self.interned = Some((self.record, event));
+                event
+            }
+        };
         let mut values = std::mem::take(&mut self.values);
         values.clear();
         match resolved.kind {
@@ -678,6 +693,7 @@ impl CorrelationState {
 
     /// Folds another worker's state into this one.
     pub fn merge(&mut self, mut other: CorrelationState) {
+        self.interned = None;
         let groups = std::mem::take(&mut other.groups);
         let strings = std::mem::take(&mut other.strings);
         let (entries, late) = (other.entries, other.late);
@@ -729,7 +745,15 @@ impl CorrelationState {
             late: 0,
             key: String::new(),
             values: Vec::new(),
+            record: 0,
+            interned: None,
         }
+    }
+
+    /// The matches added from now on are of another record (the evaluator calls this before
+    /// each record it observes).
+    pub(crate) fn next_record(&mut self) {
+        self.record = self.record.wrapping_add(1);
     }
 
     /// Estimated bytes held.
@@ -853,6 +877,7 @@ impl CorrelationState {
     /// Keeps only the interned strings live entries still use (the interner otherwise keeps every
     /// string it ever saw, for the whole run).
     fn compact(&mut self) {
+        self.interned = None;
         // The old map goes first: the texts are shared, so only the new map and list are extra.
         let Interner { ids, strings: old, .. } = std::mem::take(&mut self.strings);
         drop(ids);

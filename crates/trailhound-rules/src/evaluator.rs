@@ -69,6 +69,7 @@ impl<'s> Evaluator<'s> {
             scratch,
             with_event,
         } = self;
+        state.next_record();
         set.matches(record, scratch, &mut |hit| match hit {
             Hit::Rule(rule) => findings.push(Finding::new(rule.info(), record, source, *with_event)),
             Hit::Correlation { index, part } => {

@@ -138,7 +138,7 @@ impl<S: Sink> Reader<'_, S> {
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc() - lag);
             let count = dated.len();
-            let batches = std::iter::once((undated, None))
+            let mut batches = std::iter::once((undated, None))
                 .chain(
                     dated
                         .into_iter()
@@ -146,9 +146,24 @@ impl<S: Sink> Reader<'_, S> {
                         .map(|(i, (objects, watermark))| (objects, if i + 1 == count { next_day } else { watermark })),
                 )
                 .filter(|(objects, _)| !objects.is_empty());
-            for (objects, watermark) in batches {
+            // The next batches are fetched while this one is scanned and absorbed (their objects
+            // wait in their channels, at most `concurrency` each, until their turn): without it
+            // the fetches stop at each hour's end, and a read from S3 is mostly waiting.
+            let fetch = |objects: Vec<_>| {
                 self.progress.planned(objects.len() as u64);
-                let report = self.scan(trail.fetch(rt, objects, &scopes, remote.concurrency, 2));
+                trail.fetch(rt, objects, &scopes, remote.concurrency, 2)
+            };
+            let mut ahead = std::collections::VecDeque::new();
+            loop {
+                while ahead.len() < FETCH_AHEAD
+                    && let Some((objects, watermark)) = batches.next()
+                {
+                    ahead.push_back((fetch(objects), watermark));
+                }
+                let Some((fetching, watermark)) = ahead.pop_front() else {
+                    break;
+                };
+                let report = self.scan(fetching);
                 absorb(report, watermark, driven);
             }
         }
@@ -331,6 +346,9 @@ impl<S: Sink> Reader<'_, S> {
         )
     }
 }
+
+/// Batches of a trail bucket being fetched at once: the one scanned and the next ones.
+const FETCH_AHEAD: usize = 3;
 
 /// Lists the day folder of several scopes at once.
 async fn list_concurrently(
