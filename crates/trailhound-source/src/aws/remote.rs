@@ -146,7 +146,7 @@ impl<S: Sink> Reader<'_, S> {
                         .map(|(i, (objects, watermark))| (objects, if i + 1 == count { next_day } else { watermark })),
                 )
                 .filter(|(objects, _)| !objects.is_empty());
-            // The next batches are fetched while this one is scanned and absorbed (their objects
+            // The next two batches are fetched while this one is scanned and absorbed (their objects
             // wait in their channels, at most `concurrency` each, until their turn): without it
             // the fetches stop at each hour's end, and a read from S3 is mostly waiting.
             let fetch = |objects: Vec<_>| {
@@ -347,7 +347,8 @@ impl<S: Sink> Reader<'_, S> {
     }
 }
 
-/// Batches of a trail bucket being fetched at once: the one scanned and the next ones.
+/// Batches of a trail bucket being fetched at once: the one scanned and the next two. Each holds
+/// at most `2 x concurrency` objects (in flight, and fetched but not yet scanned).
 const FETCH_AHEAD: usize = 3;
 
 /// Lists the day folder of several scopes at once.
