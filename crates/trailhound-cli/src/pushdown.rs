@@ -54,6 +54,18 @@ fn rule_set(id: &str, detection: Map<String, Value>) -> Option<RuleSet> {
     (errors.is_empty() && !set.is_empty()).then_some(set)
 }
 
+/// Whether a detection of this one selection has a SQL form.
+fn compiles(name: &str, selection: &Value) -> bool {
+    let mut detection = Map::new();
+    detection.insert(name.to_string(), selection.clone());
+    detection.insert("condition".into(), json!(name));
+    rule_set("trailhound-events-filter-part", detection).is_some_and(|set| {
+        set.rules()
+            .iter()
+            .all(|rule| sql::where_clause(rule, sql::Dialect::Athena).is_ok())
+    })
+}
+
 /// Whether a value can be pushed down (see the module's note on ASCII).
 fn plain(value: &str) -> bool {
     value.is_ascii()
@@ -91,7 +103,13 @@ pub fn events(conditions: &[Condition], names: &[String]) -> Option<RuleSet> {
         let name = format!("where{n}");
         let mut selection = Map::new();
         selection.insert(key, value);
-        detection.insert(name.clone(), Value::Object(selection));
+        let selection = Value::Object(selection);
+        // A test the SQL cannot hold (a whole struct, say) stays local instead of making the
+        // whole filter read every row.
+        if !compiles(&name, &selection) {
+            continue;
+        }
+        detection.insert(name.clone(), selection);
         parts.push(if negated { format!("not {name}") } else { name });
     }
     if parts.is_empty() {
@@ -249,6 +267,18 @@ mod tests {
         let set = events(&mixed, &[]).expect("the plain condition is pushed down");
         assert!(matches(&set, EVENTS[0]) && matches(&set, EVENTS[1]) && !matches(&set, EVENTS[2]));
         assert!(events(&[], &[]).is_none());
+        let whole = [
+            Condition::parse("userIdentity=x").expect("c"),
+            Condition::parse("eventName=CreateUser").expect("c"),
+        ];
+        let set = events(&whole, &[]).expect("the condition with a SQL form is pushed down");
+        assert!(
+            set.rules()
+                .iter()
+                .all(|r| sql::where_clause(r, sql::Dialect::Athena).is_ok()),
+            "the whole struct stays local"
+        );
+        assert!(matches(&set, EVENTS[0]) && !matches(&set, EVENTS[2]));
         assert!(timeline_events(&["AKIAÿ"], &[], &[]).is_none());
         let many: Vec<String> = (0..5000).map(|n| format!("ASIA{n:016}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
