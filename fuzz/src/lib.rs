@@ -75,6 +75,13 @@ pub fn scan_as_stream(data: &[u8]) {
     let report = scan_stream(data, "stdin", &options, Looking(0), &ProblemBudget::default());
     let seen: u64 = report.sinks.iter().map(|s| s.0).sum();
     std::hint::black_box((seen, report.stats, report.problems_total));
+    // Again with a limit so small that every array and envelope is read element by element.
+    let tiny = ScanOptions {
+        max_file_bytes: 64,
+        ..ScanOptions::default()
+    };
+    let report = scan_stream(data, "stdin", &tiny, Looking(0), &ProblemBudget::default());
+    std::hint::black_box((report.stats, report.problems_total));
 }
 
 /// Real records (from the Stratus Red Team detonation logs and the AWS user guide), one a line,

@@ -803,9 +803,11 @@ mod tests {
     #[test]
     fn large_inflations_take_turns_across_workers() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut body = b"{\"Records\":[],\"pad\":\"".to_vec();
+        // Held whole: not an array nor an envelope whose `Records` come first (those are read
+        // element by element).
+        let mut body = b"{\"pad\":\"".to_vec();
         body.resize(crate::decode::SMALL_BYTES + (1 << 20), b'x');
-        body.extend_from_slice(b"\"}");
+        body.extend_from_slice(b"\",\"Records\":[]}");
         let packed = gzip(&body);
         for i in 0..4 {
             std::fs::write(dir.path().join(format!("{i}.json.gz")), &packed).expect("write");

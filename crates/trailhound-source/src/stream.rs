@@ -69,6 +69,9 @@ struct Brackets {
     multiline: bool,
     /// The current one-line value broke off at a newline: cut there if the next line starts `{`.
     broken_at: Option<usize>,
+    /// The last byte outside whitespace (a quote for a line that ended inside a string): a
+    /// line that ends opening an array or object (`{"Records":[`, `[`) has not broken off.
+    last: u8,
 }
 
 struct Stream<'w, 's, S> {
@@ -82,6 +85,12 @@ struct Stream<'w, 's, S> {
     brackets: Brackets,
     /// Passing over a value larger than the limit: its bytes are dropped as they come.
     oversize: bool,
+    /// Reading a top-level array or `{"Records":[` envelope too large to hold, element by
+    /// element (see [`Elements`]).
+    elements: Option<Elements>,
+    /// The value being cut grew past the size at which arrays are read element by element and
+    /// was found not to be one.
+    unwrap_checked: bool,
     records: usize,
     lines: usize,
     /// Values seen that were not whitespace.
@@ -105,6 +114,8 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             scanned: 0,
             brackets: Brackets::default(),
             oversize: false,
+            elements: None,
+            unwrap_checked: false,
             records: 0,
             lines: 0,
             values: 0,
@@ -198,6 +209,23 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
 
     /// Cuts the complete values out of the buffer and scans them.
     fn cut(&mut self) {
+        // One mode after the other, as the buffer's values and arrays come (a loop, not
+        // recursion: a buffer may hold many arrays).
+        loop {
+            let switched = if self.elements.is_some() {
+                self.cut_elements()
+            } else {
+                self.cut_values()
+            };
+            if !switched {
+                return;
+            }
+        }
+    }
+
+    /// Cuts the complete values out of the buffer and scans them; true when it stopped at an
+    /// array to read element by element.
+    fn cut_values(&mut self) -> bool {
         let mut start = 0;
         let mut at = self.scanned;
         loop {
@@ -210,7 +238,11 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                 break;
             };
             at += 1;
+            if self.unwrap(start, at) {
+                return true;
+            }
             if let Some(end) = self.brackets.step(byte, at) {
+                self.unwrap_checked = false;
                 self.value(start, end);
                 start = end;
                 if end < at {
@@ -218,6 +250,9 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                     at = end;
                 }
             }
+        }
+        if self.unwrap(start, at) {
+            return true;
         }
         self.buf.drain(..start);
         self.scanned = at - start;
@@ -244,11 +279,170 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         if self.buf.len() <= SMALL_BYTES {
             self.turn = Turn::default();
         }
+        false
+    }
+
+    /// When the value being cut (from `start`, read up to `at`) has grown too large to hold
+    /// and is an array or a `{"Records":[` envelope, goes on reading it element by element.
+    fn unwrap(&mut self, start: usize, at: usize) -> bool {
+        if self.unwrap_checked
+            || self.oversize
+            || self.brackets.open == 0
+            || (at - start) as u64 <= self.options.max_file_bytes.min(UNWRAP_BYTES)
+        {
+            return false;
+        }
+        self.unwrap_checked = true;
+        let Some((prefix, container)) = container_prefix(self.buf.get(start..).unwrap_or_default()) else {
+            return false;
+        };
+        self.buf.drain(..start);
+        self.lines += newlines(self.buf.get(..prefix).unwrap_or_default());
+        self.buf.drain(..prefix);
+        self.scanned = 0;
+        self.brackets = Brackets::default();
+        self.unwrap_checked = false;
+        self.elements = Some(Elements::new(container));
+        true
+    }
+
+    /// Cuts the complete elements of the array being read element by element and scans each
+    /// as a value of its own; true once the array (and its envelope) closed: the rest of the
+    /// buffer is values again.
+    fn cut_elements(&mut self) -> bool {
+        let Some(mut e) = self.elements.take() else {
+            return false;
+        };
+        let mut at = self.scanned;
+        let mut done = false;
+        while let Some(&byte) = self.buf.get(at) {
+            if e.in_string {
+                if e.escaped {
+                    e.escaped = false;
+                } else if byte == b'\\' {
+                    e.escaped = true;
+                } else if byte == b'"' {
+                    e.in_string = false;
+                } else {
+                    // Only a quote or a backslash matters in a string: jump to the next.
+                    let rest = self.buf.get(at..).unwrap_or_default();
+                    at += memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    continue;
+                }
+                at += 1;
+                continue;
+            }
+            let at_container = e.depth == e.container;
+            match byte {
+                b'"' => {
+                    e.begin(at, &self.buf, &mut self.lines);
+                    e.in_string = true;
+                }
+                b'{' | b'[' => {
+                    e.begin(at, &self.buf, &mut self.lines);
+                    e.depth += 1;
+                }
+                b'}' | b']' => {
+                    if at_container {
+                        // A scalar element ends where its container does.
+                        if let Some(start) = e.start.take() {
+                            self.element(&mut e, start, at);
+                        }
+                        e.closed = true;
+                    }
+                    e.depth = e.depth.saturating_sub(1);
+                    if e.depth == e.container && !at_container {
+                        if let Some(start) = e.start.take() {
+                            self.element(&mut e, start, at + 1);
+                        }
+                    } else if e.depth == 0 {
+                        done = true;
+                        at += 1;
+                        break;
+                    }
+                }
+                b',' if at_container && !e.closed => {
+                    if let Some(start) = e.start.take() {
+                        self.element(&mut e, start, at);
+                    }
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                _ if at_container => e.begin(at, &self.buf, &mut self.lines),
+                _ => {}
+            }
+            at += 1;
+        }
+        if done {
+            self.lines += newlines(self.buf.get(e.gap..at).unwrap_or_default());
+            self.buf.drain(..at);
+            self.scanned = 0;
+            // What follows the array is read as values again.
+            return true;
+        }
+        // Keep only the element being read (nothing when passing one over).
+        let keep_from = match e.start {
+            Some(start) if !e.skipping => start,
+            _ => {
+                self.lines += newlines(self.buf.get(e.gap..at).unwrap_or_default());
+                e.gap = at;
+                at
+            }
+        };
+        self.buf.drain(..keep_from);
+        e.shift(keep_from);
+        self.scanned = at - keep_from;
+        let held = self.buf.len() as u64;
+        if e.start.is_some() && !e.skipping && held > self.options.max_file_bytes {
+            // One element larger than the limit: named, and its bytes dropped until it ends.
+            self.too_large();
+            e.skipping = true;
+            self.lines += newlines(&self.buf);
+            self.buf.clear();
+            self.scanned = 0;
+            e.gap = 0;
+        }
+        self.peak = self.peak.max(self.buf.capacity());
+        if !e.skipping {
+            self.turn.need(self.buf.len() as u64);
+        }
+        if self.buf.len() <= SMALL_BYTES / 2 && self.buf.capacity() > SMALL_BYTES {
+            self.buf.shrink_to(CHUNK);
+        }
+        if self.buf.len() <= SMALL_BYTES {
+            self.turn = Turn::default();
+        }
+        self.elements = Some(e);
+        false
+    }
+
+    /// One element of the array, `buf[start..end]`, read as a value (or passed over).
+    fn element(&mut self, e: &mut Elements, start: usize, end: usize) {
+        if std::mem::take(&mut e.skipping) {
+            self.lines += newlines(self.buf.get(e.gap..end).unwrap_or_default());
+        } else {
+            self.value(start, end);
+        }
+        e.gap = end;
     }
 
     /// The bytes at the end of the stream: the last value, if any.
     fn finish(&mut self) {
         self.cut();
+        if let Some(elements) = self.elements.take() {
+            // The stream ended inside the array: its last element, if whole, was read.
+            let rest = self.buf.get(elements.gap..).unwrap_or_default();
+            let lines = newlines(rest);
+            let line = self.lines + 1;
+            self.problem(
+                Some(line),
+                ProblemKind::Damaged,
+                "the stream ended inside a top-level array; the elements before it were read".into(),
+            );
+            self.damaged = true;
+            self.lines += lines;
+            self.buf.clear();
+            self.scanned = 0;
+        }
         let len = self.buf.len();
         if len > 0 && !self.oversize {
             self.value(0, len);
@@ -384,14 +578,101 @@ impl Brackets {
                 return Some(at);
             }
             b'\n' => {
-                if !self.multiline {
+                if !self.multiline && !matches!(self.last, b'[' | b'{') {
                     self.broken_at = Some(at);
                 }
                 self.multiline = true;
             }
+            b' ' | b'\t' | b'\r' => {}
             _ => {}
         }
+        if !byte.is_ascii_whitespace() {
+            self.last = byte;
+        }
         None
+    }
+}
+
+/// Values held whole up to this size; a larger top-level array or `{"Records":[` envelope is
+/// read element by element, so memory is one record, whatever the array's size.
+const UNWRAP_BYTES: u64 = 4 << 20;
+
+/// Where the elements of a top-level array start: after `[`, or after `{"Records":[` (spaces
+/// allowed between the tokens). Returns the prefix's length and the elements' depth.
+fn container_prefix(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut at = 0;
+    let skip = |at: &mut usize| {
+        while buf.get(*at).is_some_and(u8::is_ascii_whitespace) {
+            *at += 1;
+        }
+    };
+    skip(&mut at);
+    match buf.get(at)? {
+        b'[' => Some((at + 1, 1)),
+        b'{' => {
+            at += 1;
+            skip(&mut at);
+            let key = b"\"Records\"";
+            if buf.get(at..at + key.len())? != key {
+                return None;
+            }
+            at += key.len();
+            skip(&mut at);
+            (buf.get(at)? == &b':').then_some(())?;
+            at += 1;
+            skip(&mut at);
+            (buf.get(at)? == &b'[').then_some((at + 1, 2))
+        }
+        _ => None,
+    }
+}
+
+/// The state of reading a top-level array element by element. Positions are in the stream's
+/// buffer and move as it is drained.
+#[derive(Debug)]
+struct Elements {
+    /// The elements' depth: 1 in an array, 2 in an envelope's `Records`.
+    container: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Where the element being read starts.
+    start: Option<usize>,
+    /// Where the bytes between elements (commas, spaces) start, for counting lines.
+    gap: usize,
+    /// Passing over an element larger than the limit.
+    skipping: bool,
+    /// The array closed (an envelope's other members may follow): no element starts.
+    closed: bool,
+}
+
+impl Elements {
+    fn new(container: usize) -> Elements {
+        Elements {
+            container,
+            depth: container,
+            in_string: false,
+            escaped: false,
+            start: None,
+            gap: 0,
+            skipping: false,
+            closed: false,
+        }
+    }
+
+    /// An element starts at `at` unless one already has (only at the container's depth).
+    fn begin(&mut self, at: usize, buf: &[u8], lines: &mut usize) {
+        if self.depth == self.container && self.start.is_none() && !self.closed {
+            *lines += newlines(buf.get(self.gap..at).unwrap_or_default());
+            self.gap = at;
+            self.start = Some(at);
+        }
+    }
+
+    /// The buffer lost its first `n` bytes.
+    fn shift(&mut self, n: usize) {
+        self.start = self.start.map(|s| s.saturating_sub(n));
+        self.gap = self.gap.saturating_sub(n);
     }
 }
 
@@ -518,14 +799,100 @@ mod tests {
 
     #[test]
     fn stdin_value_larger_than_the_limit_is_named_and_the_rest_read() {
-        let huge = format!(r#"{{"Records":[{}]}}"#, vec![rec("H"); 100].join(","));
+        // A record larger than the limit (not an array: it cannot be read in parts).
+        let huge = rec("H").replace(&"x".repeat(100), &"x".repeat(8000));
         let input = format!("{}\n{huge}\n{}\n", rec("A"), rec("B"));
         let (stats, names, problems) = scan(input.as_bytes(), 4096);
         assert_eq!(names, ["A", "B"]);
         assert_eq!((stats.files_damaged, problems), (1, 1));
         // Within the limit, the same value is read.
         let (_, names, problems) = scan(input.as_bytes(), 1 << 20);
-        assert_eq!((names.len(), problems), (102, 0));
+        assert_eq!((names.len(), problems), (3, 0));
+    }
+
+    #[test]
+    fn an_envelope_or_array_larger_than_the_limit_is_read_element_by_element() {
+        let envelope = format!("{{ \"Records\" :\n[{}]}}", vec![rec("H"); 100].join(",\n"));
+        let array = format!("[\n{}\n]", vec![rec("J"); 50].join(" , "));
+        let input = format!("{}\n{envelope}\n{}\n{array}\n{}\n", rec("A"), rec("B"), rec("C"));
+        let (stats, names, problems) = scan(input.as_bytes(), 4096);
+        assert_eq!(problems, 0);
+        assert_eq!(names.len(), 153);
+        assert_eq!(
+            (names[0].as_str(), names[1].as_str(), names[100].as_str()),
+            ("A", "H", "H")
+        );
+        assert_eq!(
+            (names[101].as_str(), names[102].as_str(), names[152].as_str()),
+            ("B", "J", "C")
+        );
+        assert_eq!((stats.records_read, stats.files_damaged), (153, 0));
+        // The same as read whole.
+        let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
+        assert_eq!((whole, problems), (names, 0));
+    }
+
+    #[test]
+    fn elements_of_a_streamed_array_are_cut_by_json_not_by_bytes() {
+        // Brackets, commas and escaped quotes inside strings; a member after Records; an element
+        // over the limit passed over; a broken element named by its line.
+        let tricky = rec("T").replace("\"pad\":\"", "\"pad\":\"],}{,\\\"\\\\");
+        let big = rec("BIG").replace(&"x".repeat(100), &"x".repeat(9000));
+        let broken =
+            r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"Broken","eventSource":"s","userIdentity":{},"x":[1,}"#;
+        let mut elements = vec![rec("E"); 40];
+        elements.insert(3, tricky);
+        elements.insert(10, big);
+        elements.insert(20, format!("{broken}]"));
+        let envelope = format!(
+            "{{\"Records\":[\n{}\n], \"Other\": {{\"a\": [1]}}}}",
+            elements.join(",\n")
+        );
+        let input = format!("{envelope}\n{}\n", rec("Z"));
+        let sink = Count {
+            names: Vec::new(),
+            seen: Arc::default(),
+            keep: true,
+        };
+        let budget = ProblemBudget::default();
+        let mut worker = Worker::new(sink, &budget.shown);
+        let limit = options(4096);
+        let mut stream = Stream::new(&mut worker, "<stdin>", &limit);
+        stream.run(Trickle(input.as_bytes()));
+        let peak = stream.peak;
+        let names = &worker.sink.names;
+        assert_eq!(names.iter().filter(|n| *n == "T").count(), 1, "{names:?}");
+        assert_eq!(names.iter().filter(|n| *n == "E").count(), 40);
+        assert_eq!(names.last().map(String::as_str), Some("Z"));
+        assert!(!names.iter().any(|n| n == "BIG" || n == "Broken"));
+        assert!(peak < 64 << 10, "held {peak} bytes at once");
+        // The element over the limit and the broken one, each named once.
+        assert_eq!(worker.problems_total, 2, "{:?}", worker.stats);
+        // The broken element is a damaged value, not a record.
+        assert_eq!(worker.stats.records_read, 42);
+    }
+
+    #[test]
+    fn many_arrays_in_one_buffer_with_no_size_to_spare() {
+        // Every array is over a 1-byte limit: each is read element by element, one after the
+        // other, without nesting calls.
+        let input = format!("{}\n", "[]".repeat(200_000));
+        let (stats, names, problems) = scan(input.as_bytes(), 1);
+        assert!(names.is_empty());
+        assert_eq!((stats.files_damaged, problems), (0, 0));
+        let input = format!("[{}]\n[{}]", rec("A"), rec("B"));
+        let (_, names, problems) = scan(input.as_bytes(), 1);
+        // Elements over the limit are named and passed over; the arrays end cleanly.
+        assert!(names.is_empty());
+        assert_eq!(problems, 2);
+    }
+
+    #[test]
+    fn a_stream_that_ends_inside_a_streamed_array_keeps_what_it_read() {
+        let input = format!("[{},{},{}", rec("A"), rec("B"), &rec("C")[..50]);
+        let (stats, names, problems) = scan(input.as_bytes(), 512);
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!((stats.files_damaged, problems), (1, 1));
     }
 
     /// Hands out its bytes a few at a time, as a pipe does.
@@ -541,7 +908,7 @@ mod tests {
     }
 
     #[test]
-    fn stdin_value_larger_than_the_limit_arriving_in_pieces_is_passed_over() {
+    fn stdin_envelope_larger_than_the_limit_arriving_in_pieces_is_read() {
         let huge = format!(r#"{{"Records":[{}]}}"#, vec![rec("H"); 20_000].join(","));
         let input = format!(
             "{}
@@ -567,8 +934,12 @@ mod tests {
         );
         let names: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
         assert!(huge.len() > 4 << 20);
-        assert_eq!(names, ["A", "B", "C"]);
-        assert_eq!((report.stats.files_damaged, report.problems_total), (1, 1));
+        assert_eq!(names.len(), 20_003);
+        assert_eq!(
+            (names[0].as_str(), names[20_001].as_str(), names[20_002].as_str()),
+            ("A", "B", "C")
+        );
+        assert_eq!((report.stats.files_damaged, report.problems_total), (0, 0));
     }
 
     #[test]
