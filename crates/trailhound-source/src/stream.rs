@@ -69,10 +69,18 @@ struct Brackets {
     multiline: bool,
     /// The current one-line value broke off at a newline: cut there if the next line starts `{`.
     broken_at: Option<usize>,
-    /// The last byte outside whitespace (a quote for a line that ended inside a string): a
-    /// line that ends opening an array or object (`{"Records":[`, `[`) has not broken off.
-    last: u8,
+    /// The first line's bytes outside whitespace and string contents (which the cutter skips),
+    /// up to [`HEAD`]: a first line that only opens an array (`[`) or an envelope's array
+    /// (`{"Records":[`, seen as `{"":[`) has not broken off; any other has.
+    head: [u8; HEAD],
+    head_len: usize,
 }
+
+/// First-line bytes [`Brackets`] keeps.
+const HEAD: usize = 6;
+
+/// First lines that only open an array: `[`, and `{"KEY":[` (string contents are not seen).
+const OPENERS: [&[u8]; 2] = [b"[", b"{\"\":["];
 
 struct Stream<'w, 's, S> {
     worker: &'w mut Worker<'s, S>,
@@ -550,6 +558,12 @@ impl Brackets {
             *self = Brackets::default();
             return Some(cut);
         }
+        if !self.multiline && !byte.is_ascii_whitespace() {
+            if let Some(slot) = self.head.get_mut(self.head_len) {
+                *slot = byte;
+            }
+            self.head_len = (self.head_len + 1).min(HEAD);
+        }
         if self.in_string {
             match byte {
                 _ if self.escaped => self.escaped = false,
@@ -578,16 +592,17 @@ impl Brackets {
                 return Some(at);
             }
             b'\n' => {
-                if !self.multiline && !matches!(self.last, b'[' | b'{') {
+                let opens = self
+                    .head
+                    .get(..self.head_len)
+                    .is_some_and(|head| OPENERS.contains(&head));
+                if !self.multiline && !opens {
                     self.broken_at = Some(at);
                 }
                 self.multiline = true;
             }
             b' ' | b'\t' | b'\r' => {}
             _ => {}
-        }
-        if !byte.is_ascii_whitespace() {
-            self.last = byte;
         }
         None
     }
@@ -975,6 +990,27 @@ mod tests {
         let (stats, names, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!(names, ["A", "C", "D"]);
         assert_eq!((stats.files_damaged, problems), (1, 1));
+    }
+
+    #[test]
+    fn a_line_broken_right_after_an_opening_brace_still_resumes_at_the_next_line() {
+        // Only a first line that opens an array (`[`, `{"Records":[`) goes on to the next line.
+        let input = format!(
+            "{{\"eventVersion\":\"1.08\",\"userIdentity\":{{\n{}\n{}\n",
+            rec("B"),
+            rec("C")
+        );
+        let (stats, names, problems) = scan(input.as_bytes(), 1 << 20);
+        assert_eq!(names, ["B", "C"]);
+        assert_eq!((stats.files_damaged, problems), (1, 1));
+        let input = format!(
+            "[\n{},\n{}\n]\n{{\"Records\":[\n{}\n]}}\n",
+            rec("A"),
+            rec("B"),
+            rec("C")
+        );
+        let (_, names, problems) = scan(input.as_bytes(), 1 << 20);
+        assert_eq!((names, problems), (vec!["A".to_string(), "B".into(), "C".into()], 0));
     }
 
     #[test]
