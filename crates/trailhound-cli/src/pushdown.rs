@@ -12,19 +12,7 @@
 
 use serde_json::{Map, Value, json};
 use trailhound_event::query::{Condition, Op};
-use trailhound_rules::{RuleFile, RuleSet, parse_rules, sql};
-
-/// A literal value in Sigma's string syntax: `*`, `?` and `\` escaped.
-fn literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '*' | '?' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+use trailhound_rules::{RuleFile, RuleSet, parse_rules, sigma_literal, sql};
 
 /// A `--where` glob in Sigma's string syntax: `*` and `?` kept, `\` (literal in a glob) escaped.
 fn pattern(value: &str) -> String {
@@ -81,7 +69,7 @@ pub fn events(conditions: &[Condition], names: &[String]) -> Option<RuleSet> {
     let mut detection = Map::new();
     let mut parts: Vec<String> = Vec::new();
     if !names.is_empty() && names.iter().all(|n| plain(n)) {
-        let names: Vec<String> = names.iter().map(|n| literal(n)).collect();
+        let names: Vec<String> = names.iter().map(|n| sigma_literal(n)).collect();
         detection.insert("names".into(), json!({ "eventName": names }));
         parts.push("names".into());
     }
@@ -91,8 +79,8 @@ pub fn events(conditions: &[Condition], names: &[String]) -> Option<RuleSet> {
             continue;
         }
         let (key, value, negated) = match (condition.op(), condition.number()) {
-            (Op::Eq, _) => (field.to_string(), json!(literal(condition.value())), false),
-            (Op::Ne, _) => (field.to_string(), json!(literal(condition.value())), true),
+            (Op::Eq, _) => (field.to_string(), json!(sigma_literal(condition.value())), false),
+            (Op::Ne, _) => (field.to_string(), json!(sigma_literal(condition.value())), true),
             (Op::Glob, _) => (field.to_string(), json!(pattern(condition.value())), false),
             (Op::Gt, Some(limit)) => (format!("{field}|gt"), json!(limit), false),
             (Op::Gte, Some(limit)) => (format!("{field}|gte"), json!(limit), false),
@@ -138,7 +126,7 @@ fn alternatives(detection: &mut Map<String, Value>, first: usize, fields: &[(&st
         if !values.iter().all(|v| plain(v)) || !sql::in_table(field) {
             return false;
         }
-        let values: Vec<String> = values.iter().map(|v| literal(v)).collect();
+        let values: Vec<String> = values.iter().map(|v| sigma_literal(v)).collect();
         detection.insert(format!("follow{}", first + n), json!({ *field: values }));
     }
     true
@@ -156,7 +144,7 @@ pub fn timeline_issuers(issuers: &[&str], arns: &[&str], ips: &[&str]) -> Option
     ) {
         return None;
     }
-    let issuers: Vec<String> = issuers.iter().map(|n| literal(n)).collect();
+    let issuers: Vec<String> = issuers.iter().map(|n| sigma_literal(n)).collect();
     detection.insert("issuers".into(), json!({ "eventName": issuers }));
     detection.insert("condition".into(), json!("issuers and 1 of follow*"));
     rule_set("trailhound-timeline-issuers", detection)

@@ -27,6 +27,7 @@ pub use correlation::{Budget, DEFAULT_CORRELATION_MEMORY, MAX_ENTRIES, MIN_CORRE
 pub use error::RuleError;
 pub use evaluator::{Evaluated, Evaluator};
 pub use load::{LoadOptions, Placeholders, RuleFile, load_path, load_path_with, parse_rules, parse_rules_with};
+pub use matcher::sigma_literal;
 pub use rule::Rule;
 pub use ruleset::RuleSet;
 pub use selection::{Selection, SelectionError};

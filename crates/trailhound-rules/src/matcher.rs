@@ -223,7 +223,11 @@ impl Encoding {
 
 /// A transformed value as a Sigma string that matches it literally.
 fn escape_wildcards(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    sigma_literal(&String::from_utf8_lossy(bytes))
+}
+
+/// `text` as a Sigma string value that matches it literally: `*`, `?` and `\\` escaped.
+pub fn sigma_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '*' | '?' | '\\') {

@@ -107,7 +107,7 @@ fn create(process: &Process, args: &AthenaTableArgs, statement: &str) -> Result<
     };
     let aws = process.aws(&crate::settings::AwsOptions::resolve(&args.aws))?;
     let runtime = process.runtime()?;
-    let executed =
+    let query =
         trailhound_source::aws::athena::execute(aws, runtime.handle(), &target, statement, args.athena_output.clone())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("creating {}", printable(&args.table)))?;
@@ -117,7 +117,7 @@ fn create(process: &Process, args: &AthenaTableArgs, statement: &str) -> Result<
         "created table {} in the workgroup {} (Athena query {})",
         printable(&target.qualified()),
         printable(args.workgroup.as_deref().unwrap_or("primary")),
-        executed.query
+        query
     );
     Ok(())
 }

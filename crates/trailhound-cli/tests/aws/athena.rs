@@ -127,6 +127,24 @@ fn athena_calls(moto: &Moto) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The bodies of the requests of one operation, in order.
+fn bodies<'c>(calls: &'c [(String, Value)], operation: &str) -> Vec<&'c Value> {
+    calls
+        .iter()
+        .filter(|(op, _)| op == operation)
+        .map(|(_, body)| body)
+        .collect()
+}
+
+/// The id of the first query polled.
+fn first_polled(calls: &[(String, Value)]) -> &str {
+    calls
+        .iter()
+        .find(|(op, _)| op == "GetQueryExecution")
+        .and_then(|(_, body)| body["QueryExecutionId"].as_str())
+        .expect("polled")
+}
+
 fn count(calls: &[(String, Value)], operation: &str) -> usize {
     calls.iter().filter(|(op, _)| op == operation).count()
 }
@@ -220,11 +238,7 @@ fn athena_every_row_equals_files_with_paging_polling_throttling_and_cost() {
     );
 
     let calls = athena_calls(&moto);
-    let starts: Vec<&Value> = calls
-        .iter()
-        .filter(|(op, _)| op == "StartQueryExecution")
-        .map(|(_, body)| body)
-        .collect();
+    let starts = bodies(&calls, "StartQueryExecution");
     // A rule with no SQL form: one query, every row of the window.
     assert!(
         !starts.is_empty() && starts.iter().all(|b| b == &starts[0]),
@@ -307,7 +321,7 @@ fn athena_pushed_down_queries_merge_in_time_order_and_equal_files() {
     let calls = athena_calls(&moto);
     let queries = count(&calls, "StartQueryExecution");
     assert!(queries >= 2, "the pack is more SQL than one query holds: {queries}");
-    for (_, body) in calls.iter().filter(|(op, _)| op == "StartQueryExecution") {
+    for body in bodies(&calls, "StartQueryExecution") {
         let sql = body["QueryString"].as_str().expect("SQL");
         assert!(sql.len() < 262_144 && sql.contains(" AND ((") && sql.ends_with(") ORDER BY eventtime"));
     }
@@ -357,11 +371,7 @@ fn a_failed_query_names_its_id_and_reason_and_stops_the_others() {
     let calls = athena_calls(&moto);
     let started = count(&calls, "StartQueryExecution");
     assert!(started >= 2);
-    let failed = calls
-        .iter()
-        .find(|(op, _)| op == "GetQueryExecution")
-        .and_then(|(_, body)| body["QueryExecutionId"].as_str())
-        .expect("polled");
+    let failed = first_polled(&calls);
     assert!(
         out.stderr.contains(&format!(
             "athena://trails.does_not_exist: Athena query {failed} FAILED: TABLE_NOT_FOUND: line 1:8: Table 'awsdatacatalog.trails.does_not_exist' does not exist"
@@ -478,10 +488,9 @@ fn ctrl_c_stops_the_queries_it_started() {
 
 /// The StartQueryExecution SQL moto received, in order.
 fn started_sql(moto: &Moto) -> Vec<String> {
-    athena_calls(moto)
+    bodies(&athena_calls(moto), "StartQueryExecution")
         .into_iter()
-        .filter(|(op, _)| op == "StartQueryExecution")
-        .filter_map(|(_, body)| body["QueryString"].as_str().map(str::to_string))
+        .filter_map(|body| body["QueryString"].as_str().map(str::to_string))
         .collect()
 }
 
@@ -674,11 +683,7 @@ fn athena_table_create_runs_the_statement_it_prints() {
     assert_eq!(created.code, 0, "{}", created.stderr);
     assert_eq!(created.stdout, printed.stdout, "the statement is printed all the same");
     let calls = athena_calls(&moto);
-    let starts: Vec<&Value> = calls
-        .iter()
-        .filter(|(op, _)| op == "StartQueryExecution")
-        .map(|(_, body)| body)
-        .collect();
+    let starts = bodies(&calls, "StartQueryExecution");
     assert_eq!(starts.len(), 1, "{calls:?}");
     let sql = starts[0]["QueryString"].as_str().expect("SQL");
     assert_eq!(format!("{sql};\n"), printed.stdout);
@@ -690,11 +695,7 @@ fn athena_table_create_runs_the_statement_it_prints() {
     assert_eq!(starts[0]["QueryExecutionContext"]["Database"], "trails");
     assert!(count(&calls, "GetQueryExecution") >= 1, "waited for it: {calls:?}");
     assert_eq!(count(&calls, "GetQueryResults"), 0);
-    let id = calls
-        .iter()
-        .find(|(op, _)| op == "GetQueryExecution")
-        .and_then(|(_, body)| body["QueryExecutionId"].as_str())
-        .expect("polled");
+    let id = first_polled(&calls);
     assert!(
         created.stderr.contains(&format!(
             "created table trails.cloudtrail in the workgroup primary (Athena query {id})"

@@ -273,22 +273,9 @@ pub fn read(
                     seen,
                 },
             }),
-            Err(stop) => {
-                let running: Vec<String> = started.into_iter().filter(|id| !finished.contains(id)).collect();
-                let stopped = run.stop(&running).await;
-                let what = match stop {
-                    Stop::Interrupted => format!("{}: interrupted", run.name),
-                    Stop::Failed(message) => message,
-                };
-                Err(if stopped.is_empty() {
-                    what
-                } else {
-                    format!(
-                        "{what} (stopped the queries this run had started: {})",
-                        stopped.join(", ")
-                    )
-                })
-            }
+            Err(stop) => Err(run
+                .give_up(stop, started, &finished, "the queries this run had started: ")
+                .await),
         };
         READING.fetch_sub(1, Ordering::SeqCst);
         outcome
@@ -421,6 +408,28 @@ impl Run {
             }
             pause(wait, interrupt).await?;
             wait = wait.saturating_mul(2).min(self.pacing.max_poll);
+        }
+    }
+
+    /// Why a run stopped, once the queries it started that had not finished are stopped
+    /// (named after `stopped`, e.g. "query ").
+    async fn give_up(
+        &self,
+        stop: Stop,
+        started: impl IntoIterator<Item = String>,
+        finished: &BTreeSet<String>,
+        stopped: &str,
+    ) -> String {
+        let running: Vec<String> = started.into_iter().filter(|id| !finished.contains(id)).collect();
+        let ids = self.stop(&running).await;
+        let what = match stop {
+            Stop::Interrupted => format!("{}: interrupted", self.name),
+            Stop::Failed(message) => message,
+        };
+        if ids.is_empty() {
+            what
+        } else {
+            format!("{what} (stopped {stopped}{})", ids.join(", "))
         }
     }
 
@@ -672,25 +681,17 @@ impl Stream {
     }
 }
 
-/// A statement that ran to the end.
-#[derive(Debug)]
-pub struct Executed {
-    pub query: String,
-    /// Athena's statistics, when it gave them.
-    pub bytes_scanned: Option<u64>,
-}
-
 /// Runs one statement that returns no rows (DDL: `trailhound athena table --create`) in
 /// `table`'s workgroup, with its database as the query's context, and waits for it: started,
 /// polled and retried as a read's queries are, stopped on Ctrl-C. A FAILED or CANCELLED
-/// statement is an error with Athena's reason.
+/// statement is an error with Athena's reason. Returns the query id.
 pub fn execute(
     aws: &Aws,
     runtime: &tokio::runtime::Handle,
     table: &AthenaTable,
     sql: &str,
     output: Option<String>,
-) -> Result<Executed, String> {
+) -> Result<String, String> {
     let run = Run {
         client: aws.athena(false),
         name: crate::Input::Athena(table.clone()).describe(),
@@ -722,27 +723,8 @@ pub fn execute(
         }
         .await;
         let outcome = match result {
-            Ok(query) => {
-                let bytes = run.counters.bytes_scanned.load(Ordering::Relaxed);
-                let measured = run.counters.unmeasured.load(Ordering::Relaxed) == 0;
-                Ok(Executed {
-                    query,
-                    bytes_scanned: measured.then_some(bytes),
-                })
-            }
-            Err(stop) => {
-                let running: Vec<String> = started.into_iter().filter(|id| !finished.contains(id)).collect();
-                let stopped = run.stop(&running).await;
-                let what = match stop {
-                    Stop::Interrupted => format!("{}: interrupted", run.name),
-                    Stop::Failed(message) => message,
-                };
-                Err(if stopped.is_empty() {
-                    what
-                } else {
-                    format!("{what} (stopped query {})", stopped.join(", "))
-                })
-            }
+            Ok(query) => Ok(query),
+            Err(stop) => Err(run.give_up(stop, started, &finished, "query ").await),
         };
         READING.fetch_sub(1, Ordering::SeqCst);
         outcome
