@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use trailhound_event::{FieldPath, Record, printable};
-use trailhound_source::{ProblemBudget, ScanOptions, Sink, scan_stream};
+use trailhound_source::{ProblemBudget, ScanOptions, ScanStats, Sink, scan_stream, scan_stream_in_blocks};
 
 /// The inflated-size limit the targets decode with (the CLI's default is 1 GiB; a smaller one
 /// keeps bombs within libFuzzer's memory limit and the runs fast).
@@ -72,9 +72,9 @@ pub fn scan_as_stream(data: &[u8]) {
         max_file_bytes: LIMIT,
         ..ScanOptions::default()
     };
-    let report = scan_stream(data, "stdin", &options, Looking(0), &ProblemBudget::default());
-    let seen: u64 = report.sinks.iter().map(|s| s.0).sum();
-    std::hint::black_box((seen, report.stats, report.problems_total));
+    let one = scan_stream(data, "stdin", &options, Looking(0), &ProblemBudget::default());
+    let seen: u64 = one.sinks.iter().map(|s| s.0).sum();
+    std::hint::black_box((seen, &one.stats, one.problems_total));
     // Again with a limit so small that every array and envelope is read element by element.
     let tiny = ScanOptions {
         max_file_bytes: 64,
@@ -82,6 +82,29 @@ pub fn scan_as_stream(data: &[u8]) {
     };
     let report = scan_stream(data, "stdin", &tiny, Looking(0), &ProblemBudget::default());
     std::hint::black_box((report.stats, report.problems_total));
+    // Split over two threads in blocks of a few values: the same counts and problems.
+    let split = POOL.install(|| {
+        scan_stream_in_blocks(data, "stdin", &options, &|| Looking(0), &ProblemBudget::default(), 64)
+    });
+    let split_seen: u64 = split.sinks.iter().map(|s| s.0).sum();
+    assert_eq!(
+        (split_seen, timeless(split.stats), split.problems_total),
+        (seen, timeless(one.stats), one.problems_total),
+        "a stream split over cores read differently"
+    );
+}
+
+/// Two threads for the split stream scan, made once.
+static POOL: LazyLock<rayon::ThreadPool> = LazyLock::new(|| {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap_or_else(|err| panic!("no thread pool: {err}"))
+});
+
+fn timeless(mut stats: ScanStats) -> ScanStats {
+    stats.elapsed = std::time::Duration::ZERO;
+    stats
 }
 
 /// Real records (from the Stratus Red Team detonation logs and the AWS user guide), one a line,

@@ -30,5 +30,5 @@ pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,
     earliest_event, scan_objects, scan_part,
 };
-pub use stream::scan_stream;
+pub use stream::{scan_stream, scan_stream_in_blocks, scan_stream_split};
 pub use window::{MAX_DELIVERY_LAG, TimeWindow, WindowError, parse_bound, parse_delivery_lag, parse_duration};

@@ -15,6 +15,7 @@ use trailhound_event::{Document, DocumentError, Record, for_each_record, printab
 use crate::decode::{Damage, Turn, decode_in_turn};
 use crate::discover::{FileTime, file_time, is_digest_path, walk};
 use crate::input::Input;
+use crate::stream::Helpers;
 use crate::window::TimeWindow;
 
 /// Receives every record inside the window.
@@ -325,7 +326,9 @@ pub(crate) struct Worker<'s, S> {
     inflated: Vec<u8>,
     pub(crate) stats: ScanStats,
     pub(crate) problems_total: u64,
-    shown: &'s AtomicUsize,
+    pub(crate) shown: &'s AtomicUsize,
+    /// Problems reported, in order, when asked for (the tests compare them).
+    pub(crate) kept: Option<Vec<Problem>>,
 }
 
 /// Files larger than this on disk are streamed (see `crate::stream`): memory is one top-level
@@ -348,6 +351,7 @@ impl<'s, S> Worker<'s, S> {
             stats: ScanStats::default(),
             problems_total: 0,
             shown,
+            kept: None,
         }
     }
 
@@ -366,6 +370,9 @@ impl<'s, S> Worker<'s, S> {
             tracing::debug!("{problem}");
         }
         self.problems_total += 1;
+        if let Some(kept) = &mut self.kept {
+            kept.push(problem);
+        }
     }
 }
 
@@ -407,6 +414,8 @@ pub fn scan_part<S: Sink>(
         .fetch_add(usize::try_from(problems).unwrap_or(usize::MAX), Ordering::Relaxed);
     let shown: &AtomicUsize = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
+    // Streamed files and stdin spread their scanning over the other cores, into sinks of theirs.
+    let helpers = Helpers::new(make_sink, shown);
     let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
         .fold(new_worker, |mut worker, path| {
@@ -430,11 +439,11 @@ pub fn scan_part<S: Sink>(
             match read {
                 Ok(Err(file)) => {
                     let before = worker.stats.bytes_read;
-                    crate::stream::scan_reader(&mut worker, &name, file, options);
+                    crate::stream::scan_reader(&mut worker, &name, file, options, Some(&helpers));
                     on_file(worker.stats.bytes_read - before);
                 }
                 Ok(Ok(read)) => {
-                    scan_bytes(&mut worker, &name, &data, options, &mut turn);
+                    scan_bytes(&mut worker, &name, &data, options, &mut turn, Some(&helpers));
                     on_file(read as u64);
                 }
                 Err(err) => {
@@ -458,15 +467,22 @@ pub fn scan_part<S: Sink>(
     if stdin {
         // Streamed: records go on as they arrive, one top-level value in memory at a time.
         let mut worker = new_worker();
-        crate::stream::scan_reader(&mut worker, "<stdin>", std::io::stdin().lock(), options);
+        let stdin = std::io::stdin().lock();
+        crate::stream::scan_reader(&mut worker, "<stdin>", stdin, options, Some(&helpers));
         on_file(0);
         workers.push(worker);
     }
+    workers.extend(helpers.into_workers());
     merge_workers(workers, stats, problems, started)
 }
 
 /// The workers' sinks, counts and problems as one report.
-fn merge_workers<S>(workers: Vec<Worker<'_, S>>, stats: ScanStats, problems: u64, started: Instant) -> ScanReport<S> {
+pub(crate) fn merge_workers<S>(
+    workers: Vec<Worker<'_, S>>,
+    stats: ScanStats,
+    problems: u64,
+    started: Instant,
+) -> ScanReport<S> {
     let mut report = ScanReport {
         sinks: Vec::with_capacity(workers.len()),
         stats,
@@ -507,7 +523,8 @@ where
     let started = Instant::now();
     let shown: &AtomicUsize = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
-    let workers: Vec<Worker<'_, S>> = objects
+    let helpers = Helpers::new(make_sink, shown);
+    let mut workers: Vec<Worker<'_, S>> = objects
         .par_bridge()
         .fold(new_worker, |mut worker, fetched| {
             match fetched {
@@ -524,7 +541,7 @@ where
                     } else {
                         let mut turn = Turn::default();
                         turn.need(bytes.len() as u64);
-                        scan_bytes(&mut worker, &name, &bytes, options, &mut turn);
+                        scan_bytes(&mut worker, &name, &bytes, options, &mut turn, Some(&helpers));
                         worker.shrink_buffers();
                     }
                     on_file(bytes.len() as u64);
@@ -545,15 +562,23 @@ where
             worker
         })
         .collect();
+    workers.extend(helpers.into_workers());
     merge_workers(workers, ScanStats::default(), 0, started)
 }
 
 /// Decodes one file's bytes and feeds its records to the worker's sink. `turn` is held (when
 /// taken) until the records are scanned.
-fn scan_bytes<S: Sink>(worker: &mut Worker<'_, S>, name: &str, data: &[u8], options: &ScanOptions, turn: &mut Turn) {
+fn scan_bytes<'s, S: Sink>(
+    worker: &mut Worker<'s, S>,
+    name: &str,
+    data: &[u8],
+    options: &ScanOptions,
+    turn: &mut Turn,
+    helpers: Option<&Helpers<'_, 's, S>>,
+) {
     if crate::decode::gzip_size(data).is_some_and(|size| size > STREAM_INFLATED_BYTES) {
         // Inflating to more than this: streamed rather than inflated whole.
-        crate::stream::scan_reader(worker, name, data, options);
+        crate::stream::scan_reader(worker, name, data, options, helpers);
         return;
     }
     worker.stats.files_read += 1;
@@ -601,7 +626,10 @@ fn scan_decoded<S: Sink>(
             message,
         });
     }
-    let (outcome, _) = scan_text(worker, name, &decoded.text, options.window, (0, 0));
+    let (outcome, _, rejected) = scan_text(worker, name, &decoded.text, options.window, (0, 0));
+    for problem in rejected {
+        worker.report(problem);
+    }
     match outcome {
         Ok(Document::Digest) => worker.stats.digests_skipped += 1,
         Ok(Document::Other) => {
@@ -626,15 +654,16 @@ fn scan_decoded<S: Sink>(
 }
 
 /// Hands the records of `text` to the worker's sink and counts them; returns the document's
-/// shape and the number of records. `(records, lines)` before `text` (in a stream) offset the
-/// record indexes and lines problems name.
+/// shape, the number of records and the records rejected, for the caller to report (a stream
+/// reports them in stream order, whichever core scanned them). `(records, lines)` before `text`
+/// (in a stream) offset the record indexes and lines problems name.
 pub(crate) fn scan_text<S: Sink>(
     worker: &mut Worker<'_, S>,
     name: &str,
     text: &str,
     window: TimeWindow,
     (records_before, lines_before): (usize, usize),
-) -> (Result<Document, DocumentError>, usize) {
+) -> (Result<Document, DocumentError>, usize, Vec<Problem>) {
     let Worker { sink, stats, .. } = worker;
     let mut record_problems = Vec::new();
     let mut records = 0;
@@ -660,10 +689,7 @@ pub(crate) fn scan_text<S: Sink>(
             }
         }
     });
-    for problem in record_problems {
-        worker.report(problem);
-    }
-    (outcome, records)
+    (outcome, records, record_problems)
 }
 
 #[cfg(test)]

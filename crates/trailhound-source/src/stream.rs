@@ -8,12 +8,18 @@
 //! over; the values after it are read. Gzip (one or many members), a UTF-8 byte order mark and
 //! invalid UTF-8 are handled as for files; UTF-16 is refused by name.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
-use trailhound_event::{Document, RecordError};
+use trailhound_event::{Document, DocumentError, RecordError};
 
 use crate::decode::{SMALL_BYTES, Turn, unmarked};
-use crate::scan::{Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, Sink, Worker, scan_text};
+use crate::scan::{
+    Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, Sink, Worker, merge_workers, scan_text,
+};
+use crate::window::TimeWindow;
 
 /// Bytes asked of the reader at a time.
 const CHUNK: usize = 256 << 10;
@@ -29,7 +35,7 @@ pub fn scan_stream<S: Sink>(
 ) -> ScanReport<S> {
     let started = std::time::Instant::now();
     let mut worker = Worker::new(sink, &budget.shown);
-    scan_reader(&mut worker, name, reader, options);
+    scan_reader(&mut worker, name, reader, options, None);
     let mut stats = worker.stats.clone();
     stats.elapsed = started.elapsed();
     ScanReport {
@@ -39,10 +45,266 @@ pub fn scan_stream<S: Sink>(
     }
 }
 
-/// [`scan_stream`] into a worker of a scan.
-pub(crate) fn scan_reader<S: Sink>(worker: &mut Worker<'_, S>, name: &str, reader: impl Read, options: &ScanOptions) {
-    let mut stream = Stream::new(worker, name, options);
-    stream.run(reader);
+/// [`scan_stream`] with the scanning spread over rayon's threads, each into a sink `make_sink`
+/// makes: the stream is read and cut on this thread, its values scanned in blocks by all. The
+/// counts and the problems (numbered and reported in stream order) are those of
+/// [`scan_stream`]; the records are the same, shared out among the sinks.
+pub fn scan_stream_split<S: Sink>(
+    reader: impl Read,
+    name: &str,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    budget: &ProblemBudget,
+) -> ScanReport<S> {
+    scan_stream_in_blocks(reader, name, options, make_sink, budget, BLOCK_BYTES)
+}
+
+/// [`scan_stream_split`] with blocks of about `block_bytes` (the fuzz targets use tiny ones).
+#[doc(hidden)]
+pub fn scan_stream_in_blocks<S: Sink>(
+    reader: impl Read,
+    name: &str,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    budget: &ProblemBudget,
+    block_bytes: usize,
+) -> ScanReport<S> {
+    let started = std::time::Instant::now();
+    let helpers = Helpers::new(make_sink, &budget.shown);
+    let mut worker = Worker::new(make_sink(), &budget.shown);
+    if rayon::current_num_threads() > 1 {
+        split(&mut worker, name, reader, options, &helpers, block_bytes.max(1));
+    } else {
+        Stream::new(&mut worker, name, options).run(reader);
+    }
+    let mut workers = vec![worker];
+    workers.extend(helpers.into_workers());
+    merge_workers(workers, crate::ScanStats::default(), 0, started)
+}
+
+/// [`scan_stream`] into a worker of a scan. With `helpers` (and more than one thread in rayon's
+/// pool), the values cut from the stream are gathered in blocks that the other cores scan into
+/// sinks of their own: one reader, the scanning spread out (see [`Par`]).
+pub(crate) fn scan_reader<'s, S: Sink>(
+    worker: &mut Worker<'s, S>,
+    name: &str,
+    reader: impl Read,
+    options: &ScanOptions,
+    helpers: Option<&Helpers<'_, 's, S>>,
+) {
+    match helpers.filter(|_| rayon::current_num_threads() > 1) {
+        Some(helpers) => split(worker, name, reader, options, helpers, BLOCK_BYTES),
+        None => Stream::new(worker, name, options).run(reader),
+    }
+}
+
+/// Scans the stream with its values spread over rayon's threads in blocks of about `block_bytes`.
+fn split<'s, S: Sink>(
+    worker: &mut Worker<'s, S>,
+    name: &str,
+    reader: impl Read,
+    options: &ScanOptions,
+    helpers: &Helpers<'_, 's, S>,
+    block_bytes: usize,
+) {
+    let (done, arrived) = mpsc::channel();
+    let shared = Shared {
+        helpers,
+        name,
+        window: options.window,
+        waiting: Mutex::new(VecDeque::new()),
+        idle: Mutex::new(Vec::new()),
+        spare: Mutex::new(Vec::new()),
+        done,
+    };
+    // In place: the reader (standard input's lock, say) need not move to another thread.
+    rayon::in_place_scope(|scope| {
+        let spawn = || scope.spawn(|_| help(&shared));
+        let mut stream = Stream::new(worker, name, options);
+        stream.par = Some(Par {
+            spawn: &spawn,
+            shared: &shared,
+            arrived,
+            block: Block::default(),
+            block_bytes,
+            next_seq: 0,
+            next_apply: 0,
+            in_flight: 0,
+            ready: BTreeMap::new(),
+        });
+        stream.run(reader);
+    });
+    let idle = shared.idle.into_inner().unwrap_or_else(PoisonError::into_inner);
+    lock(&helpers.made).extend(idle);
+}
+
+/// Values gathered for another core: about this many bytes of them.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// A value this large is scanned by the reading thread itself rather than copied into a block:
+/// blocks stay under `BLOCK_BYTES + ALONE_BYTES`.
+const ALONE_BYTES: usize = 4 << 20;
+
+/// Blocks waiting for a core, at most; past this the reading thread scans the oldest itself
+/// (so a reader faster than the scanning neither runs ahead nor idles).
+const MAX_WAITING: usize = 2;
+
+/// What a scan gives a stream to spread its values over other cores: sinks for them, and the
+/// list the workers made for it join when the stream ends (their sinks are the scan's too).
+pub(crate) struct Helpers<'h, 's, S> {
+    pub(crate) make_sink: &'h (dyn Fn() -> S + Sync),
+    pub(crate) shown: &'s AtomicUsize,
+    pub(crate) made: Mutex<Vec<Worker<'s, S>>>,
+}
+
+impl<'h, 's, S> Helpers<'h, 's, S> {
+    pub(crate) fn new(make_sink: &'h (dyn Fn() -> S + Sync), shown: &'s AtomicUsize) -> Self {
+        Helpers {
+            make_sink,
+            shown,
+            made: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The workers made for streams, to be merged with the scan's.
+    pub(crate) fn into_workers(self) -> Vec<Worker<'s, S>> {
+        self.made.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One stream's state shared with the cores that scan its blocks.
+struct Shared<'h, 's, S> {
+    helpers: &'h Helpers<'h, 's, S>,
+    name: &'h str,
+    window: TimeWindow,
+    /// Blocks cut and not yet taken, oldest first.
+    waiting: Mutex<VecDeque<Block>>,
+    /// Workers not scanning a block now (one per core that helped, at most).
+    idle: Mutex<Vec<Worker<'s, S>>>,
+    /// Buffers of scanned blocks, for the next ones.
+    spare: Mutex<Vec<Vec<u8>>>,
+    done: mpsc::Sender<Done>,
+}
+
+/// Values cut from a stream, scanned together.
+#[derive(Default)]
+struct Block {
+    /// Its place in the stream: results are applied in this order.
+    seq: u64,
+    bytes: Vec<u8>,
+    /// Where each value ends in `bytes`, and the stream's lines before it.
+    values: Vec<(usize, usize)>,
+}
+
+/// A block scanned.
+struct Done {
+    seq: u64,
+    values: Vec<Scanned>,
+}
+
+/// What scanning one value found, for the stream to apply in order: record indexes count from
+/// the value's first record (the stream adds the records before it); lines are the stream's.
+struct Scanned {
+    /// Lines of the stream before the value.
+    at_line: usize,
+    records: usize,
+    outcome: Result<Document, DocumentError>,
+    rejected: Vec<Problem>,
+    invalid_utf8: bool,
+}
+
+/// Scans one value into the worker's sink.
+fn scan_one<S: Sink>(
+    worker: &mut Worker<'_, S>,
+    name: &str,
+    bytes: &[u8],
+    window: TimeWindow,
+    at_line: usize,
+) -> Scanned {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    let invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
+    let (outcome, records, rejected) = scan_text(worker, name, &text, window, (0, at_line));
+    Scanned {
+        at_line,
+        records,
+        outcome,
+        rejected,
+        invalid_utf8,
+    }
+}
+
+/// Scans a block's values into the worker's sink; its buffer goes back for the next block.
+fn scan_block<S: Sink>(worker: &mut Worker<'_, S>, shared: &Shared<'_, '_, S>, block: Block) -> Done {
+    let mut start = 0;
+    let mut values = Vec::with_capacity(block.values.len());
+    for &(end, at_line) in &block.values {
+        let bytes = block.bytes.get(start..end).unwrap_or_default();
+        values.push(scan_one(worker, shared.name, bytes, shared.window, at_line));
+        start = end;
+    }
+    let mut bytes = block.bytes;
+    bytes.clear();
+    lock(&shared.spare).push(bytes);
+    Done { seq: block.seq, values }
+}
+
+/// Another core's share of a stream: scans the oldest waiting block, if any is left.
+fn help<S: Sink>(shared: &Shared<'_, '_, S>) {
+    let Some(block) = lock(&shared.waiting).pop_front() else {
+        return;
+    };
+    // Should the scan panic, the stream still hears of the block (and the scope re-raises the
+    // panic once the stream ends) instead of waiting for it for ever.
+    let mut answer = Answer {
+        done: &shared.done,
+        seq: block.seq,
+        values: None,
+    };
+    let helpers = shared.helpers;
+    let popped = lock(&shared.idle).pop();
+    let mut worker = popped.unwrap_or_else(|| Worker::new((helpers.make_sink)(), helpers.shown));
+    let done = scan_block(&mut worker, shared, block);
+    lock(&shared.idle).push(worker);
+    answer.values = Some(done.values);
+}
+
+/// Sends a block's results when dropped: what was scanned, or nothing if the scan panicked.
+struct Answer<'a> {
+    done: &'a mpsc::Sender<Done>,
+    seq: u64,
+    values: Option<Vec<Scanned>>,
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        let values = self.values.take().unwrap_or_default();
+        // The stream holds the receiver until every block it sent has come back.
+        let _ = self.done.send(Done { seq: self.seq, values });
+    }
+}
+
+/// A stream's side of the split: the block being gathered, and the results not yet applied.
+struct Par<'w, 's, S> {
+    /// Asks rayon for a core to run [`help`].
+    spawn: &'w dyn Fn(),
+    shared: &'w Shared<'w, 's, S>,
+    arrived: mpsc::Receiver<Done>,
+    block: Block,
+    block_bytes: usize,
+    next_seq: u64,
+    /// The next block whose results are applied.
+    next_apply: u64,
+    /// Blocks sent and not back.
+    in_flight: usize,
+    /// Results back before those of an earlier block.
+    ready: BTreeMap<u64, Vec<Scanned>>,
 }
 
 /// Counts the bytes read from the source, before inflation.
@@ -110,6 +372,8 @@ struct Stream<'w, 's, S> {
     turn: Turn,
     /// The most bytes held at once (for the tests).
     peak: usize,
+    /// Spreading the scanning over other cores (see [`scan_reader`]); none: scanned here.
+    par: Option<Par<'w, 's, S>>,
 }
 
 impl<'w, 's, S: Sink> Stream<'w, 's, S> {
@@ -132,10 +396,17 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             invalid_utf8: false,
             turn: Turn::default(),
             peak: 0,
+            par: None,
         }
     }
 
+    /// Reports a problem of the stream itself, after those of the values before it.
     fn problem(&mut self, line: Option<usize>, kind: ProblemKind, message: String) {
+        self.sync();
+        self.report(line, kind, message);
+    }
+
+    fn report(&mut self, line: Option<usize>, kind: ProblemKind, message: String) {
         self.worker.report(Problem {
             file: self.name.to_string(),
             record: None,
@@ -457,6 +728,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         }
         self.buf.clear();
         self.scanned = 0;
+        self.sync();
         if let Some(line) = self.foreign.take() {
             match self.values {
                 1 => self.worker.stats.files_foreign += 1,
@@ -476,7 +748,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             self.too_large();
             self.lines += newlines(bytes);
         } else {
-            self.scan_value(bytes);
+            self.hand_on(bytes);
         }
         self.buf = buf;
     }
@@ -491,44 +763,162 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         self.damaged = true;
     }
 
-    fn scan_value(&mut self, bytes: &[u8]) {
-        let lines = newlines(bytes);
+    /// Scans the value `bytes`, or gathers it for another core.
+    fn hand_on(&mut self, bytes: &[u8]) {
+        let at_line = self.lines;
+        self.lines += newlines(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            self.lines += lines;
             return;
         }
+        let window = self.options.window;
+        let Some(par) = self.par.as_mut() else {
+            let scanned = scan_one(self.worker, self.name, bytes, window, at_line);
+            self.apply(scanned);
+            return;
+        };
+        if bytes.len() < ALONE_BYTES {
+            par.block.bytes.extend_from_slice(bytes);
+            let end = par.block.bytes.len();
+            par.block.values.push((end, at_line));
+            if end >= par.block_bytes {
+                self.send_block();
+            }
+            return;
+        }
+        // Too large to copy: scanned here, in its place in the order.
+        self.send_block();
+        let seq = par_seq(&mut self.par);
+        let scanned = scan_one(self.worker, self.name, bytes, window, at_line);
+        self.arrived(Done {
+            seq,
+            values: vec![scanned],
+        });
+    }
+
+    /// Sends the block gathered so far to the other cores (or, when enough wait, scans the
+    /// oldest waiting one here).
+    fn send_block(&mut self) {
+        let Some(par) = self.par.as_mut() else {
+            return;
+        };
+        if par.block.values.is_empty() {
+            return;
+        }
+        let spare = lock(&par.shared.spare).pop().unwrap_or_default();
+        let mut block = std::mem::replace(
+            &mut par.block,
+            Block {
+                bytes: spare,
+                ..Block::default()
+            },
+        );
+        block.seq = par_seq(&mut self.par);
+        let Some(par) = self.par.as_ref() else {
+            return;
+        };
+        let waiting = {
+            let mut waiting = lock(&par.shared.waiting);
+            waiting.push_back(block);
+            waiting.len()
+        };
+        if waiting > MAX_WAITING {
+            self.scan_waiting();
+        } else {
+            (par.spawn)();
+        }
+        self.collect();
+    }
+
+    /// Scans the oldest waiting block here; false when none waits.
+    fn scan_waiting(&mut self) -> bool {
+        let Some(shared) = self.par.as_ref().map(|par| par.shared) else {
+            return false;
+        };
+        let Some(block) = lock(&shared.waiting).pop_front() else {
+            return false;
+        };
+        let done = scan_block(self.worker, shared, block);
+        self.arrived(done);
+        true
+    }
+
+    /// Applies the results that came back, as far as the order allows.
+    fn collect(&mut self) {
+        while let Some(done) = self.par.as_ref().and_then(|par| par.arrived.try_recv().ok()) {
+            self.arrived(done);
+        }
+    }
+
+    /// A block's results: applied now if every earlier block's were, else kept until they are.
+    fn arrived(&mut self, done: Done) {
+        let Some(par) = self.par.as_mut() else {
+            return;
+        };
+        par.in_flight = par.in_flight.saturating_sub(1);
+        par.ready.insert(done.seq, done.values);
+        loop {
+            let next = self.par.as_mut().and_then(|par| {
+                let values = par.ready.remove(&par.next_apply)?;
+                par.next_apply += 1;
+                Some(values)
+            });
+            let Some(values) = next else {
+                return;
+            };
+            for scanned in values {
+                self.apply(scanned);
+            }
+        }
+    }
+
+    /// Waits until every value cut so far is scanned and applied (scanning waiting blocks here
+    /// meanwhile).
+    fn sync(&mut self) {
+        self.send_block();
+        loop {
+            self.collect();
+            if self.par.as_ref().is_none_or(|par| par.in_flight == 0) {
+                return;
+            }
+            if self.scan_waiting() {
+                continue;
+            }
+            // None waits: every block not back is being scanned on another core.
+            let done = self.par.as_ref().map(|par| par.arrived.recv());
+            match done {
+                Some(Ok(done)) => self.arrived(done),
+                // No sender left (cannot happen while the stream holds the shared state).
+                _ => return,
+            }
+        }
+    }
+
+    /// What scanning a value found, in stream order: counts, problems, the document's shape.
+    fn apply(&mut self, scanned: Scanned) {
         self.values += 1;
         if let Some(line) = self.foreign.take() {
             self.flush_foreign(line);
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
-        };
-        if matches!(text, std::borrow::Cow::Owned(_)) && !std::mem::replace(&mut self.invalid_utf8, true) {
+        if scanned.invalid_utf8 && !std::mem::replace(&mut self.invalid_utf8, true) {
             self.damaged = true;
-            self.worker.report(Problem {
-                file: self.name.to_string(),
-                record: None,
-                line: Some(self.lines + 1),
-                kind: ProblemKind::Damaged,
-                message: "invalid UTF-8 replaced with U+FFFD".to_string(),
-            });
+            let message = "invalid UTF-8 replaced with U+FFFD".to_string();
+            self.report(Some(scanned.at_line + 1), ProblemKind::Damaged, message);
         }
-        let window = self.options.window;
-        let (outcome, records) = scan_text(self.worker, self.name, &text, window, (self.records, self.lines));
-        self.records += records;
-        match outcome {
+        for mut problem in scanned.rejected {
+            problem.record = problem.record.map(|record| record + self.records);
+            self.worker.report(problem);
+        }
+        self.records += scanned.records;
+        match scanned.outcome {
             Ok(Document::Digest) => self.worker.stats.digests_skipped += 1,
-            Ok(Document::Other) => self.foreign = Some(self.lines + 1),
+            Ok(Document::Other) => self.foreign = Some(scanned.at_line + 1),
             Ok(_) => {}
             Err(err) => {
                 self.damaged = true;
                 let message = format!("{}; {} records before it were read", err.message, err.records_before);
-                self.problem(Some(self.lines + err.line), ProblemKind::Damaged, message);
+                self.report(Some(scanned.at_line + err.line), ProblemKind::Damaged, message);
             }
         }
-        self.lines += lines;
     }
 
     /// A held-back foreign value, now that others follow it: a record error.
@@ -689,6 +1079,17 @@ impl Elements {
         self.start = self.start.map(|s| s.saturating_sub(n));
         self.gap = self.gap.saturating_sub(n);
     }
+}
+
+/// The next block's place in the stream, counted in flight.
+fn par_seq<S>(par: &mut Option<Par<'_, '_, S>>) -> u64 {
+    let Some(par) = par.as_mut() else {
+        return 0;
+    };
+    let seq = par.next_seq;
+    par.next_seq += 1;
+    par.in_flight += 1;
+    seq
 }
 
 fn newlines(bytes: &[u8]) -> usize {
@@ -1023,5 +1424,129 @@ mod tests {
         let input = format!("{{\"files\": 3}}\n{}\n", rec("A"));
         let (stats, names, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((stats.records_invalid, names, problems), (1, vec!["A".to_string()], 1));
+    }
+
+    /// Scans `input` here, or split over a pool of `threads` in blocks of `block` bytes;
+    /// returns the counts (time aside), the names read (sorted) and the problems in order.
+    fn scan_split(
+        input: &[u8],
+        limit: u64,
+        split_over: Option<(usize, usize)>,
+    ) -> (crate::ScanStats, Vec<String>, Vec<Problem>, usize) {
+        let make = || Count {
+            names: Vec::new(),
+            seen: Arc::default(),
+            keep: true,
+        };
+        let budget = ProblemBudget::default();
+        let options = options(limit);
+        let mut worker = Worker::new(make(), &budget.shown);
+        worker.kept = Some(Vec::new());
+        let helpers = Helpers::new(&make, &budget.shown);
+        match split_over {
+            Some((threads, block)) => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                pool.install(|| split(&mut worker, "<stdin>", input, &options, &helpers, block));
+            }
+            None => Stream::new(&mut worker, "<stdin>", &options).run(input),
+        }
+        let problems = worker.kept.take().unwrap_or_default();
+        let mut workers = vec![worker];
+        workers.extend(helpers.into_workers());
+        let sinks = workers.len();
+        let mut report = merge_workers(workers, crate::ScanStats::default(), 0, std::time::Instant::now());
+        report.stats.elapsed = std::time::Duration::ZERO;
+        assert_eq!(report.problems_total, problems.len() as u64);
+        let mut names: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
+        names.sort();
+        (report.stats, names, problems, sinks)
+    }
+
+    /// A stream with one of everything a stream can hold, `n` times over.
+    fn everything(n: usize) -> Vec<u8> {
+        let mut input = Vec::new();
+        for i in 0..n {
+            let lines = [
+                rec(&format!("A{i}")),
+                String::new(),
+                // Rejected records: no eventTime, a time that is not one.
+                r#"{"eventName":"NoTime","eventSource":"s"}"#.to_string(),
+                rec(&format!("T{i}")).replace("2024-01-01T00:00:00Z", "yesterday"),
+                format!(
+                    r#"{{"Records":[{},{},{{"eventName":"X"}}]}}"#,
+                    rec(&format!("E{i}")),
+                    rec(&format!("F{i}"))
+                ),
+                // A foreign value among records, and a broken line.
+                r#"{"files": 3}"#.to_string(),
+                format!("{{\"b\": \"open\n{}", rec(&format!("B{i}"))),
+                format!("[\n{},\n{}\n]", rec(&format!("P{i}")), rec(&format!("Q{i}"))),
+                // Larger than the limit: named and passed over.
+                rec(&format!("H{i}")).replace(&"x".repeat(100), &"x".repeat(3000)),
+            ];
+            input.extend_from_slice(lines.join("\n").as_bytes());
+            input.push(b'\n');
+            if i % 7 == 3 {
+                // Invalid UTF-8 in a string.
+                input.extend_from_slice(
+                    b"{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventName\":\"U\xff\",\"eventSource\":\"s\"}\n",
+                );
+            }
+        }
+        // An array too large to hold, read element by element, and a stream ending inside one.
+        let elements: Vec<String> = (0..40).map(|i| rec(&format!("R{i}"))).collect();
+        input.extend_from_slice(format!("[{}]\n[{}", elements.join(","), elements.join(",")).as_bytes());
+        input
+    }
+
+    #[test]
+    fn a_stream_split_over_cores_reads_and_reports_as_one_core_does() {
+        let input = everything(60);
+        let (stats, names, problems, _) = scan_split(&input, 2048, None);
+        assert!(stats.records_invalid >= 180, "{stats:?}");
+        assert!(problems.len() > 300, "{} problems", problems.len());
+        assert!(problems.iter().any(|p| p.message.contains("invalid UTF-8")));
+        assert!(problems.iter().any(|p| p.message.contains("ended inside")));
+        for (threads, block) in [(2, 1), (3, 300), (4, 5000), (2, 1 << 20)] {
+            let (split_stats, split_names, split_problems, sinks) = scan_split(&input, 2048, Some((threads, block)));
+            assert_eq!(split_stats, stats, "{threads} threads, blocks of {block}");
+            assert_eq!(split_names, names, "{threads} threads, blocks of {block}");
+            assert_eq!(split_problems, problems, "{threads} threads, blocks of {block}");
+            if block < 5000 {
+                assert!(sinks > 1, "{threads} threads, blocks of {block}: one sink");
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_stream_of_one_foreign_value_or_gzip_members_is_read_as_one_core_does() {
+        let mut gz = Vec::new();
+        for i in 0..30 {
+            let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            member.write_all(&everything(1)).expect("write");
+            member.write_all(rec(&format!("G{i}")).as_bytes()).expect("write");
+            gz.extend(member.finish().expect("gzip"));
+        }
+        let inputs: [&[u8]; 4] = [b"{\"files\": 3}\n", b"", b"\n\n  \n", &gz];
+        for input in inputs {
+            let one = scan_split(input, 2048, None);
+            let split = scan_split(input, 2048, Some((3, 64)));
+            assert_eq!((&split.0, &split.1, &split.2), (&one.0, &one.1, &one.2));
+        }
+    }
+
+    #[test]
+    fn a_value_too_large_for_a_block_is_scanned_in_its_place() {
+        let big = rec("Big").replace(&"x".repeat(100), &"x".repeat(ALONE_BYTES));
+        let input = format!("{}\n{big}\n{{\"eventName\":\"X\"}}\n{}\n", rec("A"), rec("B"));
+        let one = scan_split(input.as_bytes(), 64 << 20, None);
+        let split = scan_split(input.as_bytes(), 64 << 20, Some((2, 16)));
+        assert_eq!(one.1, ["A", "B", "Big"]);
+        assert_eq!(one.2.len(), 1);
+        assert_eq!(one.2[0].record, Some(2));
+        assert_eq!((&split.0, &split.1, &split.2), (&one.0, &one.1, &one.2));
     }
 }
