@@ -136,6 +136,7 @@ impl ScanSettings {
                     window,
                     delivery_lag,
                     max_file_bytes: args.max_file_size.saturating_mul(1 << 20),
+                    ..ScanOptions::default()
                 },
                 threads: args.threads,
                 remote: RemoteOptions {

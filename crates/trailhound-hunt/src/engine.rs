@@ -277,7 +277,7 @@ pub fn hunt(
     let evaluated = evaluator.finish();
     if evaluated.late > 0 {
         tracing::warn!(
-            "{} correlation matches came from files delivered more than --delivery-lag after their events; they were counted late",
+            "{} correlation matches came after their windows had been swept (files delivered more than --delivery-lag after their events, or a stream that went back in time by more than that); they were counted late, so windows around them may differ from a read in time order",
             evaluated.late
         );
     }

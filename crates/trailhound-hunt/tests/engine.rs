@@ -201,3 +201,104 @@ fn a_store_that_cannot_be_opened_stops_the_hunt_before_the_scan() {
     let error = hunt(&rules, &incremental(&store, input), None, &Silent).expect_err("refused");
     assert!(error.to_string().contains("not-a-store.db"), "{error}");
 }
+
+/// The example's events as one NDJSON file of envelopes: in delivery order (the order a trail
+/// delivers files in, across regions), or in path order, one region after the other, as `zcat`
+/// of the trail's folders would make it.
+fn example_as_one_stream(path: &std::path::Path, delivery_order: bool) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cloudtrail/AWSLogs");
+    let mut files = Vec::new();
+    let mut folders = vec![root];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.to_string_lossy().ends_with(".json.gz") && !path.to_string_lossy().contains("Digest") {
+                files.push(path);
+            }
+        }
+    }
+    // By delivery time, the last part of the file name (20261116T0205Z_...).
+    let delivered = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().split('_').nth(3).map(str::to_owned))
+    };
+    match delivery_order {
+        true => files.sort_by_key(delivered),
+        false => files.sort(),
+    }
+    let mut out = String::new();
+    let mut scratch = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(&file).expect("read");
+        let decoded = trailhound_source::decode(&bytes, &mut scratch, 1 << 30).expect("gzip");
+        out.push_str(decoded.text.trim_end());
+        out.push('\n');
+    }
+    std::fs::write(path, out).expect("write");
+}
+
+#[test]
+fn one_large_stream_sweeps_correlations_as_it_goes_and_finds_what_the_files_do() {
+    let (rules, errors) = Selection::default().load().expect("the built-in pack");
+    assert!(errors.is_empty(), "{errors:?}");
+    let key =
+        |f: &trailhound_finding::Finding| (f.rule_id.clone(), f.time, f.event_id.clone(), f.correlation.is_some());
+    let files: Vec<_> = hunt(&rules, &options(), None, &Silent)
+        .expect("files")
+        .findings
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(files.len(), 51);
+    assert!(files.iter().filter(|k| k.3).count() >= 3, "correlations among them");
+    let dir = tempfile::tempdir().expect("tmp");
+    for (delivery_order, swept) in [(true, true), (false, false)] {
+        let stream = dir.path().join(format!("all-{delivery_order}.ndjson"));
+        example_as_one_stream(&stream, delivery_order);
+        // Streamed as a large file is, with a checkpoint every 64 KB of the stream.
+        let read = ReadOptions {
+            inputs: vec![Input::Path(stream.clone())],
+            scan: trailhound_source::ScanOptions {
+                stream_file_bytes: 0,
+                checkpoint_bytes: 64 << 10,
+                ..trailhound_source::ScanOptions::default()
+            },
+            ..ReadOptions::default()
+        };
+        // In delivery order, the read hands the sinks on along the stream, each time with a
+        // later watermark; one region after the other, the file goes back in time: not swept.
+        struct Count(u64);
+        impl trailhound_source::Sink for Count {
+            fn record(&mut self, _: &str, _: &trailhound_event::Record<'_>) {
+                self.0 += 1;
+            }
+        }
+        let mut watermarks = Vec::new();
+        let mut records = 0;
+        let make = || Count(0);
+        trailhound_source::read(
+            &read,
+            None,
+            &trailhound_source::Silent,
+            &make,
+            true,
+            &mut |sinks, watermark| {
+                records += sinks.iter().map(|s| s.0).sum::<u64>();
+                watermarks.extend(watermark);
+            },
+        )
+        .expect("read");
+        assert_eq!(records, 3000);
+        match swept {
+            true => assert!(watermarks.len() >= 10, "{} checkpoints", watermarks.len()),
+            false => assert!(watermarks.is_empty(), "{} checkpoints", watermarks.len()),
+        }
+        assert!(watermarks.windows(2).all(|w| w[0] <= w[1]));
+        let streamed = HuntOptions { read, ..options() };
+        let hunted = hunt(&rules, &streamed, None, &Silent).expect("stream");
+        let from_stream: Vec<_> = hunted.findings.iter().map(key).collect();
+        assert_eq!(from_stream, files, "delivery order: {delivery_order}");
+    }
+}

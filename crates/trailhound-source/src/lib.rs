@@ -28,7 +28,7 @@ pub use read::{
 };
 pub use scan::{
     Fetched, Plan, Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, ScanStats, Sink, delivery_batches,
-    earliest_event, scan_objects, scan_part,
+    earliest_event, scan_objects, scan_part, scan_part_with,
 };
-pub use stream::{scan_stream, scan_stream_in_blocks, scan_stream_split};
+pub use stream::{Checkpoints, scan_stream, scan_stream_in_blocks, scan_stream_split};
 pub use window::{MAX_DELIVERY_LAG, TimeWindow, WindowError, parse_bound, parse_delivery_lag, parse_duration};

@@ -3,7 +3,8 @@
 //!
 //! A read reports each batch's sinks to the caller with a watermark (the time before which every
 //! event has been read) when one can be given, so a stateful consumer (correlations) can sweep
-//! and forget as time moves on. Progress goes through [`Progress`], which a terminal renders as
+//! and forget as time moves on; a read of one stream (standard input, one large file) reports its
+//! sinks at checkpoints along the stream too (see [`Checkpoints`]). Progress goes through [`Progress`], which a terminal renders as
 //! a bar and a Lambda ignores. This module starts no runtime and makes no AWS connection: the
 //! caller hands in a [`Remote`] when it has one.
 
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::input::Input;
-use crate::scan::{Plan, ProblemBudget, ScanOptions, ScanReport, ScanStats, Sink, scan_part};
+use crate::scan::{Plan, ProblemBudget, ScanOptions, ScanReport, ScanStats, Sink, scan_part, scan_part_with};
+use crate::stream::Checkpoints;
 
 /// Width of a correlation batch, in delivery time.
 pub const BATCH_WIDTH_HOURS: i64 = 1;
@@ -205,6 +207,8 @@ pub fn read<S: Sink>(
         on_batch(scanned.sinks, watermark.filter(|_| watermarks));
     };
     if local {
+        // A read of one stream (standard input, one large file) sweeps as the stream goes.
+        let alone = watermarks && plan.len() == 1;
         let batches = if batched {
             plan.into_batches(options.scan.delivery_lag, width)
         } else {
@@ -220,6 +224,25 @@ pub fn read<S: Sink>(
         let mut pending: Option<(ScanReport<S>, Option<DateTime<Utc>>)> = None;
         std::thread::scope(|scope| {
             for (batch, watermark) in batches {
+                if alone {
+                    let (to, checkpoints) = std::sync::mpsc::channel();
+                    let lag = scan.delivery_lag;
+                    let checkpoints_to = Checkpoints { to, lag };
+                    let scanning =
+                        scope.spawn(move || scan_part_with(batch, scan, make, on_file, budget, Some(checkpoints_to)));
+                    // Until the scan ends (and drops the sender).
+                    for (sinks, watermark) in checkpoints {
+                        let part = ScanReport {
+                            sinks,
+                            stats: ScanStats::default(),
+                            problems_total: 0,
+                        };
+                        absorb(part, Some(watermark), &mut report);
+                    }
+                    let scanned = scanning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    pending = Some((scanned, watermark));
+                    continue;
+                }
                 let scanning = scope.spawn(move || scan_part(batch, scan, make, on_file, budget));
                 if let Some((scanned, watermark)) = pending.take() {
                     absorb(scanned, watermark, &mut report);

@@ -15,7 +15,7 @@ use trailhound_event::{Document, DocumentError, Record, for_each_record, printab
 use crate::decode::{Damage, Turn, decode_in_turn};
 use crate::discover::{FileTime, file_time, is_digest_path, walk};
 use crate::input::Input;
-use crate::stream::Helpers;
+use crate::stream::{Checkpoints, Helpers};
 use crate::window::TimeWindow;
 
 /// Receives every record inside the window.
@@ -31,6 +31,10 @@ pub struct ScanOptions {
     pub delivery_lag: Duration,
     /// Largest file size, once inflated, that will be read.
     pub max_file_bytes: u64,
+    /// Files larger than this on disk are streamed ([`STREAM_FILE_BYTES`]).
+    pub stream_file_bytes: u64,
+    /// Bytes of a stream that is the whole read between two checkpoints (see [`Checkpoints`]).
+    pub checkpoint_bytes: usize,
 }
 
 impl Default for ScanOptions {
@@ -39,6 +43,8 @@ impl Default for ScanOptions {
             window: TimeWindow::default(),
             delivery_lag: Duration::hours(1),
             max_file_bytes: 1 << 30,
+            stream_file_bytes: STREAM_FILE_BYTES,
+            checkpoint_bytes: crate::stream::CHECKPOINT_BYTES,
         }
     }
 }
@@ -402,6 +408,20 @@ pub fn scan_part<S: Sink>(
     on_file: &(dyn Fn(u64) + Sync),
     budget: &ProblemBudget,
 ) -> ScanReport<S> {
+    scan_part_with(plan, options, make_sink, on_file, budget, None)
+}
+
+/// [`scan_part`] of a plan that is the whole read: a stream in it (standard input, a large
+/// file) hands its sinks to `checkpoints` as time moves on (see [`Checkpoints`]), besides
+/// the sinks of the report at the end.
+pub fn scan_part_with<S: Sink>(
+    plan: Plan,
+    options: &ScanOptions,
+    make_sink: &(dyn Fn() -> S + Sync),
+    on_file: &(dyn Fn(u64) + Sync),
+    budget: &ProblemBudget,
+    checkpoints: Option<Checkpoints<S>>,
+) -> ScanReport<S> {
     let started = Instant::now();
     let Plan {
         files,
@@ -415,7 +435,8 @@ pub fn scan_part<S: Sink>(
     let shown: &AtomicUsize = &budget.shown;
     let new_worker = || Worker::new(make_sink(), shown);
     // Streamed files and stdin spread their scanning over the other cores, into sinks of theirs.
-    let helpers = Helpers::new(make_sink, shown);
+    let mut helpers = Helpers::new(make_sink, shown);
+    helpers.checkpoints = checkpoints;
     let mut workers: Vec<Worker<'_, S>> = files
         .par_iter()
         .fold(new_worker, |mut worker, path| {
@@ -425,7 +446,7 @@ pub fn scan_part<S: Sink>(
             let mut turn = Turn::default();
             let read = std::fs::File::open(path).and_then(|file| {
                 let size = file.metadata().map_or(0, |m| m.len());
-                if size > STREAM_FILE_BYTES {
+                if size > options.stream_file_bytes {
                     // Streamed: one top-level value (an NDJSON line, an envelope) at a time.
                     return Ok(Err(file));
                 }
@@ -437,9 +458,28 @@ pub fn scan_part<S: Sink>(
                 file.take(most).read_to_end(&mut data).map(Ok)
             });
             match read {
-                Ok(Err(file)) => {
+                Ok(Err(mut file)) => {
                     let before = worker.stats.bytes_read;
-                    crate::stream::scan_reader(&mut worker, &name, file, options, Some(&helpers));
+                    // Swept along the way only if it looks in time order (and is the whole read).
+                    let sweep = match &helpers.checkpoints {
+                        Some(checkpoints) => crate::stream::sampled_in_order(&mut file, checkpoints.lag),
+                        None => Ok(false),
+                    };
+                    match sweep {
+                        Ok(sweep) => {
+                            crate::stream::scan_reader(&mut worker, &name, file, options, Some(&helpers), sweep)
+                        }
+                        Err(err) => {
+                            worker.stats.files_failed += 1;
+                            worker.report(Problem {
+                                file: name.clone(),
+                                record: None,
+                                line: None,
+                                kind: ProblemKind::Unreadable,
+                                message: format!("cannot read: {err}"),
+                            });
+                        }
+                    }
                     on_file(worker.stats.bytes_read - before);
                 }
                 Ok(Ok(read)) => {
@@ -468,7 +508,8 @@ pub fn scan_part<S: Sink>(
         // Streamed: records go on as they arrive, one top-level value in memory at a time.
         let mut worker = new_worker();
         let stdin = std::io::stdin().lock();
-        crate::stream::scan_reader(&mut worker, "<stdin>", stdin, options, Some(&helpers));
+        // Swept along the way while it keeps to time order: it may never end.
+        crate::stream::scan_reader(&mut worker, "<stdin>", stdin, options, Some(&helpers), true);
         on_file(0);
         workers.push(worker);
     }
@@ -578,7 +619,7 @@ fn scan_bytes<'s, S: Sink>(
 ) {
     if crate::decode::gzip_size(data).is_some_and(|size| size > STREAM_INFLATED_BYTES) {
         // Inflating to more than this: streamed rather than inflated whole.
-        crate::stream::scan_reader(worker, name, data, options, helpers);
+        crate::stream::scan_reader(worker, name, data, options, helpers, false);
         return;
     }
     worker.stats.files_read += 1;
@@ -626,7 +667,8 @@ fn scan_decoded<S: Sink>(
             message,
         });
     }
-    let (outcome, _, rejected) = scan_text(worker, name, &decoded.text, options.window, (0, 0));
+    let mut times = crate::stream::Times::default();
+    let (outcome, _, rejected) = scan_text(worker, name, &decoded.text, options.window, (0, 0), &mut times);
     for problem in rejected {
         worker.report(problem);
     }
@@ -663,6 +705,7 @@ pub(crate) fn scan_text<S: Sink>(
     text: &str,
     window: TimeWindow,
     (records_before, lines_before): (usize, usize),
+    times: &mut crate::stream::Times,
 ) -> (Result<Document, DocumentError>, usize, Vec<Problem>) {
     let Worker { sink, stats, .. } = worker;
     let mut record_problems = Vec::new();
@@ -674,6 +717,7 @@ pub(crate) fn scan_text<S: Sink>(
             Ok(record) => {
                 if window.contains(record.time) {
                     stats.records_in_window += 1;
+                    times.see(record.time);
                     sink.record(name, &record);
                 }
             }

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
+use chrono::{DateTime, Utc};
 use trailhound_event::{Document, DocumentError, RecordError};
 
 use crate::decode::{SMALL_BYTES, Turn, unmarked};
@@ -35,7 +36,7 @@ pub fn scan_stream<S: Sink>(
 ) -> ScanReport<S> {
     let started = std::time::Instant::now();
     let mut worker = Worker::new(sink, &budget.shown);
-    scan_reader(&mut worker, name, reader, options, None);
+    scan_reader(&mut worker, name, reader, options, None, false);
     let mut stats = worker.stats.clone();
     stats.elapsed = started.elapsed();
     ScanReport {
@@ -73,7 +74,7 @@ pub fn scan_stream_in_blocks<S: Sink>(
     let helpers = Helpers::new(make_sink, &budget.shown);
     let mut worker = Worker::new(make_sink(), &budget.shown);
     if rayon::current_num_threads() > 1 {
-        split(&mut worker, name, reader, options, &helpers, block_bytes.max(1));
+        split(&mut worker, name, reader, options, &helpers, block_bytes.max(1), false);
     } else {
         Stream::new(&mut worker, name, options).run(reader);
     }
@@ -84,18 +85,85 @@ pub fn scan_stream_in_blocks<S: Sink>(
 
 /// [`scan_stream`] into a worker of a scan. With `helpers` (and more than one thread in rayon's
 /// pool), the values cut from the stream are gathered in blocks that the other cores scan into
-/// sinks of their own: one reader, the scanning spread out (see [`Par`]).
+/// sinks of their own: one reader, the scanning spread out (see [`Par`]). `sweep`: the stream
+/// may hand its sinks on at checkpoints, if the helpers take them (see [`Checkpoints`]).
 pub(crate) fn scan_reader<'s, S: Sink>(
     worker: &mut Worker<'s, S>,
     name: &str,
     reader: impl Read,
     options: &ScanOptions,
     helpers: Option<&Helpers<'_, 's, S>>,
+    sweep: bool,
 ) {
-    match helpers.filter(|_| rayon::current_num_threads() > 1) {
-        Some(helpers) => split(worker, name, reader, options, helpers, BLOCK_BYTES),
+    let sweep = sweep && helpers.is_some_and(|h| h.checkpoints.is_some());
+    match helpers.filter(|_| rayon::current_num_threads() > 1 || sweep) {
+        Some(helpers) => split(worker, name, reader, options, helpers, BLOCK_BYTES, sweep),
         None => Stream::new(worker, name, options).run(reader),
     }
+}
+
+/// Offsets of a large plain file [`sampled_in_order`] looks at.
+const SAMPLES: u64 = 64;
+/// Bytes read at each.
+const SAMPLE_BYTES: usize = 16 << 10;
+
+/// Whether a large plain (not gzip) file about to be streamed looks in time order within `lag`:
+/// the first `eventTime` found at each of [`SAMPLES`] evenly spaced offsets is no earlier than
+/// `lag` before one found at an offset before it. A file made of per-region or per-account
+/// parts one after the other (what `zcat` of a trail's folders makes) goes back in time where
+/// each part starts: it is not swept along the way, its correlation state is kept to the end
+/// (exact, at the memory it takes). A gzip file cannot be sampled, and is not swept either.
+/// Leaves the file at its start.
+pub(crate) fn sampled_in_order(file: &mut std::fs::File, lag: chrono::Duration) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let size = file.metadata()?.len();
+    let mut buf = vec![0; SAMPLE_BYTES];
+    let mut latest: Option<DateTime<Utc>> = None;
+    let mut ordered = true;
+    for i in 0..SAMPLES {
+        file.seek(SeekFrom::Start(size / SAMPLES * i))?;
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read(buf.get_mut(got..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let bytes = buf.get(..got).unwrap_or_default();
+        if i == 0 && bytes.starts_with(&[0x1f, 0x8b]) {
+            ordered = false;
+            break;
+        }
+        if let Some(time) = first_event_time(bytes) {
+            if latest.is_some_and(|latest| time < latest - lag) {
+                ordered = false;
+                break;
+            }
+            latest = latest.max(Some(time));
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(ordered)
+}
+
+/// The first `"eventTime": "..."` in `bytes` that holds an RFC 3339 time.
+fn first_event_time(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    let key = b"\"eventTime\"";
+    for at in memchr::memmem::find_iter(bytes, key) {
+        let rest = bytes.get(at + key.len()..)?;
+        let rest = rest.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b"\"") else { continue };
+        let Some(end) = memchr::memchr(b'"', rest) else {
+            continue;
+        };
+        let text = std::str::from_utf8(rest.get(..end)?).ok()?;
+        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+            return Some(time.to_utc());
+        }
+    }
+    None
 }
 
 /// Scans the stream with its values spread over rayon's threads in blocks of about `block_bytes`.
@@ -106,6 +174,7 @@ fn split<'s, S: Sink>(
     options: &ScanOptions,
     helpers: &Helpers<'_, 's, S>,
     block_bytes: usize,
+    sweep: bool,
 ) {
     let (done, arrived) = mpsc::channel();
     let shared = Shared {
@@ -121,6 +190,7 @@ fn split<'s, S: Sink>(
     rayon::in_place_scope(|scope| {
         let spawn = || scope.spawn(|_| help(&shared));
         let mut stream = Stream::new(worker, name, options);
+        stream.sweep = sweep;
         stream.par = Some(Par {
             spawn: &spawn,
             shared: &shared,
@@ -155,6 +225,55 @@ pub(crate) struct Helpers<'h, 's, S> {
     pub(crate) make_sink: &'h (dyn Fn() -> S + Sync),
     pub(crate) shown: &'s AtomicUsize,
     pub(crate) made: Mutex<Vec<Worker<'s, S>>>,
+    /// Where a stream that is the whole read hands its sinks as time moves on.
+    pub(crate) checkpoints: Option<Checkpoints<S>>,
+}
+
+/// A stream that is all a read holds hands its sinks to the reader every
+/// `ScanOptions::checkpoint_bytes` (64 MB), with the time before which every event has been read, so that
+/// correlations sweep their windows as the stream goes, as they do between batches of files.
+/// That time is the latest event read minus `lag`, and only while the stream keeps to time order
+/// within `lag` (every event no earlier than `lag` before one that came before it): a stream out
+/// of order keeps its sinks to the end, as before, and no event is ever late for a sweep.
+pub struct Checkpoints<S> {
+    pub to: mpsc::Sender<(Vec<S>, DateTime<Utc>)>,
+    pub lag: chrono::Duration,
+}
+
+/// Bytes of a stream between two checkpoints, unless the scan options say otherwise.
+pub(crate) const CHECKPOINT_BYTES: usize = 64 << 20;
+
+/// When the events a stream has read (in window) happened, in stream order.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub(crate) latest: Option<DateTime<Utc>>,
+    earliest: Option<DateTime<Utc>>,
+    /// How far the most any event came after a later one.
+    lateness: chrono::Duration,
+}
+
+impl Times {
+    /// An event, after those seen.
+    pub(crate) fn see(&mut self, time: DateTime<Utc>) {
+        self.then(&Times {
+            latest: Some(time),
+            earliest: Some(time),
+            lateness: chrono::Duration::zero(),
+        });
+    }
+
+    /// The events of `next`, after those seen.
+    fn then(&mut self, next: &Times) {
+        if let (Some(latest), Some(earliest)) = (self.latest, next.earliest) {
+            self.lateness = self.lateness.max(latest - earliest);
+        }
+        self.lateness = self.lateness.max(next.lateness);
+        self.latest = self.latest.max(next.latest);
+        self.earliest = match (self.earliest, next.earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 impl<'h, 's, S> Helpers<'h, 's, S> {
@@ -163,6 +282,7 @@ impl<'h, 's, S> Helpers<'h, 's, S> {
             make_sink,
             shown,
             made: Mutex::new(Vec::new()),
+            checkpoints: None,
         }
     }
 
@@ -215,6 +335,7 @@ struct Scanned {
     outcome: Result<Document, DocumentError>,
     rejected: Vec<Problem>,
     invalid_utf8: bool,
+    times: Times,
 }
 
 /// Scans one value into the worker's sink.
@@ -230,13 +351,15 @@ fn scan_one<S: Sink>(
         Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
     };
     let invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
-    let (outcome, records, rejected) = scan_text(worker, name, &text, window, (0, at_line));
+    let mut times = Times::default();
+    let (outcome, records, rejected) = scan_text(worker, name, &text, window, (0, at_line), &mut times);
     Scanned {
         at_line,
         records,
         outcome,
         rejected,
         invalid_utf8,
+        times,
     }
 }
 
@@ -374,6 +497,12 @@ struct Stream<'w, 's, S> {
     peak: usize,
     /// Spreading the scanning over other cores (see [`scan_reader`]); none: scanned here.
     par: Option<Par<'w, 's, S>>,
+    /// When the events applied so far happened.
+    times: Times,
+    /// Bytes cut since the last checkpoint (see [`Checkpoints`]).
+    since_checkpoint: usize,
+    /// Checkpoints may be taken (the stream is the whole read, and looked in order).
+    sweep: bool,
 }
 
 impl<'w, 's, S: Sink> Stream<'w, 's, S> {
@@ -397,6 +526,9 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             turn: Turn::default(),
             peak: 0,
             par: None,
+            times: Times::default(),
+            since_checkpoint: 0,
+            sweep: false,
         }
     }
 
@@ -783,16 +915,50 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             if end >= par.block_bytes {
                 self.send_block();
             }
+        } else {
+            // Too large to copy: scanned here, in its place in the order.
+            self.send_block();
+            let seq = par_seq(&mut self.par);
+            let scanned = scan_one(self.worker, self.name, bytes, window, at_line);
+            self.arrived(Done {
+                seq,
+                values: vec![scanned],
+            });
+        }
+        self.since_checkpoint += bytes.len();
+        if self.since_checkpoint >= self.options.checkpoint_bytes {
+            self.checkpoint();
+        }
+    }
+
+    /// Hands the sinks to the reader with the time before which every event has been read,
+    /// when the stream is the whole read and in time order so far (see [`Checkpoints`]).
+    fn checkpoint(&mut self) {
+        self.since_checkpoint = 0;
+        if !self.sweep {
             return;
         }
-        // Too large to copy: scanned here, in its place in the order.
-        self.send_block();
-        let seq = par_seq(&mut self.par);
-        let scanned = scan_one(self.worker, self.name, bytes, window, at_line);
-        self.arrived(Done {
-            seq,
-            values: vec![scanned],
-        });
+        let Some(shared) = self.par.as_ref().map(|par| par.shared) else {
+            return;
+        };
+        let helpers = shared.helpers;
+        let Some(checkpoints) = &helpers.checkpoints else {
+            return;
+        };
+        self.sync();
+        let Some(latest) = self.times.latest else {
+            return;
+        };
+        if self.times.lateness > checkpoints.lag {
+            return;
+        }
+        // Every block is back (sync): every worker is idle, its sink has all it will get so far.
+        let mut sinks = vec![std::mem::replace(&mut self.worker.sink, (helpers.make_sink)())];
+        for worker in lock(&shared.idle).iter_mut() {
+            sinks.push(std::mem::replace(&mut worker.sink, (helpers.make_sink)()));
+        }
+        // A reader gone (it stopped listening) takes nothing: the sinks are dropped with it.
+        let _ = checkpoints.to.send((sinks, latest - checkpoints.lag));
     }
 
     /// Sends the block gathered so far to the other cores (or, when enough wait, scans the
@@ -909,6 +1075,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             self.worker.report(problem);
         }
         self.records += scanned.records;
+        self.times.then(&scanned.times);
         match scanned.outcome {
             Ok(Document::Digest) => self.worker.stats.digests_skipped += 1,
             Ok(Document::Other) => self.foreign = Some(scanned.at_line + 1),
@@ -1449,7 +1616,7 @@ mod tests {
                     .num_threads(threads)
                     .build()
                     .expect("pool");
-                pool.install(|| split(&mut worker, "<stdin>", input, &options, &helpers, block));
+                pool.install(|| split(&mut worker, "<stdin>", input, &options, &helpers, block, false));
             }
             None => Stream::new(&mut worker, "<stdin>", &options).run(input),
         }
@@ -1548,5 +1715,134 @@ mod tests {
         assert_eq!(one.2.len(), 1);
         assert_eq!(one.2[0].record, Some(2));
         assert_eq!((&split.0, &split.1, &split.2), (&one.0, &one.1, &one.2));
+    }
+
+    /// Keeps each record's time.
+    struct Stamps(Vec<DateTime<Utc>>);
+
+    impl Sink for Stamps {
+        fn record(&mut self, _: &str, record: &trailhound_event::Record<'_>) {
+            self.0.push(record.time);
+        }
+    }
+
+    /// `n` records a minute apart from 2024-01-01, in the order of `minutes`.
+    fn minutes_apart(minutes: impl Iterator<Item = usize>) -> Vec<u8> {
+        let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let mut input = Vec::new();
+        for minute in minutes {
+            let time = (start + chrono::Duration::minutes(minute as i64)).format("%Y-%m-%dT%H:%M:%SZ");
+            let line = rec("A").replace("2024-01-01T00:00:00Z", &time.to_string());
+            input.extend_from_slice(line.as_bytes());
+            input.push(b'\n');
+        }
+        input
+    }
+
+    /// Scans `input` split over 2 threads with checkpoints every `every` bytes and a lag of an
+    /// hour; returns the checkpoints (sinks' times and watermark) and the times of the sinks
+    /// left at the end.
+    #[allow(clippy::type_complexity)]
+    fn checkpointed(input: &[u8], every: usize) -> (Vec<(Vec<DateTime<Utc>>, DateTime<Utc>)>, Vec<DateTime<Utc>>) {
+        let make = || Stamps(Vec::new());
+        let budget = ProblemBudget::default();
+        let options = ScanOptions {
+            checkpoint_bytes: every,
+            ..ScanOptions::default()
+        };
+        let (to, received) = mpsc::channel();
+        let mut helpers = Helpers::new(&make, &budget.shown);
+        helpers.checkpoints = Some(Checkpoints {
+            to,
+            lag: chrono::Duration::hours(1),
+        });
+        let mut worker = Worker::new(make(), &budget.shown);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+        pool.install(|| split(&mut worker, "<stdin>", input, &options, &helpers, 4096, true));
+        drop(helpers.checkpoints.take());
+        let checkpoints: Vec<_> = received
+            .into_iter()
+            .map(|(sinks, watermark)| (sinks.into_iter().flat_map(|s| s.0).collect(), watermark))
+            .collect();
+        let mut rest: Vec<DateTime<Utc>> = worker.sink.0;
+        rest.extend(helpers.into_workers().into_iter().flat_map(|w| w.sink.0));
+        (checkpoints, rest)
+    }
+
+    #[test]
+    fn a_stream_in_time_order_hands_its_sinks_on_as_time_moves_on() {
+        // 3,000 records a minute apart (about 600 KB): a checkpoint every 64 KB.
+        let input = minutes_apart(0..3000);
+        let (checkpoints, rest) = checkpointed(&input, 64 << 10);
+        assert!(checkpoints.len() >= 8, "{} checkpoints", checkpoints.len());
+        let mut all = rest.clone();
+        let mut last = None;
+        for (times, watermark) in &checkpoints {
+            all.extend(times);
+            assert!(last.is_none_or(|last| last <= *watermark), "watermarks move forward");
+            last = Some(*watermark);
+        }
+        assert_eq!(all.len(), 3000, "every record once");
+        // No record handed on after a checkpoint is before its watermark: none is late.
+        for (i, (_, watermark)) in checkpoints.iter().enumerate() {
+            let later = checkpoints[i + 1..].iter().flat_map(|(t, _)| t).chain(&rest);
+            assert!(later.clone().all(|t| t >= watermark), "late after checkpoint {i}");
+        }
+        // The watermark is an hour before the latest record handed on.
+        let (times, watermark) = &checkpoints[0];
+        assert_eq!(
+            *times.iter().max().expect("records"),
+            *watermark + chrono::Duration::hours(1)
+        );
+    }
+
+    #[test]
+    fn a_stream_out_of_time_order_keeps_its_sinks_to_the_end() {
+        // Newest first (as LookupEvents returns them).
+        let input = minutes_apart((0..3000).rev());
+        let (checkpoints, rest) = checkpointed(&input, 64 << 10);
+        assert_eq!((checkpoints.len(), rest.len()), (0, 3000));
+        // Shuffled by up to 50 minutes: within the hour's lag, so swept as it goes.
+        let input = minutes_apart((0..3000).map(|m| if m % 2 == 0 { m + 50 } else { m }));
+        let (checkpoints, rest) = checkpointed(&input, 64 << 10);
+        assert!(checkpoints.len() >= 8);
+        assert_eq!(rest.len() + checkpoints.iter().map(|c| c.0.len()).sum::<usize>(), 3000);
+    }
+
+    #[test]
+    fn a_large_file_is_swept_along_the_way_only_if_its_samples_are_in_time_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let lag = chrono::Duration::hours(1);
+        let check = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("write");
+            let mut file = std::fs::File::open(&path).expect("open");
+            let ordered = sampled_in_order(&mut file, lag).expect("sampled");
+            // Left at its start, for the stream.
+            let mut first = [0; 1];
+            file.read_exact(&mut first).expect("read");
+            assert_eq!(first[0], bytes[0]);
+            ordered
+        };
+        let ordered = minutes_apart(0..3000);
+        assert!(check("ordered.json", &ordered));
+        // Within the lag: still in order.
+        assert!(check("near.json", &minutes_apart((0..3000).map(|m| m + (m % 2) * 50))));
+        // Two parts one after the other, each in order (two regions' folders concatenated).
+        let mut parts = minutes_apart(0..1500);
+        parts.extend(minutes_apart(0..1500));
+        assert!(!check("parts.json", &parts));
+        assert!(!check("newest-first.json", &minutes_apart((0..3000).rev())));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&ordered).expect("gzip");
+        assert!(!check("ordered.json.gz", &gz.finish().expect("gzip")));
+        // Nothing to tell by: no reason not to sweep.
+        assert!(check("foreign.json", b"{\"files\": 3}\n"));
+        assert_eq!(
+            first_event_time(br#"x "eventTime" : "nope", "eventTime":"2024-01-01T00:00:00Z""#).map(|t| t.to_rfc3339()),
+            Some("2024-01-01T00:00:00+00:00".into())
+        );
     }
 }
