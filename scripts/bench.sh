@@ -19,6 +19,8 @@
 #   BENCH_NO_BUILD=1       do not run cargo build; use the existing target/release/trailhound
 #   BENCH_BASELINE_ONLY=1  skip trailhound entirely (only the corpus and the zcat baselines)
 #   TRAILHOUND_ARGS        extra arguments for `trailhound hunt` (word-split)
+#   BENCH_STREAM   1 (default): also hunt each corpus as one NDJSON file (BENCH_DIR/KIND.ndjson,
+#                  written once: the files inflated in delivery order), a stream; 0: skip it
 #   BENCH_S3FS     an S3 server on a folder (s3s-fs; `cargo install s3s-fs@0.14.1 --features
 #                  binary`): when set (or s3s-fs is on PATH), the whole pack also hunts each corpus
 #                  as s3://CORPUS/ served by it on 127.0.0.1, and the table gives objects/s.
@@ -41,6 +43,7 @@ BENCH_SEED="${BENCH_SEED:-42}"
 BENCH_LOG="${BENCH_LOG:-target/bench-trailhound.log}"
 BENCH_CORPORA="${BENCH_CORPORA:-large small}"
 BENCH_NO_BUILD="${BENCH_NO_BUILD:-0}"
+BENCH_STREAM="${BENCH_STREAM:-1}"
 BENCH_BASELINE_ONLY="${BENCH_BASELINE_ONLY:-0}"
 TRAILHOUND_ARGS="${TRAILHOUND_ARGS:-}"
 BENCH_S3FS="${BENCH_S3FS:-$(command -v s3s-fs || true)}"
@@ -216,6 +219,29 @@ print(m["events"], m["files"], m["uncompressed_bytes"], m["compressed_bytes"])' 
         # shellcheck disable=SC2086
         timed "trailhound-baselines" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.baselines"' _ "$BENCH_LOG" \
             "$BIN" hunt "$dir" --store "$TMP/baselines.db" --baseline-history 0d --format jsonl -o /dev/null $TRAILHOUND_ARGS
+        if [[ "$BENCH_STREAM" == 1 ]]; then
+            # The same events as one NDJSON file (the files inflated, one envelope a line, in
+            # delivery order): read as a stream, split over the cores, swept along the way.
+            if [[ ! -s "$dir.ndjson" || "$dir.ndjson" -ot "$dir/manifest.json" ]]; then
+                say "writing $dir.ndjson (the $kind corpus as one NDJSON file, in delivery order)"
+                python3 - "$dir" "$dir.ndjson" <<'EOF'
+import gzip, os, sys
+src, out = sys.argv[1], sys.argv[2]
+files = [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs
+         if f.endswith(".json.gz") and "CloudTrail-Digest" not in d]
+# ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_UNIQUE.json.gz: by delivery time, then name
+files.sort(key=lambda p: (os.path.basename(p).split("_")[3], os.path.basename(p)))
+with open(out + ".part", "wb") as w:
+    for f in files:
+        w.write(gzip.open(f).read().rstrip(b"\n") + b"\n")
+os.replace(out + ".part", out)
+EOF
+            fi
+            cat "$dir.ndjson" > /dev/null
+            # shellcheck disable=SC2086
+            timed "trailhound-stream" "0 1" bash -c 'log="$1"; shift; exec "$@" 2> "$log.stream"' _ "$BENCH_LOG" \
+                "$BIN" hunt "$dir.ndjson" --format jsonl -o /dev/null $TRAILHOUND_ARGS
+        fi
         if [[ -n "$S3_PORT" ]]; then
             # The same files as objects of a local S3 server: the window is the corpus's days.
             read -r S3_SINCE S3_UNTIL < <(python3 -c '
@@ -263,6 +289,7 @@ label = {"trailhound-pack": "trailhound hunt, whole pack",
          "trailhound-single": "trailhound hunt, single-event rules only (%s files)" % single,
          "trailhound-nocontext": "trailhound hunt, whole pack, --no-context",
          "trailhound-baselines": "trailhound hunt, whole pack, baselines in a store",
+         "trailhound-stream": "trailhound hunt, whole pack, the same events as one NDJSON file",
          "trailhound-s3": "trailhound hunt s3:// (local S3 server, s3s-fs), whole pack"}
 hdr = ("command", "elapsed s", "MB/s of JSON", "events/s", "ratio to libdeflate", "peak RSS MB")
 out = []
