@@ -327,9 +327,6 @@ pub const MAX_PROBLEMS_SHOWN: usize = 100;
 
 pub(crate) struct Worker<'s, S> {
     pub(crate) sink: S,
-    /// The current file's bytes, and its inflated bytes: reused from file to file.
-    file: Vec<u8>,
-    inflated: Vec<u8>,
     pub(crate) stats: ScanStats,
     pub(crate) problems_total: u64,
     pub(crate) shown: &'s AtomicUsize,
@@ -348,24 +345,48 @@ pub const STREAM_INFLATED_BYTES: u64 = 64 << 20;
 /// Buffers larger than this are given back after the file that needed them.
 const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
+/// A file's bytes and its inflated bytes, reused from file to file. They are lent per file by
+/// one pool for the process rather than owned by the scan's workers, which rayon makes many of
+/// (one per piece of work it splits off, all alive until the batch ends): memory is then one
+/// pair per file being read at once, not one per worker.
+#[derive(Default)]
+struct Buffers {
+    file: Vec<u8>,
+    inflated: Vec<u8>,
+}
+
+/// Pairs not lent now: at most [`KEPT_BUFFERS`].
+static BUFFERS: std::sync::Mutex<Vec<Buffers>> = std::sync::Mutex::new(Vec::new());
+const KEPT_BUFFERS: usize = 64;
+
+impl Buffers {
+    fn lend() -> Buffers {
+        let mut pool = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pool.pop().unwrap_or_default()
+    }
+
+    fn give_back(mut self) {
+        for buffer in [&mut self.file, &mut self.inflated] {
+            buffer.clear();
+            if buffer.capacity() > KEEP_BUFFER_BYTES {
+                *buffer = Vec::new();
+            }
+        }
+        let mut pool = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < KEPT_BUFFERS {
+            pool.push(self);
+        }
+    }
+}
+
 impl<'s, S> Worker<'s, S> {
     pub(crate) fn new(sink: S, shown: &'s AtomicUsize) -> Worker<'s, S> {
         Worker {
             sink,
-            file: Vec::new(),
-            inflated: Vec::new(),
             stats: ScanStats::default(),
             problems_total: 0,
             shown,
             kept: None,
-        }
-    }
-
-    fn shrink_buffers(&mut self) {
-        for buffer in [&mut self.file, &mut self.inflated] {
-            if buffer.capacity() > KEEP_BUFFER_BYTES {
-                *buffer = Vec::new();
-            }
         }
     }
 
@@ -441,8 +462,8 @@ pub fn scan_part_with<S: Sink>(
         .par_iter()
         .fold(new_worker, |mut worker, path| {
             let name = path.display().to_string();
-            let mut data = std::mem::take(&mut worker.file);
-            data.clear();
+            let mut buffers = Buffers::lend();
+            let data = &mut buffers.file;
             let mut turn = Turn::default();
             let read = std::fs::File::open(path).and_then(|file| {
                 let size = file.metadata().map_or(0, |m| m.len());
@@ -455,7 +476,7 @@ pub fn scan_part_with<S: Sink>(
                 let size = size.min(most);
                 turn.need(size);
                 data.reserve_exact(usize::try_from(size).unwrap_or(0));
-                file.take(most).read_to_end(&mut data).map(Ok)
+                file.take(most).read_to_end(data).map(Ok)
             });
             match read {
                 Ok(Err(mut file)) => {
@@ -483,7 +504,9 @@ pub fn scan_part_with<S: Sink>(
                     on_file(worker.stats.bytes_read - before);
                 }
                 Ok(Ok(read)) => {
-                    scan_bytes(&mut worker, &name, &data, options, &mut turn, Some(&helpers));
+                    let data = &buffers.file;
+                    let inflated = &mut buffers.inflated;
+                    scan_bytes(&mut worker, &name, data, inflated, options, &mut turn, Some(&helpers));
                     on_file(read as u64);
                 }
                 Err(err) => {
@@ -498,8 +521,7 @@ pub fn scan_part_with<S: Sink>(
                     on_file(0);
                 }
             }
-            worker.file = data;
-            worker.shrink_buffers();
+            buffers.give_back();
             drop(turn);
             worker
         })
@@ -582,8 +604,10 @@ where
                     } else {
                         let mut turn = Turn::default();
                         turn.need(bytes.len() as u64);
-                        scan_bytes(&mut worker, &name, &bytes, options, &mut turn, Some(&helpers));
-                        worker.shrink_buffers();
+                        let mut buffers = Buffers::lend();
+                        let inflated = &mut buffers.inflated;
+                        scan_bytes(&mut worker, &name, &bytes, inflated, options, &mut turn, Some(&helpers));
+                        buffers.give_back();
                     }
                     on_file(bytes.len() as u64);
                 }
@@ -599,7 +623,6 @@ where
                     on_file(0);
                 }
             }
-            worker.shrink_buffers();
             worker
         })
         .collect();
@@ -613,6 +636,7 @@ fn scan_bytes<'s, S: Sink>(
     worker: &mut Worker<'s, S>,
     name: &str,
     data: &[u8],
+    inflated: &mut Vec<u8>,
     options: &ScanOptions,
     turn: &mut Turn,
     helpers: Option<&Helpers<'_, 's, S>>,
@@ -624,9 +648,7 @@ fn scan_bytes<'s, S: Sink>(
     }
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
-    let mut inflated = std::mem::take(&mut worker.inflated);
-    scan_decoded(worker, name, data, &mut inflated, options, turn);
-    worker.inflated = inflated;
+    scan_decoded(worker, name, data, inflated, options, turn);
 }
 
 fn scan_decoded<S: Sink>(
