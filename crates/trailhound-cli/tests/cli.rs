@@ -1501,3 +1501,71 @@ fn context_from_a_test_geoip_database_and_installed_aws_ranges() {
     assert_eq!(bad.code, 2, "{}", bad.stdout);
     assert!(bad.stderr.contains("bad.json"), "{}", bad.stderr);
 }
+
+/// The example's files inflated into one NDJSON stream of envelopes, in path order.
+fn example_stream() -> Vec<u8> {
+    let mut files = Vec::new();
+    let mut folders = vec![root().join("examples/cloudtrail/AWSLogs")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("folder") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy();
+            if path.is_dir() {
+                folders.push(path);
+            } else if name.ends_with(".json.gz") && !name.contains("Digest") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let mut text = Vec::new();
+        let bytes = std::fs::read(&file).expect("read");
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).expect("gzip");
+        out.extend(text.trim_ascii_end());
+        out.push(b'\n');
+    }
+    out
+}
+
+#[test]
+fn a_stream_on_stdin_split_over_cores_reads_as_the_files_do() {
+    // About 4 MB: several blocks for the other cores.
+    let stream = example_stream();
+    assert!(stream.len() > 3 << 20, "{} bytes", stream.len());
+    let examples = root().join("examples");
+    let examples = examples.to_str().expect("utf8");
+    let without_source = |stdout: &str| {
+        let mut rows: Vec<String> = jsonl(stdout)
+            .into_iter()
+            .map(|mut f| {
+                f["source_file"] = Value::Null;
+                f.to_string()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let files = run(&["hunt", examples, "--format", "jsonl"]);
+    for threads in ["1", "2", "4"] {
+        let piped = run_with(
+            trailhound()
+                .args(["hunt", "-", "--format", "jsonl", "--threads", threads])
+                .write_stdin(stream.clone()),
+        );
+        assert_eq!(piped.code, files.code, "{}", piped.stderr);
+        assert!(piped.stderr.contains("3,000 records"), "{}", piped.stderr);
+        assert_eq!(
+            without_source(&piped.stdout),
+            without_source(&files.stdout),
+            "{threads} threads"
+        );
+        // Events of the same second come out in one order, whichever core read them.
+        let args = ["events", "-", "--format", "jsonl", "--threads", threads];
+        let events = run_with(trailhound().args(args).write_stdin(stream.clone()));
+        let from_files = run(&["events", examples, "--format", "jsonl"]);
+        assert_eq!(events.stdout, from_files.stdout, "{threads} threads");
+        assert_eq!(events.stdout.lines().count(), 3000);
+    }
+}

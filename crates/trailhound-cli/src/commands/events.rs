@@ -199,7 +199,7 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
     let mut out = output(output_path.as_deref())?;
     let written = match keep {
         Keep::Records => {
-            rows.sort_by_key(|(time, _)| *time);
+            sort_rows(&mut rows);
             let mut result = Ok(());
             if *ocsf {
                 for (_, row) in &rows {
@@ -231,7 +231,7 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
             result
         }
         Keep::Fields(_) => {
-            rows.sort_by_key(|(time, _)| *time);
+            sort_rows(&mut rows);
             let columns: Vec<&str> = fields.iter().map(String::as_str).collect();
             let rows: Vec<Vec<Cell>> = rows.into_iter().map(|(_, row)| row).collect();
             write_rows(&mut out, format, &columns, &rows, max_width)
@@ -262,4 +262,13 @@ pub fn run(process: &Process, settings: &EventsSettings) -> Result<Outcome> {
         tracing::info!("{} records read, {} in the window", s.records_read, s.records_in_window);
     }
     Ok(Outcome::Clean)
+}
+
+/// Rows in time order; rows of the same time by their cells, so the output does not depend on
+/// which core read which record (files in parallel, a stream split over cores).
+fn sort_rows(rows: &mut [(DateTime<Utc>, Vec<Cell>)]) {
+    rows.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.iter().map(CellValue::text).cmp(b.1.iter().map(CellValue::text)))
+    });
 }
