@@ -209,7 +209,7 @@ fn split<'s, S: Sink>(
 }
 
 /// Values gathered for another core: about this many bytes of them.
-const BLOCK_BYTES: usize = 1 << 20;
+const BLOCK_BYTES: usize = 256 << 10;
 
 /// A value this large is scanned by the reading thread itself rather than copied into a block:
 /// blocks stay under `BLOCK_BYTES + ALONE_BYTES`.
