@@ -213,7 +213,7 @@ const BLOCK_BYTES: usize = 256 << 10;
 
 /// A value this large is scanned by the reading thread itself rather than copied into a block:
 /// blocks stay under `BLOCK_BYTES + ALONE_BYTES`.
-const ALONE_BYTES: usize = 4 << 20;
+const ALONE_BYTES: usize = 1 << 20;
 
 /// Blocks waiting for a core, at most; past this the reading thread scans the oldest itself
 /// (so a reader faster than the scanning neither runs ahead nor idles).
@@ -374,7 +374,11 @@ fn scan_block<S: Sink>(worker: &mut Worker<'_, S>, shared: &Shared<'_, '_, S>, b
     }
     let mut bytes = block.bytes;
     bytes.clear();
-    lock(&shared.spare).push(bytes);
+    // Only buffers of about a block's size are kept: one that held a large value is dropped
+    // rather than kept at that size for every later block.
+    if bytes.capacity() <= 2 * BLOCK_BYTES {
+        lock(&shared.spare).push(bytes);
+    }
     Done { seq: block.seq, values }
 }
 
@@ -909,6 +913,9 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             return;
         };
         if bytes.len() < ALONE_BYTES {
+            if par.block.bytes.capacity() == 0 {
+                par.block.bytes.reserve(par.block_bytes.max(bytes.len()));
+            }
             par.block.bytes.extend_from_slice(bytes);
             let end = par.block.bytes.len();
             par.block.values.push((end, at_line));
