@@ -211,6 +211,11 @@ fn split<'s, S: Sink>(
 /// Values gathered for another core: about this many bytes of them.
 const BLOCK_BYTES: usize = 256 << 10;
 
+/// Values in a block, at most: what comes back for each (its counts, its problems) is kept
+/// until applied, and a stream of tiny values (`{}` a line) would otherwise put a hundred
+/// thousand of them in one block.
+const BLOCK_VALUES: usize = 2048;
+
 /// A value this large is scanned by the reading thread itself rather than copied into a block:
 /// blocks stay under `BLOCK_BYTES + ALONE_BYTES`.
 const ALONE_BYTES: usize = 1 << 20;
@@ -919,7 +924,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             par.block.bytes.extend_from_slice(bytes);
             let end = par.block.bytes.len();
             par.block.values.push((end, at_line));
-            if end >= par.block_bytes {
+            if end >= par.block_bytes || par.block.values.len() >= BLOCK_VALUES {
                 self.send_block();
             }
         } else {
@@ -1704,11 +1709,16 @@ mod tests {
             member.write_all(rec(&format!("G{i}")).as_bytes()).expect("write");
             gz.extend(member.finish().expect("gzip"));
         }
-        let inputs: [&[u8]; 4] = [b"{\"files\": 3}\n", b"", b"\n\n  \n", &gz];
+        // Tiny values, many to a block (blocks hold at most BLOCK_VALUES of them).
+        let mut tiny = "{}\n".repeat(3 * BLOCK_VALUES).into_bytes();
+        tiny.extend(everything(1));
+        let inputs: [&[u8]; 5] = [b"{\"files\": 3}\n", b"", b"\n\n  \n", &gz, &tiny];
         for input in inputs {
             let one = scan_split(input, 2048, None);
-            let split = scan_split(input, 2048, Some((3, 64)));
-            assert_eq!((&split.0, &split.1, &split.2), (&one.0, &one.1, &one.2));
+            for (threads, block) in [(3, 64), (2, 1 << 20)] {
+                let split = scan_split(input, 2048, Some((threads, block)));
+                assert_eq!((&split.0, &split.1, &split.2), (&one.0, &one.1, &one.2));
+            }
         }
     }
 
