@@ -329,7 +329,7 @@ pub(crate) struct Worker<'s, S> {
     pub(crate) sink: S,
     pub(crate) stats: ScanStats,
     pub(crate) problems_total: u64,
-    pub(crate) shown: &'s AtomicUsize,
+    shown: &'s AtomicUsize,
     /// Problems reported, in order, when asked for (the tests compare them).
     pub(crate) kept: Option<Vec<Problem>>,
 }
@@ -388,6 +388,18 @@ impl<'s, S> Worker<'s, S> {
             shown,
             kept: None,
         }
+    }
+
+    /// A file that could not be read or decoded at all: counted and reported.
+    fn failed(&mut self, file: String, kind: ProblemKind, message: String) {
+        self.stats.files_failed += 1;
+        self.report(Problem {
+            file,
+            record: None,
+            line: None,
+            kind,
+            message,
+        });
     }
 
     pub(crate) fn report(&mut self, problem: Problem) {
@@ -491,14 +503,7 @@ pub fn scan_part_with<S: Sink>(
                             crate::stream::scan_reader(&mut worker, &name, file, options, Some(&helpers), sweep)
                         }
                         Err(err) => {
-                            worker.stats.files_failed += 1;
-                            worker.report(Problem {
-                                file: name.clone(),
-                                record: None,
-                                line: None,
-                                kind: ProblemKind::Unreadable,
-                                message: format!("cannot read: {err}"),
-                            });
+                            worker.failed(name.clone(), ProblemKind::Unreadable, format!("cannot read: {err}"));
                         }
                     }
                     on_file(worker.stats.bytes_read - before);
@@ -510,14 +515,7 @@ pub fn scan_part_with<S: Sink>(
                     on_file(read as u64);
                 }
                 Err(err) => {
-                    worker.stats.files_failed += 1;
-                    worker.report(Problem {
-                        file: name,
-                        record: None,
-                        line: None,
-                        kind: ProblemKind::Unreadable,
-                        message: format!("cannot read: {err}"),
-                    });
+                    worker.failed(name, ProblemKind::Unreadable, format!("cannot read: {err}"));
                     on_file(0);
                 }
             }
@@ -593,14 +591,11 @@ where
             match fetched {
                 Fetched::Object { name, bytes } => {
                     if bytes.len() as u64 > options.max_file_bytes {
-                        worker.stats.files_failed += 1;
-                        worker.report(Problem {
-                            file: name,
-                            record: None,
-                            line: None,
-                            kind: ProblemKind::Decode,
-                            message: format!("larger than the {} MB limit", options.max_file_bytes >> 20),
-                        });
+                        worker.failed(
+                            name,
+                            ProblemKind::Decode,
+                            format!("larger than the {} MB limit", options.max_file_bytes >> 20),
+                        );
                     } else {
                         let mut turn = Turn::default();
                         turn.need(bytes.len() as u64);
@@ -612,14 +607,7 @@ where
                     on_file(bytes.len() as u64);
                 }
                 Fetched::Failed { name, message } => {
-                    worker.stats.files_failed += 1;
-                    worker.report(Problem {
-                        file: name,
-                        record: None,
-                        line: None,
-                        kind: ProblemKind::Unreadable,
-                        message,
-                    });
+                    worker.failed(name, ProblemKind::Unreadable, message);
                     on_file(0);
                 }
             }
@@ -662,14 +650,7 @@ fn scan_decoded<S: Sink>(
     let decoded = match decode_in_turn(data, inflated, options.max_file_bytes, turn) {
         Ok(decoded) => decoded,
         Err(err) => {
-            worker.stats.files_failed += 1;
-            worker.report(Problem {
-                file: name.to_string(),
-                record: None,
-                line: None,
-                kind: ProblemKind::Decode,
-                message: err.to_string(),
-            });
+            worker.failed(name.to_string(), ProblemKind::Decode, err.to_string());
             return;
         }
     };
@@ -689,8 +670,7 @@ fn scan_decoded<S: Sink>(
             message,
         });
     }
-    let mut times = crate::stream::Times::default();
-    let (outcome, _, rejected) = scan_text(worker, name, &decoded.text, options.window, (0, 0), &mut times);
+    let (outcome, _, rejected) = scan_text(worker, name, &decoded.text, options.window, 0, None);
     for problem in rejected {
         worker.report(problem);
     }
@@ -719,15 +699,16 @@ fn scan_decoded<S: Sink>(
 
 /// Hands the records of `text` to the worker's sink and counts them; returns the document's
 /// shape, the number of records and the records rejected, for the caller to report (a stream
-/// reports them in stream order, whichever core scanned them). `(records, lines)` before `text`
-/// (in a stream) offset the record indexes and lines problems name.
+/// reports them in stream order, whichever core scanned them, adding the records before
+/// `text` to their indexes). `lines_before` (in a stream) offsets the lines problems name;
+/// `times`, when given, sees the time of every record handed on.
 pub(crate) fn scan_text<S: Sink>(
     worker: &mut Worker<'_, S>,
     name: &str,
     text: &str,
     window: TimeWindow,
-    (records_before, lines_before): (usize, usize),
-    times: &mut crate::stream::Times,
+    lines_before: usize,
+    mut times: Option<&mut crate::stream::Times>,
 ) -> (Result<Document, DocumentError>, usize, Vec<Problem>) {
     let Worker { sink, stats, .. } = worker;
     let mut record_problems = Vec::new();
@@ -739,7 +720,9 @@ pub(crate) fn scan_text<S: Sink>(
             Ok(record) => {
                 if window.contains(record.time) {
                     stats.records_in_window += 1;
-                    times.see(record.time);
+                    if let Some(times) = times.as_deref_mut() {
+                        times.see(record.time);
+                    }
                     sink.record(name, &record);
                 }
             }
@@ -747,7 +730,7 @@ pub(crate) fn scan_text<S: Sink>(
                 stats.records_invalid += 1;
                 record_problems.push(Problem {
                     file: name.to_string(),
-                    record: Some(records_before + slot.index),
+                    record: Some(slot.index),
                     line: slot.line.map(|line| lines_before + line),
                     kind: ProblemKind::Record,
                     message: err.to_string(),

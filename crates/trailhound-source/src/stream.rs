@@ -357,7 +357,7 @@ fn scan_one<S: Sink>(
     };
     let invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
     let mut times = Times::default();
-    let (outcome, records, rejected) = scan_text(worker, name, &text, window, (0, at_line), &mut times);
+    let (outcome, records, rejected) = scan_text(worker, name, &text, window, at_line, Some(&mut times));
     Scanned {
         at_line,
         records,
