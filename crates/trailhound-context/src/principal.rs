@@ -128,8 +128,11 @@ pub fn classify(record: &Record<'_>, source: SourceKind, web_identity: &FieldPat
 fn split_session(arn: &str) -> Option<(&str, &str)> {
     // arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION; compared by parts, which costs no
     // substring searcher per call.
-    let resource = arn.splitn(6, ':').nth(5)?;
-    resource.strip_prefix("assumed-role/")?.split_once('/')
+    let colon = memchr::memchr_iter(b':', arn.as_bytes()).nth(4)?;
+    let resource = arn.get(colon + 1..)?;
+    let rest = resource.strip_prefix("assumed-role/")?;
+    let slash = memchr::memchr(b'/', rest.as_bytes())?;
+    Some((rest.get(..slash)?, rest.get(slash + 1..)?))
 }
 
 /// A service-linked role: under `/aws-service-role/`, or named `AWSServiceRoleFor...`.
@@ -169,6 +172,25 @@ mod tests {
             crate::source::Source::classify(Some(source)).kind,
             &web_identity_path(),
         )
+    }
+
+    #[test]
+    fn assumed_role_arns_split_into_role_and_session() {
+        let split = |arn| split_session(arn);
+        assert_eq!(
+            split("arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"),
+            Some(("Admin", "alice@example.com"))
+        );
+        assert_eq!(
+            split("arn:aws-cn:sts::1:assumed-role/R/i-0abc/x"),
+            Some(("R", "i-0abc/x"))
+        );
+        assert_eq!(split("arn:aws:sts::1:assumed-role//"), Some(("", "")));
+        assert_eq!(split("arn:aws:sts::1:assumed-role/NoSession"), None);
+        assert_eq!(split("arn:aws:iam::1:user/bob"), None);
+        assert_eq!(split("arn:aws:sts::1"), None);
+        assert_eq!(split("assumed-role/R/s"), None);
+        assert_eq!(split("arn:aws:sts::1:assumed-role/Ré/sé"), Some(("Ré", "sé")));
     }
 
     #[test]

@@ -159,30 +159,37 @@ fn inflate(
 ) -> Result<(usize, Option<String>), DecodeError> {
     if let Some(size) = trusted_size(data, limit) {
         turn.need(size as u64);
-        if out.capacity() < size {
-            // Freshly allocated zeroes are not touched until written.
-            *out = vec![0; size];
-        } else {
-            out.clear();
-            out.resize(size, 0);
-        }
-        let mut inflater = libdeflater::Decompressor::new();
-        // libdeflate stops after the first member. If the stream has several, the trailer at
-        // the end of the buffer belongs to the last one, and its CRC will not be this output's.
-        let trailer_crc = data
-            .len()
-            .checked_sub(8)
-            .and_then(|at| data.get(at..at + 4))
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_le_bytes);
-        if let Ok(written) = inflater.gzip_decompress(data, out)
-            && written == size
-            && trailer_crc == Some(libdeflater::crc32(out))
-        {
+        if inflate_whole(data, out, size) {
             return Ok((size, None));
         }
     }
     inflate_stream(data, out, limit, turn)
+}
+
+/// Inflates a one-member gzip stream of `size` bytes with libdeflate into `out[..size]`; false
+/// when that fails (several members, a broken stream, a wrong size or CRC in the trailer).
+fn inflate_whole(data: &[u8], out: &mut Vec<u8>, size: usize) -> bool {
+    if out.capacity() < size {
+        // Freshly allocated zeroes are not touched until written.
+        *out = vec![0; size];
+    } else if out.len() < size {
+        // Only what the buffer never held is zeroed: zeroing a reused buffer for every file
+        // cost as much as a tenth of inflating it. Bytes of an earlier file before `size` are
+        // all overwritten (checked below: `written == size`), those after it are not read.
+        out.resize(size, 0);
+    }
+    let mut inflater = libdeflater::Decompressor::new();
+    // libdeflate stops after the first member. If the stream has several, the trailer at the end
+    // of the buffer belongs to the last one, and its CRC will not be this output's.
+    let trailer_crc = data
+        .len()
+        .checked_sub(8)
+        .and_then(|at| data.get(at..at + 4))
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes);
+    let target = out.get_mut(..size).unwrap_or_default();
+    matches!(inflater.gzip_decompress(data, target), Ok(written) if written == size)
+        && trailer_crc == Some(libdeflater::crc32(target))
 }
 
 /// The inflated size a gzip stream's trailer gives (modulo 2^32), if `data` is gzip.
@@ -259,6 +266,25 @@ mod tests {
         let mut scratch = vec![b'x'; 100];
         let d = decode(&data, &mut scratch, 1 << 20).expect("gzip");
         assert_eq!((&*d.text, d.compressed), ("{\"Records\":[]}", true));
+    }
+
+    #[test]
+    fn a_reused_buffer_is_inflated_into_without_zeroing_and_its_old_bytes_are_not_read() {
+        let first: String = (0..500).map(|i| format!("{{\"first\":{i}}}\n")).collect();
+        let second = "{\"Records\":[]}";
+        let mut scratch = Vec::new();
+        assert!(inflate_whole(&gzip(first.as_bytes()), &mut scratch, first.len()));
+        assert_eq!(scratch, first.as_bytes());
+        // A shorter file next: libdeflate's path still takes it (the trailer's CRC is of its
+        // own bytes, not of the longer buffer), and what is read is that file only.
+        assert!(inflate_whole(&gzip(second.as_bytes()), &mut scratch, second.len()));
+        assert_eq!(&scratch[..second.len()], second.as_bytes());
+        assert_eq!(scratch.len(), first.len(), "kept, not zeroed");
+        let packed = gzip(second.as_bytes());
+        let d = decode(&packed, &mut scratch, 1 << 20).expect("gzip");
+        assert_eq!(&*d.text, second);
+        // A wrong size (a multi-member stream's trailer) is refused by the same path.
+        assert!(!inflate_whole(&gzip(second.as_bytes()), &mut scratch, second.len() - 1));
     }
 
     #[test]

@@ -366,8 +366,9 @@ impl Buffers {
     }
 
     fn give_back(mut self) {
+        // The inflated buffer keeps its length: inflating only zeroes what is new to it.
+        self.file.clear();
         for buffer in [&mut self.file, &mut self.inflated] {
-            buffer.clear();
             if buffer.capacity() > KEEP_BUFFER_BYTES {
                 *buffer = Vec::new();
             }
