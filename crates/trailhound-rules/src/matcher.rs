@@ -6,11 +6,9 @@
 
 use std::net::IpAddr;
 
-use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 
 use regex::Regex;
-use rustc_hash::FxHashSet;
 use serde_yaml_ng::Value as Yaml;
 use trailhound_event::{FieldPath, Record, Value};
 
@@ -61,9 +59,13 @@ impl CompiledRegex {
 enum Test {
     /// Any of the (merged) patterns matches the value's text.
     Pattern(CompiledRegex),
-    /// Plain ASCII values, whole, as prefix or suffix, or contained: compared directly, no
-    /// regex. Most values in rules are like this (event names, identity types, error codes).
-    Literal(Literals),
+    /// Plain ASCII values, whole or as prefix or suffix: compared directly, no regex. Most
+    /// values in rules are like this (event names, identity types, error codes).
+    Literal {
+        placement: Placement,
+        values: Vec<Box<str>>,
+        cased: bool,
+    },
     /// The field is missing or null.
     Null,
     Exists(bool),
@@ -81,94 +83,6 @@ enum Test {
         compare: Option<Compare>,
         limit: f64,
     },
-}
-
-/// Plain values of one test, folded to lower case unless `cased`, with what makes comparing them
-/// cheap: a test runs for every record its rule is shown (some rules, every record).
-#[derive(Debug, Clone)]
-struct Literals {
-    placement: Placement,
-    values: Vec<Box<str>>,
-    cased: bool,
-    fast: Fast,
-}
-
-/// How [`Literals`] are compared with a value.
-#[derive(Debug, Clone)]
-enum Fast {
-    /// Each value in turn (few values, or a prefix or suffix: cheap to compare).
-    Each,
-    /// Many whole values: one hash lookup of the folded value. Values whose length no key has are
-    /// refused before folding.
-    Set {
-        keys: FxHashSet<Box<[u8]>>,
-        shortest: usize,
-        longest: usize,
-    },
-    /// Substrings: one pass of an Aho-Corasick automaton over the value for all of them, instead
-    /// of one sliding comparison per value (user agents are tested against lists of tools).
-    Automaton(AhoCorasick),
-}
-
-/// From this many whole values a test looks them up in a set rather than comparing each.
-const SET_FROM: usize = 6;
-
-/// Longest value a [`Fast::Set`] holds: the value under test is folded on the stack.
-const FOLD_MAX: usize = 128;
-
-impl Literals {
-    fn new(placement: Placement, values: Vec<Box<str>>, cased: bool) -> Literals {
-        let fast = match placement {
-            Placement::Whole if values.len() >= SET_FROM && values.iter().all(|v| v.len() <= FOLD_MAX) => Fast::Set {
-                keys: values.iter().map(|v| Box::from(v.as_bytes())).collect(),
-                shortest: values.iter().map(|v| v.len()).min().unwrap_or(0),
-                longest: values.iter().map(|v| v.len()).max().unwrap_or(0),
-            },
-            // An empty value contains nothing here (as compared one by one): it is left out.
-            Placement::Contains if values.iter().any(|v| !v.is_empty()) => AhoCorasick::builder()
-                .ascii_case_insensitive(!cased)
-                .build(values.iter().filter(|v| !v.is_empty()).map(|v| v.as_bytes()))
-                .map_or(Fast::Each, Fast::Automaton),
-            _ => Fast::Each,
-        };
-        Literals {
-            placement,
-            values,
-            cased,
-            fast,
-        }
-    }
-
-    /// Whether `text` matches any of the values.
-    fn matches(&self, text: &str) -> bool {
-        match &self.fast {
-            Fast::Each => self
-                .values
-                .iter()
-                .any(|v| literal_matches(text, v, self.placement, self.cased)),
-            Fast::Set {
-                keys,
-                shortest,
-                longest,
-            } => {
-                let bytes = text.as_bytes();
-                if bytes.len() < *shortest || bytes.len() > *longest {
-                    return false;
-                }
-                if self.cased {
-                    return keys.contains(bytes);
-                }
-                let mut buffer = [0u8; FOLD_MAX];
-                let Some(folded) = buffer.get_mut(..bytes.len()) else {
-                    return false;
-                };
-                folded.copy_from_slice(bytes);
-                folded.make_ascii_lowercase();
-                keys.contains(&*folded)
-            }
-            Fast::Automaton(automaton) => automaton.is_match(text),
-        }
-    }
 }
 
 /// The time modifiers: which part of a date-time value is compared.
@@ -591,10 +505,18 @@ impl FieldMatcher {
                 .collect();
             if all {
                 for value in folded {
-                    tests.push(Test::Literal(Literals::new(placement, vec![value], cased)));
+                    tests.push(Test::Literal {
+                        placement,
+                        values: vec![value],
+                        cased,
+                    });
                 }
             } else {
-                tests.push(Test::Literal(Literals::new(placement, folded, cased)));
+                tests.push(Test::Literal {
+                    placement,
+                    values: folded,
+                    cased,
+                });
             }
             patterns.clear();
         }
@@ -708,8 +630,14 @@ impl FieldMatcher {
                 null || !seen
             }
             Test::Exists(wanted) => record.visit(field, &mut |value| value != Value::Null) == *wanted,
-            Test::Literal(literals) => record.visit(field, &mut |value| {
-                value.text().is_some_and(|text| literals.matches(&text))
+            Test::Literal {
+                placement,
+                values,
+                cased,
+            } => record.visit(field, &mut |value| {
+                value
+                    .text()
+                    .is_some_and(|text| values.iter().any(|v| literal_matches(&text, v, *placement, *cased)))
             }),
             Test::Pattern(regex) => record.visit(field, &mut |value| {
                 value.text().is_some_and(|text| regex.is_match(&text))
@@ -1121,72 +1049,5 @@ mod tests {
             "sourceIPAddress|cidr",
             "[2001:db9::/32, 10.0.0.0/8]"
         ));
-    }
-
-    /// Each placement with the compared-one-by-one answer, cased and not, for the values' fast
-    /// forms (a set of whole values, an automaton of substrings).
-    fn each(literals: &Literals, text: &str) -> bool {
-        literals
-            .values
-            .iter()
-            .any(|v| literal_matches(text, v, literals.placement, literals.cased))
-    }
-
-    #[test]
-    fn fast_literal_forms_are_built_where_they_pay() {
-        let values = |n: usize| (0..n).map(|i| format!("name{i}").into_boxed_str()).collect::<Vec<_>>();
-        assert!(matches!(
-            Literals::new(Placement::Whole, values(3), false).fast,
-            Fast::Each
-        ));
-        assert!(matches!(
-            Literals::new(Placement::Whole, values(SET_FROM), false).fast,
-            Fast::Set { .. }
-        ));
-        assert!(matches!(
-            Literals::new(Placement::StartsWith, values(30), false).fast,
-            Fast::Each
-        ));
-        assert!(matches!(
-            Literals::new(Placement::Contains, values(1), true).fast,
-            Fast::Automaton(_)
-        ));
-        assert!(matches!(
-            Literals::new(Placement::Contains, vec!["".into()], false).fast,
-            Fast::Each
-        ));
-        // A list of event names matched as a set, case folded, lengths refused early.
-        let names = Literals::new(Placement::Whole, values(40), false);
-        assert!(names.matches("NAME39") && names.matches("name0"));
-        assert!(!names.matches("name40") && !names.matches("") && !names.matches(&"n".repeat(500)));
-        // Tools in a user agent, anywhere, in any case; an empty value contains nothing.
-        let tools = Literals::new(
-            Placement::Contains,
-            vec!["pacu".into(), "".into(), "kali".into()],
-            false,
-        );
-        assert!(tools.matches("Boto3/1.9 Pacu (KALI)"));
-        assert!(!tools.matches("aws-cli/2.15 Linux/6.1") && !tools.matches(""));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn fast_literal_forms_agree_with_comparing_each_value(
-            values in proptest::collection::vec("[aAbB\u{e9}-]{0,4}", 1..12),
-            texts in proptest::collection::vec("[aAbB\u{e9}\u{c9}-]{0,9}", 1..8),
-            cased: bool,
-        ) {
-            for placement in [Placement::Whole, Placement::Contains, Placement::StartsWith, Placement::EndsWith] {
-                // Values as the compiler keeps them: folded to lower case unless cased.
-                let folded = values
-                    .iter()
-                    .map(|v| if cased { v.as_str().into() } else { v.to_ascii_lowercase().into_boxed_str() })
-                    .collect();
-                let literals = Literals::new(placement, folded, cased);
-                for text in &texts {
-                    proptest::prop_assert_eq!(literals.matches(text), each(&literals, text), "{:?} {:?} {:?}", placement, values, text);
-                }
-            }
-        }
     }
 }

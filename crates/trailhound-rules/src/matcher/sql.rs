@@ -55,10 +55,14 @@ fn test_sql(path: &str, test: &Test) -> Result<sql::Test, String> {
         Test::Exists(true) => sql::Test::Present,
         // Not present is Sigma's null: nothing reached, or only nulls.
         Test::Exists(false) => sql::Test::Null,
-        Test::Literal(literals) => sql::Test::Text(sql::TextTest::Literal {
-            placement: placement(literals.placement),
-            values: literals.values.iter().map(|v| v.to_string()).collect(),
-            cased: literals.cased,
+        Test::Literal {
+            placement: at,
+            values,
+            cased,
+        } => sql::Test::Text(sql::TextTest::Literal {
+            placement: placement(*at),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            cased: *cased,
         }),
         Test::Pattern(regex) => sql::Test::Text(sql::TextTest::Regex(sql::portable(regex.0.as_str())?)),
         Test::Compare(op, limit) => sql::Test::Text(sql::TextTest::Compare(compare(*op), *limit)),
