@@ -529,10 +529,10 @@ pub struct CorrelationState {
     key: String,
     values: Vec<u64>,
     /// The record being observed (see [`CorrelationState::next_record`]) and, once a match of
-    /// it was added, its interned fields: a record that several correlations count is
-    /// interned once. Cleared whenever ids change meaning (compaction, merge).
+    /// it was added, its event id and interned fields: a record that several correlations count
+    /// is interned once. Cleared whenever ids change meaning (compaction, merge).
     record: u64,
-    interned: Option<(u64, EventFields)>,
+    interned: Option<(u64, EventId, EventFields)>,
 }
 
 /// The interned fields every entry keeps of its event.
@@ -608,11 +608,25 @@ impl CorrelationState {
                 true
             });
         }
-        let event_id = EventId::new(record.event_id.as_deref(), &mut self.strings);
-        let event = match self.interned {
-            Some((seen, event)) if seen == self.record && self.record != 0 => event,
+        let (event_id, event) = match self.interned {
+            Some((seen, event_id, event)) if seen == self.record && self.record != 0 => (event_id, event),
             _ => {
-                let mut strings = |v: Option<&str>| self.strings.id(v);
+                let event_id = EventId::new(record.event_id.as_deref(), &mut self.strings);
+                // Records one after another mostly share their source file, account, region,
+                // caller and user agent: a field equal to the last interned record's takes its id
+                // without hashing.
+                let previous = self.interned.map(|(_, _, event)| event);
+                let interner = &mut self.strings;
+                let mut slot = 0;
+                let mut strings = |v: Option<&str>| {
+                    let at = slot;
+                    slot += 1;
+                    let known = previous.and_then(|p| p.get(at).copied()).unwrap_or(0);
+                    match v {
+                        Some(text) if known != 0 && interner.get(known) == Some(text) => known,
+                        _ => interner.id(v),
+                    }
+                };
                 let identity = &record.identity;
                 let event = [
                     strings(Some(&record.event_name)),
@@ -627,8 +641,8 @@ impl CorrelationState {
                     strings(record.error_code.as_deref()),
                     strings(Some(source)),
                 ];
-                self.interned = Some((self.record, event));
-                event
+                self.interned = Some((self.record, event_id, event));
+                (event_id, event)
             }
         };
         let mut values = std::mem::take(&mut self.values);
