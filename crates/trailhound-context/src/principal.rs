@@ -137,7 +137,10 @@ fn split_session(arn: &str) -> Option<(&str, &str)> {
 
 /// A service-linked role: under `/aws-service-role/`, or named `AWSServiceRoleFor...`.
 fn is_service_linked(issuer_arn: &str, role: &str) -> bool {
-    issuer_arn.contains(":role/aws-service-role/") || role.starts_with("AWSServiceRoleFor")
+    // One searcher for the process: `str::contains` built one for every assumed-role record.
+    static PATH: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(":role/aws-service-role/"));
+    PATH.find(issuer_arn.as_bytes()).is_some() || role.starts_with("AWSServiceRoleFor")
 }
 
 /// `i-` and 8 or 17 hex digits.

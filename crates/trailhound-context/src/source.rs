@@ -113,14 +113,49 @@ fn private_v6(ip: Ipv6Addr) -> bool {
 /// The fallback network of a public address when no GeoIP database names its AS: its /16
 /// (IPv4) or /48 (IPv6), written as a prefix.
 pub fn prefix_network(ip: IpAddr) -> String {
+    // Written by hand: `format!` cost about a thousand instructions, for every record from a
+    // public address.
+    let mut out = String::with_capacity(24);
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
-            format!("{a}.{b}.0.0/16")
+            push_decimal(&mut out, a);
+            out.push('.');
+            push_decimal(&mut out, b);
+            out.push_str(".0.0/16");
         }
         IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            let segments = v6.segments();
+            for segment in &segments[..3] {
+                push_hex(&mut out, *segment);
+                out.push(':');
+            }
+            out.push_str(":/48");
+        }
+    }
+    out
+}
+
+/// `n` in decimal.
+fn push_decimal(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+/// `n` in lower-case hex without leading zeros (as `{:x}`).
+fn push_hex(out: &mut String, n: u16) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut started = false;
+    for shift in [12u16, 8, 4, 0] {
+        let digit = usize::from((n >> shift) & 0xf);
+        if digit != 0 || started || shift == 0 {
+            started = true;
+            out.push(char::from(DIGITS[digit]));
         }
     }
 }
@@ -159,6 +194,21 @@ mod tests {
         }
         for public in ["203.0.113.9", "100.128.0.1", "8.8.8.8", "2001:db8::1"] {
             assert!(!Source::classify(Some(public)).private(), "{public}");
+        }
+    }
+
+    #[test]
+    fn prefix_networks_are_written_as_format_writes_them() {
+        for a in 0..=255u8 {
+            for b in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
+                let ip = IpAddr::from([a, b, 7, 7]);
+                assert_eq!(prefix_network(ip), format!("{a}.{b}.0.0/16"));
+            }
+        }
+        for s in [0u16, 1, 0xf, 0x10, 0xff, 0x100, 0xfff, 0x1000, 0xabcd, 0xffff, 0x0a0b] {
+            let ip = IpAddr::from([s, s.rotate_left(4), s.rotate_right(8), 1, 2, 3, 4, 5]);
+            let v = [s, s.rotate_left(4), s.rotate_right(8)];
+            assert_eq!(prefix_network(ip), format!("{:x}:{:x}:{:x}::/48", v[0], v[1], v[2]));
         }
     }
 
