@@ -266,20 +266,22 @@ impl<'a> Cursor<'a> {
         }
         let start = self.at;
         let escaped = self.string_end()?;
-        let quoted = self
+        // Between the quotes, sliced once: each slice of a str checks both its ends.
+        let inner = self
             .text
-            .get(start..self.at)
+            .get(start + 1..self.at - 1)
             .ok_or_else(|| self.error("invalid string"))?;
         if escaped {
-            Ok(Cow::Owned(unescape(&quoted[1..quoted.len() - 1])))
+            Ok(Cow::Owned(unescape(inner)))
         } else {
-            Ok(Cow::Borrowed(&quoted[1..quoted.len() - 1]))
+            Ok(Cow::Borrowed(inner))
         }
     }
 
     /// Moves past the string starting at the cursor (on its opening quote), checking it; returns
     /// whether it holds escapes. Sixteen bytes at a time (eight near the end of the text): most
     /// of a record's bytes are in strings.
+    #[inline(always)]
     fn string_end(&mut self) -> Result<bool, RecordError> {
         let bytes = self.bytes;
         let mut at = self.at + 1;
