@@ -129,21 +129,20 @@ impl<'a> Splitter<'_, 'a> {
         let start = c.at();
         let outer = c.depth();
         c.set_depth(0);
-        let record = match c.peek() {
-            Some(b'{') => {
-                let mut reader = CoreReader::default();
-                c.object(&mut |c, key| reader.member(c, key)).map(|()| {
-                    let raw = c.text().get(start..c.at()).unwrap_or_default();
-                    reader.finish(raw)
-                })
-            }
-            Some(byte) => c.skip().map(|()| Err(RecordError::NotAnObject(kind(byte)))),
+        // Read in place, then made the slot's record in one step: a record is large (its core
+        // fields and the index of its members), and each layer of nested results copied it.
+        let mut reader = CoreReader::default();
+        let first = c.peek();
+        let read = match first {
+            Some(b'{') => c.object(&mut |c, key| reader.member(c, key)),
+            Some(_) => c.skip(),
             None => Err(c.error("unexpected end of input")),
         };
-        let record = match record {
-            Ok(record) => record,
-            Err(err) if c.pass_over(start) => Err(err),
-            Err(err) => return Err(err),
+        let record = match (read, first) {
+            (Ok(()), Some(b'{')) => reader.finish(c.text().get(start..c.at()).unwrap_or_default()),
+            (Ok(()), byte) => Err(RecordError::NotAnObject(kind(byte.unwrap_or(b'n')))),
+            (Err(err), _) if c.pass_over(start) => Err(err),
+            (Err(err), _) => return Err(err),
         };
         c.set_depth(outer);
         self.emit(line, record);

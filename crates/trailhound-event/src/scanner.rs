@@ -5,8 +5,8 @@
 //! record again for its fields. This scanner does both jobs in one walk: it checks the full JSON
 //! grammar (strings, escapes, numbers, literals, nesting up to [`MAX_DEPTH`]) while the caller picks
 //! out the few fields it wants, and it jumps through strings sixteen bytes at a time (SIMD through
-//! the `wide` crate). Anything it
-//! rejects is reported with a byte offset; it never panics and never indexes out of bounds.
+//! the `wide` crate). Anything it rejects is reported with a byte offset; it never panics and
+//! never indexes out of bounds.
 //! Strings are unescaped here too, leniently: a lone surrogate escape (`\ud800`), which JSON's
 //! grammar allows but no Unicode string can hold, becomes U+FFFD rather than failing the record.
 

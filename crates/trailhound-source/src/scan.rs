@@ -717,14 +717,15 @@ pub(crate) fn scan_text<S: Sink>(
     let outcome = for_each_record(text, &mut |slot| {
         records += 1;
         stats.records_read += 1;
-        match slot.record {
+        // By reference: moving a record out of its slot copies it.
+        match &slot.record {
             Ok(record) => {
                 if window.contains(record.time) {
                     stats.records_in_window += 1;
                     if let Some(times) = times.as_deref_mut() {
                         times.see(record.time);
                     }
-                    sink.record(name, &record);
+                    sink.record(name, record);
                 }
             }
             Err(err) => {
