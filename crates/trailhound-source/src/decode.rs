@@ -179,17 +179,24 @@ fn inflate_whole(data: &[u8], out: &mut Vec<u8>, size: usize) -> bool {
         out.resize(size, 0);
     }
     let mut inflater = libdeflater::Decompressor::new();
-    // libdeflate stops after the first member. If the stream has several, the trailer at the end
-    // of the buffer belongs to the last one, and its CRC will not be this output's.
-    let trailer_crc = data
-        .len()
-        .checked_sub(8)
-        .and_then(|at| data.get(at..at + 4))
+    // libdeflate stops after the first member, having checked that member's trailer (CRC-32 and
+    // size) against what it inflated, but it does not say where that member ended. So: the last
+    // eight bytes of the file must be that same trailer (the file's last trailer is the last
+    // member's), and must occur nowhere earlier in the file. Then the first member's trailer is
+    // the file's end, and the file is that one member. Otherwise (several members, even the same
+    // one twice, or bytes after the member) the stream reader reads every member and reports
+    // what follows them.
+    let Some(trailer) = data.len().checked_sub(8).and_then(|at| data.get(at..)) else {
+        return false;
+    };
+    let trailer_crc = trailer
+        .get(..4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_le_bytes);
     let target = out.get_mut(..size).unwrap_or_default();
     matches!(inflater.gzip_decompress(data, target), Ok(written) if written == size)
         && trailer_crc == Some(libdeflater::crc32(target))
+        && memchr::memmem::find(data.get(..data.len() - 1).unwrap_or_default(), trailer).is_none()
 }
 
 /// The inflated size a gzip stream's trailer gives (modulo 2^32), if `data` is gzip.
@@ -285,6 +292,28 @@ mod tests {
         assert_eq!(&*d.text, second);
         // A wrong size (a multi-member stream's trailer) is refused by the same path.
         assert!(!inflate_whole(&gzip(second.as_bytes()), &mut scratch, second.len() - 1));
+    }
+
+    #[test]
+    fn the_same_member_twice_is_read_twice_and_bytes_after_a_member_are_reported() {
+        let member = gzip(b"{\"a\":1}\n");
+        let mut twice = member.clone();
+        twice.extend(&member);
+        // Its last trailer is the first member's own: libdeflate's path must not take the file.
+        assert!(!inflate_whole(&twice, &mut Vec::new(), 8));
+        let mut scratch = Vec::new();
+        let d = decode(&twice, &mut scratch, 1 << 20).expect("twice");
+        assert_eq!(d.text, "{\"a\":1}\n{\"a\":1}\n");
+        assert!(d.damage.is_empty(), "{:?}", d.damage);
+        // A member, bytes that are not gzip, then the member's trailer again.
+        let mut tail = member.clone();
+        tail.extend(b"not gzip");
+        tail.extend(&member[member.len() - 8..]);
+        let d = decode(&tail, &mut scratch, 1 << 20).expect("member and junk");
+        assert_eq!(d.text, "{\"a\":1}\n");
+        assert!(!d.damage.is_empty(), "the bytes after the member are reported");
+        // One member alone still goes through libdeflate.
+        assert!(inflate_whole(&member, &mut Vec::new(), 8));
     }
 
     #[test]
