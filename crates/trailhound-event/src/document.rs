@@ -131,18 +131,18 @@ impl<'a> Splitter<'_, 'a> {
         c.set_depth(0);
         // Read in place, then made the slot's record in one step: a record is large (its core
         // fields and the index of its members), and each layer of nested results copied it.
+        // `Ok(Some(_))`: a whole value that is not an object.
         let mut reader = CoreReader::default();
-        let first = c.peek();
-        let read = match first {
-            Some(b'{') => c.object(&mut |c, key| reader.member(c, key)),
-            Some(_) => c.skip(),
+        let read = match c.peek() {
+            Some(b'{') => c.object(&mut |c, key| reader.member(c, key)).map(|()| None),
+            Some(byte) => c.skip().map(|()| Some(RecordError::NotAnObject(kind(byte)))),
             None => Err(c.error("unexpected end of input")),
         };
-        let record = match (read, first) {
-            (Ok(()), Some(b'{')) => reader.finish(c.text().get(start..c.at()).unwrap_or_default()),
-            (Ok(()), byte) => Err(RecordError::NotAnObject(kind(byte.unwrap_or(b'n')))),
-            (Err(err), _) if c.pass_over(start) => Err(err),
-            (Err(err), _) => return Err(err),
+        let record = match read {
+            Ok(None) => reader.finish(c.text().get(start..c.at()).unwrap_or_default()),
+            Ok(Some(not_an_object)) => Err(not_an_object),
+            Err(err) if c.pass_over(start) => Err(err),
+            Err(err) => return Err(err),
         };
         c.set_depth(outer);
         self.emit(line, record);

@@ -616,31 +616,28 @@ impl CorrelationState {
                 // caller and user agent: a field equal to the last interned record's takes its id
                 // without hashing.
                 let previous = self.interned.map(|(_, _, event)| event);
-                let interner = &mut self.strings;
-                let mut slot = 0;
-                let mut strings = |v: Option<&str>| {
-                    let at = slot;
-                    slot += 1;
-                    let known = previous.and_then(|p| p.get(at).copied()).unwrap_or(0);
-                    match v {
-                        Some(text) if known != 0 && interner.get(known) == Some(text) => known,
-                        _ => interner.id(v),
-                    }
-                };
                 let identity = &record.identity;
-                let event = [
-                    strings(Some(&record.event_name)),
-                    strings(Some(&record.event_source)),
-                    strings(record.aws_region.as_deref()),
-                    strings(record.account_id()),
-                    strings(identity.arn.as_deref()),
-                    strings(identity.kind.as_deref()),
-                    strings(identity.access_key_id.as_deref()),
-                    strings(record.source_ip.as_deref()),
-                    strings(record.user_agent.as_deref()),
-                    strings(record.error_code.as_deref()),
-                    strings(Some(source)),
+                let texts: [Option<&str>; EVENT_FIELDS] = [
+                    Some(&record.event_name),
+                    Some(&record.event_source),
+                    record.aws_region.as_deref(),
+                    record.account_id(),
+                    identity.arn.as_deref(),
+                    identity.kind.as_deref(),
+                    identity.access_key_id.as_deref(),
+                    record.source_ip.as_deref(),
+                    record.user_agent.as_deref(),
+                    record.error_code.as_deref(),
+                    Some(source),
                 ];
+                let strings = &mut self.strings;
+                let event = std::array::from_fn(|at| {
+                    let known = previous.map_or(0, |p| p[at]);
+                    match texts[at] {
+                        Some(text) if known != 0 && strings.get(known) == Some(text) => known,
+                        text => strings.id(text),
+                    }
+                });
                 self.interned = Some((self.record, event_id, event));
                 (event_id, event)
             }
