@@ -454,12 +454,29 @@ struct Entry {
 
 impl Entry {
     /// What orders matches of the same time: event id, source file, counted value.
+    #[cfg(test)]
     fn tie_key<'s>(&self, strings: &'s Interner) -> (Option<String>, Option<&'s str>, u64) {
         (
             self.event_id.text(strings),
             strings.get(self.event[EVENT_FIELDS - 1]),
             self.aux,
         )
+    }
+
+    /// The order of [`Entry::tie_key`], without writing event ids out: two UUIDs' texts
+    /// (fixed-width lower-case hex, dashes in the same places) order as their values.
+    fn tie_cmp(&self, other: &Entry, strings: &Interner) -> std::cmp::Ordering {
+        let ids = match (self.event_id, other.event_id) {
+            (EventId::Uuid(a), EventId::Uuid(b)) => a.cmp(&b),
+            (a, b) if a == b => std::cmp::Ordering::Equal,
+            (a, b) => a.text(strings).cmp(&b.text(strings)),
+        };
+        ids.then_with(|| {
+            strings
+                .get(self.event[EVENT_FIELDS - 1])
+                .cmp(&strings.get(other.event[EVENT_FIELDS - 1]))
+        })
+        .then_with(|| self.aux.cmp(&other.aux))
     }
 }
 
@@ -944,17 +961,32 @@ impl CorrelationState {
         // is a match of the outer one, swept in the same call.
         let deepest = correlations.iter().map(|c| c.rank).max().unwrap_or(0);
         for rank in 0..=deepest {
+            // Only groups with new matches can fire (a group gains matches from lower ranks
+            // only, swept before its own rank's keys are listed).
             let mut keys: Vec<(usize, Box<str>)> = self
                 .groups
                 .iter()
                 .filter(|(index, _)| correlations.get(**index).is_some_and(|c| c.rank == rank))
-                .flat_map(|(index, by_key)| by_key.keys().map(move |k| (*index, k.clone())))
+                .flat_map(|(index, by_key)| {
+                    by_key
+                        .iter()
+                        .filter(|(_, g)| !g.pending.is_empty())
+                        .map(move |(k, _)| (*index, k.clone()))
+                })
                 .collect();
             keys.sort();
             self.sweep(keys, watermark, correlations, rules, &mut findings);
         }
-        self.groups.retain(|_, by_key| {
-            by_key.retain(|_, g| !g.pending.is_empty() || !g.window.is_empty());
+        // Every window ages (swept ones were trimmed already: trimming is idempotent); what is
+        // left empty is forgotten.
+        self.groups.retain(|index, by_key| {
+            let span = correlations.get(*index).and_then(|c| c.timespan);
+            by_key.retain(|_, g| {
+                if let Some(span) = span {
+                    g.trim(watermark, span);
+                }
+                !g.pending.is_empty() || !g.window.is_empty()
+            });
             !by_key.is_empty()
         });
         self.swept_to = Some(self.swept_to.map_or(watermark, |w| w.max(watermark)));
@@ -982,23 +1014,32 @@ impl CorrelationState {
                 continue;
             };
             let Some(rule) = rules.get(resolved.rule) else { continue };
-            let (mut ready, rest): (Vec<Entry>, Vec<Entry>) = group.pending.drain(..).partition(|e| e.time < watermark);
-            group.pending = rest;
             // Same-time matches in a fixed order, whatever order files were read in: the same
             // event delivered in two files (organization trails) completes a window the same way.
+            // (The stable sort keeps the order of the matches before the watermark that a
+            // partition would, and those after it wait, sorted, for a later sweep.)
             let strings = &self.strings;
-            ready.sort_by(|a, b| {
-                a.time
-                    .cmp(&b.time)
-                    .then_with(|| a.tie_key(strings).cmp(&b.tie_key(strings)))
-            });
+            let mut ready = std::mem::take(&mut group.pending);
+            ready.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.tie_cmp(b, strings)));
+            group.pending = ready.split_off(ready.partition_point(|e| e.time < watermark));
             // One event counts once, however many files delivered it (an organization trail
             // and an account trail, a file read twice, a state continued by two runs); the
-            // copy kept is the first in that fixed order.
-            let mut seen = rustc_hash::FxHashSet::default();
-            ready.retain(|e| e.event_id == EventId::None || seen.insert((e.time, e.event_id, e.aux)));
+            // copy kept is the first in that fixed order. Copies are neighbours in it: same
+            // time and event id, told apart by the counted value.
+            let mut run: Option<(DateTime<Utc>, EventId)> = None;
+            let mut run_values: Vec<u64> = Vec::new();
             let mut fired = Vec::new();
             for entry in ready {
+                if entry.event_id != EventId::None {
+                    if run != Some((entry.time, entry.event_id)) {
+                        run = Some((entry.time, entry.event_id));
+                        run_values.clear();
+                    }
+                    if run_values.contains(&entry.aux) {
+                        continue;
+                    }
+                    run_values.push(entry.aux);
+                }
                 if let Some((measure, window)) = group.feed(resolved, entry) {
                     if resolved.report {
                         findings.push(correlation_finding(
@@ -1018,9 +1059,7 @@ impl CorrelationState {
             // Later matches are at or after the watermark: what is older than one timespan
             // before it can join no window.
             if let Some(span) = resolved.timespan {
-                while group.window.front().is_some_and(|e| watermark - e.time > span) {
-                    group.pop_front();
-                }
+                group.trim(watermark, span);
             }
             // A closed window is one match of each correlation that refers to this one, at the
             // time (and with the event) of its last match.
@@ -1168,6 +1207,18 @@ impl CorrelationState {
 }
 
 impl Group {
+    /// Forgets the matches more than `span` before `watermark`: every later match is at or
+    /// after the watermark, so no window can hold them again.
+    fn trim(&mut self, watermark: DateTime<Utc>, span: Duration) {
+        // `watermark - time > span`, with the subtraction done once.
+        let Some(cutoff) = watermark.checked_sub_signed(span) else {
+            return;
+        };
+        while self.window.front().is_some_and(|e| e.time < cutoff) {
+            self.pop_front();
+        }
+    }
+
     fn pop_front(&mut self) {
         let Some(old) = self.window.pop_front() else { return };
         self.sum -= f64::from_bits(old.aux);
@@ -1377,6 +1428,50 @@ mod tests {
             assert_eq!(EventId::new(Some(id), &mut strings).text(&strings).as_deref(), Some(id));
         }
         assert!(EventId::new(None, &mut strings).text(&strings).is_none());
+    }
+
+    #[test]
+    fn ties_order_as_their_written_keys() {
+        let mut strings = Interner::default();
+        let ids = [
+            None,
+            Some("8d3105d2-deb7-429c-b618-ce433350ee38"),
+            Some("8d3105d2-deb7-429c-b618-ce433350ee39"),
+            Some("00000000-0000-0000-0000-000000000000"),
+            Some("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            Some("8D3105D2-DEB7-429C-B618-CE433350EE38"),
+            Some("8d3105d2-deb7-429c-b618-ce433350ee38-x"),
+            Some("8d3105d2"),
+            Some("test-rule-1-0"),
+            Some(""),
+        ];
+        let files = [None, Some("a.json.gz"), Some("b.json.gz")];
+        let mut entries = Vec::new();
+        for id in ids {
+            for file in files {
+                for aux in [0, 7] {
+                    let mut event = [0; EVENT_FIELDS];
+                    event[EVENT_FIELDS - 1] = strings.id(file);
+                    entries.push(Entry {
+                        time: DateTime::<Utc>::UNIX_EPOCH,
+                        aux,
+                        event_id: EventId::new(id, &mut strings),
+                        event,
+                    });
+                }
+            }
+        }
+        assert!(entries.iter().any(|e| matches!(e.event_id, EventId::Uuid(_))));
+        assert!(entries.iter().any(|e| matches!(e.event_id, EventId::Other(_))));
+        for a in &entries {
+            for b in &entries {
+                assert_eq!(
+                    a.tie_cmp(b, &strings),
+                    a.tie_key(&strings).cmp(&b.tie_key(&strings)),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

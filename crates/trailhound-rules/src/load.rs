@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde_yaml_ng::Value as Yaml;
 
 use crate::correlation::Correlation;
@@ -200,7 +201,6 @@ pub fn load_path(path: &Path) -> (Vec<Rule>, Vec<RuleError>) {
 
 /// [`load_path`] with options (placeholders for `expand`).
 pub fn load_path_with(path: &Path, options: &LoadOptions) -> (Vec<Rule>, Vec<RuleError>) {
-    let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut files: Vec<_> = if path.is_dir() {
         walkdir::WalkDir::new(path)
@@ -219,29 +219,46 @@ pub fn load_path_with(path: &Path, options: &LoadOptions) -> (Vec<Rule>, Vec<Rul
         vec![path.to_path_buf()]
     };
     files.sort();
-    for file in files {
-        let display = file.display().to_string();
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(err) => {
-                errors.push(RuleError::new(&display, format!("cannot read: {err}")));
-                continue;
-            }
-        };
-        let tests = if options.tests {
-            let tests_path = tests_path_for(&display);
-            std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t))
-        } else {
-            None
-        };
-        let (found, failed) = parse_rules_with(
-            &RuleFile {
-                path: display,
-                text,
-                tests,
-            },
-            options,
-        );
+    // Read, parsed and compiled on every core; gathered in path order.
+    let parsed: Vec<(Vec<Rule>, Vec<RuleError>)> = files
+        .par_iter()
+        .map(|file| {
+            let display = file.display().to_string();
+            let text = match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(err) => {
+                    return (
+                        Vec::new(),
+                        vec![RuleError::new(&display, format!("cannot read: {err}"))],
+                    );
+                }
+            };
+            let tests = if options.tests {
+                let tests_path = tests_path_for(&display);
+                std::fs::read_to_string(&tests_path).ok().map(|t| (tests_path, t))
+            } else {
+                None
+            };
+            parse_rules_with(
+                &RuleFile {
+                    path: display,
+                    text,
+                    tests,
+                },
+                options,
+            )
+        })
+        .collect();
+    let (rules, more) = gather(parsed);
+    errors.extend(more);
+    (rules, errors)
+}
+
+/// The rules and errors of files parsed apart, in the files' order.
+pub(crate) fn gather(parsed: Vec<(Vec<Rule>, Vec<RuleError>)>) -> (Vec<Rule>, Vec<RuleError>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for (found, failed) in parsed {
         rules.extend(found);
         errors.extend(failed);
     }
