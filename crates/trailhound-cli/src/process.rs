@@ -25,8 +25,11 @@ impl Process {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
+        // One worker: AWS calls wait on the network, and an S3 hunt's CPU belongs to the scan
+        // (rayon's threads). A second worker also cost a second malloc arena: peak RSS of the
+        // bench's hunt of s3:// (large corpus) went from 67 to 62-63 MB, at the same speed.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| anyhow::anyhow!("starting the AWS client runtime: {e}"))?;

@@ -502,7 +502,8 @@ impl TrailBucket {
             };
             match output.body.collect().await {
                 Ok(body) => {
-                    let bytes = body.into_bytes().to_vec();
+                    // The collected body's buffer, not a copy of it (when it is the only owner).
+                    let bytes = Vec::<u8>::from(body.into_bytes());
                     self.counters.objects_fetched.fetch_add(1, Ordering::Relaxed);
                     self.counters
                         .bytes_fetched
