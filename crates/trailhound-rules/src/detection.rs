@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value as Yaml;
-use trailhound_event::Record;
+use trailhound_event::{FieldPath, Record};
 
 use crate::condition::{self, Cond};
 use crate::correlation::{Correlation, parse_timespan};
@@ -298,6 +298,23 @@ impl Detection {
     /// Applies a Sigma filter: the rule matches only records the filter's condition also holds for.
     pub fn add_filter(&mut self, filter: Detection) {
         self.filters.push(filter);
+    }
+
+    /// The paths the detection's own selections name (keywords have none), in order, once each.
+    pub fn field_paths(&self) -> Vec<&FieldPath> {
+        let mut fields: Vec<&FieldPath> = Vec::new();
+        for selection in &self.selections {
+            let matchers: Vec<&FieldMatcher> = match selection {
+                Selection::All(matchers) => matchers.iter().collect(),
+                Selection::Any(maps) => maps.iter().flatten().collect(),
+            };
+            for field in matchers.into_iter().filter_map(FieldMatcher::field) {
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+        }
+        fields
     }
 
     /// Lower-cased values of `field` (eventName, eventSource) without which the rule cannot

@@ -1,9 +1,10 @@
 //! A set of compiled rules, indexed by the eventName or eventSource each detection requires, with
 //! correlations wired to the detections they count.
 //!
-//! Most detections pin the eventName (`eventName: StopLogging`); some only the eventSource; a few
-//! (root activity, user-agent rules) look at every record. A record is shown to the detections
-//! under its eventName, under its eventSource, and to the catch-all list: nothing else. A detection
+//! Most detections pin the eventName (`eventName: StopLogging`); some only the eventSource; some
+//! only another core or derived field (`userIdentity.type: Root`); a few (user-agent rules) look
+//! at every record. A record is shown to the detections under its eventName, under its
+//! eventSource, under its values of those other fields, and to the catch-all list: nothing else. A detection
 //! that a correlation refers to feeds that correlation's state when it matches, and reports its own
 //! findings only if the correlation says `generate: true`.
 
@@ -19,6 +20,12 @@ use crate::detection::Detection;
 use crate::error::RuleError;
 use crate::rule::{Body, Rule};
 use trailhound_finding::Finding;
+
+/// Detections under the lower-cased values they require of a field.
+type Index = HashMap<Box<str>, Vec<usize>>;
+
+/// The fields a detection requires values of, with those values.
+type Required = Vec<(FieldPath, BTreeSet<String>)>;
 
 /// One detection the index can send records to.
 #[derive(Debug)]
@@ -52,6 +59,9 @@ pub struct RuleSet {
     correlations: Vec<Resolved>,
     by_name: HashMap<Box<str>, Vec<usize>>,
     by_source: HashMap<Box<str>, Vec<usize>>,
+    /// Detections neither index takes, under the values they require of a core or derived
+    /// field (`userIdentity.type: Root`, `trailhound.baseline.new_country: true`).
+    by_field: Vec<(FieldPath, Index)>,
     always: Vec<usize>,
     /// The memory bound every evaluator over this set shares for correlation state.
     budget: Arc<Budget>,
@@ -196,6 +206,7 @@ impl RuleSet {
                 set.always.push(target_index);
             }
         }
+        set.index_by_other_fields();
         if !dropped.is_empty() {
             // Keep indices stable: a dropped correlation stays listed but never fires. Remove it
             // from the listing instead by rebuilding without it.
@@ -388,6 +399,70 @@ impl RuleSet {
         Ok(())
     }
 
+    /// Moves the detections that look at every record under a field whose values they require,
+    /// when the field is read for every record anyway (core) or derived by the context, and the
+    /// values are ASCII (so lower-casing the record's value is exactly the matcher's ASCII case
+    /// folding). Each detection goes under the field most of them share, so a record costs one
+    /// lookup per field, not one test per detection.
+    fn index_by_other_fields(&mut self) {
+        let mut candidates: Vec<(usize, Required)> = Vec::new();
+        for &index in &self.always {
+            let Some(detection) = self
+                .targets
+                .get(index)
+                .and_then(|t| detection_of(&self.rules[t.rule], t.part))
+            else {
+                continue;
+            };
+            let fields: Required = detection
+                .field_paths()
+                .into_iter()
+                .filter(|f| f.is_core() || f.derived().is_some())
+                .filter_map(|f| {
+                    let values = detection.required(f.as_str())?;
+                    (!values.is_empty() && values.iter().all(|v| v.is_ascii())).then(|| (f.clone(), values))
+                })
+                .collect();
+            if !fields.is_empty() {
+                candidates.push((index, fields));
+            }
+        }
+        let mut shared: HashMap<&str, usize> = HashMap::default();
+        for (_, fields) in &candidates {
+            for (field, _) in fields {
+                *shared.entry(field.as_str()).or_default() += 1;
+            }
+        }
+        let mut moved = BTreeSet::new();
+        let mut by_field: Vec<(FieldPath, Index)> = Vec::new();
+        for (index, fields) in &candidates {
+            // The most shared field, then the fewest values, then the name: a fixed choice.
+            let Some((field, values)) = fields.iter().min_by(|(a, va), (b, vb)| {
+                let count = |f: &FieldPath| shared.get(f.as_str()).copied().unwrap_or(0);
+                count(b)
+                    .cmp(&count(a))
+                    .then(va.len().cmp(&vb.len()))
+                    .then(a.as_str().cmp(b.as_str()))
+            }) else {
+                continue;
+            };
+            let at = match by_field.iter().position(|(f, _)| f == field) {
+                Some(at) => at,
+                None => {
+                    by_field.push((field.clone(), HashMap::default()));
+                    by_field.len() - 1
+                }
+            };
+            for value in values {
+                by_field[at].1.entry(value.as_str().into()).or_default().push(*index);
+            }
+            moved.insert(*index);
+        }
+        by_field.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        self.by_field = by_field;
+        self.always.retain(|index| !moved.contains(index));
+    }
+
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -454,7 +529,30 @@ impl RuleSet {
             .derived()
             .and_then(|d| d.flag(DerivedField::PrincipalByAws))
             .unwrap_or(false);
-        for &index in by_name.iter().chain(by_source).chain(&self.always) {
+        // A core or derived field has one value; should a path reach more, each is looked up.
+        let mut by_field: &[usize] = &[];
+        let mut more: Vec<usize> = Vec::new();
+        for (path, map) in &self.by_field {
+            record.visit(path, &mut |value| {
+                if let Some(text) = value.text() {
+                    let found = lookup(map, &text, scratch);
+                    if by_field.is_empty() {
+                        by_field = found;
+                    } else {
+                        more.extend_from_slice(found);
+                    }
+                }
+                false
+            });
+        }
+        if !more.is_empty() {
+            more.extend_from_slice(by_field);
+            more.sort_unstable();
+            more.dedup();
+            by_field = &[];
+        }
+        let by_field = by_field.iter().chain(&more);
+        for &index in by_name.iter().chain(by_source).chain(by_field).chain(&self.always) {
             let target = &self.targets[index];
             if by_aws && !target.aws_calls {
                 continue;
@@ -594,15 +692,54 @@ mod tests {
             "by-source",
             "  s: {eventSource: iam.amazonaws.com}\n  condition: s",
         ));
-        all.extend(rule("always", "  s: {userIdentity.type: IAMUser}\n  condition: s"));
+        all.extend(rule("by-type", "  s: {userIdentity.type: IAMUser}\n  condition: s"));
+        all.extend(rule("always", "  s: {userAgent|contains: tool}\n  condition: s"));
         all.extend(rule("by-name", "  s: {eventName: X}\n  condition: s"));
         let (set, errors) = RuleSet::new(all);
         assert_eq!(errors.len(), 1, "duplicate id reported");
-        assert_eq!((set.len(), set.unindexed()), (3, 1));
-        let stop = record("stoplogging", "cloudtrail.amazonaws.com", "2024-01-01T00:00:00Z", "");
-        assert_eq!(run(&set, &[stop]).0, ["by-name", "always"]);
+        assert_eq!((set.len(), set.unindexed()), (4, 1));
+        let tool = r#","userAgent":"Tool/1.0""#;
+        let stop = record("stoplogging", "cloudtrail.amazonaws.com", "2024-01-01T00:00:00Z", tool);
+        assert_eq!(run(&set, &[stop]).0, ["by-name", "by-type", "always"]);
         let list = record("ListUsers", "iam.amazonaws.com", "2024-01-01T00:00:00Z", "");
-        assert_eq!(run(&set, &[list]).0, ["by-source", "always"]);
+        assert_eq!(run(&set, &[list]).0, ["by-source", "by-type"]);
+        let root = record("ListUsers", "s", "2024-01-01T00:00:00Z", "").replace("IAMUser", "ROOT");
+        assert!(run(&set, &[root]).0.is_empty());
+    }
+
+    /// Detections that pin no eventName or eventSource go under another core or derived field
+    /// they require, when its values are ASCII; the others still see every record.
+    #[test]
+    fn detections_without_a_name_are_indexed_by_the_field_they_require() {
+        let mut all = rule("root", "  s: {userIdentity.type: Root}\n  condition: s");
+        all.extend(rule(
+            "keys",
+            "  s: {userIdentity.type: [IAMUser, Root], userIdentity.accessKeyId|startswith: AKIA}\n  condition: s",
+        ));
+        all.extend(rule(
+            "country",
+            "  s: {trailhound.baseline.new_country: true}\n  condition: s",
+        ));
+        all.extend(rule(
+            "either",
+            "  a: {userIdentity.type: Root}\n  b: {errorCode: Denied}\n  condition: a or b",
+        ));
+        all.extend(rule("not-ascii", "  s: {userIdentity.type: Rööt}\n  condition: s"));
+        all.extend(rule("negated", "  s: {userIdentity.type: Root}\n  condition: not s"));
+        let (set, errors) = RuleSet::new(all);
+        assert!(errors.is_empty(), "{errors:?}");
+        let fields: Vec<&str> = set.by_field.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["trailhound.baseline.new_country", "userIdentity.type"]);
+        // "either" requires no single field; the others' values are not ASCII or not required.
+        assert_eq!(set.unindexed(), 3);
+        let key = r#","userIdentity":{"type":"Root","accessKeyId":"AKIAEXAMPLE"}"#;
+        let root = record("GetCallerIdentity", "sts.amazonaws.com", "2024-01-01T00:00:00Z", "").replace(
+            r#","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u"}"#,
+            key,
+        );
+        assert_eq!(run(&set, &[root]).0, ["root", "keys", "either"]);
+        let user = record("GetCallerIdentity", "sts.amazonaws.com", "2024-01-01T00:00:00Z", "");
+        assert_eq!(run(&set, &[user]).0, ["negated"]);
     }
 
     const FAILED_LOGIN: &str = "title: f\nname: failed-login\nlogsource: {product: aws}\ndetection:\n  s: {eventName: ConsoleLogin, errorMessage: Failed authentication}\n  condition: s\n";
