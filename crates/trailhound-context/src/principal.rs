@@ -154,6 +154,11 @@ fn is_instance_id(session: &str) -> bool {
 /// provider is a workload's (EKS service accounts, GitHub Actions and the like use OIDC too, but
 /// their sessions are workload roles). Only the identity member is read.
 fn has_web_identity(record: &Record<'_>, path: &FieldPath) -> bool {
+    // The scan noted whether the member exists: most sessions have none, and looking for the
+    // path searched the identity's text twice (the key, then `\u` escapes).
+    if !record.has_web_identity_data() {
+        return false;
+    }
     record.visit(path, &mut |provider| {
         provider
             .text()

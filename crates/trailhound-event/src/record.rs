@@ -84,6 +84,9 @@ struct Core<'a> {
     event_type: Option<Cow<'a, str>>,
     read_only: Option<bool>,
     user_identity: Option<Identity<'a>>,
+    /// A `userIdentity.sessionContext` held a `webIdFederationData` member (any of them, should
+    /// a key repeat).
+    web_identity_data: bool,
 }
 
 /// Collects the core fields while the scanner walks a record object. A core field of the wrong
@@ -175,7 +178,7 @@ impl<'a> CoreReader<'a> {
             "recipientAccountId" => core.recipient_account_id = string_field(c, "recipientAccountId", problem)?,
             "eventType" => core.event_type = string_field(c, "eventType", problem)?,
             "readOnly" => core.read_only = bool_field(c, "readOnly", problem)?,
-            "userIdentity" => core.user_identity = read_identity(c, problem)?,
+            "userIdentity" => core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?,
             _ => c.skip()?,
         }
         Ok(())
@@ -215,6 +218,7 @@ impl<'a> CoreReader<'a> {
             recipient_account_id: core.recipient_account_id,
             event_type: core.event_type,
             read_only: core.read_only,
+            web_identity_data: core.web_identity_data,
             members: self.members,
             derived: OnceLock::new(),
         })
@@ -290,6 +294,7 @@ fn object_field(
 fn read_identity<'a>(
     c: &mut Cursor<'a>,
     problem: &mut Option<RecordError>,
+    web_identity_data: &mut bool,
 ) -> Result<Option<Identity<'a>>, RecordError> {
     if !object_field(c, "userIdentity", problem)? {
         return Ok(None);
@@ -304,7 +309,7 @@ fn read_identity<'a>(
             "userName" => identity.user_name = string_field(c, "userIdentity.userName", problem)?,
             "principalId" => identity.principal_id = string_field(c, "userIdentity.principalId", problem)?,
             "invokedBy" => identity.invoked_by = string_field(c, "userIdentity.invokedBy", problem)?,
-            "sessionContext" => identity.session_context = read_session_context(c, problem)?,
+            "sessionContext" => identity.session_context = read_session_context(c, problem, web_identity_data)?,
             _ => c.skip()?,
         }
         Ok(())
@@ -315,12 +320,21 @@ fn read_identity<'a>(
 fn read_session_context<'a>(
     c: &mut Cursor<'a>,
     problem: &mut Option<RecordError>,
+    web_identity_data: &mut bool,
 ) -> Result<Option<SessionContext<'a>>, RecordError> {
     if !object_field(c, "userIdentity.sessionContext", problem)? {
         return Ok(None);
     }
     let mut context = SessionContext::default();
     c.object(&mut |c, key| {
+        if key == "webIdFederationData" {
+            // CloudTrail writes `{}` for most sessions: an empty object holds no path either.
+            let start = c.at();
+            c.skip()?;
+            let value = c.text().get(start..c.at()).unwrap_or_default();
+            *web_identity_data |= !value.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}");
+            return Ok(());
+        }
         if key != "sessionIssuer" {
             return c.skip();
         }
@@ -365,6 +379,7 @@ pub struct Record<'a> {
     pub event_type: Option<Cow<'a, str>>,
     pub read_only: Option<bool>,
     pub identity: Identity<'a>,
+    web_identity_data: bool,
     members: Members<'a>,
     /// The `trailhound.` fields, once a context has derived them.
     derived: OnceLock<Derived>,
@@ -406,6 +421,13 @@ impl<'a> Record<'a> {
     /// The record's JSON text as read (one valid JSON object).
     pub fn raw(&self) -> &'a str {
         self.raw
+    }
+
+    /// Whether a `userIdentity.sessionContext` of the record has a `webIdFederationData` member
+    /// other than `{}` (keys compared unescaped, every copy of a repeated key counted): without
+    /// one, no path under it reaches anything, and looking one up can be skipped.
+    pub fn has_web_identity_data(&self) -> bool {
+        self.web_identity_data
     }
 
     /// Attaches the derived fields (`trailhound.` names) a context worked out for this record.
@@ -594,6 +616,76 @@ mod tests {
             false
         });
         out
+    }
+
+    /// The scan notes a web identity member wherever a walk of its path could find something:
+    /// the flag may only be false where the walk finds nothing.
+    #[test]
+    fn web_identity_data_is_noted_wherever_a_walk_finds_it() {
+        let path = "userIdentity.sessionContext.webIdFederationData.federatedProvider";
+        let identity = |body: &str| {
+            format!(
+                r#"{{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s",{body},"requestParameters":{{"webIdFederationData":{{"federatedProvider":"p"}}}}}}"#
+            )
+        };
+        let federated = r#"{"federatedProvider":"accounts.google.com"}"#;
+        for (body, noted) in [
+            (
+                format!(
+                    r#""userIdentity":{{"type":"AssumedRole","sessionContext":{{"webIdFederationData":{federated}}}}}"#
+                ),
+                true,
+            ),
+            (
+                r#""userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{}}}"#.to_string(),
+                false,
+            ),
+            (r#""userIdentity":{"type":"AssumedRole"}"#.to_string(), false),
+            // What CloudTrail writes for most sessions: empty, so nothing under it.
+            (
+                r#""userIdentity":{"type":"AssumedRole","sessionContext":{"webIdFederationData":{ }}}"#.to_string(),
+                false,
+            ),
+            (
+                r#""userIdentity":{"type":"AssumedRole","sessionContext":{"webIdFederationData":{"x":1}}}"#.to_string(),
+                true,
+            ),
+            (
+                r#""userIdentity":{"type":"AssumedRole","sessionContext":{"webIdFederationData":null}}"#.to_string(),
+                true,
+            ),
+            // Spelled with an escape, the key is the same key.
+            (
+                format!(
+                    r#""userIdentity":{{"type":"AssumedRole","sessionContext":{{"webIdFederation\u0044ata":{federated}}}}}"#
+                ),
+                true,
+            ),
+            // Repeated keys: every copy counts, as every copy is walked.
+            (
+                format!(
+                    r#""userIdentity":{{"sessionContext":{{"webIdFederationData":{federated}}}}},"userIdentity":{{"type":"AssumedRole"}}"#
+                ),
+                true,
+            ),
+            (
+                format!(
+                    r#""userIdentity":{{"type":"AssumedRole","sessionContext":{{"webIdFederationData":{federated},"sessionContext":{{}}}}}}"#
+                ),
+                true,
+            ),
+            // Elsewhere in the record: not under the identity, not noted.
+            (
+                r#""userIdentity":{"type":"AssumedRole","webIdFederationData":{"federatedProvider":"x"}}"#.to_string(),
+                false,
+            ),
+        ] {
+            let text = identity(&body);
+            let record = Record::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(record.has_web_identity_data(), noted, "{text}");
+            // Sound: where nothing is noted, the walk finds nothing.
+            assert!(noted || walked(&text, path).is_empty(), "{text}");
+        }
     }
 
     #[test]
