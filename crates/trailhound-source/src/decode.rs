@@ -120,7 +120,8 @@ pub(crate) fn decode_in_turn<'b>(
         data
     };
     let bytes = unmarked(bytes)?;
-    let text = match std::str::from_utf8(bytes) {
+    // A whole file's text is checked once, with SIMD: std's check was 1.5 % of a hunt.
+    let text = match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => {
             damage.push(Damage::InvalidUtf8);

@@ -351,7 +351,7 @@ fn scan_one<S: Sink>(
     window: TimeWindow,
     at_line: usize,
 ) -> Scanned {
-    let text = match std::str::from_utf8(bytes) {
+    let text = match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
     };
@@ -1690,13 +1690,26 @@ mod tests {
         assert!(problems.iter().any(|p| p.message.contains("invalid UTF-8")));
         assert!(problems.iter().any(|p| p.message.contains("ended inside")));
         for (threads, block) in [(2, 1), (3, 300), (4, 5000), (2, 1 << 20)] {
-            let (split_stats, split_names, split_problems, sinks) = scan_split(&input, 2048, Some((threads, block)));
-            assert_eq!(split_stats, stats, "{threads} threads, blocks of {block}");
-            assert_eq!(split_names, names, "{threads} threads, blocks of {block}");
-            assert_eq!(split_problems, problems, "{threads} threads, blocks of {block}");
-            if block < 5000 {
-                assert!(sinks > 1, "{threads} threads, blocks of {block}: one sink");
+            // Whether another thread takes a block depends on the scheduler: on a loaded machine
+            // the reading thread can hunt every block itself before a helper wakes. Small blocks
+            // must be shared out in some run (each run reading as one core does); a few tries
+            // make a loaded test machine's run of bad luck unlikely, not a bug that never splits.
+            let mut shared = false;
+            for _ in 0..20 {
+                let (split_stats, split_names, split_problems, sinks) =
+                    scan_split(&input, 2048, Some((threads, block)));
+                assert_eq!(split_stats, stats, "{threads} threads, blocks of {block}");
+                assert_eq!(split_names, names, "{threads} threads, blocks of {block}");
+                assert_eq!(split_problems, problems, "{threads} threads, blocks of {block}");
+                shared = sinks > 1;
+                if shared || block >= 5000 {
+                    break;
+                }
             }
+            assert!(
+                shared || block >= 5000,
+                "{threads} threads, blocks of {block}: one sink in 20 runs"
+            );
         }
     }
 
