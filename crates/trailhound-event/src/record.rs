@@ -84,8 +84,8 @@ struct Core<'a> {
     event_type: Option<Cow<'a, str>>,
     read_only: Option<bool>,
     user_identity: Option<Identity<'a>>,
-    /// A `userIdentity.sessionContext` held a `webIdFederationData` member (any of them, should
-    /// a key repeat).
+    /// A `userIdentity.sessionContext` held a `webIdFederationData` other than `{}` (any of
+    /// them, should a key repeat).
     web_identity_data: bool,
 }
 

@@ -280,15 +280,7 @@ impl Detection {
 
     /// Every field the detection (and the filters applied to it) tests.
     pub fn fields(&self) -> Vec<&str> {
-        let mut fields: Vec<&str> = self
-            .selections
-            .iter()
-            .flat_map(|s| match s {
-                Selection::All(matchers) => matchers.iter().collect::<Vec<_>>(),
-                Selection::Any(maps) => maps.iter().flatten().collect(),
-            })
-            .filter_map(|m| m.field().map(|f| f.as_str()))
-            .collect();
+        let mut fields: Vec<&str> = self.field_paths().into_iter().map(FieldPath::as_str).collect();
         for filter in &self.filters {
             fields.extend(filter.fields());
         }

@@ -57,8 +57,8 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     targets: Vec<Target>,
     correlations: Vec<Resolved>,
-    by_name: HashMap<Box<str>, Vec<usize>>,
-    by_source: HashMap<Box<str>, Vec<usize>>,
+    by_name: Index,
+    by_source: Index,
     /// Detections neither index takes, under the values they require of a core or derived
     /// field (`userIdentity.type: Root`, `trailhound.baseline.new_country: true`).
     by_field: Vec<(FieldPath, Index)>,
@@ -625,7 +625,7 @@ fn error(rule: &Rule, message: String) -> RuleError {
     }
 }
 
-fn lookup<'m>(map: &'m HashMap<Box<str>, Vec<usize>>, key: &str, scratch: &mut String) -> &'m [usize] {
+fn lookup<'m>(map: &'m Index, key: &str, scratch: &mut String) -> &'m [usize] {
     if map.is_empty() {
         return &[];
     }

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 use chrono::{DateTime, Utc};
 use trailhound_event::{Document, DocumentError, RecordError};
 
-use crate::decode::{SMALL_BYTES, Turn, unmarked};
+use crate::decode::{SMALL_BYTES, Turn, unmarked, utf8_text};
 use crate::scan::{
     Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, Sink, Worker, merge_workers, scan_text,
 };
@@ -351,10 +351,7 @@ fn scan_one<S: Sink>(
     window: TimeWindow,
     at_line: usize,
 ) -> Scanned {
-    let text = match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
-    };
+    let text = utf8_text(bytes);
     let invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
     let mut times = Times::default();
     let (outcome, records, rejected) = scan_text(worker, name, &text, window, at_line, Some(&mut times));
