@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use serde_yaml_ng::Value as Yaml;
 use trailhound_event::{FieldPath, Record};
 
@@ -564,7 +564,27 @@ struct Group {
     distinct: FxHashMap<u64, u32>,
     /// value_sum and value_avg: the sum of the window's values.
     sum: f64,
+    /// What tells the window's matches apart ([`Group::seen`]), once checking a match against
+    /// them one by one would have meant looking at more than [`SCAN`] of them; kept up to date
+    /// from then on, dropped when the window empties.
+    index: Option<FxHashSet<Seen>>,
+    /// temporal_ordered: the window's ordered prefix, kept up to date as matches come and go
+    /// (built when a window grows past [`SCAN`] matches, dropped when it empties).
+    ordered: Option<Ordered>,
+    /// Whether the window holds a match earlier than one before it (a late or merged match):
+    /// then a copy of a match may be anywhere in it, not only among the last ones.
+    unsorted: bool,
 }
+
+/// What makes two matches of a group copies of one another: the same time, event and counted
+/// value.
+type Seen = (DateTime<Utc>, EventId, u64);
+
+/// The most matches of a window a new match is compared with one by one before the window is
+/// indexed, and the longest temporal_ordered window measured in a pass: a burst of thousands
+/// of events in one second (or many matches delivered late) would otherwise cost a look at each
+/// of the others, for each of them.
+const SCAN: usize = 32;
 
 /// Estimated bytes a group costs beyond its key's text and its entries: the map slot (at the
 /// map's worst load) and the allocator's rounding of its four allocations.
@@ -577,6 +597,11 @@ impl Group {
             + key.len()
             + (self.pending.capacity() + self.window.capacity()) * std::mem::size_of::<Entry>()
             + self.distinct.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self
+                .index
+                .as_ref()
+                .map_or(0, |index| index.capacity() * (std::mem::size_of::<Seen>() + 1))
+            + self.ordered.as_ref().map_or(0, Ordered::bytes)
     }
 
     /// The time of its latest match.
@@ -1199,6 +1224,11 @@ impl CorrelationState {
             state.entries += group.pending.len() + group.window.len();
             target.pending.extend(group.pending);
             target.window.extend(group.window);
+            target.unsorted = target
+                .window
+                .iter()
+                .zip(target.window.iter().skip(1))
+                .any(|(a, b)| a.time > b.time);
         }
         // A state saved under a larger bound is brought within this one (and the loss counted).
         state.recount();
@@ -1225,6 +1255,16 @@ impl Group {
         if self.window.is_empty() {
             // No drift from adding and subtracting floats: an empty window sums to zero.
             self.sum = 0.0;
+            self.index = None;
+            self.ordered = None;
+            self.unsorted = false;
+        } else {
+            if let Some(index) = &mut self.index {
+                index.remove(&seen(&old));
+            }
+            if let Some(ordered) = &mut self.ordered {
+                ordered.pop(old.aux);
+            }
         }
         if let Some(n) = self.distinct.get_mut(&old.aux) {
             *n -= 1;
@@ -1240,18 +1280,19 @@ impl Group {
         // The same event already in the window (delivered again in a later file, or held by
         // both of two merged states) counts once. The window is in time order but for late or
         // merged matches: only those need a look beyond the entries of the same time.
-        let same = |e: &Entry| e.time == entry.time && e.event_id == entry.event_id && e.aux == entry.aux;
-        let duplicate = entry.event_id != EventId::None
-            && match self.window.back() {
-                Some(back) if back.time > entry.time => self.window.iter().any(same),
-                _ => self.window.iter().rev().take_while(|e| e.time == entry.time).any(same),
-            };
-        if duplicate {
+        if entry.event_id != EventId::None && self.seen(&entry) {
             return None;
         }
         let within = |start: &Entry| resolved.timespan.is_none_or(|span| entry.time - start.time <= span);
         *self.distinct.entry(entry.aux).or_default() += 1;
         self.sum += f64::from_bits(entry.aux);
+        if let Some(index) = self.index.as_mut().filter(|_| entry.event_id != EventId::None) {
+            index.insert(seen(&entry));
+        }
+        if let Some(ordered) = &mut self.ordered {
+            ordered.push(entry.time, entry.aux);
+        }
+        self.unsorted |= self.window.back().is_some_and(|back| back.time > entry.time);
         self.window.push_back(entry);
         while self.window.len() > 1 && self.window.front().is_some_and(|e| !within(e)) {
             self.pop_front();
@@ -1259,7 +1300,17 @@ impl Group {
         let measure = match resolved.kind {
             Kind::EventCount => self.window.len() as f64,
             Kind::ValueCount | Kind::Temporal => self.distinct.len() as f64,
-            Kind::TemporalOrdered => ordered_prefix(self.window.make_contiguous()) as f64,
+            // A short window is measured in one pass; a long one is kept measured.
+            Kind::TemporalOrdered => match &self.ordered {
+                Some(ordered) => ordered.prefix() as f64,
+                None if self.window.len() <= SCAN => ordered_prefix(self.window.make_contiguous()) as f64,
+                None => {
+                    let ordered = Ordered::new(resolved.parts, &self.window);
+                    let prefix = ordered.prefix();
+                    self.ordered = Some(ordered);
+                    prefix as f64
+                }
+            },
             Kind::ValueSum => self.sum,
             Kind::ValueAvg => self.sum / self.window.len() as f64,
             Kind::ValuePercentile => {
@@ -1277,7 +1328,217 @@ impl Group {
         }
         self.distinct.clear();
         self.sum = 0.0;
+        self.index = None;
+        self.ordered = None;
+        self.unsorted = false;
         Some((measure, self.window.drain(..).collect()))
+    }
+
+    /// Whether the window holds a copy of `entry`. A window in time order holds copies only
+    /// among its last matches, those of the same time; one that took a late or merged match
+    /// (or a late match itself) needs a look at every match. Up to [`SCAN`] matches are
+    /// compared one by one; past that the window is indexed, so a check costs the same however
+    /// many matches share a second.
+    fn seen(&mut self, entry: &Entry) -> bool {
+        if let Some(index) = &self.index {
+            return index.contains(&seen(entry));
+        }
+        let same = |e: &Entry| e.time == entry.time && e.event_id == entry.event_id && e.aux == entry.aux;
+        let late = self.unsorted || self.window.back().is_some_and(|back| back.time > entry.time);
+        let mut looked = 0;
+        let found = if late {
+            self.window.iter().take(SCAN + 1).inspect(|_| looked += 1).any(same)
+        } else {
+            self.window
+                .iter()
+                .rev()
+                .take_while(|e| e.time == entry.time)
+                .take(SCAN + 1)
+                .inspect(|_| looked += 1)
+                .any(same)
+        };
+        if found || looked <= SCAN {
+            return found;
+        }
+        let index: FxHashSet<Seen> = self
+            .window
+            .iter()
+            .filter(|e| e.event_id != EventId::None)
+            .map(seen)
+            .collect();
+        let found = index.contains(&seen(entry));
+        self.index = Some(index);
+        found
+    }
+}
+
+fn seen(entry: &Entry) -> Seen {
+    (entry.time, entry.event_id, entry.aux)
+}
+
+/// [`ordered_prefix`] of a window, kept up to date as matches join it at the back and leave it
+/// at the front, so that a match costs a few steps over the rules instead of a pass over the
+/// window (a window of a hundred thousand matches that never completes the sequence would cost
+/// a pass for each of them).
+///
+/// The window is a queue of runs of one time ([`Run`]). The sequence's progress over one run is
+/// a step function (how far `next` gets from each starting point), and over the window the
+/// composition of the runs' steps, kept as a two-stack queue: the runs at the front, front-most
+/// on top, each with the composition of itself and those below it (later ones); the runs at the
+/// back, in order, with the composition of all but the last. A run leaving the front changes the
+/// top only; a match joining the last run changes that run only; when the front stack is empty,
+/// all runs but the last move to it, each once.
+#[derive(Debug)]
+struct Ordered {
+    parts: usize,
+    front: Vec<(Run, Vec<u32>)>,
+    back: Vec<Run>,
+    /// The composition of the back runs but the last (the identity when there is one or none).
+    back_rest: Vec<u32>,
+}
+
+/// The matches of one time in a row of the window: how many of each rule (those of a rule the
+/// correlation does not have are counted in `len` only).
+#[derive(Debug)]
+struct Run {
+    time: DateTime<Utc>,
+    counts: Vec<u32>,
+    len: u32,
+}
+
+impl Run {
+    fn new(time: DateTime<Utc>, parts: usize) -> Run {
+        Run {
+            time,
+            counts: vec![0; parts],
+            len: 0,
+        }
+    }
+
+    /// How far the sequence gets over this run from `next`.
+    fn step(&self, mut next: u32) -> u32 {
+        while self.counts.get(next as usize).is_some_and(|&n| n > 0) {
+            next += 1;
+        }
+        next
+    }
+
+    /// [`Run::step`] from every starting point.
+    fn steps(&self) -> Vec<u32> {
+        (0..=self.counts.len() as u32).map(|next| self.step(next)).collect()
+    }
+
+    fn add(&mut self, aux: u64) {
+        if let Some(n) = usize::try_from(aux).ok().and_then(|at| self.counts.get_mut(at)) {
+            *n += 1;
+        }
+        self.len += 1;
+    }
+
+    fn remove(&mut self, aux: u64) {
+        if let Some(n) = usize::try_from(aux).ok().and_then(|at| self.counts.get_mut(at)) {
+            *n = n.saturating_sub(1);
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+}
+
+/// `first`, then `then`.
+fn compose(first: &[u32], then: &[u32]) -> Vec<u32> {
+    first
+        .iter()
+        .map(|&next| then.get(next as usize).copied().unwrap_or(next))
+        .collect()
+}
+
+impl Ordered {
+    fn new(parts: usize, window: &VecDeque<Entry>) -> Ordered {
+        let mut ordered = Ordered {
+            parts,
+            front: Vec::new(),
+            back: Vec::new(),
+            back_rest: Ordered::identity(parts),
+        };
+        for entry in window {
+            ordered.push(entry.time, entry.aux);
+        }
+        ordered
+    }
+
+    fn identity(parts: usize) -> Vec<u32> {
+        (0..=parts as u32).collect()
+    }
+
+    /// A match at the back of the window.
+    fn push(&mut self, time: DateTime<Utc>, aux: u64) {
+        match self.back.last_mut() {
+            Some(last) if last.time == time => last.add(aux),
+            _ => {
+                if let Some(last) = self.back.last() {
+                    self.back_rest = compose(&self.back_rest, &last.steps());
+                }
+                let mut run = Run::new(time, self.parts);
+                run.add(aux);
+                self.back.push(run);
+            }
+        }
+    }
+
+    /// The match at the front of the window leaves it.
+    fn pop(&mut self, aux: u64) {
+        if self.front.is_empty() && self.back.len() > 1 {
+            let last = self.back.pop();
+            for run in self.back.drain(..).rev() {
+                let steps = match self.front.last() {
+                    Some((_, later)) => compose(&run.steps(), later),
+                    None => run.steps(),
+                };
+                self.front.push((run, steps));
+            }
+            self.back.extend(last);
+            self.back_rest = Ordered::identity(self.parts);
+        }
+        if let Some((top, _)) = self.front.last_mut() {
+            top.remove(aux);
+            if top.len == 0 {
+                self.front.pop();
+            } else {
+                let steps = top.steps();
+                let at = self.front.len() - 1;
+                let steps = match at.checked_sub(1).and_then(|below| self.front.get(below)) {
+                    Some((_, later)) => compose(&steps, later),
+                    None => steps,
+                };
+                if let Some(top) = self.front.last_mut() {
+                    top.1 = steps;
+                }
+            }
+        } else if let Some(only) = self.back.first_mut() {
+            only.remove(aux);
+            if only.len == 0 {
+                self.back.clear();
+            }
+        }
+    }
+
+    /// [`ordered_prefix`] of the window.
+    fn prefix(&self) -> u64 {
+        let next = self
+            .front
+            .last()
+            .map_or(0, |(_, steps)| steps.first().copied().unwrap_or(0));
+        let next = self.back_rest.get(next as usize).copied().unwrap_or(next);
+        let next = self.back.last().map_or(next, |last| last.step(next));
+        u64::from(next)
+    }
+
+    /// Estimated bytes held.
+    fn bytes(&self) -> usize {
+        let run = std::mem::size_of::<Run>() + 4 * self.parts;
+        std::mem::size_of::<Ordered>()
+            + self.front.capacity() * (run + std::mem::size_of::<Vec<u32>>() + 4 * (self.parts + 1))
+            + self.back.capacity() * run
+            + 4 * (self.parts + 1)
     }
 }
 
@@ -1290,7 +1551,7 @@ fn hash(text: &str) -> u64 {
 
 /// How many of the rules, in their order, occur in sequence in the window. Events of the same
 /// second are unordered (scripts make several calls a second, and records of one second come in
-/// no particular order), so each second is taken as a set.
+/// no particular order), so each second is taken as a set. (What [`Ordered`] keeps up to date.)
 fn ordered_prefix(window: &[Entry]) -> u64 {
     let mut next = 0u64;
     for same_time in window.chunk_by(|a, b| a.time == b.time) {
@@ -1490,6 +1751,152 @@ mod tests {
         );
         for bad in ["count > 5", "sum(x) > 5", "count() > many", "count() by > 5"] {
             assert!(Correlation::legacy_count(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(second)
+    }
+
+    fn entry(second: i64, id: u128, aux: u64) -> Entry {
+        Entry {
+            time: at(second),
+            aux,
+            event_id: EventId::Uuid(id),
+            event: [0; EVENT_FIELDS],
+        }
+    }
+
+    fn resolved(kind: Kind, parts: usize, timespan: i64, condition: Vec<(Op, f64)>) -> Resolved {
+        Resolved {
+            rule: 0,
+            kind,
+            timespan: Some(Duration::seconds(timespan)),
+            condition,
+            parts,
+            group_names: Vec::new(),
+            group_paths: Vec::new(),
+            value_paths: Vec::new(),
+            chained: Vec::new(),
+            feeds: Vec::new(),
+            report: true,
+            rank: 0,
+        }
+    }
+
+    /// [`Group::feed`] as passes over the window: a copy looked for among every match, every
+    /// temporal_ordered measure a pass.
+    fn naive_feed(window: &mut VecDeque<Entry>, resolved: &Resolved, entry: Entry) -> Option<f64> {
+        let same = |e: &Entry| e.time == entry.time && e.event_id == entry.event_id && e.aux == entry.aux;
+        if window.iter().any(same) {
+            return None;
+        }
+        window.push_back(entry);
+        let span = resolved.timespan.unwrap_or(Duration::MAX);
+        while window.len() > 1 && window.front().is_some_and(|e| entry.time - e.time > span) {
+            window.pop_front();
+        }
+        let measure = match resolved.kind {
+            Kind::EventCount => window.len() as f64,
+            _ => ordered_prefix(window.make_contiguous()) as f64,
+        };
+        let met = if resolved.condition.is_empty() {
+            measure >= resolved.parts as f64
+        } else {
+            holds(&resolved.condition, measure)
+        };
+        met.then(|| {
+            window.clear();
+            measure
+        })
+    }
+
+    proptest::proptest! {
+        /// The kept-up-to-date prefix is the pass over the window's, whatever comes and goes,
+        /// times out of order included.
+        #[test]
+        fn ordered_prefix_kept_up_to_date_is_the_pass(
+            parts in 1usize..5,
+            ops in proptest::collection::vec((0u8..4, 0i64..6, 0u64..6), 0..120),
+        ) {
+            let mut window: VecDeque<Entry> = VecDeque::new();
+            let mut ordered = Ordered::new(parts, &window);
+            for (i, (op, second, aux)) in ops.into_iter().enumerate() {
+                if op == 0 {
+                    if let Some(old) = window.pop_front() {
+                        ordered.pop(old.aux);
+                    }
+                } else {
+                    let e = entry(second, i as u128, aux % parts as u64);
+                    window.push_back(e);
+                    ordered.push(e.time, e.aux);
+                }
+                proptest::prop_assert_eq!(ordered.prefix(), ordered_prefix(window.make_contiguous()));
+                let rebuilt = Ordered::new(parts, &window);
+                proptest::prop_assert_eq!(rebuilt.prefix(), ordered.prefix());
+            }
+        }
+
+        /// A group finds copies and fires as the passes over its window did, past the point
+        /// where it indexes the window too (the copies' times and ids come from few values, so
+        /// runs of one time are long and copies frequent).
+        #[test]
+        fn feeding_a_group_is_the_passes(
+            ordered in proptest::bool::ANY,
+            seconds in proptest::collection::vec((0i64..4, 0u128..80, 0u64..3), 0..300),
+        ) {
+            let resolved = if ordered {
+                resolved(Kind::TemporalOrdered, 3, 2, Vec::new())
+            } else {
+                resolved(Kind::EventCount, 1, 2, vec![(Op::Gte, 150.0)])
+            };
+            let mut group = Group::default();
+            let mut naive = VecDeque::new();
+            let mut second = 0;
+            for (step, id, aux) in seconds {
+                // Mostly forward in time, sometimes back (late matches).
+                second = if step == 3 { (second - 2).max(0) } else { second + i64::from(step == 2) };
+                let e = entry(second, id, aux);
+                let fired = group.feed(&resolved, e).map(|(measure, _)| measure);
+                proptest::prop_assert_eq!(fired, naive_feed(&mut naive, &resolved, e));
+                proptest::prop_assert_eq!(group.window.len(), naive.len());
+            }
+        }
+    }
+
+    /// A hundred thousand matches of one second, none a copy and none completing the window:
+    /// each is checked against the others through the index, not one by one (the passes took
+    /// minutes for this).
+    #[test]
+    fn a_burst_of_one_second_is_linear() {
+        for kind in [Kind::TemporalOrdered, Kind::EventCount] {
+            let resolved = resolved(
+                kind,
+                2,
+                600,
+                if kind == Kind::EventCount {
+                    vec![(Op::Gt, 1e9)]
+                } else {
+                    Vec::new()
+                },
+            );
+            let mut group = Group::default();
+            for id in 0..100_000u128 {
+                assert!(group.feed(&resolved, entry(0, id, 0)).is_none());
+            }
+            // Copies of any of them are refused.
+            assert!(group.feed(&resolved, entry(0, 5, 0)).is_none());
+            assert!(group.feed(&resolved, entry(0, 99_999, 0)).is_none());
+            assert_eq!(group.window.len(), 100_000);
+            assert!(group.index.is_some());
+            // The second rule of the sequence completes it.
+            if kind == Kind::TemporalOrdered {
+                let fired = group
+                    .feed(&resolved, entry(1, 100_000, 1))
+                    .map(|(measure, window)| (measure, window.len()));
+                assert_eq!(fired, Some((2.0, 100_001)));
+                assert!(group.index.is_none() && group.ordered.is_none() && group.window.is_empty());
+            }
         }
     }
 }
