@@ -564,12 +564,19 @@ struct Group {
     distinct: FxHashMap<u64, u32>,
     /// value_sum and value_avg: the sum of the window's values.
     sum: f64,
+    /// What only long or unordered windows need (most groups hold a few matches: one pointer).
+    long: Option<Box<Long>>,
+}
+
+/// What a window keeps once it is long (past [`SCAN`] matches) or out of time order; dropped
+/// when the window empties.
+#[derive(Debug, Default)]
+struct Long {
     /// What tells the window's matches apart ([`Group::seen`]), once checking a match against
     /// them one by one would have meant looking at more than [`SCAN`] of them; kept up to date
-    /// from then on, dropped when the window empties.
+    /// from then on.
     index: Option<FxHashSet<Seen>>,
-    /// temporal_ordered: the window's ordered prefix, kept up to date as matches come and go
-    /// (built when a window grows past [`SCAN`] matches, dropped when it empties).
+    /// temporal_ordered: the window's ordered prefix, kept up to date as matches come and go.
     ordered: Option<Ordered>,
     /// Whether the window holds a match earlier than one before it (a late or merged match):
     /// then a copy of a match may be anywhere in it, not only among the last ones.
@@ -597,11 +604,18 @@ impl Group {
             + key.len()
             + (self.pending.capacity() + self.window.capacity()) * std::mem::size_of::<Entry>()
             + self.distinct.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
-            + self
-                .index
-                .as_ref()
-                .map_or(0, |index| index.capacity() * (std::mem::size_of::<Seen>() + 1))
-            + self.ordered.as_ref().map_or(0, Ordered::bytes)
+            + self.long.as_deref().map_or(0, |long| {
+                std::mem::size_of::<Long>()
+                    + long
+                        .index
+                        .as_ref()
+                        .map_or(0, |index| index.capacity() * (std::mem::size_of::<Seen>() + 1))
+                    + long.ordered.as_ref().map_or(0, Ordered::bytes)
+            })
+    }
+
+    fn long(&mut self) -> &mut Long {
+        self.long.get_or_insert_with(Box::default)
     }
 
     /// The time of its latest match.
@@ -1224,11 +1238,14 @@ impl CorrelationState {
             state.entries += group.pending.len() + group.window.len();
             target.pending.extend(group.pending);
             target.window.extend(group.window);
-            target.unsorted = target
+            if target
                 .window
                 .iter()
                 .zip(target.window.iter().skip(1))
-                .any(|(a, b)| a.time > b.time);
+                .any(|(a, b)| a.time > b.time)
+            {
+                target.long().unsorted = true;
+            }
         }
         // A state saved under a larger bound is brought within this one (and the loss counted).
         state.recount();
@@ -1255,14 +1272,12 @@ impl Group {
         if self.window.is_empty() {
             // No drift from adding and subtracting floats: an empty window sums to zero.
             self.sum = 0.0;
-            self.index = None;
-            self.ordered = None;
-            self.unsorted = false;
-        } else {
-            if let Some(index) = &mut self.index {
+            self.long = None;
+        } else if let Some(long) = &mut self.long {
+            if let Some(index) = &mut long.index {
                 index.remove(&seen(&old));
             }
-            if let Some(ordered) = &mut self.ordered {
+            if let Some(ordered) = &mut long.ordered {
                 ordered.pop(old.aux);
             }
         }
@@ -1286,13 +1301,17 @@ impl Group {
         let within = |start: &Entry| resolved.timespan.is_none_or(|span| entry.time - start.time <= span);
         *self.distinct.entry(entry.aux).or_default() += 1;
         self.sum += f64::from_bits(entry.aux);
-        if let Some(index) = self.index.as_mut().filter(|_| entry.event_id != EventId::None) {
-            index.insert(seen(&entry));
+        if let Some(long) = &mut self.long {
+            if let Some(index) = long.index.as_mut().filter(|_| entry.event_id != EventId::None) {
+                index.insert(seen(&entry));
+            }
+            if let Some(ordered) = &mut long.ordered {
+                ordered.push(entry.time, entry.aux);
+            }
         }
-        if let Some(ordered) = &mut self.ordered {
-            ordered.push(entry.time, entry.aux);
+        if self.window.back().is_some_and(|back| back.time > entry.time) {
+            self.long().unsorted = true;
         }
-        self.unsorted |= self.window.back().is_some_and(|back| back.time > entry.time);
         self.window.push_back(entry);
         while self.window.len() > 1 && self.window.front().is_some_and(|e| !within(e)) {
             self.pop_front();
@@ -1301,13 +1320,13 @@ impl Group {
             Kind::EventCount => self.window.len() as f64,
             Kind::ValueCount | Kind::Temporal => self.distinct.len() as f64,
             // A short window is measured in one pass; a long one is kept measured.
-            Kind::TemporalOrdered => match &self.ordered {
+            Kind::TemporalOrdered => match self.long.as_deref().and_then(|long| long.ordered.as_ref()) {
                 Some(ordered) => ordered.prefix() as f64,
                 None if self.window.len() <= SCAN => ordered_prefix(self.window.make_contiguous()) as f64,
                 None => {
                     let ordered = Ordered::new(resolved.parts, &self.window);
                     let prefix = ordered.prefix();
-                    self.ordered = Some(ordered);
+                    self.long().ordered = Some(ordered);
                     prefix as f64
                 }
             },
@@ -1328,9 +1347,7 @@ impl Group {
         }
         self.distinct.clear();
         self.sum = 0.0;
-        self.index = None;
-        self.ordered = None;
-        self.unsorted = false;
+        self.long = None;
         Some((measure, self.window.drain(..).collect()))
     }
 
@@ -1340,11 +1357,12 @@ impl Group {
     /// compared one by one; past that the window is indexed, so a check costs the same however
     /// many matches share a second.
     fn seen(&mut self, entry: &Entry) -> bool {
-        if let Some(index) = &self.index {
+        if let Some(index) = self.long.as_deref().and_then(|long| long.index.as_ref()) {
             return index.contains(&seen(entry));
         }
         let same = |e: &Entry| e.time == entry.time && e.event_id == entry.event_id && e.aux == entry.aux;
-        let late = self.unsorted || self.window.back().is_some_and(|back| back.time > entry.time);
+        let late = self.long.as_deref().is_some_and(|long| long.unsorted)
+            || self.window.back().is_some_and(|back| back.time > entry.time);
         let mut looked = 0;
         let found = if late {
             self.window.iter().take(SCAN + 1).inspect(|_| looked += 1).any(same)
@@ -1367,7 +1385,7 @@ impl Group {
             .map(seen)
             .collect();
         let found = index.contains(&seen(entry));
-        self.index = Some(index);
+        self.long().index = Some(index);
         found
     }
 }
@@ -1888,14 +1906,14 @@ mod tests {
             assert!(group.feed(&resolved, entry(0, 5, 0)).is_none());
             assert!(group.feed(&resolved, entry(0, 99_999, 0)).is_none());
             assert_eq!(group.window.len(), 100_000);
-            assert!(group.index.is_some());
+            assert!(group.long.as_ref().is_some_and(|long| long.index.is_some()));
             // The second rule of the sequence completes it.
             if kind == Kind::TemporalOrdered {
                 let fired = group
                     .feed(&resolved, entry(1, 100_000, 1))
                     .map(|(measure, window)| (measure, window.len()));
                 assert_eq!(fired, Some((2.0, 100_001)));
-                assert!(group.index.is_none() && group.ordered.is_none() && group.window.is_empty());
+                assert!(group.long.is_none() && group.window.is_empty());
             }
         }
     }
