@@ -202,7 +202,22 @@ impl<'a> Splitter<'_, 'a> {
                         self.streaming = false;
                         Ok(())
                     }
-                    _ => c.skip(),
+                    Some(b'n') => c.skip(),
+                    // Not a list of records: said, not taken for an empty envelope.
+                    Some(byte) => {
+                        c.skip()?;
+                        self.flush_foreign();
+                        self.emit(
+                            Some(line),
+                            Err(RecordError::WrongType {
+                                field: "Records",
+                                found: kind(byte),
+                                expected: "an array",
+                            }),
+                        );
+                        Ok(())
+                    }
+                    None => c.skip(),
                 }
             }
             "digestStartTime" | "digestS3Object" => {
@@ -317,6 +332,17 @@ mod tests {
         assert_eq!((kind, records.len()), (Ok(Document::Envelope), 0));
         let (kind, records) = split(r#"{"Records":[]}"#);
         assert_eq!((kind, records.len()), (Ok(Document::Envelope), 0));
+        // Records that are not a list are said to be, not read as an empty envelope.
+        for (records, found) in [
+            (r#"{"a":1}"#, "an object"),
+            (r#""x""#, "a string"),
+            ("3", "a number"),
+            ("true", "a boolean"),
+        ] {
+            let (kind, out) = split(&format!(r#"{{"Records":{records}}}"#));
+            assert_eq!(kind, Ok(Document::Envelope));
+            assert_eq!(out, [format!("@1 ERR Records is {found}, expected an array")]);
+        }
     }
 
     #[test]
