@@ -180,6 +180,10 @@ pub struct Baselines {
     keys: HashMap<String, Profile>,
     /// Role ARN -> (first, last) time it was used or assumed.
     roles: HashMap<String, Span>,
+    /// Profiles this worker dropped while learning (see [`Baselines::learn`]), reported when it
+    /// is merged.
+    #[serde(skip)]
+    forgotten: usize,
 }
 
 /// Why saved baselines could not be read.
@@ -263,11 +267,25 @@ impl Baselines {
                 }
             }
         }
+        // A worker reading one batch of many principals (a stream, a large file) would otherwise
+        // hold all of them until it is merged: past twice the bound, it keeps the bound's worth,
+        // the least recently seen going as at a merge.
+        if self.principals.len() > 2 * MAX_PROFILES {
+            self.forgotten += bound(&mut self.principals, |p| p.last);
+        }
+        if self.keys.len() > 2 * MAX_PROFILES {
+            self.forgotten += bound(&mut self.keys, |p| p.last);
+        }
+        if self.roles.len() > 2 * MAX_PROFILES {
+            self.forgotten += bound(&mut self.roles, |s| s.1);
+        }
     }
 
     /// Folds what another worker (or run) learned into these baselines, then bounds them.
-    /// Returns how many profiles were dropped to stay within [`MAX_PROFILES`].
+    /// Returns how many profiles were dropped to stay within [`MAX_PROFILES`] (here, and by the
+    /// other while it learned).
     pub fn merge(&mut self, other: Baselines) -> usize {
+        let forgotten = other.forgotten;
         self.first = match (self.first, other.first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -292,7 +310,10 @@ impl Baselines {
         for (role, span) in other.roles {
             self.roles.entry(role).or_insert(span).widen(span);
         }
-        bound(&mut self.principals, |p| p.last) + bound(&mut self.keys, |p| p.last) + bound(&mut self.roles, |s| s.1)
+        forgotten
+            + bound(&mut self.principals, |p| p.last)
+            + bound(&mut self.keys, |p| p.last)
+            + bound(&mut self.roles, |s| s.1)
     }
 
     /// Judges `record` against these baselines, adding the `trailhound.baseline.` fields to

@@ -190,3 +190,34 @@ fn agent_families() {
     assert_eq!(agent_family("Boto3/1.34 md/Botocore#1.34"), "Boto3");
     assert_eq!(agent_family(""), "");
 }
+
+#[test]
+fn a_worker_stays_bounded_while_it_learns() {
+    // One batch of more principals and keys than twice the bound, each seen once, later ones
+    // later: the worker never holds more than twice the bound, and what it keeps are the most
+    // recent.
+    let mut worker = Baselines::new();
+    let total = 2 * MAX_PROFILES as u32 + 7_000;
+    let mut most = 0;
+    for n in 0..total {
+        let text = format!(
+            r#"{{"eventTime":"2026-03-01T00:00:00Z","eventName":"ListBuckets","eventSource":"s3.amazonaws.com","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u{n}","accessKeyId":"AKIA{n:016}"}}}}"#
+        );
+        let mut record = Record::parse(&text).expect("record");
+        record.time += Duration::seconds(i64::from(n));
+        let mut derived = Derived::default();
+        derived.set(DerivedField::PrincipalId, format!("p{n}"));
+        derived.set(DerivedField::SrcNetwork, "198.51.0.0/16");
+        worker.learn(&record, &derived);
+        let (principals, keys, _) = worker.sizes();
+        most = most.max(principals.max(keys));
+    }
+    assert!(most <= 2 * MAX_PROFILES, "{most}");
+    assert!(worker.principals.contains_key(&format!("p{}", total - 1)));
+    assert!(!worker.principals.contains_key("p0"));
+    // Merged, the worker's dropped profiles are counted with the merge's own.
+    let mut all = Baselines::new();
+    let dropped = all.merge(worker);
+    assert_eq!(all.sizes().0, MAX_PROFILES);
+    assert_eq!(dropped, 2 * (total as usize - MAX_PROFILES));
+}
