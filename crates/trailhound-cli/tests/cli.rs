@@ -391,6 +391,11 @@ fn hostile_input_is_reported_and_the_scan_goes_on() {
     bad_utf8.splice(at..at + 11, [0xff, 0xfe, b'x']);
     write(dir.path(), "f-bad-utf8.json", &bad_utf8);
     std::os::unix::fs::symlink("/nonexistent/trailhound", dir.path().join("g-dangling.json")).expect("symlink");
+    write(
+        dir.path(),
+        "h-records-object.json",
+        br#"{"Records": {"eventName": "StopLogging"}}"#,
+    );
 
     let base = dir.path().to_str().expect("utf8");
     let out = run(&["hunt", base]);
@@ -406,6 +411,7 @@ fn hostile_input_is_reported_and_the_scan_goes_on() {
         "d-shapes.json: record 4: record is a string, not an object",
         "f-bad-utf8.json: invalid UTF-8 replaced",
         "g-dangling.json",
+        "h-records-object.json: record 0 (line 1): Records is an object, expected an array",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
@@ -421,7 +427,7 @@ fn hostile_input_is_reported_and_the_scan_goes_on() {
     assert_eq!(from("d-shapes.json"), 1, "the good record among bad ones is kept");
     assert_eq!(from("e-long-line.jsonl"), 2, "a 50 MB line is read");
     assert_eq!(from("f-bad-utf8.json"), 1);
-    assert!(stderr.contains("5 invalid records"), "{stderr}");
+    assert!(stderr.contains("6 invalid records"), "{stderr}");
 
     let strict = run(&["hunt", base, "--strict"]);
     assert_eq!(strict.code, 2, "{}", strict.stderr);
