@@ -67,12 +67,13 @@ pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>))
         None => Ok(Document::Empty),
         Some(b'[') => {
             let outcome = cursor.array(&mut |c| splitter.element(c, None));
-            let outcome = outcome.and_then(|()| match cursor.at_end() {
-                true => Ok(()),
-                false => Err(cursor.error("trailing characters after the array")),
-            });
             outcome.map_err(|err| splitter.document_error(text, &err))?;
-            Ok(Document::Array)
+            if cursor.at_end() {
+                return Ok(Document::Array);
+            }
+            // More values follow: one array a line (`jq -c .Records` over delivered files),
+            // read on as lines, as a stream of them is.
+            splitter.values(text, &mut cursor).map(|_| Document::Lines)
         }
         Some(b'{') => splitter.values(text, &mut cursor),
         Some(_) => Err(DocumentError {
@@ -124,7 +125,8 @@ impl<'a> Splitter<'_, 'a> {
     /// One element of a records array. A record counts its nesting from itself. An element
     /// that cannot be read (nested too deeply, a bad escape) is a record error, and the scan
     /// passes over it to the next one when its brackets balance; when they do not, the error
-    /// ends the array.
+    /// ends the array. An element that is an envelope (`jq -s .` over delivered files makes an
+    /// array of them) gives its records.
     fn element(&mut self, c: &mut Cursor<'a>, line: Option<usize>) -> Result<(), RecordError> {
         let start = c.at();
         let outer = c.depth();
@@ -138,6 +140,26 @@ impl<'a> Splitter<'_, 'a> {
             Some(byte) => c.skip().map(|()| Some(RecordError::NotAnObject(kind(byte)))),
             None => Err(c.error("unexpected end of input")),
         };
+        if let (Ok(None), Some(at)) = (&read, reader.records_at()) {
+            // No CloudTrail record has a `Records` member: an envelope, read again from there
+            // (the object was read whole, so its text is sound).
+            c.set_depth(outer);
+            let mut records = Cursor::new(c.text());
+            records.seek(at);
+            match records.peek() {
+                Some(b'[') => records.array(&mut |c| self.element(c, None))?,
+                Some(b'n') | None => {}
+                Some(byte) => {
+                    let error = RecordError::WrongType {
+                        field: "Records",
+                        found: kind(byte),
+                        expected: "an array",
+                    };
+                    self.emit(line, Err(error));
+                }
+            }
+            return Ok(());
+        }
         let record = match read {
             Ok(None) => reader.finish(c.text().get(start..c.at()).unwrap_or_default()),
             Ok(Some(not_an_object)) => Err(not_an_object),
@@ -186,6 +208,10 @@ impl<'a> Splitter<'_, 'a> {
         let start = c.at();
         let Some(b'{') = c.peek() else {
             self.flush_foreign();
+            if c.peek() == Some(b'[') {
+                // An array of records on its own line (`jq -c .Records`).
+                return c.array(&mut |c| self.element(c, None)).map(|()| Document::Array);
+            }
             return self.element(c, Some(line)).map(|()| Document::Lines);
         };
         let mut reader = CoreReader::default();
@@ -510,8 +536,49 @@ mod tests {
         // A pretty-printed object broken in the middle is a document error, not a line flood.
         let err = split("{\n  \"a\": 1,\n  \"b\": }\n").0.expect_err("broken");
         assert_eq!((err.line, err.column), (3, 8));
-        let err = split(&format!("[{}] x", rec("A"))).0.expect_err("trailing");
-        assert!(err.message.contains("trailing"), "{err}");
+        let (err, records) = split(&format!("[{}] x", rec("A")));
+        let err = err.expect_err("trailing");
+        assert!(err.message.contains("expected a value"), "{err}");
+        assert_eq!(records, ["A"], "the array before the garbage is read");
+    }
+
+    #[test]
+    fn one_array_a_line() {
+        // `jq -c .Records` over delivered files: every line's records, as a stream reads them.
+        let text = format!("[{}, {}]\n[{}]\n\n[]\n[{}]\n", rec("A"), rec("B"), rec("C"), rec("D"));
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records, ["A", "B", "C", "D"]);
+        // After an envelope or a record too, and a bad line among them is one error.
+        let text = format!(
+            "{{\"Records\":[{}]}}\n[{}, 3]\n[{{\"b\":\n{}\n",
+            rec("A"),
+            rec("B"),
+            rec("C")
+        );
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records[..3], ["A", "B", "ERR record is a number, not an object"]);
+        assert!(records[3].starts_with("@3 ERR invalid JSON"), "{records:?}");
+        assert_eq!(records[4], "@4 C");
+    }
+
+    #[test]
+    fn envelopes_in_an_array() {
+        // `jq -s .` over delivered files: an array of envelopes, records among them too.
+        let text = format!(
+            r#"[{{"Records":[{}]}}, {{"Records":[{}, {}]}}, {}, {{"Records":[]}}]"#,
+            rec("A"),
+            rec("B"),
+            rec("C"),
+            rec("D")
+        );
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Array));
+        assert_eq!(records, ["A", "B", "C", "D"]);
+        // One whose Records is not a list is said to be, as at the top.
+        let (_, records) = split(r#"[{"Records":5}, {"Records":null}]"#);
+        assert_eq!(records, ["ERR Records is a number, expected an array"]);
     }
 
     proptest::proptest! {

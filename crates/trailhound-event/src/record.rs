@@ -97,6 +97,8 @@ pub(crate) struct CoreReader<'a> {
     core: Core<'a>,
     problem: Option<RecordError>,
     members: Members<'a>,
+    /// Where the value of a `Records` member starts: an envelope's, not a record's.
+    records_at: Option<usize>,
 }
 
 /// Most top-level members a record's index holds; a record with more is walked from its start.
@@ -179,9 +181,19 @@ impl<'a> CoreReader<'a> {
             "eventType" => core.event_type = string_field(c, "eventType", problem)?,
             "readOnly" => core.read_only = bool_field(c, "readOnly", problem)?,
             "userIdentity" => core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?,
+            // Not a record's: an envelope's (see `document`), told by where its value starts.
+            "Records" => {
+                self.records_at = Some(c.at());
+                c.skip()?
+            }
             _ => c.skip()?,
         }
         Ok(())
+    }
+
+    /// Where the value of the object's `Records` member starts, if it has one.
+    pub fn records_at(&self) -> Option<usize> {
+        self.records_at
     }
 
     /// Whether any CloudTrail event field was seen (to tell records from other JSON objects).
