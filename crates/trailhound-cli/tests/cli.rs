@@ -217,6 +217,10 @@ fn every_document_shape_gives_the_same_findings() {
     let envelope = serde_json::to_vec(&json!({"Records": records})).expect("json");
     let array = serde_json::to_vec(&records).expect("json");
     let ndjson: Vec<u8> = records.iter().flat_map(|r| format!("{r}\n").into_bytes()).collect();
+    // What jq makes of delivered files: `jq -s .` (an array of envelopes) and `jq -c .Records`
+    // (one array of records a line).
+    let slurped = serde_json::to_vec(&json!([{"Records": records[..1]}, {"Records": records[1..]}])).expect("json");
+    let record_lists = format!("{}\n{}\n", json!(records[..1]), json!(records[1..])).into_bytes();
     let shapes: Vec<(&str, Vec<u8>)> = vec![
         ("envelope.json", envelope.clone()),
         ("envelope.json.gz", gzip(&envelope)),
@@ -224,6 +228,8 @@ fn every_document_shape_gives_the_same_findings() {
         ("array.json", array),
         ("lines.jsonl", ndjson.clone()),
         ("lines.ndjson.gz", gzip(&ndjson)),
+        ("jq-slurped.json", slurped.clone()),
+        ("jq-record-lists.jsonl", record_lists.clone()),
     ];
     for (name, data) in &shapes {
         let path = write(dir.path(), name, data);
@@ -262,6 +268,10 @@ fn every_document_shape_gives_the_same_findings() {
         out.stderr
     );
     assert_eq!(findings[0]["source_file"], "<stdin>");
+    for data in [slurped, record_lists] {
+        let out = run_with(trailhound().args(["hunt", "-", "--format", "jsonl"]).write_stdin(data));
+        assert!(out.stderr.contains("3 records, 3 in the window"), "{}", out.stderr);
+    }
     // A folder: every shape above, read recursively, findings sorted by time.
     let out = run(&["hunt", dir.path().to_str().expect("utf8"), "--format", "jsonl"]);
     let findings = jsonl(&out.stdout);
@@ -270,7 +280,7 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("7 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("9 files read"), "{}", out.stderr);
 }
 
 #[test]
