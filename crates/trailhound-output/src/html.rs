@@ -9,6 +9,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
 use trailhound_finding::Finding;
 
 const TEMPLATE: &str = include_str!("../assets/report.html");
@@ -28,7 +29,48 @@ pub struct Report<'a> {
     /// [`crate::coverage_matrix`]), with the findings of each cell's rules.
     pub coverage: serde_json::Value,
     /// Each finding's OCSF Detection Finding, in the order of `findings` (see [`crate::ocsf`]).
-    pub ocsf: Vec<serde_json::Value>,
+    pub ocsf: OcsfFindings<'a>,
+}
+
+/// The OCSF Detection Findings of findings, made one at a time as the report is written (a
+/// report of 400,000 findings held all of them at once, as JSON trees: gigabytes).
+#[derive(Debug, Clone, Copy)]
+pub struct OcsfFindings<'a>(pub &'a [Finding]);
+
+impl Serialize for OcsfFindings<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for finding in self.0 {
+            seq.serialize_element(&crate::ocsf::detection_finding(finding))?;
+        }
+        seq.end()
+    }
+}
+
+/// Writes JSON text through to `out` with `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`:
+/// ASCII bytes, never part of a longer UTF-8 sequence, so each write is escaped on its own.
+/// (U+2028 and U+2029 are escaped already, as every hidden character is in our JSON.)
+struct ScriptSafe<'w>(&'w mut dyn Write);
+
+impl Write for ScriptSafe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|b| matches!(b, b'<' | b'>' | b'&')) {
+            self.0.write_all(&rest[..at])?;
+            self.0.write_all(match rest[at] {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                _ => b"\\u0026",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        self.0.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -39,32 +81,20 @@ pub struct Window {
 
 /// JSON text safe to place inside a `<script>` element.
 pub fn script_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    let text = crate::escape::json_string(value).map_err(serde_json::Error::io)?;
-    let mut out = String::with_capacity(text.len() + 64);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
+    let mut out = Vec::new();
+    crate::escape::write_json(&mut ScriptSafe(&mut out), value, false).map_err(serde_json::Error::io)?;
+    String::from_utf8(out).map_err(|e| serde_json::Error::io(io::Error::other(e)))
 }
 
-/// Writes the report page.
+/// Writes the report page, its data streamed into the page as it is serialized (never held
+/// whole: a report of many findings is as large as their JSON lines).
 pub fn write_html(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
-    let data = script_json(report)?;
-    match TEMPLATE.split_once(PLACEHOLDER) {
-        Some((head, tail)) => {
-            out.write_all(head.as_bytes())?;
-            out.write_all(data.as_bytes())?;
-            out.write_all(tail.as_bytes())
-        }
-        None => Err(io::Error::other("the report template has no data placeholder")),
-    }
+    let Some((head, tail)) = TEMPLATE.split_once(PLACEHOLDER) else {
+        return Err(io::Error::other("the report template has no data placeholder"));
+    };
+    out.write_all(head.as_bytes())?;
+    crate::escape::write_json(&mut ScriptSafe(out), report, false)?;
+    out.write_all(tail.as_bytes())
 }
 
 #[cfg(test)]
@@ -95,7 +125,7 @@ mod tests {
             console_logins: serde_json::json!([]),
             top_principals: serde_json::json!([]),
             coverage: serde_json::json!([]),
-            ocsf: Vec::new(),
+            ocsf: OcsfFindings(&[]),
         };
         let mut out = Vec::new();
         write_html(&mut out, &report).expect("write");

@@ -19,7 +19,7 @@ mod table;
 
 pub use escape::{csv_cell, hidden, json_string, json_text, terminal, write_json};
 pub use format::{Format, Options, write_findings};
-pub use html::{Report, Window, script_json, write_html};
+pub use html::{OcsfFindings, Report, Window, script_json, write_html};
 pub use rows::{Cell, CellValue, RowFormat, write_rows};
 pub use rules::{CoverageMatrix, coverage_matrix, write_coverage, write_rule, write_rule_list, write_test_report};
 pub use stored::write_stored;

@@ -5,7 +5,8 @@
 use chrono::Utc;
 use trailhound_finding::{Finding, Level};
 use trailhound_output::{
-    Format, Options, ReadFigures, RowFormat, Summary, script_json, write_findings, write_rows, write_summary,
+    Format, OcsfFindings, Options, ReadFigures, Report, RowFormat, Summary, Window, script_json, write_findings,
+    write_html, write_rows, write_summary,
 };
 
 /// ESC (a colour sequence), BEL, DEL, CSI (C1), NEL (C1), RLO, LRI, zero-width space, BOM, CR,
@@ -143,4 +144,44 @@ fn the_run_summary_shows_no_hidden_character() {
 fn the_html_report_data_escapes_bidi_and_c1() {
     let text = script_json(&[hostile_finding()]).expect("json");
     assert_eq!(raw_hidden(&text), [] as [char; 0], "{text}");
+}
+
+/// The page's data, streamed into it, is the report's JSON: markup characters escaped, the
+/// OCSF findings those of the findings, in their order.
+#[test]
+fn the_html_report_streams_its_data_escaped() {
+    let mut second = hostile_finding();
+    second.rule_id = "</script><b>&".into();
+    let findings = [hostile_finding(), second];
+    let report = Report {
+        generated_at: "2026-12-07T00:00:00Z".into(),
+        window: Window {
+            since: None,
+            until: None,
+        },
+        sources: &["</script>".to_string()],
+        stats: serde_json::json!({"files_read": 1}),
+        findings: &findings,
+        console_logins: serde_json::json!([]),
+        top_principals: serde_json::json!([]),
+        coverage: serde_json::json!([]),
+        ocsf: OcsfFindings(&findings),
+    };
+    let mut out = Vec::new();
+    write_html(&mut out, &report).expect("write");
+    let page = String::from_utf8(out).expect("utf8");
+    let start = page.find("type=\"application/json\"").expect("data element");
+    let data_start = start + page[start..].find('>').expect("tag end") + 1;
+    let data_end = data_start + page[data_start..].find("</script>").expect("data end");
+    let data = &page[data_start..data_end];
+    assert!(!data.contains(['<', '>', '&']), "{data}");
+    assert_eq!(raw_hidden(data), [] as [char; 0], "{data}");
+    let value: serde_json::Value = serde_json::from_str(data).expect("the data is JSON");
+    assert_eq!(value["sources"][0], "</script>");
+    assert_eq!(value["findings"][1]["rule_id"], "</script><b>&");
+    let ocsf: Vec<serde_json::Value> = findings
+        .iter()
+        .map(trailhound_output::ocsf::detection_finding)
+        .collect();
+    assert_eq!(value["ocsf"], serde_json::Value::Array(ocsf));
 }

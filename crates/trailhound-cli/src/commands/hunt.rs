@@ -177,10 +177,7 @@ pub fn run(process: &Process, settings: &HuntSettings) -> Result<Outcome> {
                 top_principals: serde_json::to_value(activity.principals().into_iter().take(25).collect::<Vec<_>>())
                     .unwrap_or_default(),
                 coverage: coverage(&rule_set, &findings),
-                ocsf: findings
-                    .iter()
-                    .map(trailhound_output::ocsf::detection_finding)
-                    .collect(),
+                ocsf: trailhound_output::OcsfFindings(&findings),
             };
             write_html(out, &report)
         } else {
