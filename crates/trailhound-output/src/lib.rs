@@ -22,5 +22,5 @@ pub use format::{Format, Options, write_findings};
 pub use html::{OcsfFindings, Report, Window, script_json, write_html};
 pub use rows::{Cell, CellValue, RowFormat, write_rows};
 pub use rules::{CoverageMatrix, coverage_matrix, write_coverage, write_rule, write_rule_list, write_test_report};
-pub use stored::write_stored;
+pub use stored::{StoredWriter, write_stored};
 pub use summary::{ReadFigures, Summary, write_summary};

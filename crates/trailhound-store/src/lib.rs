@@ -456,6 +456,17 @@ impl Store {
 
     /// Stored findings, oldest event first.
     pub fn list(&self, filter: &Filter) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut listed = Vec::new();
+        self.each(filter, &mut |finding| {
+            listed.push(finding);
+            true
+        })?;
+        Ok(listed)
+    }
+
+    /// [`Store::list`] one finding at a time, without holding them: `visit` returns false to
+    /// stop.
+    pub fn each(&self, filter: &Filter, visit: &mut dyn FnMut(StoredFinding) -> bool) -> Result<(), StoreError> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -485,7 +496,12 @@ impl Store {
                 },
             )
             .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+        for row in rows {
+            if !visit(row.map_err(|e| self.sql(e))?) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Sets the triage state of findings by id. Every id must exist (nothing changes otherwise).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use trailhound_finding::Status;
-use trailhound_output::write_stored;
+use trailhound_output::StoredWriter;
 use trailhound_source::parse_bound;
 use trailhound_store::{Filter, Store};
 
@@ -91,9 +91,16 @@ impl FindingsSettings {
 pub fn run(settings: &FindingsSettings) -> Result<Outcome> {
     match settings {
         FindingsSettings::List { store, filter, format } => {
-            let listed = Store::open_read_only(store)?.list(filter)?;
+            let store = Store::open_read_only(store)?;
             let mut out = output(None)?;
-            let written = write_stored(&mut out, format, &listed);
+            // One finding at a time from the store to the output (a table keeps its cells).
+            let mut writer = StoredWriter::new(format);
+            let mut written = Ok(());
+            store.each(filter, &mut |finding| {
+                written = writer.push(&mut out, &finding);
+                written.is_ok()
+            })?;
+            let written = written.and_then(|()| writer.finish(&mut out));
             finish(written, &mut out)?;
             Ok(Outcome::Clean)
         }
