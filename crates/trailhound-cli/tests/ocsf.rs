@@ -200,11 +200,11 @@ fn explained_and_inventory_findings_are_valid_ocsf() {
         explanation: None,
         group: None,
         correlation: None,
-        item: Some(trailhound_finding::ItemRef {
+        item: Some(Box::new(trailhound_finding::ItemRef {
             kind: "access_key".into(),
             id: "AKIAIOSFODNN7EXAMPLE".into(),
             name: "alice".into(),
-        }),
+        })),
         context: None,
         event: None,
         time: "2026-11-21T00:00:00Z".parse().expect("time"),

@@ -130,17 +130,17 @@ pub struct Finding {
     pub store_id: Option<i64>,
     /// When a known reason explains the finding.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<Explanation>,
+    pub explanation: Option<Box<Explanation>>,
     /// With `--group`: how many findings this one stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<GroupInfo>,
+    pub group: Option<Box<GroupInfo>>,
     /// For a correlation: what was counted, in which group and window. The other fields then
     /// describe the event that completed the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<Box<CorrelationInfo>>,
     /// For an inventory audit: the item the finding is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub item: Option<ItemRef>,
+    pub item: Option<Box<ItemRef>>,
     /// The `trailhound.` fields derived for the event (where the call came from, who made it,
     /// what was new for them), written as one nested object: `{"src": {...}, "principal":
     /// {...}, "baseline": {...}}`.
@@ -215,7 +215,7 @@ impl Finding {
     /// What the finding is about.
     pub fn subject(&self) -> Subject {
         match (&self.item, &self.correlation) {
-            (Some(item), _) => Subject::Item(item.clone()),
+            (Some(item), _) => Subject::Item(ItemRef::clone(item)),
             (None, Some(_)) => Subject::Window,
             (None, None) => Subject::Event,
         }
@@ -425,11 +425,11 @@ pub fn group_findings(findings: Vec<Finding>, bucket: Duration) -> Vec<Finding> 
             None => {
                 groups.insert(key, out.len());
                 let mut first = finding;
-                first.group = Some(GroupInfo {
+                first.group = Some(Box::new(GroupInfo {
                     count: 1,
                     first_time: first.event_time.clone(),
                     last_time: first.event_time.clone(),
-                });
+                }));
                 out.push(first);
             }
         }

@@ -326,7 +326,7 @@ pub fn hunt(
     if let Some(reasons) = &options.reasons {
         let today = Utc::now().date_naive();
         for finding in &mut findings {
-            finding.explanation = reasons.explain_finding(finding, today).cloned();
+            finding.explanation = reasons.explain_finding(finding, today).cloned().map(Box::new);
         }
         explained = findings.iter().filter(|f| f.explanation.is_some()).count();
     }

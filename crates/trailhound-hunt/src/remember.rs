@@ -53,11 +53,11 @@ pub(crate) fn keep(findings: Vec<Finding>, states: Vec<Recorded>, new_only: bool
         }
         finding.store_id = Some(recorded.id);
         if recorded.status == Status::Explained && finding.explanation.is_none() {
-            finding.explanation = Some(Explanation {
+            finding.explanation = Some(Box::new(Explanation {
                 reason: recorded.reason.unwrap_or_default(),
                 ticket: recorded.ticket,
                 expires: None,
-            });
+            }));
         }
         kept.push(finding);
     }

@@ -73,7 +73,7 @@ pub fn audit(snapshot: &Snapshot, reasons: Option<&Reasons>, options: &AuditOpti
     let mut checked = checks::run(snapshot, options);
     if let Some(reasons) = reasons {
         for finding in &mut checked {
-            finding.explanation = reasons.explain_finding(finding, today).cloned();
+            finding.explanation = reasons.explain_finding(finding, today).cloned().map(Box::new);
         }
     }
     findings.append(&mut checked);
@@ -161,7 +161,7 @@ fn unexplained(
         };
         let rule_id = format!("inventory-unexplained-{}", item.kind.as_str().replace('_', "-"));
         let mut finding = Subject::item(snapshot, item).finding(snapshot, rule_id, title, level, tags, options);
-        finding.explanation = explanation;
+        finding.explanation = explanation.map(Box::new);
         out.push(finding);
     }
     out
@@ -285,7 +285,7 @@ impl Subject {
             explanation: None,
             group: None,
             correlation: None,
-            item: self.item,
+            item: self.item.map(Box::new),
             context: None,
             event: None,
             time: self.time,

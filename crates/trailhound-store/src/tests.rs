@@ -122,11 +122,11 @@ fn reasons_file_explanations_are_stored() {
     let (_dir, mut store) = store();
     let run = store.begin_run(&RunStart::default()).expect("run");
     let mut f = finding("e9");
-    f.explanation = Some(Explanation {
+    f.explanation = Some(Box::new(Explanation {
         reason: "billing".into(),
         ticket: Some("SEC-9".into()),
         expires: None,
-    });
+    }));
     store.record_findings(run, &[f]).expect("record");
     let listed = store.list(&Filter::default()).expect("list");
     assert_eq!(listed[0].status, Status::Explained);
