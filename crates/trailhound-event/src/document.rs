@@ -149,14 +149,7 @@ impl<'a> Splitter<'_, 'a> {
             match records.peek() {
                 Some(b'[') => records.array(&mut |c| self.element(c, None))?,
                 Some(b'n') | None => {}
-                Some(byte) => {
-                    let error = RecordError::WrongType {
-                        field: "Records",
-                        found: kind(byte),
-                        expected: "an array",
-                    };
-                    self.emit(line, Err(error));
-                }
+                Some(byte) => self.emit(line, Err(records_not_a_list(byte))),
             }
             return Ok(());
         }
@@ -233,14 +226,7 @@ impl<'a> Splitter<'_, 'a> {
                     Some(byte) => {
                         c.skip()?;
                         self.flush_foreign();
-                        self.emit(
-                            Some(line),
-                            Err(RecordError::WrongType {
-                                field: "Records",
-                                found: kind(byte),
-                                expected: "an array",
-                            }),
-                        );
+                        self.emit(Some(line), Err(records_not_a_list(byte)));
                         Ok(())
                     }
                     None => c.skip(),
@@ -273,6 +259,15 @@ impl<'a> Splitter<'_, 'a> {
         if let Some(line) = self.foreign.take() {
             self.emit(Some(line), Err(RecordError::NotCloudTrail));
         }
+    }
+}
+
+/// An envelope's `Records` that is neither a list nor null (whose value starts with `byte`).
+fn records_not_a_list(byte: u8) -> RecordError {
+    RecordError::WrongType {
+        field: "Records",
+        found: kind(byte),
+        expected: "an array",
     }
 }
 

@@ -1293,8 +1293,7 @@ impl Group {
     /// count and the window, and starts afresh: a burst is reported once, not once per event.
     fn feed(&mut self, resolved: &Resolved, entry: Entry) -> Option<(f64, Vec<Entry>)> {
         // The same event already in the window (delivered again in a later file, or held by
-        // both of two merged states) counts once. The window is in time order but for late or
-        // merged matches: only those need a look beyond the entries of the same time.
+        // both of two merged states) counts once.
         if entry.event_id != EventId::None && self.seen(&entry) {
             return None;
         }
