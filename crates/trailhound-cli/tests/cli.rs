@@ -231,6 +231,44 @@ fn every_document_shape_gives_the_same_findings() {
         ("jq-slurped.json", slurped.clone()),
         ("jq-record-lists.jsonl", record_lists.clone()),
     ];
+    // CloudTrail as other AWS services carry it: LookupEvents output (`aws cloudtrail
+    // lookup-events`, and its results one a line), EventBridge events, CloudWatch Logs (a
+    // subscription's messages through Firehose, FilterLogEvents output, an export to S3).
+    let results: Vec<Value> = records
+        .iter()
+        .map(|r| json!({"EventId": r["eventID"], "EventName": r["eventName"], "Resources": [], "CloudTrailEvent": r.to_string()}))
+        .collect();
+    let lookup = serde_json::to_vec_pretty(&json!({"Events": results, "NextToken": "x"})).expect("json");
+    let lookup_lines: Vec<u8> = results.iter().flat_map(|r| format!("{r}\n").into_bytes()).collect();
+    let eventbridge: Vec<u8> = records
+        .iter()
+        .map(|r| json!({"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail", "detail": r}))
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
+    let log_events: Vec<Value> = records
+        .iter()
+        .map(|r| json!({"id": "1", "timestamp": 1709294400000u64, "message": r.to_string()}))
+        .collect();
+    let control = json!({"messageType": "CONTROL_MESSAGE", "logEvents": [{"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose."}]});
+    let subscription = format!(
+        "{control}{}{}",
+        json!({"messageType": "DATA_MESSAGE", "logGroup": "trail", "logEvents": log_events[..2]}),
+        json!({"messageType": "DATA_MESSAGE", "logGroup": "trail", "logEvents": log_events[2..]})
+    );
+    let filtered = serde_json::to_vec(&json!({"events": log_events, "searchedLogStreams": []})).expect("json");
+    let exported: Vec<u8> = records
+        .iter()
+        .flat_map(|r| format!("{} {r}\n", r["eventTime"].as_str().unwrap_or_default()).into_bytes())
+        .collect();
+    let carried: Vec<(&str, Vec<u8>)> = vec![
+        ("lookup-events.json", lookup.clone()),
+        ("lookup-results.jsonl", lookup_lines),
+        ("eventbridge.jsonl", eventbridge),
+        ("firehose-cloudwatch-logs.gz", gzip(subscription.as_bytes())),
+        ("filter-log-events.json", filtered),
+        ("cloudwatch-export/000000.gz", gzip(&exported)),
+    ];
+    let shapes: Vec<(&str, Vec<u8>)> = shapes.into_iter().chain(carried).collect();
     for (name, data) in &shapes {
         let path = write(dir.path(), name, data);
         let out = run(&["hunt", path.to_str().expect("utf8"), "--format", "jsonl"]);
@@ -268,7 +306,7 @@ fn every_document_shape_gives_the_same_findings() {
         out.stderr
     );
     assert_eq!(findings[0]["source_file"], "<stdin>");
-    for data in [slurped, record_lists] {
+    for data in [slurped, record_lists, lookup] {
         let out = run_with(trailhound().args(["hunt", "-", "--format", "jsonl"]).write_stdin(data));
         assert!(out.stderr.contains("3 records, 3 in the window"), "{}", out.stderr);
     }
@@ -280,7 +318,8 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("9 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("15 files read"), "{}", out.stderr);
+    assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 
 #[test]

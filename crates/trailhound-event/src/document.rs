@@ -2,24 +2,33 @@
 //!
 //! Accepted shapes: the delivery envelope `{"Records":[...]}`, a JSON array of records, NDJSON (one
 //! record, or one envelope, per line), a single record, and digest files (recognised and skipped).
+//! Records also arrive wrapped by the other AWS services that carry them, and are unwrapped:
+//! - a LookupEvents response (`aws cloudtrail lookup-events`: `{"Events":[...]}`, each result's
+//!   record the JSON text of its `CloudTrailEvent`), or its results one a line or in an array;
+//! - EventBridge events (`AWS API Call via CloudTrail`...), the record their `detail`;
+//! - CloudWatch Logs: a subscription's message (`{"logEvents":[...]}`, through Firehose or
+//!   Lambda), FilterLogEvents and GetLogEvents output (`{"events":[...]}`), each record the
+//!   text of an event's `message`; and an export to S3, one `TIMESTAMP RECORD` a line.
+//!
 //! One validating pass over the text both splits it and reads each record's core fields (see
 //! `scanner`). Records are handed out as the scan reaches them, so a syntax error late in a file
 //! loses nothing read before it. In NDJSON a bad line is a record error and the scan resumes at
 //! the next line that starts with `{`.
 
-use crate::record::{CoreReader, Record, RecordError};
+use crate::record::{CoreReader, Holder, Record, RecordError};
 use crate::scanner::{Cursor, kind};
 
 /// What a buffer turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Document {
-    /// One or more `{"Records":[...]}` envelopes.
+    /// One or more `{"Records":[...]}` envelopes, or lists of wrapped events (LookupEvents,
+    /// CloudWatch Logs).
     Envelope,
     /// A JSON array of records.
     Array,
     /// Several top-level values, one a line.
     Lines,
-    /// One record object.
+    /// One record object (or one wrapped record).
     Single,
     /// A CloudTrail digest file: no event records.
     Digest,
@@ -52,13 +61,17 @@ pub struct DocumentError {
     pub records_before: usize,
 }
 
-/// Hands every record in `text` to `visit`, in file order.
-pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>)) -> Result<Document, DocumentError> {
+/// Hands every record in `text` to `visit`, in file order. A record borrows from `text`, or,
+/// when it was wrapped as JSON text (LookupEvents, CloudWatch Logs), from its unescaped text,
+/// which lives only for the call: `visit` takes records of any lifetime.
+pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Result<Document, DocumentError> {
     let mut splitter = Splitter {
         visit,
         index: 0,
         foreign: None,
         streaming: false,
+        list: None,
+        unwrapping: true,
     };
     // A UTF-8 byte order mark is no part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -76,6 +89,9 @@ pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>))
             splitter.values(text, &mut cursor).map(|_| Document::Lines)
         }
         Some(b'{') => splitter.values(text, &mut cursor),
+        Some(b'0'..=b'9') if timestamp_prefix(text.as_bytes(), cursor.at()).is_some() => {
+            splitter.values(text, &mut cursor)
+        }
         Some(_) => Err(DocumentError {
             message: format!(
                 "not JSON: the document starts with {:?}",
@@ -88,18 +104,47 @@ pub fn for_each_record<'a>(text: &'a str, visit: &mut dyn FnMut(RecordSlot<'a>))
     }
 }
 
-struct Splitter<'v, 'a> {
-    visit: &'v mut dyn FnMut(RecordSlot<'a>),
+struct Splitter<'v> {
+    visit: &'v mut dyn FnMut(RecordSlot<'_>),
     index: usize,
     /// A line-oriented value that is not a CloudTrail record: an error if other values follow,
     /// the whole story if it is the only one.
     foreign: Option<usize>,
-    /// Inside an envelope's `Records`: a syntax error there ends the file.
+    /// Inside an envelope's `Records` or a top-level list of wrapped events: a syntax error
+    /// there ends the file.
     streaming: bool,
+    /// Reading the elements of a list of wrapped events (see [`List`]).
+    list: Option<List>,
+    /// Objects that hold records are opened; off while reading what one holds (a wrapped
+    /// record is a record, not another wrapper).
+    unwrapping: bool,
 }
 
-impl<'a> Splitter<'_, 'a> {
-    fn emit(&mut self, line: Option<usize>, record: Result<Record<'a>, RecordError>) {
+/// The state of a list of wrapped events (LookupEvents' `Events`, CloudWatch Logs' `events` or
+/// `logEvents`). Elements that hold no record are held back until one element shows the list
+/// holds CloudTrail, then reported as not CloudTrail; a list none of whose elements holds a
+/// record is a foreign document that happens to have such a member, and says nothing.
+#[derive(Default, Clone, Copy)]
+struct List {
+    held: usize,
+    proven: bool,
+    /// Some element was known noise.
+    dropped: bool,
+}
+
+/// What an object that holds records gave.
+#[derive(Debug, PartialEq, Eq)]
+enum Opened {
+    /// Records, or errors about them, were handed out.
+    Handed,
+    /// Nothing that is CloudTrail.
+    Foreign,
+    /// Known noise: CloudWatch Logs' control messages.
+    Dropped,
+}
+
+impl Splitter<'_> {
+    fn emit(&mut self, line: Option<usize>, record: Result<Record<'_>, RecordError>) {
         (self.visit)(RecordSlot {
             index: self.index,
             line,
@@ -122,12 +167,13 @@ impl<'a> Splitter<'_, 'a> {
         }
     }
 
-    /// One element of a records array. A record counts its nesting from itself. An element
-    /// that cannot be read (nested too deeply, a bad escape) is a record error, and the scan
-    /// passes over it to the next one when its brackets balance; when they do not, the error
-    /// ends the array. An element that is an envelope (`jq -s .` over delivered files makes an
-    /// array of them) gives its records.
-    fn element(&mut self, c: &mut Cursor<'a>, line: Option<usize>) -> Result<(), RecordError> {
+    /// One element of a records array (or of a list of wrapped events). A record counts its
+    /// nesting from itself. An element that cannot be read (nested too deeply, a bad escape) is
+    /// a record error, and the scan passes over it to the next one when its brackets balance;
+    /// when they do not, the error ends the array. An element that is an envelope (`jq -s .`
+    /// over delivered files makes an array of them) gives its records, and one that wraps a
+    /// record gives it.
+    fn element(&mut self, c: &mut Cursor<'_>, line: Option<usize>) -> Result<(), RecordError> {
         let start = c.at();
         let outer = c.depth();
         c.set_depth(0);
@@ -140,17 +186,44 @@ impl<'a> Splitter<'_, 'a> {
             Some(byte) => c.skip().map(|()| Some(RecordError::NotAnObject(kind(byte)))),
             None => Err(c.error("unexpected end of input")),
         };
-        if let (Ok(None), Some(at)) = (&read, reader.records_at()) {
-            // No CloudTrail record has a `Records` member: an envelope, read again from there
-            // (the object was read whole, so its text is sound).
-            c.set_depth(outer);
-            let mut records = Cursor::new(c.text());
-            records.seek(at);
-            match records.peek() {
-                Some(b'[') => records.array(&mut |c| self.element(c, None))?,
-                Some(b'n') | None => {}
-                Some(byte) => self.emit(line, Err(records_not_a_list(byte))),
+        let holder = reader.holder().filter(|_| self.unwrapping && matches!(read, Ok(None)));
+        match holder {
+            Some((Holder::Records, at)) if self.list.is_none() => {
+                // No CloudTrail record has a `Records` member: an envelope, read again from
+                // there (the object was read whole, so its text is sound).
+                c.set_depth(outer);
+                let mut records = Cursor::new(c.text());
+                records.seek(at);
+                match records.peek() {
+                    Some(b'[') => records.array(&mut |c| self.element(c, None))?,
+                    Some(b'n') | None => {}
+                    Some(byte) => self.emit(line, Err(records_not_a_list(byte))),
+                }
+                return Ok(());
             }
+            Some((holder, at)) if !reader.looks_like_an_event() => {
+                c.set_depth(outer);
+                match self.open(c.text(), holder, at, line) {
+                    Opened::Foreign => self.foreign_element(line),
+                    Opened::Dropped => {
+                        if let Some(list) = &mut self.list {
+                            list.dropped = true;
+                        }
+                    }
+                    Opened::Handed => {}
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let foreign = match &read {
+            Ok(None) => !reader.looks_like_an_event(),
+            Ok(Some(_)) => true,
+            Err(_) => false,
+        };
+        if foreign && self.list.is_some() {
+            c.set_depth(outer);
+            self.foreign_element(line);
             return Ok(());
         }
         let record = match read {
@@ -160,17 +233,111 @@ impl<'a> Splitter<'_, 'a> {
             Err(err) => return Err(err),
         };
         c.set_depth(outer);
+        self.prove();
         self.emit(line, record);
         Ok(())
     }
 
-    /// Top-level values one after another: one envelope or record, or NDJSON.
-    fn values(&mut self, text: &'a str, cursor: &mut Cursor<'a>) -> Result<Document, DocumentError> {
+    /// An element that holds no CloudTrail record: in a list, held back until the list shows
+    /// it is CloudTrail's; elsewhere, said at once.
+    fn foreign_element(&mut self, line: Option<usize>) {
+        match &mut self.list {
+            Some(List {
+                proven: false, held, ..
+            }) => *held += 1,
+            _ => self.emit(line, Err(RecordError::NotCloudTrail)),
+        }
+    }
+
+    /// A record is about to be handed out: in a list not yet known to be CloudTrail's, the
+    /// elements held back are reported first.
+    fn prove(&mut self) {
+        if let Some(list) = &mut self.list
+            && !list.proven
+        {
+            let held = std::mem::take(&mut list.held);
+            list.proven = true;
+            for _ in 0..held {
+                self.emit(None, Err(RecordError::NotCloudTrail));
+            }
+        }
+    }
+
+    /// What the member at `at` of an object that is not a record holds: the elements of a
+    /// list, or one wrapped record.
+    fn open(&mut self, text: &str, holder: Holder, at: usize, line: Option<usize>) -> Opened {
+        let mut c = Cursor::new(text);
+        c.seek(at);
+        match holder {
+            // A list in a list is not a shape any AWS service writes.
+            Holder::List if self.list.is_none() => self.list(&mut c).unwrap_or(Opened::Foreign),
+            Holder::Detail => {
+                self.prove();
+                self.wrapped(&mut c, line);
+                Opened::Handed
+            }
+            Holder::Text => match c.string() {
+                Ok(body) => self.wrapped_text(&body, line),
+                Err(_) => Opened::Foreign,
+            },
+            _ => Opened::Foreign,
+        }
+    }
+
+    /// The elements of a list of wrapped events at the cursor, and what they gave: records,
+    /// only noise, or nothing that is CloudTrail.
+    fn list(&mut self, c: &mut Cursor<'_>) -> Result<Opened, RecordError> {
+        let outer = self.list.replace(List::default());
+        let outcome = c.array(&mut |c| self.element(c, None));
+        let list = std::mem::replace(&mut self.list, outer).unwrap_or_default();
+        outcome.map(|()| match list {
+            List { proven: true, .. } => Opened::Handed,
+            List {
+                held: 0, dropped: true, ..
+            } => Opened::Dropped,
+            _ => Opened::Foreign,
+        })
+    }
+
+    /// The record an object wraps (an EventBridge event's `detail`, or a wrapped text), at the
+    /// cursor: read as a record whatever its members.
+    fn wrapped(&mut self, c: &mut Cursor<'_>, line: Option<usize>) {
+        let (unwrapping, list) = (self.unwrapping, self.list.take());
+        self.unwrapping = false;
+        if let Err(err) = self.element(c, line) {
+            self.emit(line, Err(err));
+        }
+        self.unwrapping = unwrapping;
+        self.list = list;
+    }
+
+    /// The record held as JSON text (a LookupEvents result's `CloudTrailEvent`, a CloudWatch
+    /// Logs event's `message`), unescaped. Text that is no JSON object is not CloudTrail;
+    /// CloudWatch Logs' control messages are dropped.
+    fn wrapped_text(&mut self, body: &str, line: Option<usize>) -> Opened {
+        let body = body.trim_start();
+        if body.starts_with('{') {
+            self.prove();
+            self.wrapped(&mut Cursor::new(body), line);
+            Opened::Handed
+        } else if body.starts_with("CWL CONTROL MESSAGE") {
+            Opened::Dropped
+        } else {
+            Opened::Foreign
+        }
+    }
+
+    /// Top-level values one after another: one envelope or record, or NDJSON. A line may start
+    /// with a timestamp and a space before its value (a CloudWatch Logs export).
+    fn values(&mut self, text: &str, cursor: &mut Cursor<'_>) -> Result<Document, DocumentError> {
         let mut lines = LineCursor { pos: 0, line: 1 };
         let mut values = 0;
         let mut kinds = Vec::new();
         while !cursor.at_end() {
             let start = cursor.at();
+            if let Some(skip) = timestamp_prefix(text.as_bytes(), start) {
+                cursor.seek(start + skip);
+            }
             let line = lines.line_at(text, start);
             values += 1;
             match self.value(cursor, line) {
@@ -196,8 +363,9 @@ impl<'a> Splitter<'_, 'a> {
         })
     }
 
-    /// One top-level value: an envelope, a digest, a record, or something else.
-    fn value(&mut self, c: &mut Cursor<'a>, line: usize) -> Result<Document, RecordError> {
+    /// One top-level value: an envelope, a list of wrapped events, a digest, a record, a
+    /// wrapped record, or something else.
+    fn value(&mut self, c: &mut Cursor<'_>, line: usize) -> Result<Document, RecordError> {
         let start = c.at();
         let Some(b'{') = c.peek() else {
             self.flush_foreign();
@@ -209,6 +377,8 @@ impl<'a> Splitter<'_, 'a> {
         };
         let mut reader = CoreReader::default();
         let mut envelope = false;
+        // A list of wrapped events was read, and whether it held records.
+        let mut listed = None;
         let mut digest_keys = 0;
         c.object(&mut |c, key| match key {
             "Records" => {
@@ -232,16 +402,33 @@ impl<'a> Splitter<'_, 'a> {
                     None => c.skip(),
                 }
             }
+            "Events" | "events" | "logEvents" if listed.is_none() && c.peek() == Some(b'[') => {
+                self.flush_foreign();
+                self.streaming = true;
+                listed = Some(self.list(c)?);
+                self.streaming = false;
+                Ok(())
+            }
             "digestStartTime" | "digestS3Object" => {
                 digest_keys += 1;
                 c.skip()
             }
             _ => reader.member(c, key),
         })?;
-        if envelope {
+        let wrapper = reader.holder().filter(|_| !reader.looks_like_an_event() && !envelope);
+        if envelope || listed == Some(Opened::Handed) {
             Ok(Document::Envelope)
+        } else if listed == Some(Opened::Dropped) {
+            Ok(Document::Other)
         } else if digest_keys == 2 {
             Ok(Document::Digest)
+        } else if let Some((holder, at)) = wrapper.filter(|(holder, _)| *holder != Holder::Records) {
+            self.flush_foreign();
+            if self.open(c.text(), holder, at, Some(line)) == Opened::Handed {
+                return Ok(Document::Single);
+            }
+            self.foreign = Some(line);
+            Ok(Document::Other)
         } else if !reader.looks_like_an_event() {
             self.flush_foreign();
             self.foreign = Some(line);
@@ -304,22 +491,45 @@ impl LineCursor {
 /// A file whose second line starts with `{` is taken to be NDJSON, so a broken line in it is a
 /// record error rather than the end of the file.
 fn looks_line_oriented(text: &str) -> bool {
-    text.trim_start()
-        .split_once('\n')
-        .is_some_and(|(_, rest)| rest.starts_with('{'))
+    let text = text.trim_start();
+    text.split_once('\n').is_some_and(|(_, rest)| {
+        rest.starts_with('{') || timestamp_prefix(text.as_bytes(), text.len() - rest.len()).is_some()
+    })
 }
 
-/// Byte offset of the next line after `from` that starts with `{`, or the end.
+/// Byte offset of the next line after `from` that starts with `{` (or with a timestamp before
+/// one), or the end.
 fn next_line_start(text: &str, from: usize) -> usize {
     let bytes = text.as_bytes();
     let mut at = from.min(bytes.len());
     while let Some(newline) = memchr::memchr(b'\n', &bytes[at..]) {
         at += newline + 1;
-        if bytes.get(at) == Some(&b'{') {
+        if bytes.get(at) == Some(&b'{') || timestamp_prefix(bytes, at).is_some() {
             return at;
         }
     }
     bytes.len()
+}
+
+/// The length of the `TIMESTAMP ` that starts a line of a CloudWatch Logs export to S3
+/// (`2026-12-01T10:00:00.000Z {...}`) at `at`, when one does and a JSON object follows it.
+fn timestamp_prefix(bytes: &[u8], at: usize) -> Option<usize> {
+    let head = bytes.get(at..at + 11)?;
+    let date = head.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        10 => *b == b'T',
+        _ => b.is_ascii_digit(),
+    });
+    if !date {
+        return None;
+    }
+    // The rest of the time: digits and `:.+-Z`, up to a space (at most 40 bytes in all).
+    let rest = bytes.get(at + 11..)?;
+    let end = rest
+        .iter()
+        .take(40)
+        .position(|b| !(b.is_ascii_digit() || matches!(b, b':' | b'.' | b'+' | b'-' | b'Z')))?;
+    (rest.get(end) == Some(&b' ') && rest.get(end + 1) == Some(&b'{')).then_some(11 + end + 1)
 }
 
 #[cfg(test)]
@@ -574,6 +784,154 @@ mod tests {
         // One whose Records is not a list is said to be, as at the top.
         let (_, records) = split(r#"[{"Records":5}, {"Records":null}]"#);
         assert_eq!(records, ["ERR Records is a number, expected an array"]);
+    }
+
+    /// `record` as JSON text inside a JSON string.
+    fn quoted(record: &str) -> String {
+        serde_json::to_string(record).expect("quote")
+    }
+
+    #[test]
+    fn lookup_events_output() {
+        // `aws cloudtrail lookup-events` as the CLI prints it.
+        let result = |r: &str| {
+            format!(
+                "{{\"EventId\": \"1\", \"EventName\": \"X\", \"EventTime\": \"2024-01-01T00:00:00+00:00\", \"Resources\": [], \"CloudTrailEvent\": {}}}",
+                quoted(r)
+            )
+        };
+        let text = format!(
+            "{{\n  \"Events\": [\n    {},\n    {}\n  ],\n  \"NextToken\": \"abc\"\n}}\n",
+            result(&rec("A")),
+            result(&rec("B"))
+        );
+        let (kind, records) = split(&text);
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Envelope), vec!["A".to_string(), "B".to_string()])
+        );
+        // The record handed on is the event's own text, unescaped.
+        let mut raws = Vec::new();
+        for_each_record(&text, &mut |slot| {
+            raws.push(slot.record.expect("valid").raw().to_string())
+        })
+        .expect("ok");
+        assert_eq!(raws, [rec("A"), rec("B")]);
+        // Its results one a line (`jq -c '.Events[]'`), or as an array (`jq .Events`).
+        let (kind, records) = split(&format!("{}\n{}\n", result(&rec("A")), result(&rec("B"))));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 A".to_string(), "@2 B".to_string()])
+        );
+        let (kind, records) = split(&format!("[{}, {}]", result(&rec("A")), result(&rec("B"))));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Array), vec!["A".to_string(), "B".to_string()])
+        );
+        // A broken record inside is an error about that record; the next is read.
+        let (kind, records) = split(&format!(
+            r#"{{"Events":[{}, {}, {{"EventId":"3"}}]}}"#,
+            result(r#"{"eventName":"#),
+            result(&rec("B"))
+        ));
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert!(records[0].starts_with("ERR invalid JSON"), "{records:?}");
+        assert_eq!(records[1], "B");
+        assert_eq!(
+            records[2],
+            "ERR not a CloudTrail record (it has no eventName, eventSource or eventTime)"
+        );
+    }
+
+    #[test]
+    fn eventbridge_events() {
+        let event = |r: &str| {
+            format!(
+                r#"{{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","account":"1","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{r}}}"#
+            )
+        };
+        let (kind, records) = split(&format!("{}\n{}\n", event(&rec("A")), event(&rec("B"))));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 A".to_string(), "@2 B".to_string()])
+        );
+        let text = event(&rec("A"));
+        let mut raws = Vec::new();
+        let kind = for_each_record(&text, &mut |slot| {
+            raws.push(slot.record.expect("valid").raw().to_string())
+        });
+        assert_eq!((kind, raws), (Ok(Document::Single), vec![rec("A")]));
+        // Other EventBridge events are not CloudTrail.
+        let (kind, records) = split(r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{}}}"#);
+        assert_eq!(kind, Ok(Document::Single));
+        assert_eq!(records, ["@1 ERR record has no eventTime"]);
+        // A record's detail is not unwrapped: the record is the event.
+        let inner = rec("A").replace("}}", r#"},"detail":{"eventName":"B"}}"#);
+        let (_, records) = split(&inner);
+        assert_eq!(records, ["@1 A"]);
+    }
+
+    #[test]
+    fn cloudwatch_logs_shapes() {
+        let event = |r: &str| format!(r#"{{"id":"1","timestamp":1704067200000,"message":{}}}"#, quoted(r));
+        // A subscription's messages, one after another as Firehose writes them, control
+        // messages among them.
+        let control = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+        let data = format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"trail","logStream":"1_CloudTrail_us-east-1","subscriptionFilters":["f"],"logEvents":[{},{}]}}"#,
+            event(&rec("A")),
+            event(&rec("B"))
+        );
+        let (kind, records) = split(&format!("{control}{data}{data}"));
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records, ["A", "B", "A", "B"]);
+        let (kind, records) = split(control);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        // FilterLogEvents output.
+        let (kind, records) = split(&format!(
+            r#"{{"events":[{}],"searchedLogStreams":[]}}"#,
+            event(&rec("A"))
+        ));
+        assert_eq!((kind, records), (Ok(Document::Envelope), vec!["A".to_string()]));
+        // An export to S3: a timestamp, a space and the record, a line.
+        let text = format!(
+            "2024-01-01T00:00:00.000Z {}\n2024-01-01T00:00:01.000Z {{\"broken\":\n2024-01-01T00:00:02.000Z {}\n",
+            rec("A"),
+            rec("B")
+        );
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records[0], "@1 A");
+        assert!(records[1].starts_with("@2 ERR invalid JSON"), "{records:?}");
+        assert_eq!(records[2], "@3 B");
+        assert_eq!(timestamp_prefix(b"2024-01-01T00:00:00Z {", 0), Some(21));
+        assert_eq!(timestamp_prefix(b"2024-01-01T00:00:00Z hello", 0), None);
+        assert_eq!(timestamp_prefix(b"2024-01-01 00:00:00Z {", 0), None);
+    }
+
+    #[test]
+    fn foreign_lists_say_nothing_and_mixed_ones_say_what_is_not_cloudtrail() {
+        // A document that happens to have an `events` list of something else is foreign.
+        let (kind, records) = split(r#"{"events":[{"name":"deploy"},{"name":"rollback"}],"count":2}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        let (kind, records) = split(r#"{"events":[1,2],"logEvents":[]}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        // Among CloudTrail results, the others are named, in place.
+        let text = format!(
+            r#"{{"Events":[{{"EventId":"1"}}, {{"CloudTrailEvent":{}}}, 5, {{"message":"plain text"}}]}}"#,
+            quoted(&rec("A"))
+        );
+        let (kind, records) = split(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        let not = "ERR not a CloudTrail record (it has no eventName, eventSource or eventTime)";
+        assert_eq!(records, [not, "A", not, not]);
+        // A wrapper inside a wrapped record is not opened again.
+        let nested = format!(
+            r#"{{"CloudTrailEvent":{}}}"#,
+            quoted(&format!(r#"{{"CloudTrailEvent":{}}}"#, quoted(&rec("A"))))
+        );
+        let (_, records) = split(&nested);
+        assert_eq!(records, ["@1 ERR record has no eventTime"]);
     }
 
     proptest::proptest! {

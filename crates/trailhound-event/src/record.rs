@@ -97,8 +97,24 @@ pub(crate) struct CoreReader<'a> {
     core: Core<'a>,
     problem: Option<RecordError>,
     members: Members<'a>,
-    /// Where the value of a `Records` member starts: an envelope's, not a record's.
-    records_at: Option<usize>,
+    /// A member that holds records instead of being part of one, and where its value starts
+    /// (the first such member of the object).
+    holder: Option<(Holder, usize)>,
+}
+
+/// How an object that is not a record can hold records (see `document`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// A delivery envelope's `Records`.
+    Records,
+    /// A list of wrapped events: a LookupEvents response's `Events`, CloudWatch Logs'
+    /// `events` (FilterLogEvents, GetLogEvents) or `logEvents` (a subscription's message).
+    List,
+    /// An EventBridge event's `detail` object.
+    Detail,
+    /// The record as JSON text: a LookupEvents result's `CloudTrailEvent`, a CloudWatch Logs
+    /// event's `message`.
+    Text,
 }
 
 /// Most top-level members a record's index holds; a record with more is walked from its start.
@@ -181,19 +197,28 @@ impl<'a> CoreReader<'a> {
             "eventType" => core.event_type = string_field(c, "eventType", problem)?,
             "readOnly" => core.read_only = bool_field(c, "readOnly", problem)?,
             "userIdentity" => core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?,
-            // Not a record's: an envelope's (see `document`), told by where its value starts.
-            "Records" => {
-                self.records_at = Some(c.at());
-                c.skip()?
-            }
+            // Not a record's: a holder's (see `document`), told by where its value starts.
+            "Records" => self.hold(c, Holder::Records, None)?,
+            "Events" | "events" | "logEvents" => self.hold(c, Holder::List, Some(b'['))?,
+            "detail" => self.hold(c, Holder::Detail, Some(b'{'))?,
+            "CloudTrailEvent" | "message" => self.hold(c, Holder::Text, Some(b'"'))?,
             _ => c.skip()?,
         }
         Ok(())
     }
 
-    /// Where the value of the object's `Records` member starts, if it has one.
-    pub fn records_at(&self) -> Option<usize> {
-        self.records_at
+    /// Notes a member that may hold records (when its value starts with `opening`, if given),
+    /// and moves past it.
+    fn hold(&mut self, c: &mut Cursor<'a>, holder: Holder, opening: Option<u8>) -> Result<(), RecordError> {
+        if opening.is_none_or(|byte| c.peek() == Some(byte)) && self.holder.is_none() {
+            self.holder = Some((holder, c.at()));
+        }
+        c.skip()
+    }
+
+    /// The object's first member that may hold records, and where its value starts.
+    pub fn holder(&self) -> Option<(Holder, usize)> {
+        self.holder
     }
 
     /// Whether any CloudTrail event field was seen (to tell records from other JSON objects).

@@ -1178,8 +1178,9 @@ impl Brackets {
 /// read element by element, so memory is one record, whatever the array's size.
 const UNWRAP_BYTES: u64 = 4 << 20;
 
-/// Where the elements of a top-level array start: after `[`, or after `{"Records":[` (spaces
-/// allowed between the tokens). Returns the prefix's length and the elements' depth.
+/// Where the elements of a top-level array start: after `[`, or after `{"Records":[` (or
+/// `{"Events":[`, `{"events":[`; spaces allowed between the tokens). Returns the prefix's
+/// length and the elements' depth.
 fn container_prefix(buf: &[u8]) -> Option<(usize, usize)> {
     let mut at = 0;
     let skip = |at: &mut usize| {
@@ -1193,10 +1194,11 @@ fn container_prefix(buf: &[u8]) -> Option<(usize, usize)> {
         b'{' => {
             at += 1;
             skip(&mut at);
-            let key = b"\"Records\"";
-            if buf.get(at..at + key.len())? != key {
-                return None;
-            }
+            // An envelope's records, or a list of wrapped events first (LookupEvents output,
+            // CloudWatch Logs' FilterLogEvents): each element is read as a value.
+            let key = [&b"\"Records\""[..], b"\"Events\"", b"\"events\""]
+                .into_iter()
+                .find(|key| buf.get(at..at + key.len()) == Some(*key))?;
             at += key.len();
             skip(&mut at);
             (buf.get(at)? == &b':').then_some(())?;
@@ -1420,6 +1422,27 @@ mod tests {
         );
         assert_eq!((stats.records_read, stats.files_damaged), (153, 0));
         // The same as read whole.
+        let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
+        assert_eq!((whole, problems), (names, 0));
+    }
+
+    #[test]
+    fn lookup_events_output_larger_than_the_limit_is_read_result_by_result() {
+        // `aws cloudtrail lookup-events` output: each result's record is JSON text.
+        let result = |name: &str| {
+            let quoted = rec(name).replace('\\', "\\\\").replace('"', "\\\"");
+            format!("{{\"EventId\": \"1\", \"Resources\": [], \"CloudTrailEvent\": \"{quoted}\"}}")
+        };
+        let results: Vec<String> = (0..60).map(|i| result(&format!("L{i}"))).collect();
+        let input = format!("{{\n  \"Events\": [\n{}\n  ]\n}}\n{}\n", results.join(",\n"), rec("Z"));
+        let (stats, names, problems) = scan(input.as_bytes(), 4096);
+        assert_eq!(problems, 0);
+        assert_eq!(names.len(), 61);
+        assert_eq!(
+            (names[0].as_str(), names[59].as_str(), names[60].as_str()),
+            ("L0", "L59", "Z")
+        );
+        assert_eq!((stats.records_read, stats.files_damaged), (61, 0));
         let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((whole, problems), (names, 0));
     }
