@@ -323,6 +323,67 @@ fn every_document_shape_gives_the_same_findings() {
 }
 
 #[test]
+fn insights_events_are_read_and_their_bursts_reported() {
+    // CloudTrail Insights files lie beside the trail's, with records that have no eventName,
+    // eventSource or userIdentity of their own.
+    let dir = tempfile::tempdir().expect("tmp");
+    let insight = |state: &str, time: &str| {
+        json!({"eventVersion": "1.07", "eventTime": time, "awsRegion": "us-east-1", "eventID": format!("i-{state}"),
+            "eventType": "AwsCloudTrailInsight", "recipientAccountId": "111122223333", "sharedEventID": "s1",
+            "insightDetails": {"state": state, "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+                "insightType": "ApiCallRateInsight",
+                "insightContext": {"statistics": {"baseline": {"average": 0.001}, "insight": {"average": 3.5}}}},
+            "eventCategory": "Insight"})
+    };
+    write(
+        dir.path(),
+        "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/01/111122223333_CloudTrail-Insight_us-east-1_20240301T1215Z_a.json.gz",
+        &gzip(
+            json!({"Records": [insight("Start", "2024-03-01T12:00:00Z"), insight("End", "2024-03-01T12:05:00Z")]})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    write(
+        dir.path(),
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/111122223333_CloudTrail_us-east-1_20240301T1205Z_b.json.gz",
+        &gzip(
+            json!({"Records": [stop_logging("2024-03-01T12:01:00Z")]})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    let out = run(&["hunt", dir.path().to_str().expect("utf8"), "--format", "jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("3 records, 3 in the window"), "{}", out.stderr);
+    assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    assert_eq!(
+        rule_ids(&findings),
+        ["aws-cloudtrail-insight-started", "aws-cloudtrail-stop-logging"]
+    );
+    let burst = findings
+        .iter()
+        .find(|f| f["rule_id"] == "aws-cloudtrail-insight-started")
+        .expect("the burst");
+    // The finding names the call the burst is about, and no principal.
+    assert_eq!(
+        (
+            &burst["event_name"],
+            &burst["event_source"],
+            &burst["event_id"],
+            &burst["principal_arn"]
+        ),
+        (
+            &json!("CreateAccessKey"),
+            &json!("iam.amazonaws.com"),
+            &json!("i-Start"),
+            &Value::Null
+        )
+    );
+}
+
+#[test]
 fn digests_are_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("tmp");
     let digest = json!({"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T11:00:00Z", "digestEndTime": "2024-03-01T12:00:00Z",

@@ -72,6 +72,7 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
         streaming: false,
         list: None,
         unwrapping: true,
+        foreign_payload: false,
     };
     // A UTF-8 byte order mark is no part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -118,6 +119,8 @@ struct Splitter<'v> {
     /// Objects that hold records are opened; off while reading what one holds (a wrapped
     /// record is a record, not another wrapper).
     unwrapping: bool,
+    /// What a wrapper held was not CloudTrail (see [`Splitter::wrapped`]).
+    foreign_payload: bool,
 }
 
 /// The state of a list of wrapped events (LookupEvents' `Events`, CloudWatch Logs' `events` or
@@ -221,9 +224,14 @@ impl Splitter<'_> {
             Ok(Some(_)) => true,
             Err(_) => false,
         };
-        if foreign && self.list.is_some() {
+        if foreign && (!self.unwrapping || self.list.is_some()) {
             c.set_depth(outer);
-            self.foreign_element(line);
+            if self.unwrapping {
+                self.foreign_element(line);
+            } else {
+                // What a wrapper holds is not CloudTrail: said by the wrapper's reader.
+                self.foreign_payload = true;
+            }
             return Ok(());
         }
         let record = match read {
@@ -271,11 +279,7 @@ impl Splitter<'_> {
         match holder {
             // A list in a list is not a shape any AWS service writes.
             Holder::List if self.list.is_none() => self.list(&mut c).unwrap_or(Opened::Foreign),
-            Holder::Detail => {
-                self.prove();
-                self.wrapped(&mut c, line);
-                Opened::Handed
-            }
+            Holder::Detail => self.wrapped(&mut c, line),
             Holder::Text => match c.string() {
                 Ok(body) => self.wrapped_text(&body, line),
                 Err(_) => Opened::Foreign,
@@ -300,15 +304,21 @@ impl Splitter<'_> {
     }
 
     /// The record an object wraps (an EventBridge event's `detail`, or a wrapped text), at the
-    /// cursor: read as a record whatever its members.
-    fn wrapped(&mut self, c: &mut Cursor<'_>, line: Option<usize>) {
-        let (unwrapping, list) = (self.unwrapping, self.list.take());
-        self.unwrapping = false;
+    /// cursor, read as a record whatever its members; an object without event fields is not
+    /// CloudTrail (another EventBridge event, a log line of JSON).
+    fn wrapped(&mut self, c: &mut Cursor<'_>, line: Option<usize>) -> Opened {
+        let unwrapping = std::mem::replace(&mut self.unwrapping, false);
+        self.foreign_payload = false;
         if let Err(err) = self.element(c, line) {
+            self.prove();
             self.emit(line, Err(err));
         }
         self.unwrapping = unwrapping;
-        self.list = list;
+        if std::mem::take(&mut self.foreign_payload) {
+            Opened::Foreign
+        } else {
+            Opened::Handed
+        }
     }
 
     /// The record held as JSON text (a LookupEvents result's `CloudTrailEvent`, a CloudWatch
@@ -317,9 +327,7 @@ impl Splitter<'_> {
     fn wrapped_text(&mut self, body: &str, line: Option<usize>) -> Opened {
         let body = body.trim_start();
         if body.starts_with('{') {
-            self.prove();
-            self.wrapped(&mut Cursor::new(body), line);
-            Opened::Handed
+            self.wrapped(&mut Cursor::new(body), line)
         } else if body.starts_with("CWL CONTROL MESSAGE") {
             Opened::Dropped
         } else {
@@ -861,10 +869,24 @@ mod tests {
             raws.push(slot.record.expect("valid").raw().to_string())
         });
         assert_eq!((kind, raws), (Ok(Document::Single), vec![rec("A")]));
-        // Other EventBridge events are not CloudTrail.
-        let (kind, records) = split(r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{}}}"#);
-        assert_eq!(kind, Ok(Document::Single));
-        assert_eq!(records, ["@1 ERR record has no eventTime"]);
+        // Other EventBridge events are not CloudTrail: alone, a foreign file; among records,
+        // named as such.
+        let s3 = r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"bucket":{}}}"#;
+        let (kind, records) = split(s3);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        let (_, records) = split(&format!("{s3}\n{}\n", event(&rec("A"))));
+        assert_eq!(
+            records,
+            [
+                "@1 ERR not a CloudTrail record (it has no eventName, eventSource or eventTime)",
+                "@2 A"
+            ]
+        );
+        // A wrapped record that is broken is an error about it.
+        let (_, records) = split(&event(
+            r#"{"eventName":"A","eventTime":"later","eventSource":"s","userIdentity":{}}"#,
+        ));
+        assert_eq!(records, ["@1 ERR eventTime \"later\" is not a time"]);
         // A record's detail is not unwrapped: the record is the event.
         let inner = rec("A").replace("}}", r#"},"detail":{"eventName":"B"}}"#);
         let (_, records) = split(&inner);
@@ -930,8 +952,14 @@ mod tests {
             r#"{{"CloudTrailEvent":{}}}"#,
             quoted(&format!(r#"{{"CloudTrailEvent":{}}}"#, quoted(&rec("A"))))
         );
-        let (_, records) = split(&nested);
-        assert_eq!(records, ["@1 ERR record has no eventTime"]);
+        let (kind, records) = split(&nested);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        // Results saved with their record parsed to an object.
+        let (kind, records) = split(&format!(
+            r#"{{"Events":[{{"EventId":"1","CloudTrailEvent":{}}}]}}"#,
+            rec("A")
+        ));
+        assert_eq!((kind, records), (Ok(Document::Envelope), vec!["A".to_string()]));
     }
 
     proptest::proptest! {

@@ -110,12 +110,16 @@ pub(crate) enum Holder {
     /// A list of wrapped events: a LookupEvents response's `Events`, CloudWatch Logs'
     /// `events` (FilterLogEvents, GetLogEvents) or `logEvents` (a subscription's message).
     List,
-    /// An EventBridge event's `detail` object.
+    /// An EventBridge event's `detail` object (or a LookupEvents result's `CloudTrailEvent`
+    /// parsed to one).
     Detail,
     /// The record as JSON text: a LookupEvents result's `CloudTrailEvent`, a CloudWatch Logs
     /// event's `message`.
     Text,
 }
+
+/// The `eventType` of CloudTrail Insights events.
+pub const INSIGHT_EVENT_TYPE: &str = "AwsCloudTrailInsight";
 
 /// Most top-level members a record's index holds; a record with more is walked from its start.
 const MAX_MEMBERS: usize = 28;
@@ -201,7 +205,12 @@ impl<'a> CoreReader<'a> {
             "Records" => self.hold(c, Holder::Records, None)?,
             "Events" | "events" | "logEvents" => self.hold(c, Holder::List, Some(b'['))?,
             "detail" => self.hold(c, Holder::Detail, Some(b'{'))?,
-            "CloudTrailEvent" | "message" => self.hold(c, Holder::Text, Some(b'"'))?,
+            "message" => self.hold(c, Holder::Text, Some(b'"'))?,
+            // Tools that save LookupEvents results with the record parsed leave it an object.
+            "CloudTrailEvent" => match c.peek() {
+                Some(b'{') => self.hold(c, Holder::Detail, None)?,
+                _ => self.hold(c, Holder::Text, Some(b'"'))?,
+            },
             _ => c.skip()?,
         }
         Ok(())
@@ -237,13 +246,29 @@ impl<'a> CoreReader<'a> {
         let core = self.core;
         let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
         let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
+        // A CloudTrail Insights event is about many calls, not one: it has no eventName,
+        // eventSource or userIdentity of its own (the calls' are in `insightDetails`). Read as
+        // empty, so that no rule about the calls themselves matches it.
+        let insight = core.event_type.as_deref() == Some(INSIGHT_EVENT_TYPE);
+        let required = |value: Option<Cow<'a, str>>, field| match value {
+            Some(value) => Ok(value),
+            None if insight => Ok(Cow::Borrowed("")),
+            None => Err(RecordError::Missing(field)),
+        };
+        let event_name = required(core.event_name, "eventName")?;
+        let event_source = required(core.event_source, "eventSource")?;
+        let identity = match core.user_identity {
+            Some(identity) => identity,
+            None if insight => Identity::default(),
+            None => return Err(RecordError::Missing("userIdentity")),
+        };
         Ok(Record {
             raw,
             time,
             event_time,
-            event_name: core.event_name.ok_or(RecordError::Missing("eventName"))?,
-            event_source: core.event_source.ok_or(RecordError::Missing("eventSource"))?,
-            identity: core.user_identity.ok_or(RecordError::Missing("userIdentity"))?,
+            event_name,
+            event_source,
+            identity,
             aws_region: core.aws_region,
             source_ip: core.source_ip_address,
             user_agent: core.user_agent,
@@ -479,6 +504,24 @@ impl<'a> Record<'a> {
     }
 
     /// The account the event happened in: `recipientAccountId`, else the caller's account.
+    /// The API call a CloudTrail Insights event is about (`insightDetails.eventName` and
+    /// `.eventSource`), for people to read: the record's own `eventName` and `eventSource` are
+    /// empty. None for other records.
+    pub fn insight_subject(&self) -> Option<(String, String)> {
+        if self.event_type.as_deref() != Some(INSIGHT_EVENT_TYPE) {
+            return None;
+        }
+        let text = |path: &str| {
+            let mut found = None;
+            self.visit(&FieldPath::new(path), &mut |value| {
+                found = value.text().map(Cow::into_owned);
+                found.is_some()
+            });
+            found.unwrap_or_default()
+        };
+        Some((text("insightDetails.eventName"), text("insightDetails.eventSource")))
+    }
+
     pub fn account_id(&self) -> Option<&str> {
         self.recipient_account_id
             .as_deref()
@@ -653,6 +696,29 @@ mod tests {
             false
         });
         out
+    }
+
+    #[test]
+    fn insights_events_are_records_about_their_subject() {
+        // AWS's example of an Insights event: no eventName, eventSource or userIdentity.
+        let text = r#"{"eventVersion":"1.07","eventTime":"2019-11-14T00:51:00Z","awsRegion":"us-east-1","eventID":"e1",
+            "eventType":"AwsCloudTrailInsight","recipientAccountId":"123456789012","sharedEventID":"s1",
+            "insightDetails":{"state":"Start","eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceInformation",
+            "insightType":"ApiCallRateInsight","insightContext":{"statistics":{"baseline":{"average":85.4},"insight":{"average":664}}}},
+            "eventCategory":"Insight"}"#;
+        let record = Record::parse(text).expect("an Insights event is a record");
+        assert_eq!((&*record.event_name, &*record.event_source), ("", ""));
+        assert!(record.identity.arn.is_none());
+        assert_eq!(
+            record.insight_subject(),
+            Some(("UpdateInstanceInformation".to_string(), "ssm.amazonaws.com".to_string()))
+        );
+        assert_eq!(all_values(&record, "insightDetails.state"), [r#"Str("Start")"#]);
+        // Other records still need their fields, and have no subject.
+        let missing = text.replace("AwsCloudTrailInsight", "AwsApiCall");
+        let err = Record::parse(&missing).expect_err("not an Insights event");
+        assert_eq!(err.to_string(), "record has no eventName");
+        assert_eq!(Record::parse(GOOD).expect("good").insight_subject(), None);
     }
 
     /// The scan notes a web identity member wherever a walk of its path could find something:

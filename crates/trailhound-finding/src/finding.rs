@@ -183,6 +183,10 @@ impl Finding {
     /// A finding of `rule` about one record.
     pub fn new(rule: RuleInfo<'_>, record: &Record<'_>, source_file: &str, with_event: bool) -> Finding {
         let owned = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
+        // A CloudTrail Insights event names the call it is about in its details only.
+        let (event_name, event_source) = record
+            .insight_subject()
+            .unwrap_or_else(|| (record.event_name.to_string(), record.event_source.to_string()));
         Finding {
             rule_id: rule.id.to_string(),
             rule_title: rule.title.to_string(),
@@ -190,8 +194,8 @@ impl Finding {
             tags: rule.tags.to_vec(),
             event_id: owned(&record.event_id),
             event_time: record.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            event_name: record.event_name.to_string(),
-            event_source: record.event_source.to_string(),
+            event_name,
+            event_source,
             aws_region: owned(&record.aws_region),
             account_id: record.account_id().map(str::to_string),
             principal_arn: owned(&record.identity.arn),

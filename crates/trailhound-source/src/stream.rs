@@ -655,6 +655,16 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                 break;
             };
             at += 1;
+            if start + 1 == at
+                && self.brackets.open == 0
+                && !self.brackets.in_string
+                && matches!(byte, b' ' | b'\t' | b'\r')
+            {
+                // Blanks before a value are no part of it: a stream of nothing but blanks holds
+                // nothing (newlines end a value, so they are dropped anyway).
+                start = at;
+                continue;
+            }
             if self.unwrap(start, at) {
                 return true;
             }
@@ -1424,6 +1434,16 @@ mod tests {
         // The same as read whole.
         let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((whole, problems), (names, 0));
+    }
+
+    #[test]
+    fn blanks_between_values_are_not_held() {
+        // Megabytes of blanks before, between and after values, under a limit of 4 KB.
+        let blanks = " \t\r".repeat(400_000);
+        let input = format!("{blanks}{}{blanks}\n{blanks}{}{blanks}", rec("A"), rec("B"));
+        let (stats, names, problems) = scan(input.as_bytes(), 4096);
+        assert_eq!((names, problems), (vec!["A".to_string(), "B".to_string()], 0));
+        assert_eq!((stats.records_read, stats.files_damaged), (2, 0));
     }
 
     #[test]
