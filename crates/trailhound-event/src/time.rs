@@ -1,7 +1,7 @@
 //! Event time parsing.
 //!
 //! CloudTrail writes `2024-03-01T12:05:09Z`; CloudTrail Lake and Athena exports write
-//! `2024-03-01 12:05:09.000000000`. Both are UTC. The fixed shape is parsed by hand because it is
+//! `2024-03-01 12:05:09.000000000`; some exports drop the `Z`. All are UTC. The fixed shape is parsed by hand because it is
 //! on the hot path of every record; anything else falls back to a full RFC 3339 parser.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -14,7 +14,9 @@ pub fn parse_event_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Some(time.with_timezone(&Utc));
     }
+    // Without a zone (some exports drop the `Z`): UTC, as CloudTrail's times all are.
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
         .ok()
         .map(|naive| naive.and_utc())
 }
@@ -98,6 +100,9 @@ mod tests {
         assert_eq!(rfc("2025-03-26 16:43:57.000000000"), "2025-03-26T16:43:57+00:00");
         assert_eq!(rfc("2025-03-26 16:43:57"), "2025-03-26T16:43:57+00:00");
         assert_eq!(rfc("2024-03-01T12:05:09.250+02:00"), "2024-03-01T10:05:09.250+00:00");
+        // An export that dropped the zone: UTC.
+        assert_eq!(rfc("2024-03-01T12:05:09"), "2024-03-01T12:05:09+00:00");
+        assert_eq!(rfc("2024-03-01T12:05:09.5"), "2024-03-01T12:05:09.500+00:00");
     }
 
     #[test]
@@ -108,7 +113,7 @@ mod tests {
             "2024-13-01T00:00:00Z",
             "2024-02-30T00:00:00Z",
             "2024-03-01T25:00:00Z",
-            "2024-03-01T12:05:09",
+            "2024-03-01T12:05",
             "１２３４-03-01T12:05:09Z",
         ] {
             assert!(parse_event_time(bad).is_none(), "{bad}");
