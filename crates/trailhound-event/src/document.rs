@@ -340,7 +340,9 @@ impl Splitter<'_> {
     fn values(&mut self, text: &str, cursor: &mut Cursor<'_>) -> Result<Document, DocumentError> {
         let mut lines = LineCursor { pos: 0, line: 1 };
         let mut values = 0;
-        let mut kinds = Vec::new();
+        // What the values read whole were: the first one's kind, how many, and whether all
+        // were envelopes (not a list of them: a file may hold millions of values).
+        let (mut first, mut read, mut envelopes) = (None, 0usize, true);
         while !cursor.at_end() {
             let start = cursor.at();
             if let Some(skip) = timestamp_prefix(text.as_bytes(), start) {
@@ -349,7 +351,11 @@ impl Splitter<'_> {
             let line = lines.line_at(text, start);
             values += 1;
             match self.value(cursor, line) {
-                Ok(kind) => kinds.push(kind),
+                Ok(kind) => {
+                    first.get_or_insert(kind);
+                    read += 1;
+                    envelopes &= kind == Document::Envelope;
+                }
                 Err(err) => {
                     if self.streaming || (values == 1 && !looks_line_oriented(text)) {
                         return Err(self.document_error(text, &err));
@@ -363,10 +369,10 @@ impl Splitter<'_> {
         if values > 1 {
             self.flush_foreign();
         }
-        Ok(match kinds.as_slice() {
-            [] if values == 0 => Document::Empty,
-            [one] if values == 1 => *one,
-            many if many.iter().all(|k| *k == Document::Envelope) && values == many.len() => Document::Envelope,
+        Ok(match first {
+            None if values == 0 => Document::Empty,
+            Some(one) if values == 1 && read == 1 => one,
+            Some(_) if envelopes && values == read => Document::Envelope,
             _ => Document::Lines,
         })
     }

@@ -354,7 +354,7 @@ fn scan_one<S: Sink>(
     let text = utf8_text(bytes);
     let invalid_utf8 = matches!(text, std::borrow::Cow::Owned(_));
     let mut times = Times::default();
-    let (outcome, records, rejected) = scan_text(worker, name, &text, window, at_line, Some(&mut times));
+    let (outcome, records, rejected) = scan_text(worker, name, &text, window, at_line, Some(&mut times), true);
     Scanned {
         at_line,
         records,
@@ -1434,6 +1434,23 @@ mod tests {
         // The same as read whole.
         let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((whole, problems), (names, 0));
+    }
+
+    #[test]
+    fn a_value_with_very_many_invalid_records_lists_a_bounded_number() {
+        // A CloudWatch Logs message (its list is not its first member, so it is held whole)
+        // with one record and 20,000 elements that are not CloudTrail.
+        let quoted = rec("A").replace('\\', "\\\\").replace('"', "\\\"");
+        let input = format!(
+            "{{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[{{\"message\":\"{quoted}\"}}{}]}}\n{}\n",
+            ",1".repeat(20_000),
+            rec("B")
+        );
+        let (stats, names, problems) = scan(input.as_bytes(), 1 << 20);
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!(stats.records_invalid, 20_000);
+        // 10,000 named one by one, then one that counts the rest.
+        assert_eq!(problems, crate::scan::MAX_LISTED_PER_TEXT as u64 + 1);
     }
 
     #[test]
