@@ -259,6 +259,72 @@ fn bucket_hunt_equals_the_same_files_on_disk() {
     assert!(by_name.contains("StopLogging"));
 }
 
+#[test]
+fn insights_folders_are_read_beside_the_trail() {
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let s3 = moto.aws(&rt).s3(None);
+    rt.block_on(s3.create_bucket().bucket(BUCKET).send())
+        .expect("bucket created");
+    let record = serde_json::json!({"eventVersion": "1.09", "eventTime": "2026-11-20T22:03:15Z",
+        "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.66", "eventID": "stop-1", "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333", "requestParameters": {"name": "management-trail"},
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/backup-svc", "accountId": "111122223333"}});
+    let insight = |state: &str, time: &str| {
+        serde_json::json!({"eventVersion": "1.07", "eventTime": time, "awsRegion": "us-east-1",
+            "eventID": format!("insight-{state}"), "eventType": "AwsCloudTrailInsight",
+            "recipientAccountId": "111122223333", "sharedEventID": "s1", "eventCategory": "Insight",
+            "insightDetails": {"state": state, "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+                "insightType": "ApiCallRateInsight",
+                "insightContext": {"statistics": {"baseline": {"average": 0.001}, "insight": {"average": 3.0}}}}})
+    };
+    let trail_key =
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T2205Z_a.json";
+    let insight_key = "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2026/11/20/111122223333_CloudTrail-Insight_us-east-1_20261120T2215Z_b.json";
+    let digest_key = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20261120T2300Z.json.gz";
+    let insights = serde_json::json!({"Records": [insight("Start", "2026-11-20T22:02:00Z"), insight("End", "2026-11-20T22:07:00Z")]});
+    put(
+        &rt,
+        &s3,
+        trail_key,
+        serde_json::json!({"Records": [record]}).to_string().into_bytes(),
+        None,
+    );
+    put(&rt, &s3, insight_key, insights.to_string().into_bytes(), None);
+    put(&rt, &s3, digest_key, b"not read".to_vec(), None);
+    moto.take_requests();
+
+    let out = hunt_s3(
+        &moto,
+        &["--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    let rules: Vec<&str> = findings.iter().filter_map(|f| f["rule_id"].as_str()).collect();
+    assert!(rules.contains(&"aws-cloudtrail-stop-logging"), "{rules:?}");
+    assert!(rules.contains(&"aws-cloudtrail-insight-started"), "{rules:?}");
+    let (mut gets, _) = s3_requests(&moto);
+    gets.sort();
+    assert_eq!(gets, [insight_key, trail_key], "both folders read, the digest never");
+
+    // A prefix that names the Insights folder reads it alone.
+    let out = run(trailhound().args([
+        "hunt",
+        &format!("s3://{BUCKET}/AWSLogs/111122223333/CloudTrail-Insight/"),
+        "--format",
+        "jsonl",
+        "--endpoint-url",
+        &moto.url(),
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rules: Vec<String> = jsonl(&out.stdout)
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(rules, ["aws-cloudtrail-insight-started"]);
+}
+
 /// Whether a delivery-named key may hold events of [since, until): events reach a file up to an
 /// hour before its delivery time and a few minutes after (the documented pruning rule).
 fn named_in_window(key: &str, since: &str, until: &str) -> bool {
@@ -330,8 +396,9 @@ fn a_window_lists_only_its_days_and_fetches_only_its_objects() {
     wanted.sort();
     assert_eq!(listed_sorted, wanted, "day listings: {day_lists:?}");
     let discovery = lists.len() - day_lists.len();
-    // "", AWSLogs/, the organization, and the CloudTrail/ folder of each of the two accounts.
-    assert_eq!(discovery, 5, "{lists:?}");
+    // "", AWSLogs/, the organization, and the CloudTrail/ and CloudTrail-Insight/ folders of
+    // each of the two accounts.
+    assert_eq!(discovery, 7, "{lists:?}");
 
     // Same findings as the same window over the files on disk.
     let mirror = seeded.mirror.path().display().to_string();

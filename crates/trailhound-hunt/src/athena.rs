@@ -73,21 +73,20 @@ pub fn plan_athena(read: &mut ReadOptions, rules: Option<&RuleSet>, now: DateTim
             accounts: read.remote.accounts.clone(),
             regions: read.remote.regions.clone(),
         };
-        // Rules on the fields trailhound derives (context, baselines) have no SQL form: the
-        // table has no such columns, and most of them ask about every event. Pushed down, they
-        // would make every plan read every row; they are left out of the SQL and see the rows
-        // the other rules select.
+        // Rules on the fields trailhound derives (context, baselines) or on Insights events
+        // have no SQL form: the table has no such columns. Pushed down, they would make every
+        // plan read every row; they are left out of the SQL and see the rows the other rules
+        // select (see `plan::kept_local`).
         let all = rules.map_or(&[][..], RuleSet::rules);
-        let (derived, pushed): (Vec<&trailhound_rules::Rule>, Vec<&trailhound_rules::Rule>) = all
-            .iter()
-            .partition(|r| r.fields().iter().any(|f| f.starts_with("trailhound.")));
+        let (derived, pushed): (Vec<&trailhound_rules::Rule>, Vec<&trailhound_rules::Rule>) =
+            all.iter().partition(|r| plan::kept_local(r).is_some());
         let hunt = plan::hunt(&table.qualified(), &scope, pushed.iter().copied());
         let mb = read.athena.mb_per_partition.unwrap_or(DEFAULT_MB_PER_PARTITION);
         let expected = hunt.expected_scan(&scope, mb);
         let mut notes = Vec::new();
         if !derived.is_empty() {
             notes.push(format!(
-                "{name}: {} rules on trailhound.* fields (context, baselines) are not pushed down: they see only the rows the other rules select",
+                "{name}: {} rules on fields the table has no columns for (trailhound.*: context, baselines; insightDetails) are not pushed down: they see only the rows the other rules select",
                 derived.len()
             ));
         }

@@ -113,11 +113,9 @@ fn collect(value: &Value, out: &mut Vec<Object>, depth: usize) {
     }
 }
 
-/// CloudTrail log objects, not digests or Insights files.
+/// CloudTrail log objects (the trail's and CloudTrail Insights'), not digests.
 fn is_trail_object(key: &str) -> bool {
-    !key.contains("CloudTrail-Digest/")
-        && !key.contains("CloudTrail-Insight/")
-        && (key.ends_with(".json.gz") || key.ends_with(".json"))
+    !key.contains("CloudTrail-Digest/") && (key.ends_with(".json.gz") || key.ends_with(".json"))
 }
 
 /// S3 notification keys: `+` is a space, `%XX` a byte.
@@ -183,6 +181,9 @@ mod tests {
     fn digests_tests_and_junk_are_ignored() {
         let digest = s3_event("AWSLogs/1/CloudTrail-Digest/us-east-1/2026/11/20/x.json.gz");
         assert!(matches!(parse(&digest), Trigger::Ignored(_)));
+        // CloudTrail Insights files are hunted like the trail's.
+        let insight = s3_event("AWSLogs/1/CloudTrail-Insight/us-east-1/2026/11/20/x.json.gz");
+        assert!(matches!(parse(&insight), Trigger::Objects(_)), "{:?}", parse(&insight));
         assert!(matches!(parse(&json!({"Event": "s3:TestEvent"})), Trigger::Ignored(_)));
         assert!(matches!(
             parse(&json!({"Records": [{"eventSource": "aws:sqs", "body": "not json"}]})),

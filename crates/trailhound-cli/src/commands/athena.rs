@@ -227,9 +227,10 @@ fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
                 printable(&reason.0)
             )?;
         }
-        // Rules on the derived `trailhound.*` fields are left out of a hunt's SQL (they see the
-        // rows the others select); any other rule without SQL makes it read every row.
-        let derived = |rule: &Rule| rule.fields().iter().any(|f| f.starts_with("trailhound."));
+        // Rules on the derived `trailhound.*` fields and on Insights events are left out of a
+        // hunt's SQL (they see the rows the others select); any other rule without SQL makes it
+        // read every row.
+        let derived = |rule: &Rule| trailhound_rules::sql::plan::kept_local(rule).is_some();
         if compiled.refused.iter().any(|(rule, _)| !derived(rule)) {
             writeln!(
                 out,
@@ -238,7 +239,7 @@ fn plan(args: &AthenaPlanArgs) -> Result<Outcome> {
         } else if !compiled.refused.is_empty() {
             writeln!(
                 out,
-                "hunt athena://   the rules not compiled test fields trailhound derives (trailhound.*): a hunt leaves them out of the SQL, and they see the rows the other rules select"
+                "hunt athena://   the rules not compiled test fields the table has no columns for (trailhound.*, insightDetails): a hunt leaves them out of the SQL, and they see the rows the other rules select"
             )?;
         }
         Ok(())

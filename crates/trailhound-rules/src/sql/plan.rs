@@ -12,6 +12,25 @@ use super::table::{COLUMNS, Shape};
 use super::{Dialect, quote, where_clauses};
 use crate::rule::Rule;
 
+/// Why `rule` is left out of a hunt's SQL instead of making the hunt read every row, if it is:
+/// it tests fields trailhound derives (`trailhound.*`: context, baselines), which no column
+/// holds and most of which ask about every event, or CloudTrail Insights events'
+/// `insightDetails`, which the table does not hold (Insights files lie beside the trail's, not
+/// under the table's location). Such rules see the rows the other rules select.
+pub fn kept_local(rule: &Rule) -> Option<&'static str> {
+    let fields = rule.fields();
+    if fields.iter().any(|f| f.starts_with("trailhound.")) {
+        Some("it tests fields trailhound derives (trailhound.*: context, baselines)")
+    } else if fields
+        .iter()
+        .any(|f| *f == "insightDetails" || f.starts_with("insightDetails."))
+    {
+        Some("it is about CloudTrail Insights events, which the table does not hold")
+    } else {
+        None
+    }
+}
+
 /// Athena refuses query text over 262,144 bytes; stay well below it.
 pub const MAX_QUERY_BYTES: usize = 200_000;
 

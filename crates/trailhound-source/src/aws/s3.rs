@@ -3,8 +3,8 @@
 //!
 //! The layout is `[PREFIX/]AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/file.json.gz`.
 //! Accounts, organizations and regions are found by listing with a `/` delimiter (one request
-//! per level), never by listing the bucket. Digest (`CloudTrail-Digest/`) and Insights folders
-//! are never entered. A prefix with no `AWSLogs/` under it is listed flat and pruned by file
+//! per level), never by listing the bucket. CloudTrail Insights folders (`CloudTrail-Insight/`)
+//! are read beside the trail's; digest folders (`CloudTrail-Digest/`) are never entered. A prefix with no `AWSLogs/` under it is listed flat and pruned by file
 //! names. This module lists and fetches; scanning is `crate::scan`'s.
 
 use std::collections::BTreeMap;
@@ -47,14 +47,24 @@ pub struct Scope {
     pub base: String,
     /// Deeper path the user gave (`2024/03/`), which days must start with.
     pub narrowed: String,
+    /// A `CloudTrail-Insight/` folder (CloudTrail Insights events) rather than the trail's.
+    pub insights: bool,
 }
 
 impl Scope {
-    /// The cursor key of this scope: `ACCOUNT/REGION`.
+    /// The cursor key of this scope: `ACCOUNT/REGION` (`ACCOUNT/REGION/insights` for an
+    /// Insights folder).
     pub fn cursor_key(&self) -> String {
-        format!("{}/{}", self.account, self.region)
+        if self.insights {
+            format!("{}/{}/insights", self.account, self.region)
+        } else {
+            format!("{}/{}", self.account, self.region)
+        }
     }
 }
+
+/// The folders after an account that hold events: the trail's, and CloudTrail Insights'.
+const EVENT_FOLDERS: [&str; 2] = ["CloudTrail", "CloudTrail-Insight"];
 
 /// A listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +202,7 @@ impl TrailBucket {
                 organization: None,
                 base: self.prefix.clone(),
                 narrowed: String::new(),
+                insights: false,
             }],
             layout: false,
         }
@@ -241,38 +252,45 @@ impl TrailBucket {
             }
         }
         accounts.retain(|(_, account, _)| options.accounts.is_empty() || options.accounts.contains(account));
-        // After the account: CloudTrail/REGION/YYYY/MM/DD.
-        let service = rest_after_account.first().copied();
-        if service.is_some_and(|s| s != "CloudTrail") {
-            return Ok(Listing {
-                scopes: Vec::new(),
-                layout: true,
-            });
-        }
+        // After the account: CloudTrail/REGION/YYYY/MM/DD, and CloudTrail-Insight/ beside it
+        // (one listing more an account; digests are never entered).
+        let folders: Vec<&str> = match rest_after_account.first().copied() {
+            None => EVENT_FOLDERS.to_vec(),
+            Some(folder) if EVENT_FOLDERS.contains(&folder) => vec![folder],
+            Some(_) => {
+                return Ok(Listing {
+                    scopes: Vec::new(),
+                    layout: true,
+                });
+            }
+        };
         let given_region = rest_after_account.get(1).map(|r| r.to_string());
         let narrowed = rest_after_account.get(2..).map(|p| p.join("/")).unwrap_or_default();
         let mut scopes = Vec::new();
         for (organization, account, prefix) in accounts {
-            let trail_prefix = format!("{prefix}CloudTrail/");
-            let regions = match &given_region {
-                Some(region) => vec![region.clone()],
-                None => self.list_folders(&trail_prefix).await?,
-            };
-            for region in regions {
-                if !options.regions.is_empty() && !options.regions.contains(&region) {
-                    continue;
+            for folder in &folders {
+                let trail_prefix = format!("{prefix}{folder}/");
+                let regions = match &given_region {
+                    Some(region) => vec![region.clone()],
+                    None => self.list_folders(&trail_prefix).await?,
+                };
+                for region in regions {
+                    if !options.regions.is_empty() && !options.regions.contains(&region) {
+                        continue;
+                    }
+                    scopes.push(Scope {
+                        account: account.clone(),
+                        region: region.clone(),
+                        organization: organization.clone(),
+                        base: format!("{trail_prefix}{region}/"),
+                        narrowed: if narrowed.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{narrowed}/")
+                        },
+                        insights: *folder != "CloudTrail",
+                    });
                 }
-                scopes.push(Scope {
-                    account: account.clone(),
-                    region: region.clone(),
-                    organization: organization.clone(),
-                    base: format!("{trail_prefix}{region}/"),
-                    narrowed: if narrowed.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{narrowed}/")
-                    },
-                });
             }
         }
         Ok(Listing { scopes, layout: true })
