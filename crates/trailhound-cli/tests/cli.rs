@@ -381,6 +381,16 @@ fn insights_events_are_read_and_their_bursts_reported() {
             &Value::Null
         )
     );
+    // An Insights event is nobody's activity: the summary counts the calls, not the report.
+    let out = run(&["summary", dir.path().to_str().expect("utf8"), "--format", "json"]);
+    let summary: Value = serde_json::from_str(&out.stdout).expect("json");
+    let principals: Vec<&str> = summary["top_principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .filter_map(|p| p["principal"].as_str())
+        .collect();
+    assert_eq!(principals, ["arn:aws:iam::111122223333:user/alice"], "{}", out.stdout);
 }
 
 #[test]

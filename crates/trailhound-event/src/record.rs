@@ -504,11 +504,16 @@ impl<'a> Record<'a> {
     }
 
     /// The account the event happened in: `recipientAccountId`, else the caller's account.
+    /// Whether this is a CloudTrail Insights event (about many calls, not one).
+    pub fn is_insight(&self) -> bool {
+        self.event_type.as_deref() == Some(INSIGHT_EVENT_TYPE)
+    }
+
     /// The API call a CloudTrail Insights event is about (`insightDetails.eventName` and
     /// `.eventSource`), for people to read: the record's own `eventName` and `eventSource` are
     /// empty. None for other records.
     pub fn insight_subject(&self) -> Option<(String, String)> {
-        if self.event_type.as_deref() != Some(INSIGHT_EVENT_TYPE) {
+        if !self.is_insight() {
             return None;
         }
         let text = |path: &str| {

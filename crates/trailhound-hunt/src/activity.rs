@@ -105,6 +105,10 @@ fn add_address(set: &mut BTreeSet<String>, ip: Option<&str>) {
 
 impl Activity {
     pub fn add(&mut self, record: &Record<'_>) {
+        // A CloudTrail Insights event reports on calls counted already: nobody's activity.
+        if record.is_insight() {
+            return;
+        }
         let time = record.time;
         let principal = record
             .identity
