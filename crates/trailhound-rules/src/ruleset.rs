@@ -60,8 +60,9 @@ pub struct RuleSet {
     by_name: Index,
     by_source: Index,
     /// Detections neither index takes, under the values they require of a core or derived
-    /// field (`userIdentity.type: Root`, `trailhound.baseline.new_country: true`).
-    by_field: Vec<(FieldPath, Index)>,
+    /// field (`userIdentity.type: Root`, `trailhound.baseline.new_country: true`), with the
+    /// lengths of those values (see [`Lengths`]).
+    by_field: Vec<(FieldPath, Index, Lengths)>,
     always: Vec<usize>,
     /// The memory bound every evaluator over this set shares for correlation state.
     budget: Arc<Budget>,
@@ -459,7 +460,13 @@ impl RuleSet {
             moved.insert(*index);
         }
         by_field.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
-        self.by_field = by_field;
+        self.by_field = by_field
+            .into_iter()
+            .map(|(field, map)| {
+                let lengths = Lengths::of(&map);
+                (field, map, lengths)
+            })
+            .collect();
         self.always.retain(|index| !moved.contains(index));
     }
 
@@ -532,9 +539,11 @@ impl RuleSet {
         // A core or derived field has one value; should a path reach more, each is looked up.
         let mut by_field: &[usize] = &[];
         let mut more: Vec<usize> = Vec::new();
-        for (path, map) in &self.by_field {
+        for (path, map, lengths) in &self.by_field {
             record.visit(path, &mut |value| {
-                if let Some(text) = value.text() {
+                if let Some(text) = value.text()
+                    && lengths.may_hold(&text)
+                {
                     let found = lookup(map, &text, scratch);
                     if by_field.is_empty() {
                         by_field = found;
@@ -622,6 +631,28 @@ fn error(rule: &Rule, message: String) -> RuleError {
         rule: Some(rule.id.clone()),
         line: None,
         message,
+    }
+}
+
+/// The byte lengths of an index's keys, one bit each (the last bit: 63 bytes or more), to pass
+/// over most values without lower-casing and hashing them: `eventType` is `AwsApiCall` on most
+/// records, and the only rule indexed under it asks for `AwsCloudTrailInsight`. Keys of the field
+/// index are ASCII, and an ASCII value keeps its length when lower-cased; a value that is not
+/// ASCII may not (the KELVIN SIGN lowers to `k`), so it is always looked up.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lengths(u64);
+
+impl Lengths {
+    fn of(map: &Index) -> Lengths {
+        Lengths(map.keys().fold(0, |mask, key| mask | Lengths::bit(key.len())))
+    }
+
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    fn may_hold(self, value: &str) -> bool {
+        self.0 & Lengths::bit(value.len()) != 0 || !value.is_ascii()
     }
 }
 
@@ -728,7 +759,7 @@ mod tests {
         all.extend(rule("negated", "  s: {userIdentity.type: Root}\n  condition: not s"));
         let (set, errors) = RuleSet::new(all);
         assert!(errors.is_empty(), "{errors:?}");
-        let fields: Vec<&str> = set.by_field.iter().map(|(f, _)| f.as_str()).collect();
+        let fields: Vec<&str> = set.by_field.iter().map(|(f, _, _)| f.as_str()).collect();
         assert_eq!(fields, ["trailhound.baseline.new_country", "userIdentity.type"]);
         // "either" requires no single field; the others' values are not ASCII or not required.
         assert_eq!(set.unindexed(), 3);
@@ -740,6 +771,35 @@ mod tests {
         assert_eq!(run(&set, &[root]).0, ["root", "keys", "either"]);
         let user = record("GetCallerIdentity", "sts.amazonaws.com", "2024-01-01T00:00:00Z", "");
         assert_eq!(run(&set, &[user]).0, ["negated"]);
+    }
+
+    #[test]
+    fn field_index_passes_over_values_of_other_lengths_but_never_misses_one() {
+        let (set, errors) = RuleSet::new(rule(
+            "insight",
+            "  s: {eventType: AwsCloudTrailInsight}\n  condition: s",
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(set.unindexed(), 0);
+        let lengths = set.by_field[0].2;
+        assert!(!lengths.may_hold("AwsApiCall"));
+        assert!(lengths.may_hold("awscloudtrailinsight"));
+        let typed = |value: &str| {
+            let extra = format!(r#","eventType":"{value}""#);
+            run(&set, &[record("X", "s", "2024-01-01T00:00:00Z", &extra)]).0
+        };
+        assert!(typed("AwsApiCall").is_empty());
+        assert_eq!(typed("AWSCLOUDTRAILINSIGHT"), ["insight"]);
+        // A value that is not ASCII may change length when lowered: always looked up.
+        let (set, _) = RuleSet::new(rule("kelvin", "  s: {eventType: keys}\n  condition: s"));
+        assert!(set.by_field[0].2.may_hold("\u{212A}eys"));
+        for value in ["\\u212Aeys", "KEYS", "\\u017Fkeys", "key"] {
+            let json = record("X", "s", "2024-01-01T00:00:00Z", &format!(r#","eventType":"{value}""#));
+            let parsed = Record::parse(&json).expect("record");
+            // Whatever the matcher decides, the index decides the same.
+            let direct = detection_of(&set.rules[0], 0).is_some_and(|d| d.matches(&parsed));
+            assert_eq!(run(&set, &[json]).0 == ["kelvin"], direct, "{value}");
+        }
     }
 
     const FAILED_LOGIN: &str = "title: f\nname: failed-login\nlogsource: {product: aws}\ndetection:\n  s: {eventName: ConsoleLogin, errorMessage: Failed authentication}\n  condition: s\n";
