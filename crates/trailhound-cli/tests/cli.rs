@@ -394,6 +394,33 @@ fn insights_events_are_read_and_their_bursts_reported() {
 }
 
 #[test]
+fn records_that_went_through_logstash_keep_their_time_in_at_timestamp() {
+    // A real attack (OTRF's CloudGoat dataset) shipped through Logstash, whose CloudTrail codec
+    // moves eventTime to @timestamp: every record is read, and the stolen instance credentials
+    // used from the intruder's address are found.
+    let file = fixture("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json");
+    let out = run(&["hunt", file.to_str().expect("utf8"), "--format", "jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("103 records, 103 in the window"), "{}", out.stderr);
+    assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
+    let findings = jsonl(&out.stdout);
+    assert!(
+        rule_ids(&findings).contains(&"aws-context-instance-credentials-from-person-address".into()),
+        "{findings:?}"
+    );
+    // The window applies to that time.
+    let out = run(&[
+        "hunt",
+        file.to_str().expect("utf8"),
+        "--since",
+        "2020-09-14T01:00:00Z",
+        "--until",
+        "2020-09-14T01:05:00Z",
+    ]);
+    assert!(out.stderr.contains("103 records, 7 in the window"), "{}", out.stderr);
+}
+
+#[test]
 fn digests_are_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("tmp");
     let digest = json!({"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T11:00:00Z", "digestEndTime": "2024-03-01T12:00:00Z",

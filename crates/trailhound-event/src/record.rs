@@ -69,6 +69,8 @@ pub struct SessionIssuer<'a> {
 #[derive(Default)]
 struct Core<'a> {
     event_time: Option<Cow<'a, str>>,
+    /// Logstash's and Elastic's `@timestamp`, the time when a pipeline moved `eventTime` there.
+    timestamp: Option<Cow<'a, str>>,
     event_name: Option<Cow<'a, str>>,
     event_source: Option<Cow<'a, str>>,
     aws_region: Option<Cow<'a, str>>,
@@ -186,6 +188,14 @@ impl<'a> CoreReader<'a> {
         let problem = &mut self.problem;
         match key {
             "eventTime" => core.event_time = string_field(c, "eventTime", problem)?,
+            // Not CloudTrail's: a string is kept for a record without `eventTime`, anything
+            // else is passed over.
+            "@timestamp" => {
+                core.timestamp = match c.peek() {
+                    Some(b'"') => Some(c.string()?),
+                    _ => c.skip().map(|()| None)?,
+                }
+            }
             "eventName" => core.event_name = string_field(c, "eventName", problem)?,
             "eventSource" => core.event_source = string_field(c, "eventSource", problem)?,
             "awsRegion" => core.aws_region = string_field(c, "awsRegion", problem)?,
@@ -244,7 +254,12 @@ impl<'a> CoreReader<'a> {
             return Err(problem);
         }
         let core = self.core;
-        let event_time = core.event_time.ok_or(RecordError::Missing("eventTime"))?;
+        // A pipeline that moved `eventTime` to `@timestamp` (Logstash's CloudTrail codec,
+        // Elastic) left the time there.
+        let event_time = core
+            .event_time
+            .or(core.timestamp)
+            .ok_or(RecordError::Missing("eventTime"))?;
         let time = parse_event_time(&event_time).ok_or_else(|| RecordError::BadTime(clip(&event_time)))?;
         // A CloudTrail Insights event is about many calls, not one: it has no eventName,
         // eventSource or userIdentity of its own (the calls' are in `insightDetails`). Read as
@@ -701,6 +716,29 @@ mod tests {
             false
         });
         out
+    }
+
+    #[test]
+    fn at_timestamp_stands_in_for_a_missing_event_time() {
+        // Logstash's CloudTrail codec moves eventTime to @timestamp.
+        let moved = GOOD.replace(
+            r#""eventTime":"2024-03-01T12:00:00Z""#,
+            r#""@timestamp":"2024-03-01T12:00:07.000Z""#,
+        );
+        let record = Record::parse(&moved).expect("a record");
+        assert_eq!(record.time.to_rfc3339(), "2024-03-01T12:00:07+00:00");
+        assert_eq!(all_values(&record, "eventTime"), [r#"Str("2024-03-01T12:00:07.000Z")"#]);
+        // eventTime wins when both are there; @timestamp of another type is passed over.
+        let both = GOOD.replace(r#""eventTime""#, r#""@timestamp":"2020-01-01T00:00:00Z","eventTime""#);
+        assert_eq!(
+            Record::parse(&both).expect("a record").time.to_rfc3339(),
+            "2024-03-01T12:00:00+00:00"
+        );
+        let odd = moved.replace(r#""2024-03-01T12:00:07.000Z""#, "17");
+        assert_eq!(
+            Record::parse(&odd).expect_err("no time").to_string(),
+            "record has no eventTime"
+        );
     }
 
     #[test]
