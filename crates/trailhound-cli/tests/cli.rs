@@ -404,9 +404,11 @@ fn records_that_went_through_logstash_keep_their_time_in_at_timestamp() {
     assert!(out.stderr.contains("103 records, 103 in the window"), "{}", out.stderr);
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
     let findings = jsonl(&out.stdout);
+    let ids = rule_ids(&findings);
     assert!(
-        rule_ids(&findings).contains(&"aws-context-instance-credentials-from-person-address".into()),
-        "{findings:?}"
+        ids.contains(&"aws-context-instance-credentials-from-person-address".into())
+            && ids.contains(&"aws-context-instance-credentials-from-macos-client".into()),
+        "{ids:?}"
     );
     // The window applies to that time.
     let out = run(&[
