@@ -1304,6 +1304,11 @@ mod tests {
         )
     }
 
+    /// [`rec`] as the body of a JSON string (how LookupEvents and CloudWatch Logs carry it).
+    fn rec_text(name: &str) -> String {
+        rec(name).replace('\\', "\\\\").replace('"', "\\\"")
+    }
+
     /// Counts records; `seen` is shared with the reader.
     struct Count {
         names: Vec<String>,
@@ -1440,7 +1445,7 @@ mod tests {
     fn a_value_with_very_many_invalid_records_lists_a_bounded_number() {
         // A CloudWatch Logs message (its list is not its first member, so it is held whole)
         // with one record and 20,000 elements that are not CloudTrail.
-        let quoted = rec("A").replace('\\', "\\\\").replace('"', "\\\"");
+        let quoted = rec_text("A");
         let input = format!(
             "{{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[{{\"message\":\"{quoted}\"}}{}]}}\n{}\n",
             ",1".repeat(20_000),
@@ -1467,7 +1472,7 @@ mod tests {
     fn lookup_events_output_larger_than_the_limit_is_read_result_by_result() {
         // `aws cloudtrail lookup-events` output: each result's record is JSON text.
         let result = |name: &str| {
-            let quoted = rec(name).replace('\\', "\\\\").replace('"', "\\\"");
+            let quoted = rec_text(name);
             format!("{{\"EventId\": \"1\", \"Resources\": [], \"CloudTrailEvent\": \"{quoted}\"}}")
         };
         let results: Vec<String> = (0..60).map(|i| result(&format!("L{i}"))).collect();

@@ -4,8 +4,9 @@
 //! The layout is `[PREFIX/]AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/file.json.gz`.
 //! Accounts, organizations and regions are found by listing with a `/` delimiter (one request
 //! per level), never by listing the bucket. CloudTrail Insights folders (`CloudTrail-Insight/`)
-//! are read beside the trail's; digest folders (`CloudTrail-Digest/`) are never entered. A prefix with no `AWSLogs/` under it is listed flat and pruned by file
-//! names. This module lists and fetches; scanning is `crate::scan`'s.
+//! are read beside the trail's; digest folders (`CloudTrail-Digest/`) are never entered. A prefix
+//! with no `AWSLogs/` under it is listed flat and pruned by file names. This module lists and
+//! fetches; scanning is `crate::scan`'s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
