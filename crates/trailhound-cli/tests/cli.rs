@@ -268,6 +268,28 @@ fn every_document_shape_gives_the_same_findings() {
         ("filter-log-events.json", filtered),
         ("cloudwatch-export/000000.gz", gzip(&exported)),
     ];
+    // What Windows PowerShell 5 writes (`aws cloudtrail lookup-events > events.json`,
+    // `Out-File`): UTF-16 little-endian with its mark, CRLF line ends; and UTF-16 without one.
+    let utf16 = |text: &str, big_endian: bool| -> Vec<u8> {
+        text.encode_utf16()
+            .flat_map(|unit| match big_endian {
+                true => unit.to_be_bytes(),
+                false => unit.to_le_bytes(),
+            })
+            .collect()
+    };
+    let powershell = utf16(
+        &format!("\u{feff}{}", String::from_utf8_lossy(&lookup).replace('\n', "\r\n")),
+        false,
+    );
+    let unmarked_utf16 = utf16(&String::from_utf8_lossy(&ndjson), true);
+    let carried: Vec<(&str, Vec<u8>)> = carried
+        .into_iter()
+        .chain([
+            ("lookup-events-powershell.json", powershell.clone()),
+            ("utf16be.jsonl.gz", gzip(&unmarked_utf16)),
+        ])
+        .collect();
     let shapes: Vec<(&str, Vec<u8>)> = shapes.into_iter().chain(carried).collect();
     for (name, data) in &shapes {
         let path = write(dir.path(), name, data);
@@ -306,7 +328,7 @@ fn every_document_shape_gives_the_same_findings() {
         out.stderr
     );
     assert_eq!(findings[0]["source_file"], "<stdin>");
-    for data in [slurped, record_lists, lookup] {
+    for data in [slurped, record_lists, lookup, powershell] {
         let out = run_with(trailhound().args(["hunt", "-", "--format", "jsonl"]).write_stdin(data));
         assert!(out.stderr.contains("3 records, 3 in the window"), "{}", out.stderr);
     }
@@ -318,7 +340,7 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("15 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("17 files read"), "{}", out.stderr);
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 

@@ -1,4 +1,5 @@
-//! Bytes to text: gzip detection by magic bytes, inflation, byte order marks, UTF-8 repair.
+//! Bytes to text: gzip detection by magic bytes, inflation, byte order marks, UTF-16 to UTF-8,
+//! UTF-8 repair.
 //!
 //! A delivered log object is a few MB at most, so it is inflated in one call with libdeflate (the
 //! fastest inflater for whole buffers), sized from the gzip trailer when the trailer's size is one
@@ -19,6 +20,9 @@ pub enum Damage {
     Truncated(String),
     /// Bytes that were not UTF-8 were replaced with U+FFFD.
     InvalidUtf8,
+    /// The text was UTF-16 (Windows PowerShell 5 writes `>` and `Out-File` that way), and some of
+    /// it (an unpaired surrogate, an odd last byte) was replaced with U+FFFD.
+    InvalidUtf16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,8 +31,6 @@ pub enum DecodeError {
     TooLarge { limit: u64 },
     #[error("not a gzip stream: {0}")]
     Gzip(String),
-    #[error("UTF-16 text ({0}); CloudTrail logs are UTF-8: convert it (iconv -f UTF-16 -t UTF-8)")]
-    Utf16(&'static str),
 }
 
 /// The decoded text of a buffer.
@@ -94,7 +96,8 @@ pub(crate) fn most_large_at_once() -> usize {
 
 /// Decodes `data` (gzip or plain), never producing more than `limit` bytes. Inflated bytes go to
 /// `scratch`, which callers reuse across files: it only grows, so it is neither zeroed nor
-/// faulted in again for every file. A UTF-8 byte order mark is dropped; UTF-16 is refused.
+/// faulted in again for every file. A UTF-8 byte order mark is dropped; UTF-16 (with or without
+/// its mark) is converted to UTF-8.
 pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Result<Decoded<'b>, DecodeError> {
     decode_in_turn(data, scratch, limit, &mut Turn::default())
 }
@@ -119,14 +122,32 @@ pub(crate) fn decode_in_turn<'b>(
     } else {
         data
     };
-    let bytes = unmarked(bytes)?;
-    let text = utf8_text(bytes);
-    if matches!(text, Cow::Owned(_)) {
-        damage.push(Damage::InvalidUtf8);
-    }
+    let text = match unmarked(bytes) {
+        Marked::Utf8(bytes) => {
+            let text = utf8_text(bytes);
+            if matches!(text, Cow::Owned(_)) {
+                damage.push(Damage::InvalidUtf8);
+            }
+            text
+        }
+        Marked::Utf16 { rest, big_endian } => {
+            let mut out = Vec::new();
+            let mut converter = Utf16::new(big_endian);
+            converter.push(rest, &mut out);
+            converter.finish(&mut out);
+            if out.len() as u64 > limit {
+                return Err(DecodeError::TooLarge { limit });
+            }
+            if converter.replaced {
+                damage.push(Damage::InvalidUtf16);
+            }
+            // What the converter writes is UTF-8 by construction; checked all the same.
+            Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        }
+    };
     Ok(Decoded {
+        bytes: text.len() as u64,
         text,
-        bytes: bytes.len() as u64,
         compressed,
         damage,
     })
@@ -141,18 +162,112 @@ pub(crate) fn utf8_text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// `bytes` without a UTF-8 byte order mark; UTF-16 (by its mark, or by NULs in every other
-/// byte of its first characters) is an error that says so.
-pub(crate) fn unmarked(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+/// What the start of a text says of its encoding.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Marked<'a> {
+    /// UTF-8 (or anything else taken as such), without its byte order mark if it had one.
+    Utf8(&'a [u8]),
+    /// UTF-16, told by its mark or by NULs in every other byte of its first two characters
+    /// (JSON starts with ASCII); `rest` is the text after the mark.
+    Utf16 { rest: &'a [u8], big_endian: bool },
+}
+
+/// How `bytes` are encoded, and the bytes after a byte order mark.
+pub(crate) fn unmarked(bytes: &[u8]) -> Marked<'_> {
     if let Some(rest) = bytes.strip_prefix(&UTF8_BOM) {
-        return Ok(rest);
+        return Marked::Utf8(rest);
     }
     match bytes {
-        [0xff, 0xfe, ..] => Err(DecodeError::Utf16("little-endian, with a byte order mark")),
-        [0xfe, 0xff, ..] => Err(DecodeError::Utf16("big-endian, with a byte order mark")),
-        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => Err(DecodeError::Utf16("little-endian")),
-        [0, a, 0, b, ..] if *a != 0 && *b != 0 => Err(DecodeError::Utf16("big-endian")),
-        _ => Ok(bytes),
+        [0xff, 0xfe, rest @ ..] => Marked::Utf16 {
+            rest,
+            big_endian: false,
+        },
+        [0xfe, 0xff, rest @ ..] => Marked::Utf16 { rest, big_endian: true },
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => Marked::Utf16 {
+            rest: bytes,
+            big_endian: false,
+        },
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => Marked::Utf16 {
+            rest: bytes,
+            big_endian: true,
+        },
+        _ => Marked::Utf8(bytes),
+    }
+}
+
+/// UTF-16 to UTF-8, a piece at a time (a stream's chunks split code units and surrogate pairs
+/// anywhere). Decoding is std's `char::decode_utf16`; what cannot be decoded becomes U+FFFD.
+pub(crate) struct Utf16 {
+    big_endian: bool,
+    /// The first byte of a code unit whose second is in the next piece.
+    odd: Option<u8>,
+    /// A high surrogate whose pair may be in the next piece.
+    high: Option<u16>,
+    /// Something was replaced with U+FFFD.
+    pub replaced: bool,
+}
+
+impl Utf16 {
+    pub fn new(big_endian: bool) -> Utf16 {
+        Utf16 {
+            big_endian,
+            odd: None,
+            high: None,
+            replaced: false,
+        }
+    }
+
+    /// Converts `bytes`, the next piece of the text, appending to `out`.
+    pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
+        let mut units = Vec::with_capacity(bytes.len() / 2 + 2);
+        units.extend(self.high.take());
+        if let (Some(first), Some((&second, rest))) = (self.odd, bytes.split_first()) {
+            self.odd = None;
+            units.push(self.unit([first, second]));
+            bytes = rest;
+        }
+        let mut pairs = bytes.chunks_exact(2);
+        units.extend(
+            pairs
+                .by_ref()
+                .filter_map(|pair| <[u8; 2]>::try_from(pair).ok().map(|pair| self.unit(pair))),
+        );
+        if let [last] = pairs.remainder() {
+            self.odd = Some(*last);
+        }
+        // A high surrogate at the end waits for the next piece, which may hold its pair.
+        if units.last().is_some_and(|unit| (0xD800..0xDC00).contains(unit)) {
+            self.high = units.pop();
+        }
+        self.decode(&units, out);
+    }
+
+    /// The end of the text: a surrogate or byte left over is replaced.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let high: Vec<u16> = self.high.take().into_iter().collect();
+        self.decode(&high, out);
+        if self.odd.take().is_some() {
+            self.replaced = true;
+            out.extend_from_slice(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+
+    fn unit(&self, pair: [u8; 2]) -> u16 {
+        match self.big_endian {
+            true => u16::from_be_bytes(pair),
+            false => u16::from_le_bytes(pair),
+        }
+    }
+
+    fn decode(&mut self, units: &[u16], out: &mut Vec<u8>) {
+        let mut buf = [0; 4];
+        for decoded in char::decode_utf16(units.iter().copied()) {
+            let c = decoded.unwrap_or_else(|_| {
+                self.replaced = true;
+                char::REPLACEMENT_CHARACTER
+            });
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
     }
 }
 
@@ -364,9 +479,10 @@ mod tests {
     }
 
     #[test]
-    fn utf16_is_named_as_utf16() {
-        let le: Vec<u8> = "{\"Records\":[]}".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be: Vec<u8> = "{\"Records\":[]}".encode_utf16().flat_map(u16::to_be_bytes).collect();
+    fn utf16_is_read_as_utf8() {
+        let body = "{\"Records\":[{\"userAgent\":\"caf\u{e9} \u{1F600}\"}]}";
+        let le: Vec<u8> = body.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = body.encode_utf16().flat_map(u16::to_be_bytes).collect();
         let with_bom = |bom: &[u8], body: &[u8]| [bom, body].concat();
         for data in [
             with_bom(&[0xff, 0xfe], &le),
@@ -374,13 +490,46 @@ mod tests {
             le.clone(),
             be.clone(),
         ] {
-            let err = decode(&data, &mut Vec::new(), 1 << 20).map(|_| ()).expect_err("UTF-16");
-            assert!(err.to_string().contains("UTF-16"), "{err}");
-            let err = decode(&gzip(&data), &mut Vec::new(), 1 << 20)
-                .map(|_| ())
-                .expect_err("UTF-16");
-            assert!(err.to_string().contains("UTF-16"), "{err}");
+            for data in [data.clone(), gzip(&data)] {
+                let mut scratch = Vec::new();
+                let d = decode(&data, &mut scratch, 1 << 20).expect("UTF-16");
+                assert_eq!((&*d.text, d.bytes, d.damage.len()), (body, body.len() as u64, 0));
+            }
         }
+        // Converted, it must still fit the limit.
+        assert_eq!(
+            decode(&le, &mut Vec::new(), 20).map(|_| ()),
+            Err(DecodeError::TooLarge { limit: 20 })
+        );
+    }
+
+    #[test]
+    fn utf16_in_pieces_split_anywhere_decodes_the_same() {
+        let body = "{\"a\":\"x\u{1F600}y\u{e9}\"}";
+        let le: Vec<u8> = body.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        for size in 1..=le.len() {
+            let (mut out, mut converter) = (Vec::new(), Utf16::new(false));
+            for piece in le.chunks(size) {
+                converter.push(piece, &mut out);
+            }
+            converter.finish(&mut out);
+            assert_eq!(
+                (String::from_utf8(out).as_deref(), converter.replaced),
+                (Ok(body), false),
+                "{size}"
+            );
+        }
+        // An unpaired surrogate, and an odd byte at the end, are replaced.
+        let (mut out, mut converter) = (Vec::new(), Utf16::new(false));
+        converter.push(&[b'{', 0, 0x00, 0xd8, b'}', 0, b'x'], &mut out);
+        converter.finish(&mut out);
+        assert_eq!(
+            (String::from_utf8(out).as_deref(), converter.replaced),
+            (Ok("{\u{fffd}}\u{fffd}"), true)
+        );
+        let mut scratch = Vec::new();
+        let d = decode(&[0xff, 0xfe, b'{', 0, 0x00, 0xdc, b'}', 0], &mut scratch, 100).expect("lossy");
+        assert_eq!((&*d.text, &d.damage[..]), ("{\u{fffd}}", &[Damage::InvalidUtf16][..]));
     }
 
     #[test]

@@ -672,6 +672,7 @@ fn scan_decoded<S: Sink>(
         let message = match damage {
             Damage::Truncated(message) => format!("{message}; reading what came before"),
             Damage::InvalidUtf8 => "invalid UTF-8 replaced with U+FFFD".to_string(),
+            Damage::InvalidUtf16 => "invalid UTF-16 replaced with U+FFFD".to_string(),
         };
         worker.report(Problem {
             file: name.to_string(),

@@ -6,7 +6,7 @@
 //! split into records like a file. A line that breaks off (NDJSON) ends where the next line
 //! starts with `{`, as in a file. A value larger than the size limit is named, counted and passed
 //! over; the values after it are read. Gzip (one or many members), a UTF-8 byte order mark and
-//! invalid UTF-8 are handled as for files; UTF-16 is refused by name.
+//! invalid UTF-8 are handled as for files; UTF-16 is converted to UTF-8 as it arrives.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 use chrono::{DateTime, Utc};
 use trailhound_event::{Document, DocumentError, RecordError};
 
-use crate::decode::{SMALL_BYTES, Turn, unmarked, utf8_text};
+use crate::decode::{Marked, SMALL_BYTES, Turn, Utf16, unmarked, utf8_text};
 use crate::scan::{
     Problem, ProblemBudget, ProblemKind, ScanOptions, ScanReport, Sink, Worker, merge_workers, scan_text,
 };
@@ -498,6 +498,8 @@ struct Stream<'w, 's, S> {
     foreign: Option<usize>,
     damaged: bool,
     invalid_utf8: bool,
+    /// The stream is UTF-16, converted as it arrives.
+    utf16: Option<Utf16>,
     turn: Turn,
     /// The most bytes held at once (for the tests).
     peak: usize,
@@ -529,6 +531,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             foreign: None,
             damaged: false,
             invalid_utf8: false,
+            utf16: None,
             turn: Turn::default(),
             peak: 0,
             par: None,
@@ -573,10 +576,6 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         self.worker.stats.bytes_read += raw.get();
         match outcome {
             Ok(()) => {}
-            Err(Refused::Utf16(err)) => {
-                self.worker.stats.files_failed += 1;
-                self.problem(None, ProblemKind::Decode, err.to_string());
-            }
             Err(Refused::Read(err)) if self.worker.stats.bytes_inflated == 0 => {
                 self.worker.stats.files_failed += 1;
                 let what = if gzip { "not a gzip stream" } else { "cannot read" };
@@ -602,12 +601,24 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         loop {
             let read = source.read(&mut chunk);
             let got = (*read.as_ref().unwrap_or(&0)).min(CHUNK);
-            self.buf.extend_from_slice(chunk.get(..got).unwrap_or_default());
-            self.worker.stats.bytes_inflated += got as u64;
+            let piece = chunk.get(..got).unwrap_or_default();
+            let before = self.buf.len();
+            match &mut self.utf16 {
+                Some(converter) => converter.push(piece, &mut self.buf),
+                None => self.buf.extend_from_slice(piece),
+            }
             if !started && (self.buf.len() >= 4 || got == 0) {
                 started = true;
-                let marked = self.buf.len() - unmarked(&self.buf).map_err(Refused::Utf16)?.len();
-                self.buf.drain(..marked);
+                self.start_text();
+            }
+            self.worker.stats.bytes_inflated += self.buf.len().saturating_sub(before) as u64;
+            if let (Ok(0), Some(mut converter)) = (&read, self.utf16.take_if(|_| got == 0)) {
+                // What was left of the last code unit or surrogate pair.
+                converter.finish(&mut self.buf);
+                if converter.replaced {
+                    self.damaged = true;
+                    self.problem(None, ProblemKind::Damaged, "invalid UTF-16 replaced with U+FFFD".into());
+                }
             }
             match read {
                 Ok(0) => break,
@@ -622,6 +633,24 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         }
         self.finish();
         Ok(())
+    }
+
+    /// The first bytes are in: a UTF-8 byte order mark is dropped, and UTF-16 (by its mark or
+    /// its NULs) converted from here on.
+    fn start_text(&mut self) {
+        match unmarked(&self.buf) {
+            Marked::Utf8(rest) => {
+                let marked = self.buf.len() - rest.len();
+                self.buf.drain(..marked);
+            }
+            Marked::Utf16 { rest, big_endian } => {
+                let mut converter = Utf16::new(big_endian);
+                let mut text = Vec::with_capacity(self.buf.capacity());
+                converter.push(rest, &mut text);
+                self.buf = text;
+                self.utf16 = Some(converter);
+            }
+        }
     }
 
     /// Cuts the complete values out of the buffer and scans them.
@@ -1286,7 +1315,6 @@ fn newlines(bytes: &[u8]) -> usize {
 
 /// Why a stream was not read to its end.
 enum Refused {
-    Utf16(crate::decode::DecodeError),
     Read(std::io::Error),
 }
 
@@ -1616,14 +1644,36 @@ mod tests {
     }
 
     #[test]
-    fn stdin_in_utf16_is_named_as_utf16() {
-        let data: Vec<u8> = format!("\u{feff}{}", rec("A"))
-            .encode_utf16()
-            .flat_map(u16::to_le_bytes)
-            .collect();
-        let (stats, names, problems) = scan(&data, 1 << 20);
-        assert!(names.is_empty());
-        assert_eq!((stats.files_failed, problems), (1, 1));
+    fn stdin_in_utf16_is_converted_as_it_arrives() {
+        // Windows PowerShell 5 (`aws ... > file`, `Out-File`) writes UTF-16, with or without its
+        // mark; more than one chunk, so code units and pairs are split between reads.
+        let text = format!("{}\n{}\n", rec("A\u{1F600}"), rec(&"B".repeat(CHUNK)));
+        for mark in ["\u{feff}", ""] {
+            let le: Vec<u8> = format!("{mark}{text}")
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect();
+            let be: Vec<u8> = format!("{mark}{text}")
+                .encode_utf16()
+                .flat_map(u16::to_be_bytes)
+                .collect();
+            for data in [le, be] {
+                let (stats, names, problems) = scan(&data, 4 << 20);
+                let lengths: Vec<usize> = names.iter().map(String::len).collect();
+                assert_eq!(
+                    (names.first().map(String::as_str), lengths),
+                    (Some("A\u{1F600}"), vec![5, CHUNK])
+                );
+                assert_eq!((stats.files_failed, stats.files_damaged, problems), (0, 0, 0));
+                assert_eq!(stats.bytes_inflated, text.len() as u64);
+            }
+        }
+        // An odd byte at the end is damage, and what came before is read; the U+FFFD it
+        // became is a value of its own, which is not JSON (the second problem).
+        let mut data: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        data.push(b'x');
+        let (stats, names, problems) = scan(&data, 4 << 20);
+        assert_eq!((names.len(), stats.files_damaged, problems), (2, 1, 2));
     }
 
     #[test]
