@@ -260,7 +260,31 @@ fn every_document_shape_gives_the_same_findings() {
         .iter()
         .flat_map(|r| format!("{} {r}\n", r["eventTime"].as_str().unwrap_or_default()).into_bytes())
         .collect();
+    // Search exports: Splunk's (one result a line, the record as text in `_raw`, beside the
+    // fields Splunk extracted), Elasticsearch's (a `_search` response; one hit a line, each an
+    // ECS document keeping the record's text in `event.original`).
+    let splunk: Vec<u8> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"preview": false, "offset": i, "result": {"_raw": r.to_string(), "_time": r["eventTime"], "eventName": "Extracted", "sourcetype": "aws:cloudtrail"}}))
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
+    let hits: Vec<Value> = records
+        .iter()
+        .map(|r| json!({"_index": "cloudtrail", "_id": r["eventID"], "_score": 1.0, "_source": r}))
+        .collect();
+    let search =
+        serde_json::to_vec(&json!({"took": 2, "timed_out": false, "hits": {"total": {"value": 3}, "hits": hits}}))
+            .expect("json");
+    let ecs: Vec<u8> = records
+        .iter()
+        .map(|r| json!({"_index": "logs-aws.cloudtrail-default", "_source": {"@timestamp": r["eventTime"], "event": {"action": r["eventName"], "original": r.to_string()}, "cloud": {"provider": "aws"}}}))
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
     let carried: Vec<(&str, Vec<u8>)> = vec![
+        ("splunk-export.json", splunk),
+        ("elasticsearch-search.json", search),
+        ("elastic-agent-hits.ndjson", ecs),
         ("lookup-events.json", lookup.clone()),
         ("lookup-results.jsonl", lookup_lines),
         ("eventbridge.jsonl", eventbridge),
@@ -340,7 +364,7 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("17 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("20 files read"), "{}", out.stderr);
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 

@@ -8,7 +8,14 @@
 //! - EventBridge events (`AWS API Call via CloudTrail`...), the record their `detail`;
 //! - CloudWatch Logs: a subscription's message (`{"logEvents":[...]}`, through Firehose or
 //!   Lambda), FilterLogEvents and GetLogEvents output (`{"events":[...]}`), each record the
-//!   text of an event's `message`; and an export to S3, one `TIMESTAMP RECORD` a line.
+//!   text of an event's `message`; and an export to S3, one `TIMESTAMP RECORD` a line;
+//! - search exports: Splunk's (a line `{"result":{"_raw":"RECORD",...}}` per event, or REST
+//!   results `{"results":[{"_raw":...}]}`), Elasticsearch's and OpenSearch's (a `_search`
+//!   response `{"hits":{"hits":[{"_source":RECORD}]}}`, or one hit a line), the `_source`
+//!   either the record (Logstash) or an ECS document whose `event.original` is its text.
+//!
+//! Wrappers nest (a search hit's record can be an ECS document's text), at most
+//! [`MAX_WRAPS`] deep.
 //!
 //! One validating pass over the text both splits it and reads each record's core fields (see
 //! `scanner`). Records are handed out as the scan reaches them, so a syntax error late in a file
@@ -17,6 +24,11 @@
 
 use crate::record::{CoreReader, Holder, Record, RecordError};
 use crate::scanner::{Cursor, kind};
+
+/// Most wrappers opened one inside the other: an Elasticsearch response's `hits`, its list of
+/// hits, a hit's `_source`, an ECS document's `event` and its `original` text make four.
+/// Each wrapped text is an unescaped copy, so the bound is also one on memory.
+const MAX_WRAPS: u8 = 4;
 
 /// What a buffer turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +83,7 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
         foreign: None,
         streaming: false,
         list: None,
-        unwrapping: true,
+        depth: 0,
         foreign_payload: false,
     };
     // A UTF-8 byte order mark is no part of the JSON.
@@ -116,9 +128,9 @@ struct Splitter<'v> {
     streaming: bool,
     /// Reading the elements of a list of wrapped events (see [`List`]).
     list: Option<List>,
-    /// Objects that hold records are opened; off while reading what one holds (a wrapped
-    /// record is a record, not another wrapper).
-    unwrapping: bool,
+    /// How many wrappers the value being read is inside. Objects that hold records are opened
+    /// below [`MAX_WRAPS`].
+    depth: u8,
     /// What a wrapper held was not CloudTrail (see [`Splitter::wrapped`]).
     foreign_payload: bool,
 }
@@ -129,6 +141,8 @@ struct Splitter<'v> {
 /// record is a foreign document that happens to have such a member, and says nothing.
 #[derive(Default, Clone, Copy)]
 struct List {
+    /// The wrapper depth of the list's elements.
+    depth: u8,
     held: usize,
     proven: bool,
     /// Some element was known noise.
@@ -189,9 +203,12 @@ impl Splitter<'_> {
             Some(byte) => c.skip().map(|()| Some(RecordError::NotAnObject(kind(byte)))),
             None => Err(c.error("unexpected end of input")),
         };
-        let holder = reader.holder().filter(|_| self.unwrapping && matches!(read, Ok(None)));
+        let holder = reader
+            .holder()
+            .filter(|_| self.depth < MAX_WRAPS && matches!(read, Ok(None)));
+        let in_list = self.list.is_some_and(|list| list.depth == self.depth);
         match holder {
-            Some((Holder::Records, at)) if self.list.is_none() => {
+            Some((Holder::Records, at)) if self.list.is_none() && self.depth == 0 => {
                 // No CloudTrail record has a `Records` member: an envelope, read again from
                 // there (the object was read whole, so its text is sound).
                 c.set_depth(outer);
@@ -204,9 +221,11 @@ impl Splitter<'_> {
                 }
                 return Ok(());
             }
-            Some((holder, at)) if !reader.looks_like_an_event() => {
+            Some((holder, at)) if !reader.looks_like_an_event() || reader.holds_strongly() => {
                 c.set_depth(outer);
                 match self.open(c.text(), holder, at, line) {
+                    // Inside a wrapper, the wrapper's reader says it.
+                    Opened::Foreign if self.depth > 0 && !in_list => self.foreign_payload = true,
                     Opened::Foreign => self.foreign_element(line),
                     Opened::Dropped => {
                         if let Some(list) = &mut self.list {
@@ -224,9 +243,9 @@ impl Splitter<'_> {
             Ok(Some(_)) => true,
             Err(_) => false,
         };
-        if foreign && (!self.unwrapping || self.list.is_some()) {
+        if foreign && (self.depth > 0 || in_list) {
             c.set_depth(outer);
-            if self.unwrapping {
+            if in_list {
                 self.foreign_element(line);
             } else {
                 // What a wrapper holds is not CloudTrail: said by the wrapper's reader.
@@ -277,7 +296,7 @@ impl Splitter<'_> {
         let mut c = Cursor::new(text);
         c.seek(at);
         match holder {
-            // A list in a list is not a shape any AWS service writes.
+            // A list in a list is not a shape any AWS service or search export writes.
             Holder::List if self.list.is_none() => self.list(&mut c).unwrap_or(Opened::Foreign),
             Holder::Detail => self.wrapped(&mut c, line),
             Holder::Text => match c.string() {
@@ -291,7 +310,10 @@ impl Splitter<'_> {
     /// The elements of a list of wrapped events at the cursor, and what they gave: records,
     /// only noise, or nothing that is CloudTrail.
     fn list(&mut self, c: &mut Cursor<'_>) -> Result<Opened, RecordError> {
-        let outer = self.list.replace(List::default());
+        let outer = self.list.replace(List {
+            depth: self.depth,
+            ..List::default()
+        });
         let outcome = c.array(&mut |c| self.element(c, None));
         let list = std::mem::replace(&mut self.list, outer).unwrap_or_default();
         outcome.map(|()| match list {
@@ -307,13 +329,13 @@ impl Splitter<'_> {
     /// cursor, read as a record whatever its members; an object without event fields is not
     /// CloudTrail (another EventBridge event, a log line of JSON).
     fn wrapped(&mut self, c: &mut Cursor<'_>, line: Option<usize>) -> Opened {
-        let unwrapping = std::mem::replace(&mut self.unwrapping, false);
+        self.depth += 1;
         self.foreign_payload = false;
         if let Err(err) = self.element(c, line) {
             self.prove();
             self.emit(line, Err(err));
         }
-        self.unwrapping = unwrapping;
+        self.depth -= 1;
         if std::mem::take(&mut self.foreign_payload) {
             Opened::Foreign
         } else {
@@ -429,7 +451,9 @@ impl Splitter<'_> {
             }
             _ => reader.member(c, key),
         })?;
-        let wrapper = reader.holder().filter(|_| !reader.looks_like_an_event() && !envelope);
+        let wrapper = reader
+            .holder()
+            .filter(|_| (!reader.looks_like_an_event() || reader.holds_strongly()) && !envelope);
         if envelope || listed == Some(Opened::Handed) {
             Ok(Document::Envelope)
         } else if listed == Some(Opened::Dropped) {
@@ -806,6 +830,83 @@ mod tests {
     }
 
     #[test]
+    fn splunk_exports() {
+        // Splunk's JSON export (`output_mode=json`, Splunk Web's Export): one line a result, the
+        // record as text in `_raw`, beside fields Splunk extracted (flattened, and here made to
+        // disagree with the record: `_raw` is what is read).
+        let line = |r: &str, last: bool| {
+            format!(
+                r#"{{"preview":false,"offset":0,{}"result":{{"_bkt":"main~1","_raw":{},"_time":"2024-01-01T00:00:00.000+00:00","eventName":"Extracted","userIdentity.type":"IAMUser","sourcetype":"aws:cloudtrail"}}}}"#,
+                if last { r#""lastrow":true,"# } else { "" },
+                quoted(r)
+            )
+        };
+        let (kind, records) = split(&format!("{}\n{}\n", line(&rec("A"), false), line(&rec("B"), true)));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 A".to_string(), "@2 B".into()])
+        );
+        // REST results (`/results?output_mode=json`).
+        let results = format!(
+            r#"{{"preview":false,"init_offset":0,"messages":[],"fields":[{{"name":"_raw"}}],"results":[{{"_raw":{}}},{{"_raw":{}}}],"highlighted":{{}}}}"#,
+            quoted(&rec("A")),
+            quoted(&rec("B"))
+        );
+        let (kind, records) = split(&results);
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Single), vec!["A".to_string(), "B".into()])
+        );
+        // Results whose `_raw` is some other log line are not CloudTrail.
+        let (kind, records) = split(r#"{"preview":false,"result":{"_raw":"Jan  1 host sshd[1]: Accepted"}}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+    }
+
+    #[test]
+    fn elasticsearch_and_opensearch_exports() {
+        // A `_search` response; the `_source` is the record (Logstash's CloudTrail codec moves
+        // `eventTime` to `@timestamp`).
+        let logstash = rec("A").replace(r#""eventTime""#, r#""@timestamp""#);
+        let hit =
+            |source: &str| format!(r#"{{"_index":"cloudtrail-2024.01.01","_id":"x","_score":1.0,"_source":{source}}}"#);
+        let response = format!(
+            r#"{{"took":3,"timed_out":false,"_shards":{{"total":1}},"hits":{{"total":{{"value":2,"relation":"eq"}},"max_score":1.0,"hits":[{},{}]}}}}"#,
+            hit(&logstash),
+            hit(&rec("B"))
+        );
+        let (kind, records) = split(&response);
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Single), vec!["A".to_string(), "B".into()])
+        );
+        // One hit a line (elasticdump, a scroll saved with `jq -c '.hits.hits[]'`); an ECS
+        // document (Elastic's AWS integration) with the record's text kept in `event.original`.
+        let ecs = format!(
+            r#"{{"@timestamp":"2024-01-01T00:00:00Z","event":{{"action":"Extracted","provider":"s","original":{}}},"aws":{{"cloudtrail":{{}}}}}}"#,
+            quoted(&rec("C"))
+        );
+        let (kind, records) = split(&format!("{}\n{}\n", hit(&rec("B")), hit(&ecs)));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 B".to_string(), "@2 C".into()])
+        );
+        // An ECS document without the original text cannot be read as CloudTrail; among hits
+        // that can, it is named.
+        let bare = r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"action":"CreateUser"}}"#;
+        let (kind, records) = split(&hit(bare));
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+        let (kind, records) = split(&format!(r#"{{"hits":{{"hits":[{},{}]}}}}"#, hit(bare), hit(&rec("B"))));
+        let not = "ERR not a CloudTrail record (it has no eventName, eventSource or eventTime)";
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Single), vec![not.to_string(), "B".into()])
+        );
+        // A search response of other documents says nothing.
+        let (kind, records) = split(r#"{"hits":{"hits":[{"_source":{"msg":"x"}},{"_source":{"msg":"y"}}]}}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+    }
+
+    #[test]
     fn lookup_events_output() {
         // `aws cloudtrail lookup-events` as the CLI prints it.
         let result = |r: &str| {
@@ -953,12 +1054,15 @@ mod tests {
         assert_eq!(kind, Ok(Document::Envelope));
         let not = "ERR not a CloudTrail record (it has no eventName, eventSource or eventTime)";
         assert_eq!(records, [not, "A", not, not]);
-        // A wrapper inside a wrapped record is not opened again.
-        let nested = format!(
-            r#"{{"CloudTrailEvent":{}}}"#,
-            quoted(&format!(r#"{{"CloudTrailEvent":{}}}"#, quoted(&rec("A"))))
-        );
-        let (kind, records) = split(&nested);
+        // Wrappers inside wrappers are opened, MAX_WRAPS deep and no deeper.
+        let nested = |wraps: u8| {
+            (0..wraps).fold(rec("A"), |inner, _| {
+                format!(r#"{{"CloudTrailEvent":{}}}"#, quoted(&inner))
+            })
+        };
+        let (kind, records) = split(&nested(MAX_WRAPS));
+        assert_eq!((kind, records), (Ok(Document::Single), vec!["@1 A".to_string()]));
+        let (kind, records) = split(&nested(MAX_WRAPS + 1));
         assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
         // Results saved with their record parsed to an object.
         let (kind, records) = split(&format!(

@@ -100,8 +100,11 @@ pub(crate) struct CoreReader<'a> {
     problem: Option<RecordError>,
     members: Members<'a>,
     /// A member that holds records instead of being part of one, and where its value starts
-    /// (the first such member of the object).
+    /// (the first such member of the object, or the first strong one: see [`Self::holds_strongly`]).
     holder: Option<(Holder, usize)>,
+    /// `holder` is a search export's copy of the record (Splunk's `_raw`, Elasticsearch's
+    /// `_source`), which is opened even when the object has event fields of its own.
+    strong: bool,
 }
 
 /// How an object that is not a record can hold records (see `document`).
@@ -112,11 +115,12 @@ pub(crate) enum Holder {
     /// A list of wrapped events: a LookupEvents response's `Events`, CloudWatch Logs'
     /// `events` (FilterLogEvents, GetLogEvents) or `logEvents` (a subscription's message).
     List,
-    /// An EventBridge event's `detail` object (or a LookupEvents result's `CloudTrailEvent`
-    /// parsed to one).
+    /// An object that is, or holds, the record: an EventBridge event's `detail`, a
+    /// LookupEvents result's `CloudTrailEvent` parsed to one, a Splunk export line's `result`,
+    /// an Elasticsearch response's `hits` or hit's `_source`, an ECS document's `event`.
     Detail,
     /// The record as JSON text: a LookupEvents result's `CloudTrailEvent`, a CloudWatch Logs
-    /// event's `message`.
+    /// event's `message`, a Splunk result's `_raw`, an ECS document's `event.original`.
     Text,
 }
 
@@ -213,9 +217,15 @@ impl<'a> CoreReader<'a> {
             "userIdentity" => core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?,
             // Not a record's: a holder's (see `document`), told by where its value starts.
             "Records" => self.hold(c, Holder::Records, None)?,
-            "Events" | "events" | "logEvents" => self.hold(c, Holder::List, Some(b'['))?,
-            "detail" => self.hold(c, Holder::Detail, Some(b'{'))?,
-            "message" => self.hold(c, Holder::Text, Some(b'"'))?,
+            // Search exports: Splunk's REST results (`results`), Elasticsearch's `hits.hits`.
+            "Events" | "events" | "logEvents" | "results" => self.hold(c, Holder::List, Some(b'['))?,
+            "hits" if c.peek() == Some(b'[') => self.hold(c, Holder::List, None)?,
+            // Splunk's export lines (`result`), Elasticsearch's response (`hits`), and ECS
+            // documents (Elastic's `event` object, whose `original` is the record's text).
+            "detail" | "result" | "hits" | "event" => self.hold(c, Holder::Detail, Some(b'{'))?,
+            "message" | "original" => self.hold(c, Holder::Text, Some(b'"'))?,
+            "_raw" => self.hold_strongly(c, Holder::Text, b'"')?,
+            "_source" => self.hold_strongly(c, Holder::Detail, b'{')?,
             // Tools that save LookupEvents results with the record parsed leave it an object.
             "CloudTrailEvent" => match c.peek() {
                 Some(b'{') => self.hold(c, Holder::Detail, None)?,
@@ -235,9 +245,26 @@ impl<'a> CoreReader<'a> {
         c.skip()
     }
 
+    /// Notes a search export's copy of the record (when its value starts with `opening`),
+    /// in place of any other holder, and moves past it.
+    fn hold_strongly(&mut self, c: &mut Cursor<'a>, holder: Holder, opening: u8) -> Result<(), RecordError> {
+        if c.peek() == Some(opening) && !self.strong {
+            self.holder = Some((holder, c.at()));
+            self.strong = true;
+        }
+        c.skip()
+    }
+
     /// The object's first member that may hold records, and where its value starts.
     pub fn holder(&self) -> Option<(Holder, usize)> {
         self.holder
+    }
+
+    /// Whether the holder is a search export's copy of the record (Splunk's `_raw`,
+    /// Elasticsearch's `_source`): the object around it is the export's, even with event
+    /// fields (Splunk's extracted ones, flattened), and the copy is what is read.
+    pub fn holds_strongly(&self) -> bool {
+        self.strong
     }
 
     /// Whether any CloudTrail event field was seen (to tell records from other JSON objects).
