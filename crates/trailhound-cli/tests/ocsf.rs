@@ -93,6 +93,22 @@ fn hunt_findings_are_valid_ocsf_detection_findings() {
         .find(|f| f["unmapped"]["correlation"].is_object())
         .expect("a correlation finding");
     assert!(correlation["finding_info"]["related_events_count"].as_u64() > Some(1));
+    // The window's events by their ids, as the JSON finding lists them.
+    let related: Vec<&Value> = correlation["finding_info"]["related_events"]
+        .as_array()
+        .expect("related events")
+        .iter()
+        .map(|e| &e["uid"])
+        .collect();
+    let listed: Vec<&Value> = correlation["unmapped"]["correlation"]["event_ids"]
+        .as_array()
+        .expect("event ids")
+        .iter()
+        .collect();
+    assert!(
+        !related.is_empty() && related == listed,
+        "{related:?} against {listed:?}"
+    );
     assert!(
         correlation["finding_info"]["first_seen_time"].as_i64()
             < correlation["finding_info"]["last_seen_time"].as_i64()

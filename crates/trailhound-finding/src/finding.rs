@@ -101,7 +101,15 @@ pub struct CorrelationInfo {
     pub last_time: String,
     /// Events in the window.
     pub events: u64,
+    /// The `eventID`s of the window's events, in time order: all of them up to
+    /// [`MAX_EVENT_IDS`], else the first and the last halves of that many (the last is the
+    /// event that completed the window). What `events --where eventID=...` pivots on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
+
+/// Most event ids a correlation finding lists (see [`CorrelationInfo::event_ids`]).
+pub const MAX_EVENT_IDS: usize = 100;
 
 /// The stable finding shape of the README, "Output". Field names are a contract with users' scripts.
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,8 @@ pub mod reasons;
 mod triage;
 
 pub use finding::{
-    CorrelationInfo, CorrelationKind, Finding, GroupInfo, ItemRef, RuleInfo, Subject, group_findings, origin_of,
+    CorrelationInfo, CorrelationKind, Finding, GroupInfo, ItemRef, MAX_EVENT_IDS, RuleInfo, Subject, group_findings,
+    origin_of,
 };
 pub use level::Level;
 pub use reasons::{Explanation, Reasons, ReasonsError};

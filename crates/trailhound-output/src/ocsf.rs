@@ -468,6 +468,11 @@ pub fn detection_finding(finding: &Finding) -> Value {
     let (first, last) = match (&finding.correlation, &finding.group) {
         (Some(c), _) => {
             info.insert("related_events_count".into(), json!(c.events));
+            if !c.event_ids.is_empty() {
+                // The window's CloudTrail events by their eventID (at most 100 of them).
+                let related: Vec<Value> = c.event_ids.iter().map(|id| json!({"uid": id})).collect();
+                info.insert("related_events".into(), Value::Array(related));
+            }
             count = Some(c.events);
             let mut desc = format!(
                 "Correlation {} met its condition: {} over {} events",

@@ -28,7 +28,7 @@ use trailhound_event::{FieldPath, Record};
 
 use crate::error::CompileError;
 use crate::rule::Rule;
-use trailhound_finding::{CorrelationInfo, Finding};
+use trailhound_finding::{CorrelationInfo, Finding, MAX_EVENT_IDS};
 
 pub use trailhound_finding::CorrelationKind as Kind;
 
@@ -1579,6 +1579,20 @@ fn ordered_prefix(window: &[Entry]) -> u64 {
     next
 }
 
+/// The ids of a window's events (see [`CorrelationInfo::event_ids`]): events without one are
+/// passed over, and a window of more than [`MAX_EVENT_IDS`] gives its first and last halves.
+fn window_event_ids(window: &[Entry], strings: &Interner) -> Vec<String> {
+    let ids = || window.iter().filter(|e| e.event_id != EventId::None);
+    let count = ids().count();
+    let half = MAX_EVENT_IDS / 2;
+    let picked: Vec<&Entry> = if count <= MAX_EVENT_IDS {
+        ids().collect()
+    } else {
+        ids().take(half).chain(ids().skip(count - half)).collect()
+    };
+    picked.into_iter().filter_map(|e| e.event_id.text(strings)).collect()
+}
+
 fn correlation_finding(
     rule: &Rule,
     resolved: &Resolved,
@@ -1634,6 +1648,7 @@ fn correlation_finding(
             first_time: time(window[0].time),
             last_time: time(last.time),
             events: window.len() as u64,
+            event_ids: window_event_ids(window, strings),
         })),
         item: None,
         context: None,
@@ -1706,6 +1721,29 @@ mod tests {
             assert_eq!(EventId::new(Some(id), &mut strings).text(&strings).as_deref(), Some(id));
         }
         assert!(EventId::new(None, &mut strings).text(&strings).is_none());
+    }
+
+    #[test]
+    fn a_finding_lists_its_window_event_ids_bounded() {
+        let mut strings = Interner::default();
+        let entry = |id: Option<String>, strings: &mut Interner| Entry {
+            time: DateTime::<Utc>::UNIX_EPOCH,
+            aux: 0,
+            event_id: EventId::new(id.as_deref(), strings),
+            event: [0; EVENT_FIELDS],
+        };
+        let id = |i: usize| format!("00000000-0000-0000-0000-{i:012}");
+        // Events without an id are passed over.
+        let window: Vec<Entry> = (0..5).map(|i| entry((i != 2).then(|| id(i)), &mut strings)).collect();
+        assert_eq!(window_event_ids(&window, &strings), [id(0), id(1), id(3), id(4)]);
+        // A long window gives its first and last halves, in order.
+        let window: Vec<Entry> = (0..MAX_EVENT_IDS + 50)
+            .map(|i| entry(Some(id(i)), &mut strings))
+            .collect();
+        let ids = window_event_ids(&window, &strings);
+        let half = MAX_EVENT_IDS / 2;
+        let expected: Vec<String> = (0..half).chain(100..MAX_EVENT_IDS + 50).map(id).collect();
+        assert_eq!((ids.len(), ids), (MAX_EVENT_IDS, expected));
     }
 
     #[test]
