@@ -912,15 +912,48 @@ fn grouping_folds_repeated_findings() {
     assert_eq!(jsonl(&run(&args).stdout).len(), 6);
     let grouped = jsonl(&run(&[&args[..], &["--group"]].concat()).stdout);
     assert_eq!(grouped.len(), 2, "{grouped:?}");
+    let ids: Vec<String> = (0..5)
+        .map(|m| format!("id-AuthorizeSecurityGroupIngress-2024-03-01T12:{:02}:00Z", m * 10))
+        .collect();
     assert_eq!(
         grouped[0]["group"],
-        json!({"count": 5, "first_time": "2024-03-01T12:00:00Z", "last_time": "2024-03-01T12:40:00Z"})
+        json!({"count": 5, "first_time": "2024-03-01T12:00:00Z", "last_time": "2024-03-01T12:40:00Z", "event_ids": ids})
     );
     assert_eq!(grouped[1]["group"]["count"], 1);
     assert_eq!(jsonl(&run(&[&args[..], &["--group", "1d"]].concat()).stdout).len(), 2);
     assert_eq!(run(&[&args[..], &["--group", "often"]].concat()).code, 2);
     let table = run(&[&args[..], &["--group", "--format", "table"]].concat()).stdout;
     assert!(table.contains("AuthorizeSecurityGroupIngress (x5)"), "{table}");
+    // 120 findings in one hour: the first 50 ids and the last 50.
+    let time = |i: usize| format!("2024-03-03T10:{:02}:{:02}Z", i / 2, (i % 2) * 30);
+    let records: Vec<Value> = (0..120).map(|i| ingress(&time(i))).collect();
+    let many = write(
+        dir.path(),
+        "many.json",
+        json!({"Records": records}).to_string().as_bytes(),
+    );
+    let grouped = jsonl(
+        &run(&[
+            "hunt",
+            many.to_str().expect("utf8"),
+            "--rule",
+            "aws-ec2-security-group-ingress-authorized",
+            "--group",
+        ])
+        .stdout,
+    );
+    let listed: Vec<&str> = grouped[0]["group"]["event_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let expected: Vec<String> = (0..50)
+        .chain(70..120)
+        .map(|i| format!("id-AuthorizeSecurityGroupIngress-{}", time(i)))
+        .collect();
+    assert_eq!((grouped.len(), grouped[0]["group"]["count"].as_u64()), (1, Some(120)));
+    assert_eq!(listed, expected);
 }
 
 /// A failed-login base rule and a correlation counting 10 of them within 10 minutes per address.

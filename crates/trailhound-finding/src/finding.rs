@@ -405,6 +405,11 @@ pub struct GroupInfo {
     pub count: u64,
     pub first_time: String,
     pub last_time: String,
+    /// The `eventID`s of the findings folded into this one, in time order, as
+    /// [`CorrelationInfo::event_ids`] lists a window's: all up to [`MAX_EVENT_IDS`], else the
+    /// first and the last halves of that many.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
 
 /// Folds the findings of one rule by one principal within one time bucket into the first of
@@ -414,6 +419,9 @@ pub fn group_findings(findings: Vec<Finding>, bucket: Duration) -> Vec<Finding> 
     let seconds = bucket.num_seconds().max(1);
     let mut groups: BTreeMap<(String, String, i64), usize> = BTreeMap::new();
     let mut out: Vec<Finding> = Vec::new();
+    // The latest event ids of each group past its first half (`out`'s index -> ring).
+    let mut tails: BTreeMap<usize, std::collections::VecDeque<String>> = BTreeMap::new();
+    let half = MAX_EVENT_IDS / 2;
     for finding in findings {
         let who = finding
             .principal_arn
@@ -432,6 +440,17 @@ pub fn group_findings(findings: Vec<Finding>, bucket: Duration) -> Vec<Finding> 
                 if let Some(group) = first.group.as_mut() {
                     group.count += 1;
                     group.last_time = finding.event_time.clone();
+                    if let Some(id) = finding.event_id {
+                        if group.event_ids.len() < half {
+                            group.event_ids.push(id);
+                        } else {
+                            let tail = tails.entry(index).or_default();
+                            if tail.len() == MAX_EVENT_IDS - half {
+                                tail.pop_front();
+                            }
+                            tail.push_back(id);
+                        }
+                    }
                 }
             }
             None => {
@@ -441,9 +460,15 @@ pub fn group_findings(findings: Vec<Finding>, bucket: Duration) -> Vec<Finding> 
                     count: 1,
                     first_time: first.event_time.clone(),
                     last_time: first.event_time.clone(),
+                    event_ids: first.event_id.iter().cloned().collect(),
                 }));
                 out.push(first);
             }
+        }
+    }
+    for (index, tail) in tails {
+        if let Some(group) = out.get_mut(index).and_then(|f| f.group.as_mut()) {
+            group.event_ids.extend(tail);
         }
     }
     out

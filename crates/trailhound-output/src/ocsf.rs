@@ -66,6 +66,15 @@ fn millis(time: DateTime<Utc>) -> i64 {
     time.timestamp_millis()
 }
 
+/// The CloudTrail events behind a correlation or a group, by their `eventID`s (at most 100),
+/// as `finding_info.related_events`.
+fn related_events(info: &mut Map<String, Value>, ids: &[String]) {
+    if !ids.is_empty() {
+        let related: Vec<Value> = ids.iter().map(|id| json!({"uid": id})).collect();
+        info.insert("related_events".into(), Value::Array(related));
+    }
+}
+
 fn parse_millis(text: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
 }
@@ -468,11 +477,7 @@ pub fn detection_finding(finding: &Finding) -> Value {
     let (first, last) = match (&finding.correlation, &finding.group) {
         (Some(c), _) => {
             info.insert("related_events_count".into(), json!(c.events));
-            if !c.event_ids.is_empty() {
-                // The window's CloudTrail events by their eventID (at most 100 of them).
-                let related: Vec<Value> = c.event_ids.iter().map(|id| json!({"uid": id})).collect();
-                info.insert("related_events".into(), Value::Array(related));
-            }
+            related_events(&mut info, &c.event_ids);
             count = Some(c.events);
             let mut desc = format!(
                 "Correlation {} met its condition: {} over {} events",
@@ -489,6 +494,7 @@ pub fn detection_finding(finding: &Finding) -> Value {
         }
         (None, Some(g)) => {
             info.insert("related_events_count".into(), json!(g.count));
+            related_events(&mut info, &g.event_ids);
             count = Some(g.count);
             info.insert(
                 "desc".into(),
