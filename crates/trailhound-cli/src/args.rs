@@ -268,8 +268,9 @@ pub struct ScanArgs {
     /// more than this are not opened.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub delivery_lag: String,
-    /// Most JSON held at once, in MB once inflated: a file read whole, or one top-level value
-    /// (an NDJSON line, an envelope) of a streamed one (stdin, files over 32 MB).
+    /// Most JSON held at once, in MB once inflated: one top-level value (an NDJSON line, an
+    /// envelope) of a streamed input (stdin, files over 32 MB or over this, gzip files that
+    /// inflate past 64 MB or past this).
     #[arg(long, default_value_t = 1024, value_name = "MB")]
     pub max_file_size: u64,
     /// Worker threads [default: all cores].

@@ -31,6 +31,10 @@ pub enum DecodeError {
     TooLarge { limit: u64 },
     #[error("not a gzip stream: {0}")]
     Gzip(String),
+    /// A gzip stream whose trailer did not give its size (several members, a trailer that
+    /// lies) inflated past the size at which the caller streams instead of holding it whole.
+    #[error("inflates to more than {past} bytes: to be streamed")]
+    Streamed { past: u64 },
 }
 
 /// The decoded text of a buffer.
@@ -99,20 +103,23 @@ pub(crate) fn most_large_at_once() -> usize {
 /// faulted in again for every file. A UTF-8 byte order mark is dropped; UTF-16 (with or without
 /// its mark) is converted to UTF-8.
 pub fn decode<'b>(data: &'b [u8], scratch: &'b mut Vec<u8>, limit: u64) -> Result<Decoded<'b>, DecodeError> {
-    decode_in_turn(data, scratch, limit, &mut Turn::default())
+    decode_in_turn(data, scratch, limit, u64::MAX, &mut Turn::default())
 }
 
-/// [`decode`], taking the worker's large `turn` when the output grows past [`SMALL_BYTES`].
+/// [`decode`], taking the worker's large `turn` when the output grows past [`SMALL_BYTES`]. A
+/// gzip stream of unknown size that inflates past `stream_past` bytes is given up
+/// ([`DecodeError::Streamed`]): the caller streams it.
 pub(crate) fn decode_in_turn<'b>(
     data: &'b [u8],
     scratch: &'b mut Vec<u8>,
     limit: u64,
+    stream_past: u64,
     turn: &mut Turn,
 ) -> Result<Decoded<'b>, DecodeError> {
     let mut damage = Vec::new();
     let compressed = data.starts_with(&GZIP_MAGIC);
     let bytes: &[u8] = if compressed {
-        let (size, truncated) = inflate(data, scratch, limit, turn)?;
+        let (size, truncated) = inflate(data, scratch, limit, stream_past, turn)?;
         if let Some(message) = truncated {
             damage.push(Damage::Truncated(message));
         }
@@ -276,6 +283,7 @@ fn inflate(
     data: &[u8],
     out: &mut Vec<u8>,
     limit: u64,
+    stream_past: u64,
     turn: &mut Turn,
 ) -> Result<(usize, Option<String>), DecodeError> {
     if let Some(size) = trusted_size(data, limit) {
@@ -284,7 +292,7 @@ fn inflate(
             return Ok((size, None));
         }
     }
-    inflate_stream(data, out, limit, turn)
+    inflate_stream(data, out, limit, stream_past, turn)
 }
 
 /// Inflates a one-member gzip stream of `size` bytes with libdeflate into `out[..size]`; false
@@ -343,6 +351,7 @@ fn inflate_stream(
     data: &[u8],
     out: &mut Vec<u8>,
     limit: u64,
+    stream_past: u64,
     turn: &mut Turn,
 ) -> Result<(usize, Option<String>), DecodeError> {
     const CHUNK: usize = 256 << 10;
@@ -354,6 +363,9 @@ fn inflate_stream(
         out.resize(len.saturating_add(CHUNK), 0);
         let read = reader.read(out.get_mut(len..).unwrap_or_default());
         out.truncate(len + *read.as_ref().unwrap_or(&0));
+        if out.len() as u64 > stream_past {
+            return Err(DecodeError::Streamed { past: stream_past });
+        }
         if out.len() as u64 > limit {
             return Err(DecodeError::TooLarge { limit });
         }

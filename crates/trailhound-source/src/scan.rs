@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
 use trailhound_event::{Document, DocumentError, Record, for_each_record, printable};
 
-use crate::decode::{Damage, Turn, decode_in_turn};
+use crate::decode::{Damage, DecodeError, Decoded, Turn, decode_in_turn};
 use crate::discover::{FileTime, file_time, is_digest_path, walk};
 use crate::input::Input;
 use crate::stream::{Checkpoints, Helpers};
@@ -490,8 +490,9 @@ pub fn scan_part_with<S: Sink>(
             let mut turn = Turn::default();
             let read = std::fs::File::open(path).and_then(|file| {
                 let size = file.metadata().map_or(0, |m| m.len());
-                if size > options.stream_file_bytes {
-                    // Streamed: one top-level value (an NDJSON line, an envelope) at a time.
+                if size > options.stream_file_bytes.min(options.max_file_bytes) {
+                    // Streamed: one top-level value (an NDJSON line, an envelope) at a time,
+                    // which is all `max_file_bytes` then bounds.
                     return Ok(Err(file));
                 }
                 // Read at most one byte past the limit: enough to know it is too large.
@@ -640,25 +641,38 @@ fn scan_bytes<'s, S: Sink>(
     turn: &mut Turn,
     helpers: Option<&Helpers<'_, 's, S>>,
 ) {
-    if crate::decode::gzip_size(data).is_some_and(|size| size > STREAM_INFLATED_BYTES) {
+    // Held whole up to this; past it, streamed (and then only one top-level value at a time
+    // must fit `max_file_bytes`).
+    let whole = STREAM_INFLATED_BYTES.min(options.max_file_bytes);
+    let plain_too_large = !data.starts_with(&[0x1f, 0x8b]) && data.len() as u64 > whole;
+    if plain_too_large || crate::decode::gzip_size(data).is_some_and(|size| size > whole) {
         // Inflating to more than this: streamed rather than inflated whole.
+        crate::stream::scan_reader(worker, name, data, options, helpers, false);
+        return;
+    }
+    let decoded = decode_in_turn(data, inflated, options.max_file_bytes, whole, turn);
+    if let Err(DecodeError::Streamed { .. }) = decoded {
+        // A gzip file whose trailer did not tell its size (several members, or a trailer that
+        // lies) and that inflates past what is held whole: streamed too, from its start
+        // (nothing of it was handed on). The large turn and the grown buffer are let go
+        // first: the stream takes turns of its own.
+        *turn = Turn::default();
+        *inflated = Vec::new();
         crate::stream::scan_reader(worker, name, data, options, helpers, false);
         return;
     }
     worker.stats.files_read += 1;
     worker.stats.bytes_read += data.len() as u64;
-    scan_decoded(worker, name, data, inflated, options, turn);
+    scan_decoded(worker, name, decoded, options);
 }
 
 fn scan_decoded<S: Sink>(
     worker: &mut Worker<'_, S>,
     name: &str,
-    data: &[u8],
-    inflated: &mut Vec<u8>,
+    decoded: Result<Decoded<'_>, DecodeError>,
     options: &ScanOptions,
-    turn: &mut Turn,
 ) {
-    let decoded = match decode_in_turn(data, inflated, options.max_file_bytes, turn) {
+    let decoded = match decoded {
         Ok(decoded) => decoded,
         Err(err) => {
             worker.failed(name.to_string(), ProblemKind::Decode, err.to_string());
@@ -927,6 +941,58 @@ mod tests {
             (1, count as u64, 0)
         );
         assert_eq!(report.stats.bytes_inflated, body.len() as u64);
+    }
+
+    #[test]
+    fn a_multi_member_gzip_past_the_whole_read_size_is_streamed() {
+        // The trailer gives the last member's size only: the file is found to be large while
+        // it is inflated, and streamed from its start instead of held whole up to the limit.
+        let dir = tempfile::tempdir().expect("dir");
+        let count = usize::try_from(STREAM_INFLATED_BYTES).expect("size") / 8000 + 100;
+        let body = ndjson(count, 8000);
+        let half = body[..body.len() / 2]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .expect("a line")
+            + 1;
+        let mut packer = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level"));
+        let mut packed = Vec::new();
+        for part in [&body[..half], &body[half..]] {
+            let mut member = vec![0; packer.gzip_compress_bound(part.len())];
+            let size = packer.gzip_compress(part, &mut member).expect("gzip");
+            packed.extend_from_slice(&member[..size]);
+        }
+        assert!(crate::decode::gzip_size(&packed).is_some_and(|size| size < STREAM_INFLATED_BYTES));
+        std::fs::write(dir.path().join("export.json.gz"), &packed).expect("write");
+        // With the default limit, and with one below the whole-read size: either way every
+        // record is read, the limit applying to one line at a time.
+        for max_file_bytes in [ScanOptions::default().max_file_bytes, 1 << 20] {
+            let options = ScanOptions {
+                max_file_bytes,
+                ..ScanOptions::default()
+            };
+            let report = scan_folder(dir.path(), &options);
+            assert_eq!(
+                (
+                    report.stats.files_read,
+                    report.stats.records_read,
+                    report.problems_total
+                ),
+                (1, count as u64, 0),
+                "{max_file_bytes}"
+            );
+            assert_eq!(report.stats.bytes_inflated, body.len() as u64);
+        }
+        // A plain file over a small limit is streamed too.
+        let small = ndjson(400, 4000);
+        std::fs::remove_file(dir.path().join("export.json.gz")).expect("rm");
+        std::fs::write(dir.path().join("small.json"), &small).expect("write");
+        let options = ScanOptions {
+            max_file_bytes: 1 << 20,
+            ..ScanOptions::default()
+        };
+        let report = scan_folder(dir.path(), &options);
+        assert_eq!((report.stats.records_read, report.problems_total), (400, 0));
     }
 
     #[test]
