@@ -369,6 +369,64 @@ fn every_document_shape_gives_the_same_findings() {
 }
 
 #[test]
+fn other_services_logs_beside_the_trail_are_skipped_and_counted() {
+    // One bucket often takes a trail's logs and other services' (VPC flow logs, load balancer
+    // access logs, Config): pointed at AWSLogs/, a hunt reads the trail's only.
+    let dir = tempfile::tempdir().expect("tmp");
+    let account = "AWSLogs/o-abc123def4/111122223333";
+    let trail = serde_json::to_vec(&json!({"Records": [stop_logging("2024-01-01T00:00:00Z")]})).expect("json");
+    write(
+        dir.path(),
+        &format!(
+            "{account}/CloudTrail/us-east-1/2024/01/01/111122223333_CloudTrail_us-east-1_20240101T0000Z_abc.json.gz"
+        ),
+        &gzip(&trail),
+    );
+    let flow = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    write(
+        dir.path(),
+        &format!(
+            "{account}/vpcflowlogs/us-east-1/2024/01/01/111122223333_vpcflowlogs_us-east-1_fl-1_20240101T0000Z_abc.log.gz"
+        ),
+        &gzip(flow),
+    );
+    write(
+        dir.path(),
+        &format!(
+            "{account}/elasticloadbalancing/us-east-1/2024/01/01/111122223333_elasticloadbalancing_us-east-1_app.web_20240101T0000Z_abc.log.gz"
+        ),
+        &gzip(b"https 2024-01-01T00:00:00.000000Z app/web/1 198.51.100.1:5 10.0.0.1:80\n"),
+    );
+    let config = json!({"fileVersion": "1.0", "configurationItems": [{"resourceType": "AWS::EC2::VPC"}]});
+    let config_file = write(
+        dir.path(),
+        &format!(
+            "{account}/Config/us-east-1/2024/1/1/ConfigSnapshot/111122223333_Config_us-east-1_ConfigSnapshot_x.json.gz"
+        ),
+        &gzip(config.to_string().as_bytes()),
+    );
+    let out = run(&[
+        "hunt",
+        dir.path().to_str().expect("utf8"),
+        "--format",
+        "jsonl",
+        "--strict",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(rule_ids(&jsonl(&out.stdout)), ["aws-cloudtrail-stop-logging"]);
+    assert!(out.stderr.contains("1 files read"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipped: 3 files of other AWS services' logs"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("problems"), "{}", out.stderr);
+    // A file named on the command line is read as given.
+    let out = run(&["hunt", config_file.to_str().expect("utf8")]);
+    assert!(out.stderr.contains("1 JSON file not CloudTrail"), "{}", out.stderr);
+}
+
+#[test]
 fn insights_events_are_read_and_their_bursts_reported() {
     // CloudTrail Insights files lie beside the trail's, with records that have no eventName,
     // eventSource or userIdentity of their own.

@@ -18,6 +18,8 @@ pub struct ReadFigures {
     /// Files left unopened because their delivery time is outside the window.
     pub files_pruned: u64,
     pub digests_skipped: u64,
+    /// Files of other AWS services' logs found beside the trail's (VPC flow logs...).
+    pub other_logs_skipped: u64,
     /// JSON files that are not CloudTrail.
     pub files_foreign: u64,
     pub files_failed: u64,
@@ -53,6 +55,13 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
     }
     if s.digests_skipped > 0 {
         skipped.push(format!("{} digest files", count(s.digests_skipped)));
+    }
+    if s.other_logs_skipped > 0 {
+        skipped.push(format!(
+            "{} {} of other AWS services' logs",
+            count(s.other_logs_skipped),
+            if s.other_logs_skipped == 1 { "file" } else { "files" }
+        ));
     }
     if s.files_foreign > 0 {
         skipped.push(format!(

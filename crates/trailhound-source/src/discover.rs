@@ -86,6 +86,29 @@ pub(crate) fn is_digest_path(path: &Path) -> bool {
     path.to_string_lossy().contains("CloudTrail-Digest")
 }
 
+/// Whether `path` lies in another AWS service's folder of the delivery layout:
+/// `AWSLogs/[ORG-ID/]ACCOUNT/SERVICE/...` where SERVICE is not CloudTrail's (`CloudTrail`,
+/// `CloudTrail-Insight`...): VPC flow logs, load balancer and S3 access logs, Config snapshots
+/// and history share the bucket and the layout with a trail's logs.
+pub(crate) fn is_other_service_path(path: &Path) -> bool {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let Some(logs) = parts.iter().rposition(|p| p == "AWSLogs") else {
+        return false;
+    };
+    let mut rest = parts.iter().skip(logs + 1);
+    let mut next = rest.next();
+    if next.is_some_and(|p| p.starts_with("o-")) {
+        next = rest.next();
+    }
+    let is_account = next.is_some_and(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()));
+    // The service folder, when the file lies below it (not the file itself).
+    let service = rest.next().filter(|_| rest.next().is_some());
+    is_account && service.is_some_and(|s| !s.starts_with("CloudTrail"))
+}
+
 /// Files under `root` (or `root` itself), sorted so delivery order is roughly time order.
 /// Errors walking a folder are returned beside the files found.
 pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
@@ -136,6 +159,29 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         parse_event_time(text).expect("time")
+    }
+
+    #[test]
+    fn other_services_folders_are_told_from_cloudtrails() {
+        let other = |p: &str| is_other_service_path(Path::new(p));
+        for path in [
+            "logs/AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/01/01/x.log.gz",
+            "AWSLogs/o-abc123def4/111122223333/elasticloadbalancing/us-east-1/2024/01/01/x.log.gz",
+            "b/AWSLogs/111122223333/Config/us-east-1/2024/1/1/ConfigSnapshot/x.json.gz",
+            "AWSLogs/111122223333/GuardDuty/us-east-1/2024/01/01/x.jsonl.gz",
+        ] {
+            assert!(other(path), "{path}");
+        }
+        for path in [
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01/x.json.gz",
+            "AWSLogs/o-abc123def4/111122223333/CloudTrail-Insight/us-east-1/2024/01/01/x.json.gz",
+            // Not the delivery layout: read as given.
+            "AWSLogs/export/vpcflowlogs/x.json.gz",
+            "AWSLogs/111122223333/x.json.gz",
+            "vpcflowlogs/x.json.gz",
+        ] {
+            assert!(!other(path), "{path}");
+        }
     }
 
     #[test]

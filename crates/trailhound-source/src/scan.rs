@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use trailhound_event::{Document, DocumentError, Record, for_each_record, printable};
 
 use crate::decode::{Damage, DecodeError, Decoded, Turn, decode_in_turn};
-use crate::discover::{FileTime, file_time, is_digest_path, walk};
+use crate::discover::{FileTime, file_time, is_digest_path, is_other_service_path, walk};
 use crate::input::Input;
 use crate::stream::{Checkpoints, Helpers};
 use crate::window::TimeWindow;
@@ -58,6 +58,9 @@ pub struct ScanStats {
     pub files_pruned: u64,
     /// CloudTrail digest files (by path or content): no events.
     pub digests_skipped: u64,
+    /// Files found in a folder under another AWS service's folder of the delivery layout
+    /// (`AWSLogs/ACCOUNT/vpcflowlogs/...`): not opened.
+    pub other_logs_skipped: u64,
     pub files_read: u64,
     /// JSON files that are not CloudTrail (a single object with no event fields).
     pub files_foreign: u64,
@@ -83,6 +86,7 @@ impl ScanStats {
         self.files_found += other.files_found;
         self.files_pruned += other.files_pruned;
         self.digests_skipped += other.digests_skipped;
+        self.other_logs_skipped += other.other_logs_skipped;
         self.files_read += other.files_read;
         self.files_foreign += other.files_foreign;
         self.files_failed += other.files_failed;
@@ -163,6 +167,7 @@ impl Plan {
                         });
                         continue;
                     }
+                    let folder = path.is_dir();
                     let (files, errors) = walk(path);
                     for (path, message) in errors {
                         plan.stats.files_failed += 1;
@@ -178,6 +183,9 @@ impl Plan {
                         plan.stats.files_found += 1;
                         if is_digest_path(&file) {
                             plan.stats.digests_skipped += 1;
+                        } else if folder && is_other_service_path(&file) {
+                            // Found in a folder, not named: a named file is read as given.
+                            plan.stats.other_logs_skipped += 1;
                         } else if !file_time(&file).may_overlap(&options.window, options.delivery_lag) {
                             plan.stats.files_pruned += 1;
                         } else {

@@ -33,6 +33,7 @@ pub fn figures(stats: &trailhound_source::ScanStats) -> trailhound_output::ReadF
         records_in_window: stats.records_in_window,
         files_pruned: stats.files_pruned,
         digests_skipped: stats.digests_skipped,
+        other_logs_skipped: stats.other_logs_skipped,
         files_foreign: stats.files_foreign,
         files_failed: stats.files_failed,
         files_damaged: stats.files_damaged,
