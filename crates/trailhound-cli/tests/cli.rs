@@ -369,6 +369,65 @@ fn every_document_shape_gives_the_same_findings() {
 }
 
 #[test]
+fn archives_of_logs_are_hunted_as_their_files() {
+    // Logs handed over as an archive (zip, tar, tar.gz): hunted without unpacking, each
+    // entry named inside its archive, the window applied to the entries' delivery times.
+    let dir = tempfile::tempdir().expect("tmp");
+    let day = |d: u32| {
+        let trail = serde_json::to_vec(&json!({"Records": [stop_logging(&format!("2024-01-{d:02}T00:00:00Z"))]}))
+            .expect("json");
+        (
+            format!(
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/{d:02}/111122223333_CloudTrail_us-east-1_202401{d:02}T0000Z_a.json.gz"
+            ),
+            gzip(&trail),
+        )
+    };
+    let entries = [day(1), day(20)];
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in &entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, path, data.as_slice()).expect("append");
+    }
+    let tar = builder.into_inner().expect("tar");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, data) in &entries {
+        zip.start_file(path.as_str(), zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        zip.write_all(data).expect("write");
+    }
+    let zip = zip.finish().expect("zip").into_inner();
+    for (name, data) in [
+        ("logs.tar", tar.clone()),
+        ("logs.tar.gz", gzip(&tar)),
+        ("logs.zip", zip),
+    ] {
+        let path = write(dir.path(), name, &data);
+        let out = run(&["hunt", path.to_str().expect("utf8"), "--format", "jsonl"]);
+        let findings = jsonl(&out.stdout);
+        assert_eq!(findings.len(), 2, "{name}: {}", out.stderr);
+        let source = findings[0]["source_file"].as_str().unwrap_or_default();
+        assert!(
+            source.ends_with(&format!("{name}!/{}", entries[0].0)),
+            "{name}: {source}"
+        );
+        let out = run(&[
+            "hunt",
+            path.to_str().expect("utf8"),
+            "--format",
+            "jsonl",
+            "--since",
+            "2024-01-10",
+        ]);
+        assert_eq!(jsonl(&out.stdout).len(), 1, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains("1 outside the window"), "{name}: {}", out.stderr);
+        std::fs::remove_file(&path).expect("rm");
+    }
+}
+
+#[test]
 fn other_services_logs_beside_the_trail_are_skipped_and_counted() {
     // One bucket often takes a trail's logs and other services' (VPC flow logs, load balancer
     // access logs, Config): pointed at AWSLogs/, a hunt reads the trail's only.

@@ -121,7 +121,7 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
         match entry {
             Ok(entry) if entry.file_type().is_file() => {
                 let name = entry.file_name().to_string_lossy();
-                if is_event_file_name(&name) {
+                if is_event_file_name(&name) || crate::archive::kind(&name).is_some() {
                     files.push(entry.into_path());
                 }
             }
@@ -137,7 +137,7 @@ pub(crate) fn walk(root: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
 
 /// In a folder, only JSON-ish files are read (`.json`, `.json.gz`, `.jsonl`, `.ndjson`, `.gz`).
 /// A file named on the command line is always read.
-fn is_event_file_name(name: &str) -> bool {
+pub(crate) fn is_event_file_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
         ".json",

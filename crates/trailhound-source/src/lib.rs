@@ -8,6 +8,7 @@
 //! It knows nothing of rules, findings or output formats: an Athena source's queries come from
 //! its caller ([`AthenaPlan`]).
 
+mod archive;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cursor;

@@ -358,9 +358,9 @@ const KEEP_BUFFER_BYTES: usize = 64 << 20;
 /// (one per piece of work it splits off, all alive until the batch ends): memory is then one
 /// pair per file being read at once, not one per worker.
 #[derive(Default)]
-struct Buffers {
-    file: Vec<u8>,
-    inflated: Vec<u8>,
+pub(crate) struct Buffers {
+    pub(crate) file: Vec<u8>,
+    pub(crate) inflated: Vec<u8>,
 }
 
 /// Pairs not lent now: at most [`KEPT_BUFFERS`].
@@ -368,12 +368,12 @@ static BUFFERS: std::sync::Mutex<Vec<Buffers>> = std::sync::Mutex::new(Vec::new(
 const KEPT_BUFFERS: usize = 64;
 
 impl Buffers {
-    fn lend() -> Buffers {
+    pub(crate) fn lend() -> Buffers {
         let mut pool = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         pool.pop().unwrap_or_default()
     }
 
-    fn give_back(mut self) {
+    pub(crate) fn give_back(mut self) {
         // The inflated buffer keeps its length: inflating only zeroes what is new to it.
         self.file.clear();
         for buffer in [&mut self.file, &mut self.inflated] {
@@ -400,7 +400,7 @@ impl<'s, S> Worker<'s, S> {
     }
 
     /// A file that could not be read or decoded at all: counted and reported.
-    fn failed(&mut self, file: String, kind: ProblemKind, message: String) {
+    pub(crate) fn failed(&mut self, file: String, kind: ProblemKind, message: String) {
         self.stats.files_failed += 1;
         self.report(Problem {
             file,
@@ -493,6 +493,11 @@ pub fn scan_part_with<S: Sink>(
         .par_iter()
         .fold(new_worker, |mut worker, path| {
             let name = path.display().to_string();
+            if let Some(kind) = crate::archive::kind(&name) {
+                crate::archive::scan_archive(&mut worker, &name, path, kind, options, Some(&helpers));
+                on_file(std::fs::metadata(path).map_or(0, |m| m.len()));
+                return worker;
+            }
             let mut buffers = Buffers::lend();
             let data = &mut buffers.file;
             let mut turn = Turn::default();
@@ -640,7 +645,7 @@ where
 
 /// Decodes one file's bytes and feeds its records to the worker's sink. `turn` is held (when
 /// taken) until the records are scanned.
-fn scan_bytes<'s, S: Sink>(
+pub(crate) fn scan_bytes<'s, S: Sink>(
     worker: &mut Worker<'s, S>,
     name: &str,
     data: &[u8],
@@ -1001,6 +1006,124 @@ mod tests {
         };
         let report = scan_folder(dir.path(), &options);
         assert_eq!((report.stats.records_read, report.problems_total), (400, 0));
+    }
+
+    /// The entries of a test archive: (path inside it, bytes).
+    fn archive_entries() -> Vec<(String, Vec<u8>)> {
+        let record = |name: &str| RECORD.replace(r#""eventName":"A""#, &format!(r#""eventName":"{name}""#));
+        let envelope = format!(r#"{{"Records":[{}]}}"#, record("Enveloped"));
+        let trail = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01";
+        vec![
+            (
+                format!("{trail}/111122223333_CloudTrail_us-east-1_20240101T0000Z_a.json.gz"),
+                gzip(envelope.as_bytes()),
+            ),
+            (
+                "export/lines.jsonl".into(),
+                format!("{}\n", record("Line")).into_bytes(),
+            ),
+            // Larger than a file held whole (the tests' limit is 1 MB): streamed.
+            ("export/large.ndjson".into(), ndjson(400, 4000)),
+            (
+                "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/01/d.json.gz".into(),
+                gzip(b"{}"),
+            ),
+            (
+                "AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/01/01/f.log.gz".into(),
+                gzip(b"version account-id\n"),
+            ),
+            ("README.txt".into(), b"not an event file".to_vec()),
+            ("nested.zip".into(), b"PK not opened".to_vec()),
+            ("../../etc/escape.json".into(), record("Escaped").into_bytes()),
+        ]
+    }
+
+    fn tar_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            if path.contains("..") {
+                // Written as given (the tar crate refuses `..`): a name is only a name.
+                let name = &mut header.as_old_mut().name;
+                name[..path.len()].copy_from_slice(path.as_bytes());
+                header.set_cksum();
+                builder.append(&header, data.as_slice()).expect("append");
+            } else {
+                // Long names through the GNU extension.
+                builder.append_data(&mut header, path, data.as_slice()).expect("append");
+            }
+        }
+        builder.into_inner().expect("tar")
+    }
+
+    fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (path, data) in entries {
+            writer.start_file(path.as_str(), options).expect("entry");
+            writer.write_all(data).expect("write");
+        }
+        writer.finish().expect("zip").into_inner()
+    }
+
+    #[test]
+    fn archives_are_read_entry_by_entry_like_a_folder() {
+        let entries = archive_entries();
+        let tar = tar_of(&entries);
+        let options = ScanOptions {
+            max_file_bytes: 1 << 20,
+            ..ScanOptions::default()
+        };
+        for (name, data) in [
+            ("logs.tar", tar.clone()),
+            ("logs.tar.gz", gzip(&tar)),
+            ("logs.TGZ", gzip(&tar)),
+            ("logs.zip", zip_of(&entries)),
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            std::fs::write(dir.path().join(name), &data).expect("write");
+            let report = scan_folder(dir.path(), &options);
+            let mut names: Vec<String> = report.sinks.into_iter().flat_map(|s| s.0).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names, ["A", "Enveloped", "Escaped", "Line"], "{name}");
+            let stats = &report.stats;
+            assert_eq!(
+                (
+                    stats.files_read,
+                    stats.records_read,
+                    stats.digests_skipped,
+                    stats.other_logs_skipped,
+                    report.problems_total
+                ),
+                (4, 403, 1, 1, 0),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_archive_keeps_the_entries_before_the_break() {
+        let entries = archive_entries();
+        let packed = gzip(&tar_of(&entries[..2]));
+        let dir = tempfile::tempdir().expect("dir");
+        // Cut inside the second entry's data.
+        std::fs::write(dir.path().join("cut.tar.gz"), &packed[..packed.len() - 40]).expect("write");
+        std::fs::write(dir.path().join("not.zip"), b"PK\x03\x04 but nothing else").expect("write");
+        let report = scan_folder(dir.path(), &ScanOptions::default());
+        let names: Vec<String> = report.sinks.into_iter().flat_map(|s| s.0).collect();
+        // The cut entry's bytes are read as far as they go (its one line is broken), and both
+        // the entry and the archive are named as broken; the file that is no zip as unreadable.
+        assert_eq!(names, ["Enveloped"]);
+        assert_eq!(
+            (report.stats.files_damaged, report.stats.files_failed),
+            (2, 1),
+            "{:?}",
+            report.stats
+        );
     }
 
     #[test]

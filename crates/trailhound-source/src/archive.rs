@@ -1,0 +1,245 @@
+//! Archives of CloudTrail files, as logs are handed over: zip, tar, and tar compressed with gzip
+//! (`.tar.gz`, `.tgz`). Each entry an event file would be (by its name, as in a folder) is read
+//! as a file of its own, named `ARCHIVE!/ENTRY`; digests and other services' logs are skipped
+//! and entries whose delivery time is outside the window are not scanned, as in a folder.
+//!
+//! Nothing is written to disk: an entry's path is only a name, whatever it holds (`..`, an
+//! absolute path). An entry is held whole up to the size a file is, and streamed past it, so
+//! the archive's size does not matter, nor a bomb inside it: each entry has the limits a file
+//! has. Entries are read in the archive's order on one thread (an archive is one stream); a
+//! streamed entry spreads its scanning over the other cores. Archives inside archives are not
+//! opened.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::decode::Turn;
+use crate::discover::{file_time, is_digest_path, is_event_file_name, is_other_service_path};
+use crate::scan::{Buffers, ProblemKind, STREAM_INFLATED_BYTES, ScanOptions, Sink, Worker, scan_bytes};
+use crate::stream::Helpers;
+
+/// The kinds of archive read, told by the file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Zip,
+    Tar,
+    TarGz,
+}
+
+/// The archive kind a file name says, if any.
+pub(crate) fn kind(name: &str) -> Option<Kind> {
+    let name = name.to_ascii_lowercase();
+    if name.ends_with(".zip") {
+        Some(Kind::Zip)
+    } else if name.ends_with(".tar") {
+        Some(Kind::Tar)
+    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        Some(Kind::TarGz)
+    } else {
+        None
+    }
+}
+
+/// Reads every event file in the archive at `path` (called `name`) into the worker's sink.
+pub(crate) fn scan_archive<'s, S: Sink>(
+    worker: &mut Worker<'s, S>,
+    name: &str,
+    path: &Path,
+    kind: Kind,
+    options: &ScanOptions,
+    helpers: Option<&Helpers<'_, 's, S>>,
+) {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) => return worker.failed(name.to_string(), ProblemKind::Unreadable, format!("cannot read: {err}")),
+    };
+    let mut entries = Entries {
+        worker,
+        archive: name,
+        options,
+        helpers,
+        opened: false,
+    };
+    let outcome = match kind {
+        Kind::Zip => entries.zip(file),
+        Kind::Tar => entries.tar(std::io::BufReader::new(file)),
+        Kind::TarGz => entries.tar(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))),
+    };
+    if let Err(message) = outcome {
+        let Entries { worker, opened, .. } = entries;
+        if opened {
+            // What came before the break was read.
+            worker.stats.files_damaged += 1;
+            worker.report(crate::scan::Problem {
+                file: name.to_string(),
+                record: None,
+                line: None,
+                kind: ProblemKind::Damaged,
+                message: format!("archive broken: {message}; the entries before it were read"),
+            });
+        } else {
+            worker.failed(name.to_string(), ProblemKind::Unreadable, message);
+        }
+    }
+}
+
+struct Entries<'w, 'a, 'h, 's, S> {
+    worker: &'w mut Worker<'s, S>,
+    archive: &'a str,
+    options: &'a ScanOptions,
+    helpers: Option<&'a Helpers<'h, 's, S>>,
+    /// An entry was reached: the archive is one, whatever breaks later.
+    opened: bool,
+}
+
+impl<'s, S: Sink> Entries<'_, '_, '_, 's, S> {
+    fn tar(&mut self, reader: impl Read) -> Result<(), String> {
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive.entries().map_err(|err| format!("not a tar archive: {err}"))?;
+        for entry in entries {
+            let entry = entry.map_err(|err| format!("not a tar archive: {err}"))?;
+            self.opened = true;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let size = entry.header().size().unwrap_or(u64::MAX);
+            self.entry(&path, size, entry);
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, file: std::fs::File) -> Result<(), String> {
+        let mut archive =
+            zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|err| format!("not a zip archive: {err}"))?;
+        self.opened = true;
+        for index in 0..archive.len() {
+            let entry = match archive.by_index(index) {
+                Ok(entry) => entry,
+                Err(err) => {
+                    // One entry that cannot be read (a compression not supported, a bad
+                    // header) is named; the others are read.
+                    let problem = format!("{}!/#{index}", self.archive);
+                    self.worker.failed(
+                        problem,
+                        ProblemKind::Unreadable,
+                        format!("cannot read the entry: {err}"),
+                    );
+                    continue;
+                }
+            };
+            if !entry.is_file() {
+                continue;
+            }
+            let path = match entry.name() {
+                Ok(name) => name.into_owned(),
+                Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
+            };
+            let size = entry.size();
+            self.entry(&path, size, entry);
+        }
+        Ok(())
+    }
+
+    /// One entry of `size` bytes as the archive gives it (before any gzip of its own).
+    fn entry(&mut self, path: &str, size: u64, mut reader: impl Read) {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        // Archives inside archives are not opened.
+        if !is_event_file_name(base) || kind(base).is_some() {
+            return;
+        }
+        let name = format!("{}!/{path}", self.archive);
+        let stats = &mut self.worker.stats;
+        stats.files_found += 1;
+        let entry_path = Path::new(path);
+        if is_digest_path(entry_path) {
+            stats.digests_skipped += 1;
+            return;
+        }
+        if is_other_service_path(entry_path) {
+            stats.other_logs_skipped += 1;
+            return;
+        }
+        if !file_time(entry_path).may_overlap(&self.options.window, self.options.delivery_lag) {
+            stats.files_pruned += 1;
+            return;
+        }
+        let whole = self
+            .options
+            .stream_file_bytes
+            .min(self.options.max_file_bytes)
+            .min(STREAM_INFLATED_BYTES);
+        if size > whole {
+            crate::stream::scan_reader(self.worker, &name, reader, self.options, self.helpers, false);
+            return;
+        }
+        let mut buffers = Buffers::lend();
+        let mut turn = Turn::default();
+        buffers.file.clear();
+        // The header's size is not trusted: at most one byte past what is held whole is read,
+        // and an entry that turns out larger is streamed, those bytes first.
+        let read = (&mut reader)
+            .take(whole.saturating_add(1))
+            .read_to_end(&mut buffers.file);
+        match read {
+            Ok(got) if got as u64 > whole => {
+                let held = std::io::Cursor::new(std::mem::take(&mut buffers.file));
+                crate::stream::scan_reader(
+                    self.worker,
+                    &name,
+                    held.chain(reader),
+                    self.options,
+                    self.helpers,
+                    false,
+                );
+            }
+            Ok(_) => {
+                let Buffers { file, inflated } = &mut buffers;
+                scan_bytes(
+                    self.worker,
+                    &name,
+                    file,
+                    inflated,
+                    self.options,
+                    &mut turn,
+                    self.helpers,
+                );
+            }
+            Err(err) if buffers.file.is_empty() => {
+                self.worker
+                    .failed(name, ProblemKind::Unreadable, format!("cannot read the entry: {err}"));
+            }
+            Err(err) => {
+                // What came before the break is read; the entry counts once as read in part,
+                // whether or not what came before ends inside a record.
+                let message = format!(
+                    "entry broken after {} bytes: {err}; what came before was read",
+                    buffers.file.len()
+                );
+                let damaged = self.worker.stats.files_damaged;
+                let Buffers { file, inflated } = &mut buffers;
+                scan_bytes(
+                    self.worker,
+                    &name,
+                    file,
+                    inflated,
+                    self.options,
+                    &mut turn,
+                    self.helpers,
+                );
+                if self.worker.stats.files_damaged == damaged {
+                    self.worker.stats.files_damaged += 1;
+                }
+                self.worker.report(crate::scan::Problem {
+                    file: name,
+                    record: None,
+                    line: None,
+                    kind: ProblemKind::Damaged,
+                    message,
+                });
+            }
+        }
+        drop(turn);
+        buffers.give_back();
+    }
+}
