@@ -9,7 +9,7 @@
 # crashed, panicked, ran out of memory or hung (an input slower than FUZZ_TIMEOUT seconds), and
 # prints the crashing input's path and bytes. The other targets still run.
 #
-# Targets (fuzz/fuzz_targets/): json_records, gzip_decode, rules_parse, rules_eval, rules_state, reasons,
+# Targets (fuzz/fuzz_targets/): json_records, gzip_decode, archives, rules_parse, rules_eval, rules_state, reasons,
 # where_condition. Seeds: fuzz/seeds/TARGET (committed) and fuzz/regressions/TARGET (inputs that
 # once crashed, kept as seeds); dictionaries of JSON and YAML/Sigma tokens in fuzz/dicts/. New inputs found go to fuzz/corpus/TARGET (git-ignored), crashes to
 # fuzz/artifacts/TARGET/.
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION=0.13.2
 SECONDS_PER_TARGET="${1:-60}"
 shift $(( $# > 0 ? 1 : 0 ))
-ALL_TARGETS=(json_records gzip_decode rules_parse rules_eval rules_state reasons where_condition)
+ALL_TARGETS=(json_records gzip_decode archives rules_parse rules_eval rules_state reasons where_condition)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
 TIMEOUT="${FUZZ_TIMEOUT:-20}"

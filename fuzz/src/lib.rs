@@ -118,3 +118,28 @@ pub fn sample_records() -> Vec<Record<'static>> {
         .filter_map(|line| Record::parse(line).ok())
         .collect()
 }
+
+/// Scans `data` as an archive of logs, once named as each kind (zip, tar, tar.gz), the way a
+/// folder's archive is read: through a file in a temporary folder of this process.
+pub fn scan_as_archive(data: &[u8]) {
+    static DIR: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
+        let dir = std::env::temp_dir().join(format!("trailhound-fuzz-archives-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    });
+    let options = ScanOptions {
+        max_file_bytes: LIMIT,
+        ..ScanOptions::default()
+    };
+    for name in ["logs.zip", "logs.tar", "logs.tar.gz"] {
+        let path = DIR.join(name);
+        if std::fs::write(&path, data).is_err() {
+            continue;
+        }
+        let plan = trailhound_source::Plan::new(&[trailhound_source::Input::Path(path.clone())], &options);
+        let report = trailhound_source::scan_part(plan, &options, &|| Looking(0), &|_| {}, &ProblemBudget::default());
+        let seen: u64 = report.sinks.iter().map(|s| s.0).sum();
+        std::hint::black_box((seen, &report.stats, report.problems_total));
+        let _ = std::fs::remove_file(&path);
+    }
+}
