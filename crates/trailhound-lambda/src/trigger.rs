@@ -113,9 +113,12 @@ fn collect(value: &Value, out: &mut Vec<Object>, depth: usize) {
     }
 }
 
-/// CloudTrail log objects (the trail's and CloudTrail Insights'), not digests.
+/// CloudTrail log objects (the trail's and CloudTrail Insights'), not digests, nor the logs of
+/// other services that share the bucket (`AWSLogs/ACCOUNT/Config/...`).
 fn is_trail_object(key: &str) -> bool {
-    !key.contains("CloudTrail-Digest/") && (key.ends_with(".json.gz") || key.ends_with(".json"))
+    !key.contains("CloudTrail-Digest/")
+        && !trailhound_source::is_other_service_path(std::path::Path::new(key))
+        && (key.ends_with(".json.gz") || key.ends_with(".json"))
 }
 
 /// S3 notification keys: `+` is a space, `%XX` a byte.
@@ -184,6 +187,9 @@ mod tests {
         // CloudTrail Insights files are hunted like the trail's.
         let insight = s3_event("AWSLogs/1/CloudTrail-Insight/us-east-1/2026/11/20/x.json.gz");
         assert!(matches!(parse(&insight), Trigger::Objects(_)), "{:?}", parse(&insight));
+        // Other services' logs in the same bucket (a notification on the whole AWSLogs/ prefix).
+        let config = s3_event("AWSLogs/111122223333/Config/us-east-1/2026/11/20/ConfigSnapshot/x.json.gz");
+        assert!(matches!(parse(&config), Trigger::Ignored(_)), "{:?}", parse(&config));
         assert!(matches!(parse(&json!({"Event": "s3:TestEvent"})), Trigger::Ignored(_)));
         assert!(matches!(
             parse(&json!({"Records": [{"eventSource": "aws:sqs", "body": "not json"}]})),

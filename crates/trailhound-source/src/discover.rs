@@ -90,7 +90,7 @@ pub(crate) fn is_digest_path(path: &Path) -> bool {
 /// `AWSLogs/[ORG-ID/]ACCOUNT/SERVICE/...` where SERVICE is not CloudTrail's (`CloudTrail`,
 /// `CloudTrail-Insight`...): VPC flow logs, load balancer and S3 access logs, Config snapshots
 /// and history share the bucket and the layout with a trail's logs.
-pub(crate) fn is_other_service_path(path: &Path) -> bool {
+pub fn is_other_service_path(path: &Path) -> bool {
     let parts: Vec<String> = path
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

@@ -21,7 +21,7 @@ mod stream;
 mod window;
 
 pub use decode::decode;
-pub use discover::{FileTime, file_time};
+pub use discover::{FileTime, file_time, is_other_service_path};
 pub use input::{AthenaTable, Input, InputError, LookupRegions};
 pub use read::{
     ATHENA_PRICE_PER_TB, AthenaCursor, AthenaOptions, AthenaPlan, BATCH_WIDTH_HOURS, Cursors, Progress, ReadError,
