@@ -97,7 +97,11 @@ impl<'s, S: Sink> Entries<'_, '_, '_, 's, S> {
         let mut archive = tar::Archive::new(reader);
         let entries = archive.entries().map_err(|err| format!("not a tar archive: {err}"))?;
         for entry in entries {
-            let entry = entry.map_err(|err| format!("not a tar archive: {err}"))?;
+            let opened = self.opened;
+            let entry = entry.map_err(|err| match opened {
+                true => err.to_string(),
+                false => format!("not a tar archive: {err}"),
+            })?;
             self.opened = true;
             if !entry.header().entry_type().is_file() {
                 continue;
