@@ -185,63 +185,51 @@ impl<'s, S: Sink> Entries<'_, '_, '_, 's, S> {
         let read = (&mut reader)
             .take(whole.saturating_add(1))
             .read_to_end(&mut buffers.file);
-        match read {
+        // Why the entry stopped early, when it did (what came before is read all the same).
+        let broken = match read {
             Ok(got) if got as u64 > whole => {
                 let held = std::io::Cursor::new(std::mem::take(&mut buffers.file));
-                crate::stream::scan_reader(
-                    self.worker,
-                    &name,
-                    held.chain(reader),
-                    self.options,
-                    self.helpers,
-                    false,
-                );
+                let (worker, options, helpers) = (&mut *self.worker, self.options, self.helpers);
+                crate::stream::scan_reader(worker, &name, held.chain(reader), options, helpers, false);
+                buffers.give_back();
+                return;
             }
-            Ok(_) => {
-                let Buffers { file, inflated } = &mut buffers;
-                scan_bytes(
-                    self.worker,
-                    &name,
-                    file,
-                    inflated,
-                    self.options,
-                    &mut turn,
-                    self.helpers,
-                );
-            }
+            Ok(_) => None,
             Err(err) if buffers.file.is_empty() => {
-                self.worker
-                    .failed(name, ProblemKind::Unreadable, format!("cannot read the entry: {err}"));
+                let message = format!("cannot read the entry: {err}");
+                self.worker.failed(name, ProblemKind::Unreadable, message);
+                buffers.give_back();
+                return;
             }
-            Err(err) => {
-                // What came before the break is read; the entry counts once as read in part,
-                // whether or not what came before ends inside a record.
-                let message = format!(
-                    "entry broken after {} bytes: {err}; what came before was read",
-                    buffers.file.len()
-                );
-                let damaged = self.worker.stats.files_damaged;
-                let Buffers { file, inflated } = &mut buffers;
-                scan_bytes(
-                    self.worker,
-                    &name,
-                    file,
-                    inflated,
-                    self.options,
-                    &mut turn,
-                    self.helpers,
-                );
-                if self.worker.stats.files_damaged == damaged {
-                    self.worker.stats.files_damaged += 1;
-                }
-                self.worker.report(crate::scan::Problem {
-                    file: name,
-                    record: None,
-                    line: None,
-                    kind: ProblemKind::Damaged,
-                    message,
-                });
+            Err(err) => Some(format!(
+                "entry broken after {} bytes: {err}; what came before was read",
+                buffers.file.len()
+            )),
+        };
+        let damaged = self.worker.stats.files_damaged;
+        let Buffers { file, inflated } = &mut buffers;
+        scan_bytes(
+            self.worker,
+            &name,
+            file,
+            inflated,
+            self.options,
+            &mut turn,
+            self.helpers,
+        );
+        if let Some(message) = broken {
+            // The entry counts once as read in part, whether or not what came before ends
+            // inside a record.
+            if self.worker.stats.files_damaged == damaged {
+                self.worker.stats.files_damaged += 1;
             }
+            self.worker.report(crate::scan::Problem {
+                file: name,
+                record: None,
+                line: None,
+                kind: ProblemKind::Damaged,
+                message,
+            });
         }
         drop(turn);
         buffers.give_back();
