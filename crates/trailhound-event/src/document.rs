@@ -208,9 +208,10 @@ impl Splitter<'_> {
             .filter(|_| self.depth < MAX_WRAPS && matches!(read, Ok(None)));
         let in_list = self.list.is_some_and(|list| list.depth == self.depth);
         match holder {
-            Some((Holder::Records, at)) if self.list.is_none() && self.depth == 0 => {
+            Some((Holder::Records, at)) if self.list.is_none() => {
                 // No CloudTrail record has a `Records` member: an envelope, read again from
-                // there (the object was read whole, so its text is sound).
+                // there (the object was read whole, so its text is sound). Also inside a
+                // wrapper: a Splunk `_raw` or an ECS `event.original` may hold a whole file.
                 c.set_depth(outer);
                 let mut records = Cursor::new(c.text());
                 records.seek(at);
@@ -853,6 +854,16 @@ mod tests {
             quoted(&rec("B"))
         );
         let (kind, records) = split(&results);
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Single), vec!["A".to_string(), "B".into()])
+        );
+        // A `_raw` that is a whole delivered file (an envelope) gives its records.
+        let envelope = format!(r#"{{"Records":[{},{}]}}"#, rec("A"), rec("B"));
+        let (kind, records) = split(&format!(
+            r#"{{"preview":false,"result":{{"_raw":{}}}}}"#,
+            quoted(&envelope)
+        ));
         assert_eq!(
             (kind, records),
             (Ok(Document::Single), vec!["A".to_string(), "B".into()])
