@@ -281,7 +281,28 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|r| json!({"_index": "logs-aws.cloudtrail-default", "_source": {"@timestamp": r["eventTime"], "event": {"action": r["eventName"], "original": r.to_string()}, "cloud": {"provider": "aws"}}}))
         .flat_map(|e| format!("{e}\n").into_bytes())
         .collect();
+    // The same hits as Elastic's AWS integration indexes them by default: no `event.original`,
+    // the record as renamed fields.
+    let ecs_fields: Vec<u8> = records
+        .iter()
+        .map(|r| {
+            json!({"_index": "logs-aws.cloudtrail-default", "_source": {
+                "@timestamp": r["eventTime"],
+                "event": {"action": r["eventName"], "provider": r["eventSource"], "id": r["eventID"], "dataset": "aws.cloudtrail"},
+                "cloud": {"region": r["awsRegion"], "account": {"id": r["recipientAccountId"]}},
+                "source": {"address": r["sourceIPAddress"]},
+                "user_agent": {"original": r["userAgent"]},
+                "aws": {"cloudtrail": {
+                    "event_type": r["eventType"],
+                    "request_parameters": r["requestParameters"].to_string(),
+                    "user_identity": {"type": r["userIdentity"]["type"], "arn": r["userIdentity"]["arn"], "access_key_id": r["userIdentity"]["accessKeyId"]}
+                }}
+            }})
+        })
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
     let carried: Vec<(&str, Vec<u8>)> = vec![
+        ("elastic-ecs-fields.ndjson", ecs_fields),
         ("splunk-export.json", splunk),
         ("elasticsearch-search.json", search),
         ("elastic-agent-hits.ndjson", ecs),
@@ -364,7 +385,7 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("20 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("21 files read"), "{}", out.stderr);
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 

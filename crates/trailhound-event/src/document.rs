@@ -225,6 +225,8 @@ impl Splitter<'_> {
             Some((holder, at)) if !reader.looks_like_an_event() || reader.holds_strongly() => {
                 c.set_depth(outer);
                 match self.open(c.text(), holder, at, line) {
+                    // An ECS document (Elastic's AWS integration) without the record's text.
+                    Opened::Foreign if self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), line) => {}
                     // Inside a wrapper, the wrapper's reader says it.
                     Opened::Foreign if self.depth > 0 && !in_list => self.foreign_payload = true,
                     Opened::Foreign => self.foreign_element(line),
@@ -358,6 +360,18 @@ impl Splitter<'_> {
         }
     }
 
+    /// The record an ECS document stands for, rebuilt from its fields (see `ecs`) and handed
+    /// out; false when `text` is no CloudTrail event's ECS document.
+    fn rebuilt(&mut self, text: &str, line: Option<usize>) -> bool {
+        if self.depth >= MAX_WRAPS {
+            return false;
+        }
+        match crate::ecs::record_from_ecs(text) {
+            Some(record) => self.wrapped(&mut Cursor::new(&record), line) == Opened::Handed,
+            None => false,
+        }
+    }
+
     /// Top-level values one after another: one envelope or record, or NDJSON. A line may start
     /// with a timestamp and a space before its value (a CloudWatch Logs export).
     fn values(&mut self, text: &str, cursor: &mut Cursor<'_>) -> Result<Document, DocumentError> {
@@ -463,7 +477,9 @@ impl Splitter<'_> {
             Ok(Document::Digest)
         } else if let Some((holder, at)) = wrapper.filter(|(holder, _)| *holder != Holder::Records) {
             self.flush_foreign();
-            if self.open(c.text(), holder, at, Some(line)) == Opened::Handed {
+            if self.open(c.text(), holder, at, Some(line)) == Opened::Handed
+                || self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), Some(line))
+            {
                 return Ok(Document::Single);
             }
             self.foreign = Some(line);
@@ -901,8 +917,21 @@ mod tests {
             (kind, records),
             (Ok(Document::Lines), vec!["@1 B".to_string(), "@2 C".into()])
         );
-        // An ECS document without the original text cannot be read as CloudTrail; among hits
-        // that can, it is named.
+        // An ECS document without the original text: the record is rebuilt from its fields,
+        // in a hit, on a line of its own, or in an array.
+        let fields = r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"action":"D","provider":"iam.amazonaws.com","dataset":"aws.cloudtrail"},"aws":{"cloudtrail":{"user_identity":{"type":"Root"}}}}"#;
+        let (kind, records) = split(&format!("{}\n{fields}\n", hit(fields)));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 D".to_string(), "@2 D".into()])
+        );
+        let (kind, records) = split(&format!("[{fields},{fields}]"));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Array), vec!["D".to_string(), "D".into()])
+        );
+        // One that is not an AWS service's event, or has too little to tell, is not CloudTrail;
+        // among hits that are, it is named.
         let bare = r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"action":"CreateUser"}}"#;
         let (kind, records) = split(&hit(bare));
         assert_eq!((kind, records.len()), (Ok(Document::Other), 0));

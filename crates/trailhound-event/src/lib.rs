@@ -7,6 +7,7 @@
 
 pub mod derived;
 pub mod document;
+mod ecs;
 pub mod path;
 pub mod printable;
 pub mod query;
