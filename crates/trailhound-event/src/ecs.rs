@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 /// event's document.
 pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
     // Most foreign objects are not ECS at all: passed over without parsing them.
-    if memchr::memmem::find(text.as_bytes(), b"amazonaws.com").is_none() {
-        return None;
-    }
+    memchr::memmem::find(text.as_bytes(), b"amazonaws.com")?;
     let doc: Value = serde_json::from_str(text).ok()?;
     let text_of = |path: &str| lookup(&doc, path).and_then(Value::as_str).map(str::to_string);
     let action = text_of("event.action")?;
@@ -86,7 +84,7 @@ pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
 fn identity(doc: &Value) -> Value {
     let id = |field: &str| lookup(doc, &format!("aws.cloudtrail.user_identity.{field}")).cloned();
     let mut identity = Map::new();
-    let mut put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
+    let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
         if let Some(value) = value.filter(|v| !v.is_null()) {
             map.insert(key.to_string(), value);
         }
