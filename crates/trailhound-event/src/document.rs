@@ -246,6 +246,11 @@ impl Splitter<'_> {
             Ok(Some(_)) => true,
             Err(_) => false,
         };
+        // An ECS document whose fields are all dotted (no `event` object to open).
+        if foreign && matches!(read, Ok(None)) && self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), line) {
+            c.set_depth(outer);
+            return Ok(());
+        }
         if foreign && (self.depth > 0 || in_list) {
             c.set_depth(outer);
             if in_list {
@@ -486,6 +491,10 @@ impl Splitter<'_> {
             Ok(Document::Other)
         } else if !reader.looks_like_an_event() {
             self.flush_foreign();
+            // An ECS document whose fields are all dotted (no `event` object to open).
+            if self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), Some(line)) {
+                return Ok(Document::Single);
+            }
             self.foreign = Some(line);
             Ok(Document::Other)
         } else {
@@ -929,6 +938,13 @@ mod tests {
         assert_eq!(
             (kind, records),
             (Ok(Document::Array), vec!["D".to_string(), "D".into()])
+        );
+        // All its fields dotted (no `event` object): on a line, in an array, in a hit.
+        let dotted = r#"{"@timestamp":"2024-01-01T00:00:00Z","event.action":"E","event.provider":"iam.amazonaws.com","aws.cloudtrail.user_identity.type":"Root"}"#;
+        let (kind, records) = split(&format!("{dotted}\n[{dotted}]\n{}\n", hit(dotted)));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 E".to_string(), "E".into(), "@3 E".into()])
         );
         // One that is not an AWS service's event, or has too little to tell, is not CloudTrail;
         // among hits that are, it is named.
