@@ -480,19 +480,15 @@ impl Splitter<'_> {
             Ok(Document::Other)
         } else if digest_keys == 2 {
             Ok(Document::Digest)
-        } else if let Some((holder, at)) = wrapper.filter(|(holder, _)| *holder != Holder::Records) {
+        } else if let wrapper = wrapper.filter(|(holder, _)| *holder != Holder::Records)
+            && (wrapper.is_some() || !reader.looks_like_an_event())
+        {
+            // What a wrapper holds, else an ECS document's record (its `event` object opened
+            // to nothing, or all its fields dotted), else a foreign value.
             self.flush_foreign();
-            if self.open(c.text(), holder, at, Some(line)) == Opened::Handed
-                || self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), Some(line))
-            {
-                return Ok(Document::Single);
-            }
-            self.foreign = Some(line);
-            Ok(Document::Other)
-        } else if !reader.looks_like_an_event() {
-            self.flush_foreign();
-            // An ECS document whose fields are all dotted (no `event` object to open).
-            if self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), Some(line)) {
+            let opened =
+                wrapper.is_some_and(|(holder, at)| self.open(c.text(), holder, at, Some(line)) == Opened::Handed);
+            if opened || self.rebuilt(c.text().get(start..c.at()).unwrap_or_default(), Some(line)) {
                 return Ok(Document::Single);
             }
             self.foreign = Some(line);

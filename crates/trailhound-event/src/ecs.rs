@@ -32,11 +32,7 @@ pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
     }
     let ct = |field: &str| lookup(&doc, &format!("aws.cloudtrail.{field}")).cloned();
     let mut record = Map::new();
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(value) = value.filter(|v| !v.is_null()) {
-            record.insert(key.to_string(), value);
-        }
-    };
+    let mut put = |key: &str, value: Option<Value>| put(&mut record, key, value);
     put("eventVersion", ct("event_version"));
     put("userIdentity", Some(identity(&doc)));
     put("eventTime", Some(Value::String(time)));
@@ -84,11 +80,6 @@ pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
 fn identity(doc: &Value) -> Value {
     let id = |field: &str| lookup(doc, &format!("aws.cloudtrail.user_identity.{field}")).cloned();
     let mut identity = Map::new();
-    let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
-        if let Some(value) = value.filter(|v| !v.is_null()) {
-            map.insert(key.to_string(), value);
-        }
-    };
     put(&mut identity, "type", id("type"));
     put(&mut identity, "principalId", lookup(doc, "user.id").cloned());
     put(&mut identity, "arn", id("arn"));
@@ -127,6 +118,14 @@ fn identity(doc: &Value) -> Value {
         identity.insert("sessionContext".into(), Value::Object(context));
     }
     Value::Object(identity)
+}
+
+/// Sets `key` to `value` when there is one (a field the document lacks, or holds as null, is
+/// left out of the record).
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(value) = value.filter(|v| !v.is_null()) {
+        map.insert(key.to_string(), value);
+    }
 }
 
 /// A field kept as JSON text, parsed when it is JSON (else kept as the text).

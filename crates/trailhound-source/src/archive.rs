@@ -168,11 +168,7 @@ impl<'s, S: Sink> Entries<'_, '_, '_, 's, S> {
             stats.files_pruned += 1;
             return;
         }
-        let whole = self
-            .options
-            .stream_file_bytes
-            .min(self.options.max_file_bytes)
-            .min(STREAM_INFLATED_BYTES);
+        let whole = self.options.read_whole_bytes().min(STREAM_INFLATED_BYTES);
         if size > whole {
             crate::stream::scan_reader(self.worker, &name, reader, self.options, self.helpers, false);
             return;
