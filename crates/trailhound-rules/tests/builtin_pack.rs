@@ -210,3 +210,62 @@ fn every_stratus_technique_is_caught() {
         .collect();
     assert!(missed.is_empty(), "techniques no rule catches: {missed:?}");
 }
+
+/// `rules/considered/`, the per-service record of the events weighed for the pack, stays true:
+/// every rule a decision names is in the pack, and the index lists every file with its number
+/// of decisions.
+#[test]
+fn considered_events_name_rules_of_the_pack() {
+    let names: std::collections::BTreeSet<String> = pack().into_iter().map(|r| r.id).collect();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/considered");
+    let index = std::fs::read_to_string(folder.join("README.md")).expect("considered/README.md");
+    let mut failures = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&folder).expect("rules/considered") {
+        let path = entry.expect("entry").path();
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if file == "README.md" || !file.ends_with(".md") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).expect("considered file");
+        let mut decisions = 0;
+        // The decision table is the one headed `| Event |` or `| Pattern |`; others (the data
+        // events a rule needs, in s3.md) are not decisions.
+        let mut in_decisions = false;
+        for line in text.lines() {
+            if !line.starts_with('|') {
+                in_decisions = false;
+                continue;
+            }
+            let cells: Vec<&str> = line.split(" | ").collect();
+            if matches!(cells.first(), Some(&"| Event" | &"| Pattern")) {
+                in_decisions = true;
+                continue;
+            }
+            let Some(decision) = cells.last() else { continue };
+            if !in_decisions || line.starts_with("|-") {
+                continue;
+            }
+            decisions += 1;
+            let Some(named) = decision.strip_prefix("rule: ").or(decision.strip_prefix("rules: ")) else {
+                continue;
+            };
+            for word in named.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+                if word.starts_with("aws-") && !names.contains(word) {
+                    failures.push(format!("{file}: {word} is not a rule of the pack"));
+                }
+            }
+        }
+        let row = format!("| [`{file}`]({file}) |");
+        match index.lines().find(|l| l.starts_with(&row)) {
+            None => failures.push(format!("README.md does not list {file}")),
+            Some(l) if !l.ends_with(&format!("| {decisions} |")) => {
+                failures.push(format!("README.md: {file} has {decisions} decisions, not {l:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    assert!(files >= 50, "only {files} files in rules/considered");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
