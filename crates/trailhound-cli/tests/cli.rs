@@ -301,7 +301,29 @@ fn every_document_shape_gives_the_same_findings() {
         })
         .flat_map(|e| format!("{e}\n").into_bytes())
         .collect();
+    // Amazon Security Lake's copy (OCSF API Activity, as an Athena UNLOAD writes it): the
+    // record as renamed fields, the request parameters as JSON text.
+    let ocsf: Vec<u8> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "class_uid": 6003, "class_name": "API Activity", "severity_id": 1,
+                "time_dt": r["eventTime"],
+                "metadata": {"uid": r["eventID"], "event_code": r["eventType"], "version": "1.1.0",
+                    "product": {"name": "CloudTrail", "vendor_name": "AWS", "version": r["eventVersion"]}},
+                "cloud": {"provider": "AWS", "region": r["awsRegion"], "account": {"uid": r["recipientAccountId"]}},
+                "api": {"operation": r["eventName"], "service": {"name": r["eventSource"]},
+                    "request": {"data": r["requestParameters"].to_string()}},
+                "actor": {"user": {"type": r["userIdentity"]["type"], "uid": r["userIdentity"]["arn"],
+                    "credential_uid": r["userIdentity"]["accessKeyId"]}},
+                "src_endpoint": {"ip": r["sourceIPAddress"]},
+                "http_request": {"user_agent": r["userAgent"]}
+            })
+        })
+        .flat_map(|e| format!("{e}\n").into_bytes())
+        .collect();
     let carried: Vec<(&str, Vec<u8>)> = vec![
+        ("security-lake-ocsf.ndjson", ocsf),
         ("elastic-ecs-fields.ndjson", ecs_fields),
         ("splunk-export.json", splunk),
         ("elasticsearch-search.json", search),
@@ -385,7 +407,7 @@ fn every_document_shape_gives_the_same_findings() {
         .map(|f| f["event_time"].as_str().unwrap_or_default())
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-    assert!(out.stderr.contains("21 files read"), "{}", out.stderr);
+    assert!(out.stderr.contains("22 files read"), "{}", out.stderr);
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 

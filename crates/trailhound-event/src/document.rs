@@ -365,13 +365,13 @@ impl Splitter<'_> {
         }
     }
 
-    /// The record an ECS document stands for, rebuilt from its fields (see `ecs`) and handed
-    /// out; false when `text` is no CloudTrail event's ECS document.
+    /// The record an ECS or OCSF document stands for, rebuilt from its fields (see `foreign`)
+    /// and handed out; false when `text` is no CloudTrail event's ECS or OCSF document.
     fn rebuilt(&mut self, text: &str, line: Option<usize>) -> bool {
         if self.depth >= MAX_WRAPS {
             return false;
         }
-        match crate::ecs::record_from_ecs(text) {
+        match crate::foreign::rebuild(text) {
             Some(record) => self.wrapped(&mut Cursor::new(&record), line) == Opened::Handed,
             None => false,
         }
@@ -955,6 +955,34 @@ mod tests {
         );
         // A search response of other documents says nothing.
         let (kind, records) = split(r#"{"hits":{"hits":[{"_source":{"msg":"x"}},{"_source":{"msg":"y"}}]}}"#);
+        assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
+    }
+
+    #[test]
+    fn ocsf_events_give_their_records() {
+        // Amazon Security Lake's CloudTrail events (OCSF), as an Athena UNLOAD or a data-lake
+        // job writes them: one a line, in an array, or behind a message text that is no record.
+        let event = |name: &str| {
+            format!(
+                r#"{{"class_uid":6003,"time":1709294400000,"message":"{name} call","metadata":{{"product":{{"name":"CloudTrail","vendor_name":"AWS"}}}},"api":{{"operation":"{name}","service":{{"name":"iam.amazonaws.com"}}}},"actor":{{"user":{{"type":"IAMUser","uid":"arn:aws:iam::111122223333:user/alice"}}}}}}"#
+            )
+        };
+        let (kind, records) = split(&format!("{}\n{}\n", event("A"), event("B")));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Lines), vec!["@1 A".to_string(), "@2 B".into()])
+        );
+        let (kind, records) = split(&format!("[{},{}]", event("C"), event("D")));
+        assert_eq!(
+            (kind, records),
+            (Ok(Document::Array), vec!["C".to_string(), "D".into()])
+        );
+        // In a search hit (OpenSearch holds Security Lake data too).
+        let (kind, records) = split(&format!(r#"{{"_index":"ocsf","_source":{}}}"#, event("E")));
+        assert_eq!((kind, records), (Ok(Document::Single), vec!["@1 E".to_string()]));
+        // Another product's OCSF events are not CloudTrail.
+        let other = r#"{"class_uid":6003,"time":1,"metadata":{"product":{"name":"Okta"}},"api":{"operation":"x","service":{"name":"okta"}}}"#;
+        let (kind, records) = split(&format!("{other}\n"));
         assert_eq!((kind, records.len()), (Ok(Document::Other), 0));
     }
 

@@ -12,17 +12,16 @@
 
 use serde_json::{Map, Value};
 
+use crate::foreign::{boolean, lookup, parsed, put};
+
 /// The record an ECS document stands for, as JSON text; `None` when it is not a CloudTrail
 /// event's document.
-pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
-    // Most foreign objects are not ECS at all: passed over without parsing them.
-    memchr::memmem::find(text.as_bytes(), b"amazonaws.com")?;
-    let doc: Value = serde_json::from_str(text).ok()?;
-    let text_of = |path: &str| lookup(&doc, path).and_then(Value::as_str).map(str::to_string);
+pub(crate) fn record(doc: &Value) -> Option<String> {
+    let text_of = |path: &str| lookup(doc, path).and_then(Value::as_str).map(str::to_string);
     let action = text_of("event.action")?;
     let provider = text_of("event.provider").filter(|p| p.ends_with(".amazonaws.com"))?;
     let time = text_of("@timestamp")?;
-    let cloudtrail = lookup(&doc, "aws.cloudtrail").is_some()
+    let cloudtrail = lookup(doc, "aws.cloudtrail").is_some()
         || text_of("event.dataset").is_some_and(|d| d == "aws.cloudtrail")
         || doc
             .as_object()
@@ -30,22 +29,22 @@ pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
     if !cloudtrail {
         return None;
     }
-    let ct = |field: &str| lookup(&doc, &format!("aws.cloudtrail.{field}")).cloned();
+    let ct = |field: &str| lookup(doc, &format!("aws.cloudtrail.{field}")).cloned();
     let mut record = Map::new();
     let mut put = |key: &str, value: Option<Value>| put(&mut record, key, value);
     put("eventVersion", ct("event_version"));
-    put("userIdentity", Some(identity(&doc)));
+    put("userIdentity", Some(identity(doc)));
     put("eventTime", Some(Value::String(time)));
     put("eventSource", Some(Value::String(provider)));
     put("eventName", Some(Value::String(action)));
-    put("awsRegion", lookup(&doc, "cloud.region").cloned());
+    put("awsRegion", lookup(doc, "cloud.region").cloned());
     put(
         "sourceIPAddress",
-        lookup(&doc, "source.address")
-            .or_else(|| lookup(&doc, "source.ip"))
+        lookup(doc, "source.address")
+            .or_else(|| lookup(doc, "source.ip"))
             .cloned(),
     );
-    put("userAgent", lookup(&doc, "user_agent.original").cloned());
+    put("userAgent", lookup(doc, "user_agent.original").cloned());
     put("errorCode", ct("error_code"));
     put("errorMessage", ct("error_message"));
     for (key, field) in [
@@ -60,14 +59,14 @@ pub(crate) fn record_from_ecs(text: &str) -> Option<String> {
         put(key, value);
     }
     put("requestID", ct("request_id"));
-    put("eventID", lookup(&doc, "event.id").cloned());
+    put("eventID", lookup(doc, "event.id").cloned());
     put("readOnly", ct("read_only").map(boolean));
     put("resources", ct("resources").map(resources));
     put("eventType", ct("event_type"));
     put("managementEvent", ct("management_event").map(boolean));
     put(
         "recipientAccountId",
-        ct("recipient_account_id").or_else(|| lookup(&doc, "cloud.account.id").cloned()),
+        ct("recipient_account_id").or_else(|| lookup(doc, "cloud.account.id").cloned()),
     );
     put("sharedEventID", ct("shared_event_id"));
     put("vpcEndpointId", ct("vpc_endpoint_id"));
@@ -120,31 +119,6 @@ fn identity(doc: &Value) -> Value {
     Value::Object(identity)
 }
 
-/// Sets `key` to `value` when there is one (a field the document lacks, or holds as null, is
-/// left out of the record).
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(value) = value.filter(|v| !v.is_null()) {
-        map.insert(key.to_string(), value);
-    }
-}
-
-/// A field kept as JSON text, parsed when it is JSON (else kept as the text).
-fn parsed(value: Value) -> Value {
-    match value {
-        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        other => other,
-    }
-}
-
-/// `true`/`false` as text to a boolean (CloudTrail writes `readOnly` as a boolean).
-fn boolean(value: Value) -> Value {
-    match value.as_str() {
-        Some("true") => Value::Bool(true),
-        Some("false") => Value::Bool(false),
-        _ => value,
-    }
-}
-
 /// `resources` (ECS: `arn`, `type`, `account_id`; one object or a list) as CloudTrail writes
 /// them (`ARN`, `type`, `accountId`).
 fn resources(value: Value) -> Value {
@@ -162,19 +136,6 @@ fn resources(value: Value) -> Value {
         Value::Object(_) => Value::Array(vec![one(&value)]),
         _ => value,
     }
-}
-
-/// The value at a dotted `path`, whether the document nests it, writes it dotted, or mixes
-/// the two (`{"aws.cloudtrail": {"user_identity": {...}}}`).
-fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    let object = value.as_object()?;
-    if let Some(found) = object.get(path) {
-        return Some(found);
-    }
-    path.match_indices('.').find_map(|(at, _)| {
-        let (head, rest) = (&path[..at], &path[at + 1..]);
-        object.get(head).and_then(|inner| lookup(inner, rest))
-    })
 }
 
 #[cfg(test)]
@@ -204,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_nested_document_gives_its_record() {
-        let text = record_from_ecs(&ecs().to_string()).expect("a record");
+        let text = crate::foreign::rebuild(&ecs().to_string()).expect("a record");
         let record: Value = serde_json::from_str(&text).expect("json");
         assert_eq!(record["eventName"], "PutBucketPolicy");
         assert_eq!(record["eventSource"], "s3.amazonaws.com");
@@ -237,7 +198,7 @@ mod tests {
             "aws.cloudtrail": {"error_code": "AccessDenied"}
         });
         let record: Value =
-            serde_json::from_str(&record_from_ecs(&dotted.to_string()).expect("a record")).expect("json");
+            serde_json::from_str(&crate::foreign::rebuild(&dotted.to_string()).expect("a record")).expect("json");
         assert_eq!(
             (
                 &record["eventName"],
@@ -263,7 +224,7 @@ mod tests {
             serde_json::json!({"@timestamp": "t", "event": {"action": "x", "provider": "ec2.amazonaws.com", "dataset": "aws.guardduty"}}),
             serde_json::json!("a string that mentions amazonaws.com"),
         ] {
-            assert!(record_from_ecs(&doc.to_string()).is_none(), "{doc}");
+            assert!(crate::foreign::rebuild(&doc.to_string()).is_none(), "{doc}");
         }
     }
 }

@@ -8,6 +8,8 @@
 pub mod derived;
 pub mod document;
 mod ecs;
+mod foreign;
+mod ocsf;
 pub mod path;
 pub mod printable;
 pub mod query;
