@@ -85,6 +85,7 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
         list: None,
         depth: 0,
         foreign_payload: false,
+        junk_first: false,
     };
     // A UTF-8 byte order mark is no part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -104,6 +105,12 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
         Some(b'{') => splitter.values(text, &mut cursor),
         Some(b'0'..=b'9') if timestamp_prefix(text.as_bytes(), cursor.at()).is_some() => {
             splitter.values(text, &mut cursor)
+        }
+        // Lines of records under a first line that is not JSON (a title, a tool's banner, a
+        // CSV header): that line is named, the records after it are read.
+        Some(_) if next_line_start(text, cursor.at()) < text.len() => {
+            splitter.junk_first = true;
+            splitter.values(text, &mut cursor).map(|_| Document::Lines)
         }
         Some(_) => Err(DocumentError {
             message: format!(
@@ -133,6 +140,9 @@ struct Splitter<'v> {
     depth: u8,
     /// What a wrapper held was not CloudTrail (see [`Splitter::wrapped`]).
     foreign_payload: bool,
+    /// The document's first line is not JSON but lines of records follow it: its error is a
+    /// record's, not the document's.
+    junk_first: bool,
 }
 
 /// The state of a list of wrapped events (LookupEvents' `Events`, CloudWatch Logs' `events` or
@@ -399,7 +409,7 @@ impl Splitter<'_> {
                     envelopes &= kind == Document::Envelope;
                 }
                 Err(err) => {
-                    if self.streaming || (values == 1 && !looks_line_oriented(text)) {
+                    if self.streaming || (values == 1 && !self.junk_first && !looks_line_oriented(text)) {
                         return Err(self.document_error(text, &err));
                     }
                     self.flush_foreign();
@@ -429,7 +439,12 @@ impl Splitter<'_> {
                 // An array of records on its own line (`jq -c .Records`).
                 return c.array(&mut |c| self.element(c, None)).map(|()| Document::Array);
             }
-            return self.element(c, Some(line)).map(|()| Document::Lines);
+            // A scalar, or a line that is no JSON: never passed over by its brackets, which
+            // would swallow the record on the next line; a broken one is the caller's to skip.
+            let byte = c.peek().unwrap_or_default();
+            c.skip()?;
+            self.emit(Some(line), Err(RecordError::NotAnObject(kind(byte))));
+            return Ok(Document::Lines);
         };
         let mut reader = CoreReader::default();
         let mut envelope = false;
@@ -798,6 +813,13 @@ mod tests {
         let err = split("\n\nhello").0.expect_err("garbage");
         assert_eq!(err.line, 3);
         assert!(err.message.contains("not JSON"), "{err}");
+        // Lines of records under lines that are not JSON (a banner, a header, a stray line):
+        // those lines are named, the records read, as a stream of the same bytes reads them.
+        let (kind, records) = split(&format!("# exported by tool\n\n{}\n\0\0\n{}\n", rec("A"), rec("B")));
+        assert_eq!(kind, Ok(Document::Lines));
+        assert_eq!(records.iter().filter(|r| !r.contains("ERR")).count(), 2, "{records:?}");
+        assert!(records.first().is_some_and(|r| r.starts_with("@1 ERR")), "{records:?}");
+        assert!(records.iter().any(|r| r.starts_with("@4 ERR")), "{records:?}");
         // A pretty-printed object broken in the middle is a document error, not a line flood.
         let err = split("{\n  \"a\": 1,\n  \"b\": }\n").0.expect_err("broken");
         assert_eq!((err.line, err.column), (3, 8));

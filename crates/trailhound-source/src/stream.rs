@@ -725,6 +725,20 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             self.lines += newlines(&self.buf);
             self.buf.clear();
             self.scanned = 0;
+        } else if held > NOT_JSON_HOLD
+            && let Some(&first) = self.buf.iter().find(|b| !b.is_ascii_whitespace())
+            && !could_start_json(first)
+        {
+            // A long run of bytes that no JSON value starts like (a binary file, a stream of
+            // zeros out of a gzip bomb): named now and passed over to the end of its line,
+            // instead of held up to the size limit.
+            let message = format!("not JSON: the value starts with {:?}; passed over", char::from(first));
+            self.problem(Some(self.lines + 1), ProblemKind::Damaged, message);
+            self.damaged = true;
+            self.oversize = true;
+            self.lines += newlines(&self.buf);
+            self.buf.clear();
+            self.scanned = 0;
         } else {
             self.turn.need(held);
         }
@@ -1213,6 +1227,19 @@ impl Brackets {
     }
 }
 
+/// Bytes held of a value that does not start like JSON before it is passed over (below this,
+/// it is scanned whole and named as a file's first line would be).
+const NOT_JSON_HOLD: u64 = 1 << 20;
+
+/// Whether a JSON value (or a CloudWatch Logs export's timestamped line, or a byte order mark)
+/// can start with `byte`.
+fn could_start_json(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' | 0xEF
+    )
+}
+
 /// Values held whole up to this size; a larger top-level array or `{"Records":[` envelope is
 /// read element by element, so memory is one record, whatever the array's size.
 const UNWRAP_BYTES: u64 = 4 << 20;
@@ -1445,6 +1472,33 @@ mod tests {
         // Within the limit, the same value is read.
         let (_, names, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((names.len(), problems), (3, 0));
+    }
+
+    #[test]
+    fn a_long_run_of_bytes_no_json_starts_with_is_passed_over_without_holding_it() {
+        // Zeros out of a gzip bomb, or a binary file, between records: named once, not held up
+        // to the size limit, and the records after it are read.
+        let mut input = format!("{}\n", rec("A")).into_bytes();
+        input.extend(std::iter::repeat_n(0u8, 8 << 20));
+        input.extend(format!("\n{}\n", rec("B")).into_bytes());
+        let budget = ProblemBudget::default();
+        let sink = Count {
+            names: Vec::new(),
+            seen: Arc::new(AtomicU64::new(0)),
+            keep: true,
+        };
+        let mut worker = Worker::new(sink, &budget.shown);
+        let limit = options(1 << 30);
+        let mut stream = Stream::new(&mut worker, "<stdin>", &limit);
+        stream.run(input.as_slice());
+        let peak = stream.peak;
+        assert!(peak < 4 << 20, "held {peak} bytes at once");
+        assert_eq!(worker.sink.names, ["A", "B"]);
+        assert_eq!((worker.stats.files_damaged, worker.problems_total), (1, 1));
+        // A short line of the same kind is scanned whole and named as before.
+        let short = format!("{}\n\0\0\0\n{}\n", rec("A"), rec("B"));
+        let (_, names, problems) = scan(short.as_bytes(), 1 << 30);
+        assert_eq!((names.len(), problems), (2, 1));
     }
 
     #[test]
