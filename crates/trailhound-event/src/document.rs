@@ -226,7 +226,7 @@ impl Splitter<'_> {
                 let mut records = Cursor::new(c.text());
                 records.seek(at);
                 match records.peek() {
-                    Some(b'[') => records.array(&mut |c| self.element(c, None))?,
+                    Some(b'[') => self.records(&mut records)?,
                     Some(b'n') | None => {}
                     Some(byte) => self.emit(line, Err(records_not_a_list(byte))),
                 }
@@ -361,6 +361,24 @@ impl Splitter<'_> {
         }
     }
 
+    /// An envelope's `Records` list. Damage inside it (a zeroed block, bytes overwritten, a
+    /// value that is no JSON) breaks the list's grammar: the damage is named as a bad record
+    /// and the list is read on from the next record after it, instead of ending the file there.
+    fn records(&mut self, c: &mut Cursor<'_>) -> Result<(), RecordError> {
+        let depth = c.depth() + 1;
+        let mut outcome = c.array(&mut |c| self.element(c, None));
+        while let Err(err) = outcome {
+            let Some(next) = next_record(c.text(), c.at(), depth) else {
+                return Err(err);
+            };
+            self.emit(None, Err(err));
+            c.seek(next);
+            c.set_depth(depth);
+            outcome = c.array_rest(&mut |c| self.element(c, None));
+        }
+        Ok(())
+    }
+
     /// The record held as JSON text (a LookupEvents result's `CloudTrailEvent`, a CloudWatch
     /// Logs event's `message`), unescaped. Text that is no JSON object is not CloudTrail;
     /// CloudWatch Logs' control messages are dropped.
@@ -458,7 +476,7 @@ impl Splitter<'_> {
                     Some(b'[') => {
                         self.flush_foreign();
                         self.streaming = true;
-                        c.array(&mut |c| self.element(c, None))?;
+                        self.records(c)?;
                         self.streaming = false;
                         Ok(())
                     }
@@ -585,6 +603,30 @@ fn next_line_start(text: &str, from: usize) -> usize {
     }
     bytes.len()
 }
+
+/// Where a list's next record starts after damage at `from`: the first `{` that opens an
+/// object read whole, with the fields of an event, and followed by `,` or `]` (so not an object
+/// inside a record). At most [`RESYNC_TRIES`] objects are tried; `None` when none is found.
+fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    for _ in 0..RESYNC_TRIES {
+        at += 1 + memchr::memchr(b'{', bytes.get(at + 1..)?)?;
+        let mut probe = Cursor::new(text);
+        probe.seek(at);
+        probe.set_depth(depth);
+        let mut reader = CoreReader::default();
+        let read = probe.object(&mut |c, key| reader.member(c, key));
+        if read.is_ok() && reader.is_surely_a_record() && matches!(probe.peek(), Some(b',' | b']')) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Objects tried, after damage in a list, to find the next record: enough for the nested
+/// objects of a few broken records, bounded against files made of nothing but braces.
+const RESYNC_TRIES: usize = 10_000;
 
 /// The length of the `TIMESTAMP ` that starts a line of a CloudWatch Logs export to S3
 /// (`2026-12-01T10:00:00.000Z {...}`) at `at`, when one does and a JSON object follows it.
@@ -805,6 +847,31 @@ mod tests {
     fn byte_order_mark_is_accepted() {
         let (kind, records) = split(&format!("\u{feff}{{\"Records\":[{}]}}", rec("A")));
         assert_eq!((kind, records), (Ok(Document::Envelope), vec!["A".to_string()]));
+    }
+
+    #[test]
+    fn damage_inside_an_envelope_does_not_lose_the_records_after_it() {
+        let recs: Vec<String> = (0..6).map(|i| rec(&format!("R{i}"))).collect();
+        // A zeroed block over the end of one record and the start of the next; a value that
+        // is no JSON between two records; a number with junk after it.
+        let text = format!("{{\"Records\":[{}]}}", recs.join(","));
+        let cut = text.find("R2").expect("R2");
+        let zeroed = format!("{}{}{}", &text[..cut], "\0".repeat(40), &text[cut + 40..]);
+        let (kind, records) = split(&zeroed);
+        assert_eq!(kind, Ok(Document::Envelope));
+        let read: Vec<&String> = records.iter().filter(|r| !r.contains("ERR")).collect();
+        assert_eq!(read, ["R0", "R1", "R3", "R4", "R5"], "{records:?}");
+        let junk = format!("{{\"Records\":[{}, junk, {}, 12x, {}]}}", recs[0], recs[1], recs[2]);
+        let (kind, records) = split(&junk);
+        assert_eq!(kind, Ok(Document::Envelope));
+        let read: Vec<&String> = records.iter().filter(|r| !r.contains("ERR")).collect();
+        assert_eq!(read, ["R0", "R1", "R2"], "{records:?}");
+        // Named: the junk, and `12x` twice (a number is no record, and `x` breaks the list).
+        assert_eq!(records.len(), 6, "{records:?}");
+        // Damage with no record after it still ends the file, keeping what was read.
+        let (kind, records) = split(&format!("{{\"Records\":[{}, junk", recs[0]));
+        assert!(kind.is_err());
+        assert_eq!(records, ["R0"]);
     }
 
     #[test]

@@ -275,6 +275,12 @@ impl<'a> CoreReader<'a> {
             || self.problem.is_some()
     }
 
+    /// Whether the object read was a record for sure (its event name and its time or source):
+    /// what a list is read on from after damage, never an object nested in a record.
+    pub(crate) fn is_surely_a_record(&self) -> bool {
+        self.core.event_name.is_some() && (self.core.event_time.is_some() || self.core.event_source.is_some())
+    }
+
     /// The record, once its object has been read; `raw` is its text.
     pub fn finish(self, raw: &'a str) -> Result<Record<'a>, RecordError> {
         if let Some(problem) = self.problem {

@@ -134,6 +134,11 @@ impl<'a> Cursor<'a> {
     /// balance. No recursion, so no depth limit.
     pub fn pass_over(&mut self, start: usize) -> bool {
         let bytes = self.bytes;
+        // Only a value that opens a bracket can be passed over by its brackets: from anything
+        // else the count would run into the next record and swallow it.
+        if !matches!(bytes.get(start), Some(b'{' | b'[')) {
+            return false;
+        }
         let mut at = start;
         let mut open = 0usize;
         while let Some(&b) = bytes.get(at) {
@@ -241,6 +246,15 @@ impl<'a> Cursor<'a> {
             self.depth -= 1;
             return Ok(());
         }
+        self.array_rest(element)
+    }
+
+    /// The rest of an array whose `[` was read (the depth entered): elements from the cursor
+    /// to the closing `]`. How a list is read on from a record found after damage.
+    pub fn array_rest(
+        &mut self,
+        element: &mut dyn FnMut(&mut Cursor<'a>) -> Result<(), RecordError>,
+    ) -> Result<(), RecordError> {
         loop {
             if self.peek().is_none() {
                 return Err(self.error("unexpected end of input"));
