@@ -86,8 +86,12 @@ fn is_the_record(raw: &str, operation: &str) -> bool {
         .is_some_and(|v| v.get("eventName").and_then(Value::as_str) == Some(operation))
 }
 
-/// An OCSF `time` (milliseconds since the epoch) as CloudTrail writes times.
+/// An OCSF `time` (milliseconds since the epoch) as CloudTrail writes times; a time some
+/// exporter already wrote as text is taken as it is.
 fn epoch_millis(value: &Value) -> Option<String> {
+    if let Some(text) = value.as_str() {
+        return crate::parse_event_time(text).is_some().then(|| text.to_string());
+    }
     let millis = value.as_i64().or_else(|| value.as_f64().map(|f| f as i64))?;
     let format = if millis % 1000 == 0 {
         SecondsFormat::Secs
@@ -338,6 +342,13 @@ mod tests {
             record["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"],
             "true"
         );
+    }
+
+    #[test]
+    fn a_time_written_as_text_is_taken() {
+        let doc = serde_json::json!({"time": "2024-03-01T12:00:00Z", "metadata": {"product": {"name": "CloudTrail"}},
+            "api": {"operation": "StopLogging", "service": {"name": "cloudtrail.amazonaws.com"}}});
+        assert_eq!(rebuilt(&doc)["eventTime"], "2024-03-01T12:00:00Z");
     }
 
     #[test]
