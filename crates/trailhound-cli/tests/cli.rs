@@ -411,6 +411,120 @@ fn every_document_shape_gives_the_same_findings() {
     assert!(!out.stderr.contains("invalid"), "{}", out.stderr);
 }
 
+/// A CloudTrail record as Amazon Security Lake keeps it (OCSF 1.1 API Activity), after the
+/// published mapping: renamed fields, JSON kept as text, the rest in `unmapped`.
+fn ocsf_of(r: &Value) -> Value {
+    let id = &r["userIdentity"];
+    let context = &id["sessionContext"];
+    let text = |v: &Value| {
+        if v.is_null() {
+            Value::Null
+        } else {
+            Value::String(v.to_string())
+        }
+    };
+    let mut unmapped = serde_json::Map::new();
+    for key in [
+        "sessionCredentialFromConsole",
+        "additionalEventData",
+        "sharedEventID",
+        "tlsDetails",
+        "readOnly",
+    ] {
+        match &r[key] {
+            Value::Null => {}
+            Value::Object(_) => {
+                unmapped.insert(key.into(), text(&r[key]));
+            }
+            Value::Bool(b) => {
+                unmapped.insert(key.into(), Value::String(b.to_string()));
+            }
+            other => {
+                unmapped.insert(key.into(), other.clone());
+            }
+        }
+    }
+    if let Some(delivery) = context.get("ec2RoleDelivery") {
+        unmapped.insert("userIdentity.sessionContext.ec2RoleDelivery".into(), delivery.clone());
+    }
+    let resources: Vec<Value> = r["resources"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|x| json!({"uid": x["ARN"], "type": x["type"], "owner": {"account": {"uid": x["accountId"]}}}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "class_uid": 6003, "time_dt": r["eventTime"],
+        "metadata": {"uid": r["eventID"], "event_code": r["eventType"],
+            "product": {"name": "CloudTrail", "vendor_name": "AWS", "version": r["eventVersion"]}},
+        "cloud": {"region": r["awsRegion"], "account": {"uid": r["recipientAccountId"]}},
+        "api": {"operation": r["eventName"], "service": {"name": r["eventSource"]},
+            "request": {"uid": r["requestID"], "data": text(&r["requestParameters"])},
+            "response": {"error": r["errorCode"], "message": r["errorMessage"], "data": text(&r["responseElements"])}},
+        "actor": {"user": {"type": id["type"], "uid": id["arn"], "uid_alt": id["principalId"],
+                "credential_uid": id["accessKeyId"], "name": id["userName"], "account": {"uid": id["accountId"]}},
+            "session": {"issuer": context["sessionIssuer"]["arn"],
+                "is_mfa": context["attributes"]["mfaAuthenticated"] == "true",
+                "created_time_dt": context["attributes"]["creationDate"]},
+            "invoked_by": id["invokedBy"]},
+        "src_endpoint": {"ip": r["sourceIPAddress"], "uid": r["vpcEndpointId"]},
+        "http_request": {"user_agent": r["userAgent"]},
+        "resources": resources,
+        "unmapped": unmapped,
+    })
+}
+
+#[test]
+fn security_lake_copies_of_the_stratus_detonations_give_the_same_findings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (records_dir, ocsf_dir) = (dir.path().join("records"), dir.path().join("ocsf"));
+    let mut files = 0;
+    for entry in std::fs::read_dir(fixture("stratus")).expect("stratus fixtures") {
+        let path = entry.expect("entry").path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.ends_with(".json"))
+        else {
+            continue;
+        };
+        let data: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        // A detonation log is a list of records, an envelope of them, or one record.
+        let records = match (data.as_array(), data["Records"].as_array()) {
+            (Some(list), _) | (None, Some(list)) => list.clone(),
+            (None, None) => vec![data.clone()],
+        };
+        let ocsf: String = records.iter().map(|r| format!("{}\n", ocsf_of(r))).collect();
+        write(&records_dir, name, &serde_json::to_vec(&data).expect("json"));
+        write(&ocsf_dir, &format!("{name}l"), ocsf.as_bytes());
+        files += 1;
+    }
+    assert!(files >= 30, "{files} detonation logs");
+    let findings = |dir: &Path| -> Vec<(String, String)> {
+        let out = run(&["hunt", dir.to_str().expect("utf8"), "--format", "jsonl"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut found: Vec<(String, String)> = jsonl(&out.stdout)
+            .iter()
+            .map(|f| (f["rule_id"].to_string(), f["event_id"].to_string()))
+            .collect();
+        found.sort();
+        found
+    };
+    let (from_records, from_ocsf) = (findings(&records_dir), findings(&ocsf_dir));
+    assert!(from_records.len() > 300, "{}", from_records.len());
+    let only = |a: &[(String, String)], b: &[(String, String)]| -> Vec<(String, String)> {
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    };
+    assert_eq!(
+        (only(&from_records, &from_ocsf), only(&from_ocsf, &from_records)),
+        (vec![], vec![]),
+        "(only from the records, only from the OCSF copies)"
+    );
+    assert_eq!(from_records.len(), from_ocsf.len());
+}
+
 #[test]
 fn archives_of_logs_are_hunted_as_their_files() {
     // Logs handed over as an archive (zip, tar, tar.gz): hunted without unpacking, each
