@@ -209,12 +209,17 @@ fn resources(value: &Value) -> Value {
     }
 }
 
+/// The most parts a dotted key of `unmapped` may have.
+const MAX_UNMAPPED_DEPTH: usize = 8;
+
 /// A member of `unmapped` (the CloudTrail fields the mapping has no place for, such as
 /// `sessionCredentialFromConsole`, `readOnly` or `additionalEventData`), at its CloudTrail path:
 /// a dotted key names nested members, an object kept as JSON text is parsed, and a field the record already has
 /// is kept as the mapping wrote it.
 fn put_unmapped(record: &mut Map<String, Value>, key: &str, value: &Value) {
-    if key.split('.').any(str::is_empty) {
+    // CloudTrail's own fields nest a few levels (`userIdentity.sessionContext.ec2RoleDelivery`);
+    // a longer dotted key is no CloudTrail field, and would nest the record without bound.
+    if key.split('.').any(str::is_empty) || key.split('.').count() > MAX_UNMAPPED_DEPTH {
         return;
     }
     // Objects and lists kept as JSON text are parsed; text such as `"true"` stays text, as
@@ -408,6 +413,11 @@ mod tests {
             "eventName": "Harmless", "userIdentity.arn": "arn:aws:iam::111122223333:user/someone-else",
             "": 1, "a..b": 2, "errorCode.x": 3, "additionalEventData": "{\"MFAUsed\":\"Yes\"}"
         });
+        // A key that would nest the record 100,000 deep (and overflow the stack writing it).
+        doc["unmapped"]
+            .as_object_mut()
+            .expect("an object")
+            .insert(vec!["deep"; 100_000].join("."), Value::from(4));
         let record = rebuilt(&doc);
         assert_eq!(record["eventName"], "PutBucketPolicy");
         assert_eq!(
@@ -417,5 +427,6 @@ mod tests {
         assert_eq!(record["errorCode"], "AccessDenied");
         assert_eq!(record["additionalEventData"]["MFAUsed"], "Yes");
         assert!(record.get("a").is_none() && record.get("").is_none(), "{record}");
+        assert!(record.get("deep").is_none());
     }
 }
