@@ -611,7 +611,8 @@ fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut at = from;
     for _ in 0..RESYNC_TRIES {
-        at += 1 + memchr::memchr(b'{', bytes.get(at + 1..)?)?;
+        // From the damage itself: a missing comma leaves the cursor on the next record.
+        at += memchr::memchr(b'{', bytes.get(at..)?)?;
         let mut probe = Cursor::new(text);
         probe.seek(at);
         probe.set_depth(depth);
@@ -620,6 +621,7 @@ fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
         if read.is_ok() && reader.is_surely_a_record() && matches!(probe.peek(), Some(b',' | b']')) {
             return Some(at);
         }
+        at += 1;
     }
     None
 }
@@ -868,6 +870,11 @@ mod tests {
         assert_eq!(read, ["R0", "R1", "R2"], "{records:?}");
         // Named: the junk, and `12x` twice (a number is no record, and `x` breaks the list).
         assert_eq!(records.len(), 6, "{records:?}");
+        // A comma lost between two records: the error is named, both records read.
+        let (kind, records) = split(&format!("{{\"Records\":[{} {}, {}]}}", recs[0], recs[1], recs[2]));
+        assert_eq!(kind, Ok(Document::Envelope));
+        let read: Vec<&String> = records.iter().filter(|r| !r.contains("ERR")).collect();
+        assert_eq!(read, ["R0", "R1", "R2"], "{records:?}");
         // Damage with no record after it still ends the file, keeping what was read.
         let (kind, records) = split(&format!("{{\"Records\":[{}, junk", recs[0]));
         assert!(kind.is_err());
