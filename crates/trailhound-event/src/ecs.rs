@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::foreign::{boolean, lookup, parsed, put};
+use crate::foreign::{bool_as_text, boolean, lookup, parsed, put, put_session_context};
 
 /// The record an ECS document stands for, as JSON text; `None` when it is not a CloudTrail
 /// event's document.
@@ -101,21 +101,9 @@ fn identity(doc: &Value) -> Value {
     put(
         &mut attributes,
         "mfaAuthenticated",
-        id("session_context.mfa_authenticated").map(|v| match v {
-            Value::Bool(b) => Value::String(b.to_string()),
-            other => other,
-        }),
+        id("session_context.mfa_authenticated").map(bool_as_text),
     );
-    if !issuer.is_empty() || !attributes.is_empty() {
-        let mut context = Map::new();
-        if !issuer.is_empty() {
-            context.insert("sessionIssuer".into(), Value::Object(issuer));
-        }
-        if !attributes.is_empty() {
-            context.insert("attributes".into(), Value::Object(attributes));
-        }
-        identity.insert("sessionContext".into(), Value::Object(context));
-    }
+    put_session_context(&mut identity, issuer, attributes);
     Value::Object(identity)
 }
 

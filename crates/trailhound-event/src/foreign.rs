@@ -51,3 +51,30 @@ pub(crate) fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
         object.get(head).and_then(|inner| lookup(inner, rest))
     })
 }
+
+/// `mfaAuthenticated` as CloudTrail writes it: text (`"true"`), not a boolean.
+pub(crate) fn bool_as_text(value: Value) -> Value {
+    match value {
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other,
+    }
+}
+
+/// Puts `userIdentity.sessionContext` into `identity` from its issuer and attributes, when
+/// either has a member.
+pub(crate) fn put_session_context(
+    identity: &mut Map<String, Value>,
+    issuer: Map<String, Value>,
+    attributes: Map<String, Value>,
+) {
+    let mut context = Map::new();
+    if !issuer.is_empty() {
+        context.insert("sessionIssuer".into(), Value::Object(issuer));
+    }
+    if !attributes.is_empty() {
+        context.insert("attributes".into(), Value::Object(attributes));
+    }
+    if !context.is_empty() {
+        identity.insert("sessionContext".into(), Value::Object(context));
+    }
+}

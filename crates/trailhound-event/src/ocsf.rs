@@ -15,7 +15,7 @@
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value};
 
-use crate::foreign::{boolean, lookup, parsed, put};
+use crate::foreign::{bool_as_text, boolean, lookup, parsed, put, put_session_context};
 
 /// The record an OCSF event stands for, as JSON text; `None` when it is not a CloudTrail
 /// event's OCSF document.
@@ -135,26 +135,11 @@ fn identity(doc: &Value) -> Value {
         "mfaAuthenticated",
         actor("session.is_mfa")
             .or_else(|| actor("session.mfa"))
-            .map(|v| match v {
-                Value::Bool(b) => Value::String(b.to_string()),
-                other => other,
-            }),
+            .map(bool_as_text),
     );
-    let issuer = actor("session.issuer").map(|arn| {
-        let mut issuer = Map::new();
-        issuer.insert("arn".into(), arn);
-        issuer
-    });
-    if issuer.is_some() || !attributes.is_empty() {
-        let mut context = Map::new();
-        if let Some(issuer) = issuer {
-            context.insert("sessionIssuer".into(), Value::Object(issuer));
-        }
-        if !attributes.is_empty() {
-            context.insert("attributes".into(), Value::Object(attributes));
-        }
-        identity.insert("sessionContext".into(), Value::Object(context));
-    }
+    let mut issuer = Map::new();
+    put(&mut issuer, "arn", actor("session.issuer"));
+    put_session_context(&mut identity, issuer, attributes);
     Value::Object(identity)
 }
 
