@@ -54,6 +54,21 @@ pub enum Command {
     /// What events are enriched with: AWS's address ranges, GeoIP databases, baselines.
     #[command(subcommand)]
     Context(ContextCommand),
+    /// Check a copy of a trail's bucket against its digest files: log files changed, deleted
+    /// or added after delivery, digests changed or missing, times without digests.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Folders (or files) holding the copy: log files and the `CloudTrail-Digest/` folders.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// table (default) or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

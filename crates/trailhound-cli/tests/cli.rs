@@ -767,6 +767,117 @@ fn digests_are_skipped_and_counted() {
     assert_eq!(rule_ids(&jsonl(&out.stdout)), ["aws-cloudtrail-stop-logging"]);
 }
 
+/// Copies the folder `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn verify_finds_what_was_changed_deleted_and_added_in_a_copy_of_the_bucket() {
+    let dir = tempfile::tempdir().expect("tmp");
+    copy_tree(&root().join("examples/cloudtrail"), dir.path());
+    let path = dir.path().to_str().expect("utf8");
+    let out = run(&["verify", path, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let clean: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(clean["logs"]["valid"], 7);
+    assert_eq!(clean["digests"]["links_valid"], 6);
+    assert_eq!(clean["problems"], json!([]));
+
+    let digests = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/16");
+    let digest = |stamp: &str| {
+        digests.join(format!(
+            "111122223333_CloudTrail-Digest_us-east-1_management-trail_us-east-1_{stamp}.json.gz"
+        ))
+    };
+    // A record of a log file the 05:00-06:00 digest lists is changed (its source address).
+    let mut content = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(digest("20261116T060836Z")).expect("digest")),
+        &mut content,
+    )
+    .expect("inflate");
+    let listed: Value = serde_json::from_str(&content).expect("digest JSON");
+    let key = listed["logFiles"][0]["s3Object"].as_str().expect("key");
+    let log = dir.path().join(key);
+    let mut records = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&log).expect("log")),
+        &mut records,
+    )
+    .expect("inflate");
+    let mut records: Value = serde_json::from_str(&records).expect("log JSON");
+    records["Records"][0]["sourceIPAddress"] = json!("192.0.2.99");
+    std::fs::write(&log, gzip(records.to_string().as_bytes())).expect("rewrite");
+    // The 06:00-07:00 digest is deleted, and a file is put in the bucket at 05:10, with an
+    // escape sequence in its name.
+    std::fs::remove_file(digest("20261116T070741Z")).expect("delete");
+    let injected = "111122223333_CloudTrail_us-east-1_20261116T0510Z_\x1b[31mred.json.gz";
+    write(
+        dir.path(),
+        &format!("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/16/{injected}"),
+        &gzip(
+            json!({"Records": [stop_logging("2026-11-16T05:05:00Z")]})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+
+    let out = run(&["verify", path, "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let found: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let kinds: Vec<&str> = found["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["log-modified", "log-unlisted", "digest-missing"]);
+    let problems = &found["problems"];
+    assert!(
+        problems[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with(key.rsplit('/').next().expect("name"))
+    );
+    assert!(problems[1]["file"].as_str().expect("file").ends_with("red.json.gz"));
+    assert!(
+        problems[2]["object"]
+            .as_str()
+            .expect("object")
+            .ends_with("20261116T070741Z.json.gz")
+    );
+    assert_eq!(
+        (found["logs"]["valid"].clone(), found["logs"]["modified"].clone()),
+        (json!(5), json!(1))
+    );
+
+    let out = run(&["verify", path]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("log-unlisted"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "the file name's escape is shown escaped: {}",
+        out.stdout
+    );
+
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = run(&["verify", empty.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no CloudTrail digest files"), "{}", out.stderr);
+}
+
 #[test]
 fn time_window_filters_events_and_prunes_files_by_name() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -155,6 +155,12 @@ fn events_count_by_jsonl() {
 }
 
 #[test]
+fn verify_table() {
+    let (stdout, _) = trailhound(&["verify", "examples/"]);
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
 fn rules_list() {
     let (stdout, _) = trailhound(&["rules", "list"]);
     insta::assert_snapshot!(stdout);

@@ -53,12 +53,12 @@ pub fn file_time(path: &Path) -> FileTime {
 }
 
 /// `at - by`, or the earliest time there is when that is before it (never an overflow).
-fn earlier(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+pub(crate) fn earlier(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     at.checked_sub_signed(by).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// `at + by`, or the latest time there is when that is after it.
-fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+pub(crate) fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     at.checked_add_signed(by).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 

@@ -15,6 +15,7 @@ pub mod cursor;
 mod decode;
 mod discover;
 mod input;
+pub mod integrity;
 mod read;
 mod scan;
 mod stream;

@@ -11,6 +11,7 @@ pub mod rules;
 pub mod sql;
 pub mod summary;
 pub mod timeline;
+pub mod verify;
 
 /// How a command ended, as the process exit status (see `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
