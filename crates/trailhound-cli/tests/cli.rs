@@ -931,6 +931,39 @@ fn time_window_filters_events_and_prunes_files_by_name() {
 }
 
 #[test]
+fn a_record_with_a_field_written_twice_is_read_and_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // The second eventName hides the first from readers that take the last value, and the
+    // other way round: CloudTrail never writes either.
+    let altered =
+        stop_logging("2024-03-01T12:00:00Z")
+            .to_string()
+            .replacen('{', r#"{"eventName":"DescribeTrails","#, 1);
+    let text = format!("{{\"Records\":[{},{altered}]}}", stop_logging("2024-03-01T11:00:00Z"));
+    write(dir.path(), "events.json", text.as_bytes());
+    let out = run(&["hunt", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        jsonl(&out.stdout).len(),
+        2,
+        "both records are read, with the last value"
+    );
+    assert!(
+        out.stderr
+            .contains("events.json: record 1: `eventName` appears twice in the record"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("altered? 1 record with a field CloudTrail writes once written twice"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("invalid records"), "{}", out.stderr);
+}
+
+#[test]
 fn hostile_input_is_reported_and_the_scan_goes_on() {
     let dir = tempfile::tempdir().expect("tmp");
     let good = json!({"Records": [stop_logging("2024-03-01T12:00:00Z")]}).to_string();

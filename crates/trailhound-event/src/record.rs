@@ -89,6 +89,22 @@ struct Core<'a> {
     /// A `userIdentity.sessionContext` held a `webIdFederationData` other than `{}` (any of
     /// them, should a key repeat).
     web_identity_data: bool,
+    /// The core fields met so far, a bit each ([`Core::met`]).
+    met: u16,
+    /// The first core field met twice.
+    repeated: Option<&'static str>,
+}
+
+impl Core<'_> {
+    /// Notes that the core field `key` (bit `bit`) is met, and whether it was met before: a
+    /// record with a key twice is read with the last value, as JSON readers do, but CloudTrail
+    /// never writes one twice, and readers that take the first would see another event.
+    fn met(&mut self, bit: u16, key: &'static str) {
+        if self.met & (1 << bit) != 0 && self.repeated.is_none() {
+            self.repeated = Some(key);
+        }
+        self.met |= 1 << bit;
+    }
 }
 
 /// Collects the core fields while the scanner walks a record object. A core field of the wrong
@@ -191,7 +207,10 @@ impl<'a> CoreReader<'a> {
         let core = &mut self.core;
         let problem = &mut self.problem;
         match key {
-            "eventTime" => core.event_time = string_field(c, "eventTime", problem)?,
+            "eventTime" => {
+                core.met(0, "eventTime");
+                core.event_time = string_field(c, "eventTime", problem)?;
+            }
             // Not CloudTrail's: a string is kept for a record without `eventTime`, anything
             // else is passed over.
             "@timestamp" => {
@@ -200,21 +219,57 @@ impl<'a> CoreReader<'a> {
                     _ => c.skip().map(|()| None)?,
                 }
             }
-            "eventName" => core.event_name = string_field(c, "eventName", problem)?,
-            "eventSource" => core.event_source = string_field(c, "eventSource", problem)?,
-            "awsRegion" => core.aws_region = string_field(c, "awsRegion", problem)?,
-            "sourceIPAddress" => core.source_ip_address = string_field(c, "sourceIPAddress", problem)?,
-            "userAgent" => core.user_agent = string_field(c, "userAgent", problem)?,
-            "errorCode" => core.error_code = string_field(c, "errorCode", problem)?,
+            "eventName" => {
+                core.met(1, "eventName");
+                core.event_name = string_field(c, "eventName", problem)?;
+            }
+            "eventSource" => {
+                core.met(2, "eventSource");
+                core.event_source = string_field(c, "eventSource", problem)?;
+            }
+            "awsRegion" => {
+                core.met(3, "awsRegion");
+                core.aws_region = string_field(c, "awsRegion", problem)?;
+            }
+            "sourceIPAddress" => {
+                core.met(4, "sourceIPAddress");
+                core.source_ip_address = string_field(c, "sourceIPAddress", problem)?;
+            }
+            "userAgent" => {
+                core.met(5, "userAgent");
+                core.user_agent = string_field(c, "userAgent", problem)?;
+            }
+            "errorCode" => {
+                core.met(6, "errorCode");
+                core.error_code = string_field(c, "errorCode", problem)?;
+            }
             // Optional extras: read when they are strings (as CloudTrail writes them), otherwise
             // read from the text at lookup rather than rejecting the record.
-            "errorMessage" => core.error_message = lenient_string(c, &mut core.odd_extras)?,
+            "errorMessage" => {
+                core.met(7, "errorMessage");
+                core.error_message = lenient_string(c, &mut core.odd_extras)?;
+            }
             "sessionCredentialFromConsole" => core.console_session = lenient_string(c, &mut core.odd_extras)?,
-            "eventID" => core.event_id = string_field(c, "eventID", problem)?,
-            "recipientAccountId" => core.recipient_account_id = string_field(c, "recipientAccountId", problem)?,
-            "eventType" => core.event_type = string_field(c, "eventType", problem)?,
-            "readOnly" => core.read_only = bool_field(c, "readOnly", problem)?,
-            "userIdentity" => core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?,
+            "eventID" => {
+                core.met(8, "eventID");
+                core.event_id = string_field(c, "eventID", problem)?;
+            }
+            "recipientAccountId" => {
+                core.met(9, "recipientAccountId");
+                core.recipient_account_id = string_field(c, "recipientAccountId", problem)?;
+            }
+            "eventType" => {
+                core.met(10, "eventType");
+                core.event_type = string_field(c, "eventType", problem)?;
+            }
+            "readOnly" => {
+                core.met(11, "readOnly");
+                core.read_only = bool_field(c, "readOnly", problem)?;
+            }
+            "userIdentity" => {
+                core.met(12, "userIdentity");
+                core.user_identity = read_identity(c, problem, &mut core.web_identity_data)?;
+            }
             // Not a record's: a holder's (see `document`), told by where its value starts.
             "Records" => self.hold(c, Holder::Records, None)?,
             // Search exports: Splunk's REST results (`results`), Elasticsearch's `hits.hits`.
@@ -329,6 +384,7 @@ impl<'a> CoreReader<'a> {
             event_type: core.event_type,
             read_only: core.read_only,
             web_identity_data: core.web_identity_data,
+            repeated: core.repeated,
             members: self.members,
             derived: OnceLock::new(),
         })
@@ -490,6 +546,7 @@ pub struct Record<'a> {
     pub read_only: Option<bool>,
     pub identity: Identity<'a>,
     web_identity_data: bool,
+    repeated: Option<&'static str>,
     members: Members<'a>,
     /// The `trailhound.` fields, once a context has derived them.
     derived: OnceLock<Derived>,
@@ -506,6 +563,14 @@ impl fmt::Debug for Record<'_> {
 }
 
 impl<'a> Record<'a> {
+    /// The first core field (`eventName`, `eventTime`, `userIdentity`...) the record holds
+    /// twice, if any. The record is read with the last value, as most JSON readers do; CloudTrail
+    /// never writes a key twice, so a record that does was written or altered by someone else,
+    /// and a reader taking the first value (some do) would see another event.
+    pub fn repeated_key(&self) -> Option<&'static str> {
+        self.repeated
+    }
+
     /// Parses one record's JSON text (checking all of it) into a record.
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
         let mut cursor = Cursor::new(text);
@@ -1053,6 +1118,19 @@ mod tests {
         let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{},"p":{"k":"first"},"p":{"k":"second"}}"#;
         let record = Record::parse(text).expect("valid");
         assert_eq!(texts(&record, "p.k"), ["first", "second"]);
+    }
+
+    #[test]
+    fn a_core_field_written_twice_is_noted_and_the_last_value_read() {
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","userIdentity":{},"eventName":"DescribeTrails"}"#;
+        let record = Record::parse(text).expect("valid");
+        assert_eq!(record.event_name, "DescribeTrails");
+        assert_eq!(record.repeated_key(), Some("eventName"));
+        // The first repeated one is named; keys outside the core are not checked.
+        let text = r#"{"userIdentity":{},"eventTime":"2024-03-01T12:00:00Z","userIdentity":{"type":"Root"},"eventName":"X","eventSource":"s","eventTime":"2024-03-01T12:00:00Z","p":1,"p":2}"#;
+        assert_eq!(Record::parse(text).expect("valid").repeated_key(), Some("userIdentity"));
+        let text = r#"{"eventTime":"2024-03-01T12:00:00Z","eventName":"X","eventSource":"s","userIdentity":{"arn":"a"},"p":1,"p":2,"@timestamp":"2024-03-01T12:00:00Z"}"#;
+        assert_eq!(Record::parse(text).expect("valid").repeated_key(), None);
     }
 
     #[test]

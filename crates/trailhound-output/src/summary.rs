@@ -25,6 +25,8 @@ pub struct ReadFigures {
     pub files_failed: u64,
     pub files_damaged: u64,
     pub records_invalid: u64,
+    /// Records read that hold a core field twice (altered, or not written by CloudTrail).
+    pub records_repeated_key: u64,
     pub elapsed: std::time::Duration,
 }
 
@@ -54,7 +56,10 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
         skipped.push(format!("{} outside the window (not opened)", count(s.files_pruned)));
     }
     if s.digests_skipped > 0 {
-        skipped.push(format!("{} digest files", count(s.digests_skipped)));
+        skipped.push(format!(
+            "{} digest files (`trailhound verify` checks the logs against them)",
+            count(s.digests_skipped)
+        ));
     }
     if s.other_logs_skipped > 0 {
         skipped.push(format!(
@@ -80,6 +85,18 @@ pub fn write_summary(out: &mut dyn Write, summary: &Summary, findings: &[Finding
             count(s.files_failed),
             count(s.files_damaged),
             count(s.records_invalid)
+        )?;
+    }
+    if s.records_repeated_key > 0 {
+        writeln!(
+            out,
+            "  altered? {} {} with a field CloudTrail writes once written twice (read with the last value; details above)",
+            count(s.records_repeated_key),
+            if s.records_repeated_key == 1 {
+                "record"
+            } else {
+                "records"
+            }
         )?;
     }
     writeln!(

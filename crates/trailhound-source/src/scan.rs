@@ -79,6 +79,8 @@ pub struct ScanStats {
     /// Records seen, valid or not.
     pub records_read: u64,
     pub records_invalid: u64,
+    /// Valid records holding a core field twice ([`Record::repeated_key`]): read, and named.
+    pub records_repeated_key: u64,
     /// Valid records inside the window: what the sinks received.
     pub records_in_window: u64,
     /// Bytes read from disk.
@@ -101,6 +103,7 @@ impl ScanStats {
         self.files_damaged += other.files_damaged;
         self.records_read += other.records_read;
         self.records_invalid += other.records_invalid;
+        self.records_repeated_key += other.records_repeated_key;
         self.records_in_window += other.records_in_window;
         self.bytes_read += other.bytes_read;
         self.bytes_inflated += other.bytes_inflated;
@@ -117,6 +120,8 @@ pub enum ProblemKind {
     Damaged,
     /// One record was rejected.
     Record,
+    /// One record was read, but is not as CloudTrail writes records (a key twice).
+    Altered,
 }
 
 /// A bad file or record, as reported on stderr.
@@ -774,6 +779,24 @@ pub(crate) fn scan_text<S: Sink>(
         // By reference: moving a record out of its slot copies it.
         match &slot.record {
             Ok(record) => {
+                if let Some(key) = record.repeated_key() {
+                    stats.records_repeated_key += 1;
+                    let problem = Problem {
+                        file: name.to_string(),
+                        record: Some(slot.index),
+                        line: slot.line.map(|line| lines_before + line),
+                        kind: ProblemKind::Altered,
+                        message: format!(
+                            "`{key}` appears twice in the record; the last value is read (CloudTrail never writes a \
+                             key twice: the record was altered, or not written by CloudTrail)"
+                        ),
+                    };
+                    if !hand_back {
+                        report(shown, problems_total, kept, problem);
+                    } else if record_problems.len() < MAX_LISTED_PER_TEXT {
+                        record_problems.push(problem);
+                    }
+                }
                 if window.contains(record.time) {
                     stats.records_in_window += 1;
                     if let Some(times) = times.as_deref_mut() {

@@ -39,6 +39,7 @@ pub fn figures(stats: &trailhound_source::ScanStats) -> trailhound_output::ReadF
         files_failed: stats.files_failed,
         files_damaged: stats.files_damaged,
         records_invalid: stats.records_invalid,
+        records_repeated_key: stats.records_repeated_key,
         elapsed: stats.elapsed,
     }
 }
