@@ -630,6 +630,90 @@ fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
 /// objects of a few broken records, bounded against files made of nothing but braces.
 const RESYNC_TRIES: usize = 10_000;
 
+/// Whether `rest`, where a read stopped, is the start of a value the bytes end in the middle
+/// of: nothing, an escape, a literal or a number cut short.
+fn cut_at_end(rest: &[u8]) -> bool {
+    rest.is_empty()
+        || (rest.first() == Some(&b'\\') && rest.len() < 6)
+        || [&b"true"[..], b"false", b"null"]
+            .iter()
+            .any(|word| rest.len() < word.len() && word.starts_with(rest))
+        || (rest.len() < 24
+            && rest
+                .iter()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')))
+}
+
+/// What [`next_record_in`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRecord {
+    /// A record starts at this offset.
+    At(usize),
+    /// The object at this offset may be a record, but the bytes end before telling: call
+    /// again from there with more.
+    More(usize),
+    /// No record starts in the bytes before this offset (nor, with `tries` at 0, anywhere).
+    Not(usize),
+}
+
+/// Bytes after a candidate `{` read at first to tell whether it opens a record; a candidate
+/// that runs past them is read again with [`RESYNC_RECORD_BYTES`].
+const RESYNC_FIRST_BYTES: usize = 64 << 10;
+
+/// The largest record found after damage (CloudTrail's are 256 KB at most).
+pub const RESYNC_RECORD_BYTES: usize = 1 << 20;
+
+/// [`next_record`] over bytes that are part of a stream (and may hold anything: the damage,
+/// bytes that are no UTF-8, a last character cut in two): where, from `from`, the next record
+/// of a list at `depth` starts. Each `{` tried uses one of `tries`; a record is at most
+/// [`RESYNC_RECORD_BYTES`].
+pub fn next_record_in(bytes: &[u8], from: usize, depth: usize, tries: &mut usize) -> NextRecord {
+    let mut at = from;
+    loop {
+        let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr(b'{', rest)) else {
+            return NextRecord::Not(bytes.len());
+        };
+        at += found;
+        if *tries == 0 {
+            return NextRecord::Not(at);
+        }
+        *tries -= 1;
+        for window in [RESYNC_FIRST_BYTES, RESYNC_RECORD_BYTES] {
+            let end = at.saturating_add(window).min(bytes.len());
+            let slice = bytes.get(at..end).unwrap_or_default();
+            // The valid UTF-8 from the candidate on: a record holds none that is not.
+            let (text, cut_short) = match std::str::from_utf8(slice) {
+                Ok(text) => (text, false),
+                Err(e) => (
+                    std::str::from_utf8(slice.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or_default(),
+                    // A character cut in two at the end of the bytes is no damage.
+                    e.error_len().is_some(),
+                ),
+            };
+            let mut probe = Cursor::new(text);
+            probe.set_depth(depth);
+            let mut reader = CoreReader::default();
+            let read = probe.object(&mut |c, key| reader.member(c, key));
+            let after = probe.peek();
+            if read.is_ok() && after.is_some() {
+                if reader.is_surely_a_record() && matches!(after, Some(b',' | b']')) {
+                    return NextRecord::At(at);
+                }
+                break;
+            }
+            // Stopped short of the end of the bytes read: no record starts here.
+            if !cut_at_end(text.as_bytes().get(probe.at()..).unwrap_or_default()) || cut_short {
+                break;
+            }
+            if end == bytes.len() {
+                return NextRecord::More(at);
+            }
+            // Ran to the end of the window: read on with the larger one (or give up on it).
+        }
+        at += 1;
+    }
+}
+
 /// The length of the `TIMESTAMP ` that starts a line of a CloudWatch Logs export to S3
 /// (`2026-12-01T10:00:00.000Z {...}`) at `at`, when one does and a JSON object follows it.
 fn timestamp_prefix(bytes: &[u8], at: usize) -> Option<usize> {
@@ -654,6 +738,56 @@ fn timestamp_prefix(bytes: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_record_after_damage_is_found_in_bytes_or_more_are_asked_for() {
+        let a = rec("A");
+        let b = rec("B");
+        // A record's nested objects are no records; the damage (zeros, bytes no UTF-8) is passed.
+        let nested = r#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"sessionContext":{"attributes":{}}},"#;
+        let mut bytes = vec![0u8; 40];
+        bytes.extend_from_slice(&[0xff, 0xfe, b'{']);
+        bytes.extend_from_slice(nested.as_bytes());
+        let start = bytes.len();
+        bytes.extend_from_slice(format!("{b},{a}]}}").as_bytes());
+        let mut tries = 100;
+        assert_eq!(next_record_in(&bytes, 0, 2, &mut tries), NextRecord::At(start));
+        assert!(tries < 100);
+        // Cut inside the record, inside a string, after an escape, or before the comma.
+        for cut in [start + 5, start + 30, start + b.len() - 1, start + b.len()] {
+            let mut tries = 100;
+            assert_eq!(
+                next_record_in(&bytes[..cut], 0, 2, &mut tries),
+                NextRecord::More(start),
+                "cut at {cut}"
+            );
+        }
+        let escaped = r#"{"eventName":"x\"y","eventTime":"2024-01-01T00:00:00Z"},"#;
+        let cut = escaped.find('\\').expect("escape") + 1;
+        assert_eq!(
+            next_record_in(&escaped.as_bytes()[..cut], 0, 1, &mut 10),
+            NextRecord::More(0)
+        );
+        // A multi-byte character cut in two at the end is no damage.
+        let accent = r#"{"eventName":"é","eventTime":"2024-01-01T00:00:00Z"},"#;
+        let cut = accent.find('é').expect("accent") + 1;
+        assert_eq!(
+            next_record_in(&accent.as_bytes()[..cut], 0, 1, &mut 10),
+            NextRecord::More(0)
+        );
+        // Nothing to find, or no tries left.
+        assert_eq!(next_record_in(b"\0\0\0", 0, 1, &mut 10), NextRecord::Not(3));
+        let braces = vec![b'{'; 50];
+        let mut tries = 10;
+        assert_eq!(next_record_in(&braces, 0, 1, &mut tries), NextRecord::Not(10));
+        assert_eq!(tries, 0);
+        // A record followed by anything but `,` or `]` is inside another object.
+        let inside = format!("{a}}}");
+        assert_eq!(
+            next_record_in(inside.as_bytes(), 0, 1, &mut 10),
+            NextRecord::Not(inside.len())
+        );
+    }
 
     /// A minimal valid record named `name`.
     fn rec(name: &str) -> String {

@@ -35,7 +35,7 @@ use trailhound_event::parse_event_time;
 use crate::discover::{FileTime, earlier, file_time, later};
 
 /// Largest digest file, inflated, that is read (real ones are a few hundred KB at most).
-const DIGEST_MAX_BYTES: u64 = 64 << 20;
+const DIGEST_MAX_BYTES: u64 = 16 << 20;
 
 /// Largest log file, inflated, that is hashed (`--max-file-size`'s default).
 pub const LOG_MAX_BYTES: u64 = 1 << 30;

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
 use chrono::{DateTime, Utc};
-use trailhound_event::{Document, DocumentError, RecordError};
+use trailhound_event::{Document, DocumentError, NextRecord, RecordError};
 
 use crate::decode::{Marked, SMALL_BYTES, Turn, Utf16, unmarked, utf8_text};
 use crate::scan::{
@@ -785,62 +785,83 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         };
         let mut at = self.scanned;
         let mut done = false;
-        while let Some(&byte) = self.buf.get(at) {
-            if e.in_string {
-                if e.escaped {
-                    e.escaped = false;
-                } else if byte == b'\\' {
-                    e.escaped = true;
-                } else if byte == b'"' {
-                    e.in_string = false;
-                } else {
-                    // Only a quote or a backslash matters in a string: jump to the next.
-                    let rest = self.buf.get(at..).unwrap_or_default();
-                    at += memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+        'read: loop {
+            if e.lost || e.resync.is_some() {
+                match self.resync(&mut e) {
+                    Some(found) => at = found,
+                    None => {
+                        self.elements = Some(e);
+                        return false;
+                    }
+                }
+            }
+            while let Some(&byte) = self.buf.get(at) {
+                if e.in_string {
+                    if e.escaped {
+                        e.escaped = false;
+                    } else if byte == b'\\' {
+                        e.escaped = true;
+                    } else if byte == b'"' {
+                        e.in_string = false;
+                    } else if byte == 0 {
+                        self.damaged_list(&mut e, at);
+                        continue 'read;
+                    } else {
+                        // Only a quote, a backslash or a NUL (damage) matters in a string: jump
+                        // to the next.
+                        let rest = self.buf.get(at..).unwrap_or_default();
+                        at += memchr::memchr3(b'"', b'\\', 0, rest).unwrap_or(rest.len());
+                        continue;
+                    }
+                    at += 1;
                     continue;
                 }
-                at += 1;
-                continue;
-            }
-            let at_container = e.depth == e.container;
-            match byte {
-                b'"' => {
-                    e.begin(at, &self.buf, &mut self.lines);
-                    e.in_string = true;
-                }
-                b'{' | b'[' => {
-                    e.begin(at, &self.buf, &mut self.lines);
-                    e.depth += 1;
-                }
-                b'}' | b']' => {
-                    if at_container {
-                        // A scalar element ends where its container does.
+                let at_container = e.depth == e.container;
+                match byte {
+                    b'"' => {
+                        e.begin(at, &self.buf, &mut self.lines);
+                        e.in_string = true;
+                    }
+                    b'{' | b'[' => {
+                        e.begin(at, &self.buf, &mut self.lines);
+                        e.depth += 1;
+                    }
+                    b'}' | b']' => {
+                        if at_container {
+                            // A scalar element ends where its container does.
+                            if let Some(start) = e.start.take() {
+                                self.element(&mut e, start, at);
+                            }
+                            e.closed = true;
+                        }
+                        e.depth = e.depth.saturating_sub(1);
+                        if e.depth == e.container && !at_container {
+                            if let Some(start) = e.start.take() {
+                                self.element(&mut e, start, at + 1);
+                            }
+                        } else if e.depth == 0 {
+                            done = true;
+                            at += 1;
+                            break;
+                        }
+                    }
+                    b',' if at_container && !e.closed => {
                         if let Some(start) = e.start.take() {
                             self.element(&mut e, start, at);
                         }
-                        e.closed = true;
                     }
-                    e.depth = e.depth.saturating_sub(1);
-                    if e.depth == e.container && !at_container {
-                        if let Some(start) = e.start.take() {
-                            self.element(&mut e, start, at + 1);
-                        }
-                    } else if e.depth == 0 {
-                        done = true;
-                        at += 1;
-                        break;
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    // No JSON holds a NUL: a zeroed block, a crash's hole in the file.
+                    0 => {
+                        self.damaged_list(&mut e, at);
+                        continue 'read;
                     }
+                    _ if at_container => e.begin(at, &self.buf, &mut self.lines),
+                    _ => {}
                 }
-                b',' if at_container && !e.closed => {
-                    if let Some(start) = e.start.take() {
-                        self.element(&mut e, start, at);
-                    }
-                }
-                b' ' | b'\t' | b'\r' | b'\n' => {}
-                _ if at_container => e.begin(at, &self.buf, &mut self.lines),
-                _ => {}
+                at += 1;
             }
-            at += 1;
+            break;
         }
         if done {
             self.lines += newlines(self.buf.get(e.gap..at).unwrap_or_default());
@@ -883,6 +904,69 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         }
         self.elements = Some(e);
         false
+    }
+
+    /// Damage at `at` inside the list (a NUL byte): named, the element it is in dropped, and
+    /// the next record searched for from there.
+    fn damaged_list(&mut self, e: &mut Elements, at: usize) {
+        let line = self.lines + newlines(self.buf.get(e.gap..at).unwrap_or_default()) + 1;
+        self.problem(
+            Some(line),
+            ProblemKind::Damaged,
+            "a NUL byte inside the list (a zeroed block?): the element it is in is dropped, and the list read on \
+             from the next record after it"
+                .into(),
+        );
+        self.damaged = true;
+        e.start = None;
+        e.in_string = false;
+        e.escaped = false;
+        e.skipping = false;
+        e.closed = false;
+        e.depth = e.container;
+        e.resync = Some(at);
+        e.tries = RESYNC_TRIES;
+    }
+
+    /// Searches the buffer for the record to read the list on from, after damage: where it
+    /// starts, or `None` when more bytes are needed (what cannot hold it is dropped). With no
+    /// record within [`RESYNC_TRIES`] objects, the rest of the stream is passed over.
+    fn resync(&mut self, e: &mut Elements) -> Option<usize> {
+        let from = match (e.lost, e.resync) {
+            (false, Some(from)) => from,
+            _ => self.buf.len(),
+        };
+        let keep = match trailhound_event::next_record_in(&self.buf, from, e.container, &mut e.tries) {
+            _ if e.lost => self.buf.len(),
+            NextRecord::At(found) => {
+                e.resync = None;
+                return Some(found);
+            }
+            NextRecord::More(found) => found,
+            NextRecord::Not(found) => {
+                if e.tries == 0 && found < self.buf.len() {
+                    let line = self.lines + newlines(self.buf.get(e.gap..found).unwrap_or_default()) + 1;
+                    let message = format!(
+                        "no record found within {RESYNC_TRIES} objects after damage in the list: the rest is passed over"
+                    );
+                    self.problem(Some(line), ProblemKind::Damaged, message);
+                    e.lost = true;
+                    e.resync = None;
+                    self.buf.len()
+                } else {
+                    found
+                }
+            }
+        };
+        // Drop what was searched; keep a candidate that may yet be a record.
+        self.lines += newlines(self.buf.get(e.gap..keep).unwrap_or_default());
+        self.buf.drain(..keep);
+        e.gap = 0;
+        if !e.lost {
+            e.resync = Some(0);
+        }
+        self.scanned = 0;
+        None
     }
 
     /// One element of the array, `buf[start..end]`, read as a value (or passed over).
@@ -1293,7 +1377,17 @@ struct Elements {
     skipping: bool,
     /// The array closed (an envelope's other members may follow): no element starts.
     closed: bool,
+    /// After damage: the next record is searched for from here.
+    resync: Option<usize>,
+    /// Objects the search may still try ([`RESYNC_TRIES`]).
+    tries: usize,
+    /// No record was found after damage: the rest of the stream is passed over.
+    lost: bool,
 }
+
+/// Objects tried, after damage in a streamed list, to find the next record (as in a file read
+/// whole).
+const RESYNC_TRIES: usize = 10_000;
 
 impl Elements {
     fn new(container: usize) -> Elements {
@@ -1306,6 +1400,9 @@ impl Elements {
             gap: 0,
             skipping: false,
             closed: false,
+            resync: None,
+            tries: 0,
+            lost: false,
         }
     }
 
@@ -1521,6 +1618,84 @@ mod tests {
         // The same as read whole.
         let (_, whole, problems) = scan(input.as_bytes(), 1 << 20);
         assert_eq!((whole, problems), (names, 0));
+    }
+
+    /// Hands out its bytes `step` at a time.
+    struct Steps<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Steps<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_streamed_list_is_read_on_after_a_zeroed_block() {
+        let names: Vec<String> = (0..300).map(|i| format!("E{i}")).collect();
+        let records: Vec<String> = names.iter().map(|n| rec(n)).collect();
+        let mut input = format!("{{\"Records\":[\n{}\n]}}\n{}\n", records.join(",\n"), rec("AFTER")).into_bytes();
+        // 512 bytes zeroed from inside record 100 (in a string) to inside record 102, and 40 from
+        // between the quotes and brackets of record 200.
+        let at = input.windows(6).position(|w| w == b"\"E100\"").expect("E100");
+        input[at + 20..at + 532].fill(0);
+        let at = input.windows(6).position(|w| w == b"\"E200\"").expect("E200");
+        input[at - 25..at + 15].fill(0);
+        for step in [1 << 16, 1000, 7] {
+            let sink = Count {
+                names: Vec::new(),
+                seen: Arc::default(),
+                keep: true,
+            };
+            let reader = Steps { bytes: &input, step };
+            let report = scan_stream(reader, "<stdin>", &options(4096), sink, &ProblemBudget::default());
+            let read: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
+            let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+            expected.retain(|n| !["E100", "E101", "E102", "E200"].contains(n));
+            expected.push("AFTER");
+            assert_eq!(read, expected, "step {step}");
+            // Two damages named (no more: each is one problem).
+            assert_eq!(
+                (report.problems_total, report.stats.files_damaged),
+                (2, 1),
+                "step {step}"
+            );
+        }
+        // The same records as the file read whole.
+        let whole: Vec<String> = {
+            let sink = Count {
+                names: Vec::new(),
+                seen: Arc::default(),
+                keep: true,
+            };
+            let report = scan_stream(
+                &input[..],
+                "<stdin>",
+                &options(1 << 20),
+                sink,
+                &ProblemBudget::default(),
+            );
+            report.sinks.into_iter().flat_map(|s| s.names).collect()
+        };
+        assert_eq!(whole.len(), 297);
+    }
+
+    #[test]
+    fn damage_with_no_record_after_it_passes_the_rest_over() {
+        // Braces and zeros after the damage: the search gives up and nothing more is read.
+        let mut input = format!("[{},{},", rec("A"), rec("B")).into_bytes();
+        input.extend(std::iter::repeat_n(0u8, 100));
+        input.extend(std::iter::repeat_n(b'{', 30_000));
+        let (stats, names, problems) = scan(&input, 512);
+        assert_eq!(names, ["A", "B"]);
+        // The damage, the search given up, the stream ending inside the list.
+        assert_eq!(problems, 3);
+        assert_eq!(stats.files_damaged, 1);
     }
 
     #[test]
