@@ -64,6 +64,13 @@ pub struct VerifyArgs {
     /// Folders (or files) holding the copy: log files and the `CloudTrail-Digest/` folders.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+    /// Only the digests of hours at or after this time, and the log files delivered then: a
+    /// duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only the digests of hours before this time, and the log files delivered before it.
+    #[arg(long)]
+    pub until: Option<String>,
     /// table (default) or json.
     #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
     pub format: TableOrJson,

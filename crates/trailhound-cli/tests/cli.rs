@@ -863,6 +863,18 @@ fn verify_finds_what_was_changed_deleted_and_added_in_a_copy_of_the_bucket() {
         (json!(5), json!(1))
     );
 
+    // Before 05:00 nothing was touched: the hours after it are read for their links only.
+    let out = run(&["verify", path, "--until", "2026-11-16T05:00:00Z"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("2 of them outside the window"), "{}", out.stdout);
+    let out = run(&["verify", path, "--since", "2026-11-16T05:00:00Z", "--until", "tomorrow"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("\"tomorrow\" is neither a duration"),
+        "{}",
+        out.stderr
+    );
+
     let out = run(&["verify", path]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("log-unlisted"), "{}", out.stdout);

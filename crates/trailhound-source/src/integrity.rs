@@ -33,6 +33,7 @@ use sha2::{Digest as _, Sha256};
 use trailhound_event::parse_event_time;
 
 use crate::discover::{FileTime, earlier, file_time, later};
+use crate::window::TimeWindow;
 
 /// Largest digest file, inflated, that is read (real ones are a few hundred KB at most).
 const DIGEST_MAX_BYTES: u64 = 16 << 20;
@@ -109,6 +110,9 @@ pub struct IntegrityProblem {
 pub struct DigestFigures {
     /// Digest files found.
     pub found: u64,
+    /// Digests read whose hour lies outside the window asked for: used to check the links of
+    /// those inside it, not judged themselves.
+    pub outside_window: u64,
     /// Links from a digest to its predecessor whose hash matched.
     pub links_valid: u64,
     pub modified: u64,
@@ -325,6 +329,8 @@ struct DigestFile {
     /// The predecessor's key and recorded hash.
     previous: Option<(String, String)>,
     logs: Vec<Listed>,
+    /// Its hour overlaps the window asked for.
+    in_scope: bool,
 }
 
 fn text_field<'v>(value: &'v serde_json::Value, key: &str) -> Result<Option<&'v str>, String> {
@@ -387,6 +393,7 @@ fn read_digest(path: &Path, name: DigestName) -> Result<DigestFile, String> {
         end,
         previous,
         logs,
+        in_scope: true,
     })
 }
 
@@ -449,11 +456,15 @@ impl IntegrityProblem {
     }
 }
 
-/// Checks the log files and digests under `paths` (folders or files). Errors walking the
-/// folders are returned beside the result; everything about a file is a problem in it.
-pub fn verify(paths: &[PathBuf]) -> (Verification, Vec<String>) {
+/// Checks the log files and digests under `paths` (folders or files): the digests whose hour
+/// overlaps `window` and the log files delivered in it. Errors walking the folders are returned
+/// beside the result; everything about a file is a problem in it.
+pub fn verify(paths: &[PathBuf], window: TimeWindow) -> (Verification, Vec<String>) {
     let (files, errors) = gather(paths);
-    let mut check = Check::default();
+    let mut check = Check {
+        window,
+        ..Check::default()
+    };
     let digests = check.read_digests(&files);
     check.chains(&digests);
     let listed = check.listed_logs(&files, &digests);
@@ -468,6 +479,7 @@ pub fn verify(paths: &[PathBuf]) -> (Verification, Vec<String>) {
 
 #[derive(Default)]
 struct Check {
+    window: TimeWindow,
     result: Verification,
     problems: Vec<IntegrityProblem>,
 }
@@ -494,7 +506,16 @@ impl Check {
         let mut digests = Vec::new();
         for digest in read {
             match digest {
-                Ok(digest) => digests.push(digest),
+                Ok(mut digest) => {
+                    // The hour [start, end) overlaps the window.
+                    digest.in_scope = self
+                        .window
+                        .overlaps(digest.start, earlier(digest.end, Duration::seconds(1)));
+                    if !digest.in_scope {
+                        self.result.digests.outside_window += 1;
+                    }
+                    digests.push(digest);
+                }
                 Err((path, message)) => {
                     self.result.digests.unreadable += 1;
                     self.problems
@@ -502,7 +523,7 @@ impl Check {
                 }
             }
         }
-        for d in &digests {
+        for d in digests.iter().filter(|d| d.in_scope) {
             let local = d.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
             if base(&d.object) != local {
                 self.result.digests.moved += 1;
@@ -533,15 +554,20 @@ impl Check {
             let mut linked = HashSet::new();
             for (at, &i) in members.iter().enumerate() {
                 let d = &digests[i];
+                if let Some(&p) = d.previous.as_ref().and_then(|(key, _)| by_base.get(base(key))) {
+                    linked.insert(p);
+                }
+                // A digest outside the window is there for the links of those inside it.
+                if !d.in_scope {
+                    continue;
+                }
                 let older = members.get(..at).unwrap_or_default();
                 match &d.previous {
                     Some((key, recorded)) => match by_base.get(base(key)) {
                         Some(&p) if digests[p].hash == *recorded => {
-                            linked.insert(p);
                             self.result.digests.links_valid += 1;
                         }
                         Some(&p) => {
-                            linked.insert(p);
                             self.result.digests.modified += 1;
                             let detail = format!(
                                 "SHA-256 of its content is {}; the next digest recorded {recorded}",
@@ -576,6 +602,9 @@ impl Check {
             // A digest no later one names, though the next one names another the copy holds.
             for pair in members.windows(2) {
                 let (i, next) = (pair[0], pair[1]);
+                if !digests[i].in_scope {
+                    continue;
+                }
                 let named = digests[next]
                     .previous
                     .as_ref()
@@ -592,6 +621,7 @@ impl Check {
                     );
                 }
             }
+            members.retain(|&i| digests[i].in_scope);
             if let (Some(&first), Some(&last)) = (members.first(), members.last()) {
                 self.result.chains.push(Chain {
                     account: key.account.clone(),
@@ -620,6 +650,7 @@ impl Check {
         }
         let mut wanted: Vec<&PathBuf> = digests
             .iter()
+            .filter(|d| d.in_scope)
             .flat_map(|d| &d.logs)
             .filter_map(|l| local.get(base(&l.object)))
             .flatten()
@@ -630,7 +661,7 @@ impl Check {
         let hashes: HashMap<&PathBuf, Result<String, String>> =
             wanted.par_iter().map(|&p| (p, file_hash(p, LOG_MAX_BYTES))).collect();
         let mut listed = HashSet::new();
-        for d in digests {
+        for d in digests.iter().filter(|d| d.in_scope) {
             for l in &d.logs {
                 self.result.logs.listed += 1;
                 listed.insert(base(&l.object));
@@ -666,6 +697,10 @@ impl Check {
                 }
             }
         }
+        // A file listed by a digest outside the window is listed all the same.
+        for d in digests.iter().filter(|d| !d.in_scope) {
+            listed.extend(d.logs.iter().map(|l| base(&l.object)));
+        }
         listed
     }
 
@@ -673,6 +708,7 @@ impl Check {
     /// no digest lists.
     fn unlisted_logs(&mut self, files: &[(PathBuf, Kind)], digests: &[DigestFile], listed: &HashSet<&str>) {
         let mut covered: HashMap<(&str, &str), Vec<Span>> = HashMap::new();
+        // Every digest read tells what time is covered; the window picks the files judged.
         for d in digests.iter().filter(|d| !d.name.backfill) {
             covered
                 .entry((&d.name.chain.account, &d.name.chain.region))
@@ -693,11 +729,13 @@ impl Check {
                 continue;
             }
             let inside = match file_time(path) {
-                FileTime::Delivered(at) => log_name(&name).and_then(|key| covered.get(&key)).and_then(|spans| {
-                    spans
-                        .iter()
-                        .find(|(from, to)| later(*from, edge) < at && at < earlier(*to, edge))
-                }),
+                FileTime::Delivered(at) if self.window.contains(at) => {
+                    log_name(&name).and_then(|key| covered.get(&key)).and_then(|spans| {
+                        spans
+                            .iter()
+                            .find(|(from, to)| later(*from, edge) < at && at < earlier(*to, edge))
+                    })
+                }
                 _ => None,
             };
             match inside {
@@ -845,7 +883,11 @@ mod tests {
         }
 
         fn verify(&self) -> Verification {
-            let (result, errors) = verify(&[self.dir.path().to_path_buf()]);
+            self.verify_in(TimeWindow::default())
+        }
+
+        fn verify_in(&self, window: TimeWindow) -> Verification {
+            let (result, errors) = verify(&[self.dir.path().to_path_buf()], window);
             assert!(errors.is_empty(), "{errors:?}");
             result
         }
@@ -1085,6 +1127,47 @@ mod tests {
             1,
             "{:#?}",
             result.problems
+        );
+    }
+
+    #[test]
+    fn a_window_judges_the_digests_of_its_hours_and_the_files_delivered_in_it() {
+        let bucket = Bucket::three_hours();
+        // Hour 0's log deleted, hour 2's changed, a file put in hour 1.
+        std::fs::remove_file(bucket.path(&bucket.log("0010", "a0").0)).expect("delete");
+        let (key, _) = bucket.log("0240", "b2");
+        bucket.put(&key, &gz(b"{}"));
+        bucket.log("0125", "injected");
+        // Delivered in the window, listed by a digest outside it (a backfill): listed.
+        let late = bucket.log("0158", "late");
+        let mut bucket = bucket;
+        let logs = [late];
+        bucket.digest_named(2, &logs, false, 30, "_backfill");
+        let at = |t: &str| parse_event_time(t).expect("time");
+        let window =
+            TimeWindow::new(Some(at("2024-01-01T01:00:00Z")), Some(at("2024-01-01T02:00:00Z"))).expect("window");
+        let result = bucket.verify_in(window);
+        // Hour 1 only: its link to hour 0 is checked, hour 0 and 2 are not judged.
+        assert_eq!(kinds(&result), [IntegrityKind::LogUnlisted]);
+        assert_eq!(
+            (
+                result.digests.found,
+                result.digests.outside_window,
+                result.digests.links_valid
+            ),
+            (4, 3, 1)
+        );
+        assert_eq!((result.logs.listed, result.logs.valid), (2, 2));
+        assert_eq!((result.chains.len(), result.chains[0].digests), (1, 1));
+        // Unbounded, all three are named.
+        let kinds_all = kinds(&bucket.verify());
+        assert_eq!(
+            kinds_all,
+            [
+                IntegrityKind::LogModified,
+                IntegrityKind::LogMissing,
+                IntegrityKind::LogUnlisted
+            ]
         );
     }
 

@@ -7,13 +7,17 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use trailhound_output::{Cell, RowFormat, write_rows};
 use trailhound_source::integrity::{Verification, verify};
+use trailhound_source::{TimeWindow, parse_bound};
 
 use crate::args::{TableOrJson, VerifyArgs};
 use crate::commands::Outcome;
 use crate::write::{finish, output};
 
 pub fn run(args: &VerifyArgs) -> Result<Outcome> {
-    let (result, errors) = verify(&args.paths);
+    let now = Utc::now();
+    let bound = |text: &Option<String>| text.as_deref().map(|t| parse_bound(t, now)).transpose();
+    let window = TimeWindow::new(bound(&args.since)?, bound(&args.until)?)?;
+    let (result, errors) = verify(&args.paths, window);
     for error in &errors {
         tracing::warn!("{}", trailhound_event::printable(error));
     }
@@ -47,6 +51,13 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
         "digest files: {} found, {} links valid; {} modified, {} missing, {} unlinked, {} moved, {} unreadable, {} gaps",
         d.found, d.links_valid, d.modified, d.missing, d.unlinked, d.moved, d.unreadable, d.gaps
     )?;
+    if d.outside_window > 0 {
+        writeln!(
+            out,
+            "  {} of them outside the window (their links read, not judged)",
+            d.outside_window
+        )?;
+    }
     writeln!(
         out,
         "log files: {} listed, {} valid; {} modified, {} missing, {} unreadable",
@@ -54,7 +65,7 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "local log files: {} found; {} unlisted in time the digests cover, {} outside it (not judged)",
+        "local log files: {} found; {} unlisted in time the digests cover, {} not judged (outside that time or the window)",
         l.local, l.unlisted, l.not_covered
     )?;
     writeln!(out, "\nChains")?;
