@@ -61,7 +61,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Folders (or files) holding the copy: log files and the `CloudTrail-Digest/` folders.
+    /// Folders, files or archives (zip, tar, tar.gz) holding the copy: log files and the
+    /// `CloudTrail-Digest/` folders.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
     /// Only the digests of hours at or after this time, and the log files delivered then: a

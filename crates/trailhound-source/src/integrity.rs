@@ -256,9 +256,14 @@ fn base(key: &str) -> &str {
 
 /// Feeds the file's content, inflated when it is gzip, to `each`, and returns its size; more
 /// than `limit` bytes is an error.
-fn inflated(path: &Path, limit: u64, mut each: impl FnMut(&[u8])) -> Result<u64, String> {
+fn inflated(path: &Path, limit: u64, each: impl FnMut(&[u8])) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut file = std::io::BufReader::with_capacity(1 << 16, file);
+    inflated_from(file, limit, each)
+}
+
+/// [`inflated`] from a reader (an archive's entry).
+fn inflated_from(reader: impl Read, limit: u64, mut each: impl FnMut(&[u8])) -> Result<u64, String> {
+    let mut file = std::io::BufReader::with_capacity(1 << 16, reader);
     let mut magic = [0u8; 2];
     let mut have = 0;
     while have < 2 {
@@ -309,6 +314,74 @@ fn file_hash(path: &Path, limit: u64) -> Result<String, String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// What was taken from an archive's entry while the archive was read (an archive is one
+/// stream): a digest's inflated content, or a log file's hash.
+enum Prepared {
+    Digest(Result<Vec<u8>, String>),
+    Hash(Result<String, String>),
+}
+
+/// Reads the entries of the archive at `path` that are digests or log files, as files named
+/// `ARCHIVE!/ENTRY` (an entry's path is only a name: nothing is written, nothing else opened).
+/// An archive that breaks is an error beside the entries read before.
+fn read_archive(path: &Path, kind: crate::archive::Kind) -> (Vec<(PathBuf, Kind, Prepared)>, Option<String>) {
+    let mut found = Vec::new();
+    let mut take = |name: &str, reader: &mut dyn Read| {
+        let Some(kind) = kind_of(base(name)) else {
+            return;
+        };
+        let prepared = match kind {
+            Kind::Digest => {
+                let mut content = Vec::new();
+                Prepared::Digest(
+                    inflated_from(reader, DIGEST_MAX_BYTES, |chunk| content.extend_from_slice(chunk)).map(|_| content),
+                )
+            }
+            Kind::Log | Kind::Insight => {
+                let mut hasher = Sha256::new();
+                Prepared::Hash(
+                    inflated_from(reader, LOG_MAX_BYTES, |chunk| hasher.update(chunk)).map(|_| hex(&hasher.finalize())),
+                )
+            }
+        };
+        found.push((PathBuf::from(format!("{}!/{name}", path.display())), kind, prepared));
+    };
+    let broken = (|| -> Result<(), String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let reader = std::io::BufReader::new(file);
+        match kind {
+            crate::archive::Kind::Zip => {
+                let mut archive = zip::ZipArchive::new(reader).map_err(|e| format!("not a zip archive: {e}"))?;
+                for index in 0..archive.len() {
+                    let mut entry = archive.by_index(index).map_err(|e| format!("entry #{index}: {e}"))?;
+                    if entry.is_file() {
+                        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+                        take(&name, &mut entry);
+                    }
+                }
+            }
+            crate::archive::Kind::Tar => tar_entries(reader, &mut take)?,
+            crate::archive::Kind::TarGz => tar_entries(flate2::read::MultiGzDecoder::new(reader), &mut take)?,
+        }
+        Ok(())
+    })()
+    .err()
+    .map(|e| format!("{}: {e}", path.display()));
+    (found, broken)
+}
+
+fn tar_entries(reader: impl Read, take: &mut dyn FnMut(&str, &mut dyn Read)) -> Result<(), String> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(|e| format!("not a tar archive: {e}"))? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if entry.header().entry_type().is_file() {
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            take(&name, &mut entry);
+        }
+    }
+    Ok(())
+}
+
 /// A log file as a digest lists it.
 #[derive(Debug, Clone)]
 struct Listed {
@@ -350,12 +423,23 @@ fn time_field(value: &serde_json::Value, key: &str) -> Result<DateTime<Utc>, Str
     parse_event_time(text).ok_or_else(|| format!("`{key}` is not a time: {text:?}"))
 }
 
-/// Reads and understands one digest file.
-fn read_digest(path: &Path, name: DigestName) -> Result<DigestFile, String> {
-    let mut content = Vec::new();
-    inflated(path, DIGEST_MAX_BYTES, |chunk| content.extend_from_slice(chunk))?;
-    let hash = hex(&Sha256::digest(&content));
-    let value: serde_json::Value = serde_json::from_slice(&content).map_err(|e| format!("not JSON: {e}"))?;
+/// Reads and understands one digest file (its content already taken from an archive, if
+/// given).
+fn read_digest(
+    path: &Path,
+    name: DigestName,
+    prepared: Option<&Result<Vec<u8>, String>>,
+) -> Result<DigestFile, String> {
+    let mut read = Vec::new();
+    let content = match prepared {
+        Some(content) => content.as_ref().map_err(Clone::clone)?,
+        None => {
+            inflated(path, DIGEST_MAX_BYTES, |chunk| read.extend_from_slice(chunk))?;
+            &read
+        }
+    };
+    let hash = hex(&Sha256::digest(content));
+    let value: serde_json::Value = serde_json::from_slice(content).map_err(|e| format!("not JSON: {e}"))?;
     if !value.is_object() {
         return Err("not a JSON object".into());
     }
@@ -397,9 +481,11 @@ fn read_digest(path: &Path, name: DigestName) -> Result<DigestFile, String> {
     })
 }
 
-/// The files under `paths`, by kind; errors walking are returned beside them.
-fn gather(paths: &[PathBuf]) -> (Vec<(PathBuf, Kind)>, Vec<String>) {
+/// The files under `paths`, by kind, with the archives' entries (read now, on every core,
+/// an archive at a time on each); errors walking and broken archives are returned beside them.
+fn gather(paths: &[PathBuf]) -> Gathered {
     let mut files = Vec::new();
+    let mut archives = Vec::new();
     let mut errors = Vec::new();
     for root in paths {
         for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
@@ -408,6 +494,8 @@ fn gather(paths: &[PathBuf]) -> (Vec<(PathBuf, Kind)>, Vec<String>) {
                     let name = entry.file_name().to_string_lossy();
                     if let Some(kind) = kind_of(&name) {
                         files.push((entry.into_path(), kind));
+                    } else if let Some(kind) = crate::archive::kind(&name) {
+                        archives.push((entry.into_path(), kind));
                     }
                 }
                 Ok(_) => {}
@@ -418,7 +506,30 @@ fn gather(paths: &[PathBuf]) -> (Vec<(PathBuf, Kind)>, Vec<String>) {
             }
         }
     }
-    (files, errors)
+    let read: Vec<_> = archives
+        .par_iter()
+        .map(|(path, kind)| read_archive(path, *kind))
+        .collect();
+    let mut prepared = HashMap::new();
+    for (entries, broken) in read {
+        for (path, kind, content) in entries {
+            files.push((path.clone(), kind));
+            prepared.insert(path, content);
+        }
+        errors.extend(broken);
+    }
+    Gathered {
+        files,
+        prepared,
+        errors,
+    }
+}
+
+/// What [`gather`] found.
+struct Gathered {
+    files: Vec<(PathBuf, Kind)>,
+    prepared: HashMap<PathBuf, Prepared>,
+    errors: Vec<String>,
 }
 
 fn shown(path: &Path) -> String {
@@ -460,9 +571,14 @@ impl IntegrityProblem {
 /// overlaps `window` and the log files delivered in it. Errors walking the folders are returned
 /// beside the result; everything about a file is a problem in it.
 pub fn verify(paths: &[PathBuf], window: TimeWindow) -> (Verification, Vec<String>) {
-    let (files, errors) = gather(paths);
+    let Gathered {
+        files,
+        prepared,
+        errors,
+    } = gather(paths);
     let mut check = Check {
         window,
+        prepared,
         ..Check::default()
     };
     let digests = check.read_digests(&files);
@@ -480,6 +596,8 @@ pub fn verify(paths: &[PathBuf], window: TimeWindow) -> (Verification, Vec<Strin
 #[derive(Default)]
 struct Check {
     window: TimeWindow,
+    /// What was taken from archives' entries, by their `ARCHIVE!/ENTRY` names.
+    prepared: HashMap<PathBuf, Prepared>,
     result: Verification,
     problems: Vec<IntegrityProblem>,
 }
@@ -493,13 +611,18 @@ impl Check {
             .map(|(p, _)| p)
             .collect();
         self.result.digests.found = paths.len() as u64;
+        let prepared = &self.prepared;
         let read: Vec<Result<DigestFile, (&PathBuf, String)>> = paths
             .par_iter()
             .map(|&path| {
                 let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                let content = match prepared.get(path) {
+                    Some(Prepared::Digest(content)) => Some(content),
+                    _ => None,
+                };
                 digest_name(&name)
                     .ok_or_else(|| "not a digest file name CloudTrail writes".to_string())
-                    .and_then(|parsed| read_digest(path, parsed))
+                    .and_then(|parsed| read_digest(path, parsed, content))
                     .map_err(|e| (path, e))
             })
             .collect();
@@ -658,8 +781,14 @@ impl Check {
             .collect();
         wanted.sort();
         wanted.dedup();
-        let hashes: HashMap<&PathBuf, Result<String, String>> =
-            wanted.par_iter().map(|&p| (p, file_hash(p, LOG_MAX_BYTES))).collect();
+        let prepared = &self.prepared;
+        let hashes: HashMap<&PathBuf, Result<String, String>> = wanted
+            .par_iter()
+            .map(|&p| match prepared.get(p) {
+                Some(Prepared::Hash(hash)) => (p, hash.clone()),
+                _ => (p, file_hash(p, LOG_MAX_BYTES)),
+            })
+            .collect();
         let mut listed = HashSet::new();
         for d in digests.iter().filter(|d| d.in_scope) {
             for l in &d.logs {
@@ -1169,6 +1298,87 @@ mod tests {
                 IntegrityKind::LogUnlisted
             ]
         );
+    }
+
+    /// Every file under `dir`, as (path relative to it, bytes).
+    fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.expect("walk"))
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                (rel, std::fs::read(e.path()).expect("read"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_copy_handed_over_as_an_archive_is_checked_entry_by_entry() {
+        let bucket = Bucket::three_hours();
+        let (key, _) = bucket.log("0140", "b1");
+        bucket.put(&key, &gz(b"{}"));
+        std::fs::remove_file(bucket.path(&bucket.log("0210", "a2").0)).expect("delete");
+        let files = files_of(bucket.dir.path());
+        let out = tempfile::tempdir().expect("tmp");
+        // zip
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (path, data) in &files {
+            writer.start_file(path.as_str(), options).expect("entry");
+            writer.write_all(data).expect("write");
+        }
+        std::fs::write(
+            out.path().join("evidence.zip"),
+            writer.finish().expect("zip").into_inner(),
+        )
+        .expect("write");
+        // tar.gz
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in &files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, path, data.as_slice()).expect("append");
+        }
+        std::fs::write(
+            out.path().join("evidence.tar.gz"),
+            gz(&builder.into_inner().expect("tar")),
+        )
+        .expect("write");
+        for archive in ["evidence.zip", "evidence.tar.gz"] {
+            let (result, errors) = verify(&[out.path().join(archive)], TimeWindow::default());
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(
+                kinds(&result),
+                [IntegrityKind::LogModified, IntegrityKind::LogMissing],
+                "{archive}"
+            );
+            let file = result.problems[0].file.as_deref().expect("file");
+            assert!(
+                file.contains(&format!("{archive}!/AWSLogs/")) && file.ends_with("_b1.json.gz"),
+                "{file}"
+            );
+            assert_eq!(
+                (result.digests.found, result.digests.links_valid, result.logs.valid),
+                (3, 2, 4)
+            );
+        }
+        // A broken archive is named; what came before the break is checked.
+        let zip = std::fs::read(out.path().join("evidence.zip")).expect("read");
+        std::fs::write(out.path().join("evidence.zip"), &zip[..zip.len() / 2]).expect("write");
+        let (result, errors) = verify(&[out.path().join("evidence.zip")], TimeWindow::default());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("evidence.zip"), "{errors:?}");
+        assert_eq!(result.digests.found, 0);
     }
 
     #[test]
