@@ -75,6 +75,7 @@ pub struct VerifyArgs {
     /// table (default) or json.
     #[arg(long, short = 'f', value_enum, default_value_t = TableOrJson::Table)]
     pub format: TableOrJson,
+    /// Write the result to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
