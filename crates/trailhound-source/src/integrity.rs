@@ -646,6 +646,9 @@ impl Check {
                 }
             }
         }
+        // Identical copies of one digest (a folder and its archive both given) are one.
+        let mut seen = HashSet::new();
+        digests.retain(|d| seen.insert((d.path.file_name().map(|n| n.to_os_string()), d.hash.clone())));
         for d in digests.iter().filter(|d| d.in_scope) {
             let local = d.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
             if base(&d.object) != local {
@@ -1379,6 +1382,39 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("evidence.zip"), "{errors:?}");
         assert_eq!(result.digests.found, 0);
+    }
+
+    #[test]
+    fn two_copies_of_the_bucket_are_checked_as_one() {
+        let bucket = Bucket::three_hours();
+        let copy = tempfile::tempdir().expect("tmp");
+        for (path, data) in files_of(bucket.dir.path()) {
+            let target = copy.path().join(path);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(target, data).expect("write");
+        }
+        let (result, errors) = verify(
+            &[bucket.dir.path().to_path_buf(), copy.path().to_path_buf()],
+            TimeWindow::default(),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(result.clean(), "{:#?}", result.problems);
+        assert_eq!((result.digests.found, result.digests.links_valid), (6, 2));
+        // Each copy of a listed file is checked: one changed copy is named.
+        let (key, _) = bucket.log("0140", "b1");
+        std::fs::write(copy.path().join(&key), gz(b"{}")).expect("write");
+        let (result, _) = verify(
+            &[bucket.dir.path().to_path_buf(), copy.path().to_path_buf()],
+            TimeWindow::default(),
+        );
+        assert_eq!(kinds(&result), [IntegrityKind::LogModified]);
+        assert!(
+            result.problems[0]
+                .file
+                .as_deref()
+                .expect("file")
+                .starts_with(&copy.path().display().to_string())
+        );
     }
 
     #[test]
