@@ -40,6 +40,97 @@ pub(crate) fn kind(name: &str) -> Option<Kind> {
     }
 }
 
+/// What walking an archive meets, in the archive's order.
+pub(crate) enum Met<'r> {
+    /// A regular file: its path (only a name, whatever it holds), its size as the archive's
+    /// header gives it (not trusted), and its bytes (before any gzip of its own).
+    File {
+        path: &'r str,
+        size: u64,
+        reader: &'r mut dyn Read,
+    },
+    /// A zip entry that cannot be read (a compression not supported, a bad header); the others
+    /// are walked.
+    Unreadable { index: usize, message: String },
+}
+
+/// Why an archive's walk stopped early.
+pub(crate) struct Broken {
+    pub message: String,
+    /// An entry was reached first: the file is an archive, broken later.
+    pub opened: bool,
+}
+
+/// Walks the entries of the archive `file`, one stream, handing each to `visit`.
+pub(crate) fn walk_entries(file: std::fs::File, kind: Kind, visit: &mut dyn FnMut(Met<'_>)) -> Result<(), Broken> {
+    let mut opened = false;
+    let outcome = match kind {
+        Kind::Zip => zip_entries(file, &mut opened, visit),
+        Kind::Tar => tar_entries(std::io::BufReader::new(file), &mut opened, visit),
+        Kind::TarGz => tar_entries(
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+            &mut opened,
+            visit,
+        ),
+    };
+    outcome.map_err(|message| Broken { message, opened })
+}
+
+fn tar_entries(reader: impl Read, opened: &mut bool, visit: &mut dyn FnMut(Met<'_>)) -> Result<(), String> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|err| format!("not a tar archive: {err}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|err| match *opened {
+            true => err.to_string(),
+            false => format!("not a tar archive: {err}"),
+        })?;
+        *opened = true;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        visit(Met::File {
+            path: &path,
+            size,
+            reader: &mut entry,
+        });
+    }
+    Ok(())
+}
+
+fn zip_entries(file: std::fs::File, opened: &mut bool, visit: &mut dyn FnMut(Met<'_>)) -> Result<(), String> {
+    let mut archive =
+        zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|err| format!("not a zip archive: {err}"))?;
+    *opened = true;
+    for index in 0..archive.len() {
+        let mut entry = match archive.by_index(index) {
+            Ok(entry) => entry,
+            Err(err) => {
+                visit(Met::Unreadable {
+                    index,
+                    message: err.to_string(),
+                });
+                continue;
+            }
+        };
+        if !entry.is_file() {
+            continue;
+        }
+        let path = match entry.name() {
+            Ok(name) => name.into_owned(),
+            Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
+        };
+        let size = entry.size();
+        visit(Met::File {
+            path: &path,
+            size,
+            reader: &mut entry,
+        });
+    }
+    Ok(())
+}
+
 /// Reads every event file in the archive at `path` (called `name`) into the worker's sink.
 pub(crate) fn scan_archive<'s, S: Sink>(
     worker: &mut Worker<'s, S>,
@@ -58,15 +149,17 @@ pub(crate) fn scan_archive<'s, S: Sink>(
         archive: name,
         options,
         helpers,
-        opened: false,
     };
-    let outcome = match kind {
-        Kind::Zip => entries.zip(file),
-        Kind::Tar => entries.tar(std::io::BufReader::new(file)),
-        Kind::TarGz => entries.tar(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))),
-    };
-    if let Err(message) = outcome {
-        let Entries { worker, opened, .. } = entries;
+    let outcome = walk_entries(file, kind, &mut |met| match met {
+        Met::File { path, size, reader } => entries.entry(path, size, reader),
+        Met::Unreadable { index, message } => entries.worker.failed(
+            format!("{}!/#{index}", entries.archive),
+            ProblemKind::Unreadable,
+            format!("cannot read the entry: {message}"),
+        ),
+    });
+    if let Err(Broken { message, opened }) = outcome {
+        let worker = entries.worker;
         if opened {
             // What came before the break was read.
             worker.stats.files_damaged += 1;
@@ -88,63 +181,9 @@ struct Entries<'w, 'a, 'h, 's, S> {
     archive: &'a str,
     options: &'a ScanOptions,
     helpers: Option<&'a Helpers<'h, 's, S>>,
-    /// An entry was reached: the archive is one, whatever breaks later.
-    opened: bool,
 }
 
 impl<'s, S: Sink> Entries<'_, '_, '_, 's, S> {
-    fn tar(&mut self, reader: impl Read) -> Result<(), String> {
-        let mut archive = tar::Archive::new(reader);
-        let entries = archive.entries().map_err(|err| format!("not a tar archive: {err}"))?;
-        for entry in entries {
-            let opened = self.opened;
-            let entry = entry.map_err(|err| match opened {
-                true => err.to_string(),
-                false => format!("not a tar archive: {err}"),
-            })?;
-            self.opened = true;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let size = entry.header().size().unwrap_or(u64::MAX);
-            self.entry(&path, size, entry);
-        }
-        Ok(())
-    }
-
-    fn zip(&mut self, file: std::fs::File) -> Result<(), String> {
-        let mut archive =
-            zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|err| format!("not a zip archive: {err}"))?;
-        self.opened = true;
-        for index in 0..archive.len() {
-            let entry = match archive.by_index(index) {
-                Ok(entry) => entry,
-                Err(err) => {
-                    // One entry that cannot be read (a compression not supported, a bad
-                    // header) is named; the others are read.
-                    let problem = format!("{}!/#{index}", self.archive);
-                    self.worker.failed(
-                        problem,
-                        ProblemKind::Unreadable,
-                        format!("cannot read the entry: {err}"),
-                    );
-                    continue;
-                }
-            };
-            if !entry.is_file() {
-                continue;
-            }
-            let path = match entry.name() {
-                Ok(name) => name.into_owned(),
-                Err(_) => String::from_utf8_lossy(entry.name_raw()).into_owned(),
-            };
-            let size = entry.size();
-            self.entry(&path, size, entry);
-        }
-        Ok(())
-    }
-
     /// One entry of `size` bytes as the archive gives it (before any gzip of its own).
     fn entry(&mut self, path: &str, size: u64, mut reader: impl Read) {
         let base = path.rsplit('/').next().unwrap_or(path);

@@ -32,6 +32,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use trailhound_event::parse_event_time;
 
+use crate::archive::Met;
 use crate::discover::{FileTime, earlier, file_time, later};
 use crate::window::TimeWindow;
 
@@ -323,8 +324,8 @@ enum Prepared {
 
 /// Reads the entries of the archive at `path` that are digests or log files, as files named
 /// `ARCHIVE!/ENTRY` (an entry's path is only a name: nothing is written, nothing else opened).
-/// An archive that breaks is an error beside the entries read before.
-fn read_archive(path: &Path, kind: crate::archive::Kind) -> (Vec<(PathBuf, Kind, Prepared)>, Option<String>) {
+/// An archive that breaks, or an entry that cannot be read, is an error beside the entries read.
+fn read_archive(path: &Path, kind: crate::archive::Kind) -> (Vec<(PathBuf, Kind, Prepared)>, Vec<String>) {
     let mut found = Vec::new();
     let mut take = |name: &str, reader: &mut dyn Read| {
         let Some(kind) = kind_of(base(name)) else {
@@ -346,40 +347,22 @@ fn read_archive(path: &Path, kind: crate::archive::Kind) -> (Vec<(PathBuf, Kind,
         };
         found.push((PathBuf::from(format!("{}!/{name}", path.display())), kind, prepared));
     };
-    let broken = (|| -> Result<(), String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-        let reader = std::io::BufReader::new(file);
-        match kind {
-            crate::archive::Kind::Zip => {
-                let mut archive = zip::ZipArchive::new(reader).map_err(|e| format!("not a zip archive: {e}"))?;
-                for index in 0..archive.len() {
-                    let mut entry = archive.by_index(index).map_err(|e| format!("entry #{index}: {e}"))?;
-                    if entry.is_file() {
-                        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-                        take(&name, &mut entry);
-                    }
-                }
-            }
-            crate::archive::Kind::Tar => tar_entries(reader, &mut take)?,
-            crate::archive::Kind::TarGz => tar_entries(flate2::read::MultiGzDecoder::new(reader), &mut take)?,
-        }
-        Ok(())
-    })()
-    .err()
-    .map(|e| format!("{}: {e}", path.display()));
+    let mut unreadable = Vec::new();
+    let outcome = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read: {e}"))
+        .and_then(|file| {
+            crate::archive::walk_entries(file, kind, &mut |met| match met {
+                Met::File { path: name, reader, .. } => take(name, reader),
+                Met::Unreadable { index, message } => unreadable.push(format!("entry #{index}: {message}")),
+            })
+            .map_err(|broken| broken.message)
+        });
+    let broken = unreadable
+        .into_iter()
+        .chain(outcome.err())
+        .map(|e| format!("{}: {e}", path.display()))
+        .collect();
     (found, broken)
-}
-
-fn tar_entries(reader: impl Read, take: &mut dyn FnMut(&str, &mut dyn Read)) -> Result<(), String> {
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(|e| format!("not a tar archive: {e}"))? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        if entry.header().entry_type().is_file() {
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            take(&name, &mut entry);
-        }
-    }
-    Ok(())
 }
 
 /// A log file as a digest lists it.

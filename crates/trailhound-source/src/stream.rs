@@ -1620,7 +1620,7 @@ mod tests {
         assert_eq!((whole, problems), (names, 0));
     }
 
-    /// Hands out its bytes `step` at a time.
+    /// Hands out its bytes `step` at a time, as a pipe does.
     struct Steps<'a> {
         bytes: &'a [u8],
         step: usize,
@@ -1772,7 +1772,10 @@ mod tests {
         let mut worker = Worker::new(sink, &budget.shown);
         let limit = options(4096);
         let mut stream = Stream::new(&mut worker, "<stdin>", &limit);
-        stream.run(Trickle(input.as_bytes()));
+        stream.run(Steps {
+            bytes: input.as_bytes(),
+            step: 1000,
+        });
         let peak = stream.peak;
         let names = &worker.sink.names;
         assert_eq!(names.iter().filter(|n| *n == "T").count(), 1, "{names:?}");
@@ -1809,18 +1812,6 @@ mod tests {
         assert_eq!((stats.files_damaged, problems), (1, 1));
     }
 
-    /// Hands out its bytes a few at a time, as a pipe does.
-    struct Trickle<'a>(&'a [u8]);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.0.len().min(buf.len()).min(1000);
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
-
     #[test]
     fn stdin_envelope_larger_than_the_limit_arriving_in_pieces_is_read() {
         let huge = format!(r#"{{"Records":[{}]}}"#, vec![rec("H"); 20_000].join(","));
@@ -1840,7 +1831,10 @@ mod tests {
             keep: true,
         };
         let report = scan_stream(
-            Trickle(input.as_bytes()),
+            Steps {
+                bytes: input.as_bytes(),
+                step: 1000,
+            },
             "<stdin>",
             &options(1 << 20),
             sink,
