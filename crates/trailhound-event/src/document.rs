@@ -82,6 +82,7 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
         index: 0,
         foreign: None,
         streaming: false,
+        salvaged: false,
         list: None,
         depth: 0,
         foreign_payload: false,
@@ -133,6 +134,9 @@ struct Splitter<'v> {
     /// Inside an envelope's `Records` or a top-level list of wrapped events: a syntax error
     /// there ends the file.
     streaming: bool,
+    /// Records were found after damage that ended the document's first value: later damage is
+    /// the same document's too, not a line's.
+    salvaged: bool,
     /// Reading the elements of a list of wrapped events (see [`List`]).
     list: Option<List>,
     /// How many wrappers the value being read is inside. Objects that hold records are opened
@@ -185,6 +189,8 @@ impl Splitter<'_> {
             RecordError::Syntax { at, message } => (*at, message.to_string()),
             other => (0, other.to_string()),
         };
+        // Input that ended early ends where its last value does, not on the blank line after.
+        let at = at.min(text.trim_end_matches([' ', '\t', '\r', '\n']).len());
         let (line, column) = line_and_column(text, at);
         DocumentError {
             message: format!("invalid JSON: {message}"),
@@ -366,7 +372,19 @@ impl Splitter<'_> {
     /// and the list is read on from the next record after it, instead of ending the file there.
     fn records(&mut self, c: &mut Cursor<'_>) -> Result<(), RecordError> {
         let depth = c.depth() + 1;
-        let mut outcome = c.array(&mut |c| self.element(c, None));
+        let outcome = c.array(&mut |c| self.element(c, None));
+        self.read_on(c, outcome, depth)
+    }
+
+    /// After damage in a list of records at `depth` (`outcome` its error): the damage named as
+    /// a bad record and the list read on from the next record after it, as often as damage
+    /// comes; the error when no record follows it.
+    fn read_on(
+        &mut self,
+        c: &mut Cursor<'_>,
+        mut outcome: Result<(), RecordError>,
+        depth: usize,
+    ) -> Result<(), RecordError> {
         while let Err(err) = outcome {
             let Some(next) = next_record(c.text(), c.at(), depth) else {
                 return Err(err);
@@ -426,9 +444,24 @@ impl Splitter<'_> {
                     read += 1;
                     envelopes &= kind == Document::Envelope;
                 }
-                Err(err) => {
-                    if self.streaming || (values == 1 && !self.junk_first && !looks_line_oriented(text)) {
-                        return Err(self.document_error(text, &err));
+                Err(mut err) => {
+                    let streaming = std::mem::take(&mut self.streaming);
+                    if streaming || self.salvaged || (!self.junk_first && !looks_line_oriented(text)) {
+                        // A document (an envelope) damaged where no list was being read: bytes
+                        // that closed its list early, a broken key. Records after the damage
+                        // are read on as the list's.
+                        match self.salvage(cursor, err) {
+                            Ok(()) => {
+                                self.salvaged = true;
+                                first.get_or_insert(Document::Envelope);
+                                read += 1;
+                                continue;
+                            }
+                            Err(unsalvaged) if streaming || self.salvaged || values == 1 => {
+                                return Err(self.document_error(text, &unsalvaged));
+                            }
+                            Err(unsalvaged) => err = unsalvaged,
+                        }
                     }
                     self.flush_foreign();
                     self.emit(Some(line), Err(err));
@@ -445,6 +478,24 @@ impl Splitter<'_> {
             Some(_) if envelopes && values == read => Document::Envelope,
             _ => Document::Lines,
         })
+    }
+
+    /// Damage in a document (`err`, with the cursor where it stopped) that no list's reading
+    /// could pass: when a record follows it, the damage is named as a bad record and the
+    /// records from there are read as the rest of a list, with the envelope's `}` that closes
+    /// it; else `err`.
+    fn salvage(&mut self, c: &mut Cursor<'_>, err: RecordError) -> Result<(), RecordError> {
+        let Some(next) = next_record(c.text(), c.at(), SALVAGE_DEPTH) else {
+            return Err(err);
+        };
+        self.flush_foreign();
+        self.emit(None, Err(err));
+        c.seek(next);
+        c.set_depth(SALVAGE_DEPTH);
+        let outcome = c.array_rest(&mut |c| self.element(c, None));
+        self.read_on(c, outcome, SALVAGE_DEPTH)?;
+        c.eat(b'}');
+        Ok(())
     }
 
     /// One top-level value: an envelope, a list of wrapped events, a digest, a record, a
@@ -625,6 +676,9 @@ fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
     }
     None
 }
+
+/// The depth of an envelope's records: in its object, in its list.
+const SALVAGE_DEPTH: usize = 2;
 
 /// Objects tried, after damage in a list, to find the next record: enough for the nested
 /// objects of a few broken records, bounded against files made of nothing but braces.
@@ -1013,6 +1067,57 @@ mod tests {
         let (kind, records) = split(&format!("{{\"Records\":[{}, junk", recs[0]));
         assert!(kind.is_err());
         assert_eq!(records, ["R0"]);
+    }
+
+    #[test]
+    fn damage_that_closes_the_list_or_breaks_the_envelope_does_not_lose_the_records_after_it() {
+        let recs: Vec<String> = (0..4).map(|i| rec(&format!("R{i}"))).collect();
+        let read = |text: &str| {
+            let (kind, records) = split(text);
+            let good: Vec<String> = records.iter().filter(|r| !r.contains("ERR")).cloned().collect();
+            (kind, good, records.len())
+        };
+        // Bytes overwritten inside a record with brackets that close the list and the envelope.
+        let text = format!(
+            "{{\"Records\":[{}, {{\"eventName\": xx}}]]}}{{, {}, {}]}}",
+            recs[0], recs[2], recs[3]
+        );
+        let (kind, good, all) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(good, ["R0", "R2", "R3"]);
+        // Named: the broken record, and the damage after the list closed.
+        assert_eq!(all, 5, "{:?}", split(&text).1);
+        // The envelope closed, then records again (a write cut short, then appended to).
+        let text = format!("{{\"Records\":[{}]}}, {}, {}]}}", recs[0], recs[1], recs[2]);
+        let (kind, good, all) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!((good, all), (vec!["R0".to_string(), "R1".into(), "R2".into()], 4));
+        // A key of the envelope broken: the list's records are found.
+        let text = format!("{{\"Rec\u{1}ords\":[{}, {}]}}", recs[0], recs[1]);
+        let (kind, good, all) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!((good, all), (vec!["R0".to_string(), "R1".into()], 3));
+        // Damage twice: each named, every record read.
+        let text = format!(
+            "{{\"Records\":[{}]]}}, {}]]}}, {}, {}]}}",
+            recs[0], recs[1], recs[2], recs[3]
+        );
+        let (kind, good, _) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(good, ["R0", "R1", "R2", "R3"]);
+        // A record cut short by bytes that are no JSON: its brackets balance only with the
+        // list's `]`, which closes no object, so the records after it are found.
+        let text = format!(
+            "{{\"Records\":[{}, {{\"eventName\": xx, {}, {}]}}",
+            recs[0], recs[2], recs[3]
+        );
+        let (kind, good, _) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(good, ["R0", "R2", "R3"]);
+        // Damage with no record after it still ends the document, keeping what was read.
+        let (kind, good, _) = read(&format!("{{\"Records\":[{}]]]]}}", recs[0]));
+        assert!(kind.is_err());
+        assert_eq!(good, ["R0"]);
     }
 
     #[test]

@@ -64,6 +64,36 @@ fn control(word: u64) -> u64 {
     word.wrapping_sub(ONES * 0x20) & !word & HIGHS
 }
 
+/// A stack of bits, 64 to a word: what brackets are open where nesting has no limit.
+#[derive(Default)]
+struct BitStack {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl BitStack {
+    fn push(&mut self, bit: bool) {
+        let (word, shift) = (self.len / 64, self.len % 64);
+        if word == self.words.len() {
+            self.words.push(0);
+        }
+        if let Some(w) = self.words.get_mut(word) {
+            *w = (*w & !(1 << shift)) | (u64::from(bit) << shift);
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<bool> {
+        self.len = self.len.checked_sub(1)?;
+        let (word, shift) = (self.len / 64, self.len % 64);
+        self.words.get(word).map(|w| (w >> shift) & 1 == 1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 impl<'a> Cursor<'a> {
     pub fn new(text: &'a str) -> Cursor<'a> {
         Cursor {
@@ -140,14 +170,19 @@ impl<'a> Cursor<'a> {
             return false;
         }
         let mut at = start;
-        let mut open = 0usize;
+        // The open brackets, one bit each (set: `{`): a `]` that closes a `{` is damage, not
+        // the end of the value (else a record cut short would be passed over with the rest of
+        // its list, up to the list's own `]`).
+        let mut open = BitStack::default();
         while let Some(&b) = bytes.get(at) {
             at += 1;
             match b {
-                b'{' | b'[' => open += 1,
+                b'{' | b'[' => open.push(b == b'{'),
                 b'}' | b']' => {
-                    open = open.saturating_sub(1);
-                    if open == 0 {
+                    if open.pop() != Some(b == b'}') {
+                        return false;
+                    }
+                    if open.is_empty() {
                         self.at = at;
                         return true;
                     }

@@ -804,7 +804,7 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                     } else if byte == b'"' {
                         e.in_string = false;
                     } else if byte == 0 {
-                        self.damaged_list(&mut e, at);
+                        self.damaged_list(&mut e, at, NUL_DAMAGE);
                         continue 'read;
                     } else {
                         // Only a quote, a backslash or a NUL (damage) matters in a string: jump
@@ -817,6 +817,20 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                     continue;
                 }
                 let at_container = e.depth == e.container;
+                if e.after_close != AfterClose::Any && !byte.is_ascii_whitespace() {
+                    // What may follow the list in its envelope: the envelope's end, or another
+                    // member. Anything else closed the list early: damage.
+                    let fine = match e.after_close {
+                        AfterClose::EndOrComma => matches!(byte, b'}' | b','),
+                        AfterClose::Key => byte == b'"',
+                        AfterClose::Any => true,
+                    };
+                    if !fine {
+                        self.damaged_list(&mut e, at, "bytes that closed the list early");
+                        continue 'read;
+                    }
+                    e.after_close = if byte == b',' { AfterClose::Key } else { AfterClose::Any };
+                }
                 match byte {
                     b'"' => {
                         e.begin(at, &self.buf, &mut self.lines);
@@ -826,7 +840,15 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                         e.begin(at, &self.buf, &mut self.lines);
                         e.depth += 1;
                     }
+                    // A list closed by a `}`: bytes overwritten.
+                    b'}' if at_container && !e.closed => {
+                        self.damaged_list(&mut e, at, "a `}` that closes no object");
+                        continue 'read;
+                    }
                     b'}' | b']' => {
+                        if at_container && !e.closed && e.container > 1 {
+                            e.after_close = AfterClose::EndOrComma;
+                        }
                         if at_container {
                             // A scalar element ends where its container does.
                             if let Some(start) = e.start.take() {
@@ -853,7 +875,15 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                     b' ' | b'\t' | b'\r' | b'\n' => {}
                     // No JSON holds a NUL: a zeroed block, a crash's hole in the file.
                     0 => {
-                        self.damaged_list(&mut e, at);
+                        self.damaged_list(&mut e, at, NUL_DAMAGE);
+                        continue 'read;
+                    }
+                    // A byte no JSON holds outside a string: bytes overwritten, or a quote
+                    // lost or added, which turns the strings after it inside out (their text
+                    // is then read as if outside one: `eventVersion`). Without this, the
+                    // brackets in the strings would be counted and the list's end never found.
+                    _ if !outside_a_string(byte) => {
+                        self.damaged_list(&mut e, at, "a byte that is no JSON");
                         continue 'read;
                     }
                     _ if at_container => e.begin(at, &self.buf, &mut self.lines),
@@ -906,23 +936,22 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         false
     }
 
-    /// Damage at `at` inside the list (a NUL byte): named, the element it is in dropped, and
-    /// the next record searched for from there.
-    fn damaged_list(&mut self, e: &mut Elements, at: usize) {
+    /// Damage at `at` inside the list (`what`: a NUL byte, a byte that is no JSON): named, the
+    /// element it is in dropped, and the next record searched for from there.
+    fn damaged_list(&mut self, e: &mut Elements, at: usize, what: &str) {
         let line = self.lines + newlines(self.buf.get(e.gap..at).unwrap_or_default()) + 1;
-        self.problem(
-            Some(line),
-            ProblemKind::Damaged,
-            "a NUL byte inside the list (a zeroed block?): the element it is in is dropped, and the list read on \
-             from the next record after it"
-                .into(),
+        let message = format!(
+            "{what} inside the list: the element it is in is dropped, and the list read on from the next record \
+             after it"
         );
+        self.problem(Some(line), ProblemKind::Damaged, message);
         self.damaged = true;
         e.start = None;
         e.in_string = false;
         e.escaped = false;
         e.skipping = false;
         e.closed = false;
+        e.after_close = AfterClose::Any;
         e.depth = e.container;
         e.resync = Some(at);
         e.tries = RESYNC_TRIES;
@@ -1228,7 +1257,8 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             Ok(_) => {}
             Err(err) => {
                 self.damaged = true;
-                let message = format!("{}; {} records before it were read", err.message, err.records_before);
+                // Counted in the stream, not in the value (which may be one line of many).
+                let message = format!("{}; {} records before it were read", err.message, self.records);
                 self.report(Some(scanned.at_line + err.line), ProblemKind::Damaged, message);
             }
         }
@@ -1377,12 +1407,38 @@ struct Elements {
     skipping: bool,
     /// The array closed (an envelope's other members may follow): no element starts.
     closed: bool,
+    /// What may come next after the list closed in its envelope.
+    after_close: AfterClose,
     /// After damage: the next record is searched for from here.
     resync: Option<usize>,
     /// Objects the search may still try ([`RESYNC_TRIES`]).
     tries: usize,
     /// No record was found after damage: the rest of the stream is passed over.
     lost: bool,
+}
+
+/// What may come next in an envelope whose list has just closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterClose {
+    /// Anything: the list is open, or what follows it was seen to be sound.
+    Any,
+    /// The envelope's `}`, or a `,` before another member.
+    EndOrComma,
+    /// The key of another member.
+    Key,
+}
+
+/// What a NUL byte in a list is taken for.
+const NUL_DAMAGE: &str = "a NUL byte (a zeroed block?)";
+
+/// Whether `byte` may stand outside a string in JSON: blanks, brackets and separators, the
+/// start of a string, and the characters of numbers and of `true`, `false` and `null`.
+fn outside_a_string(byte: u8) -> bool {
+    matches!(
+        byte,
+        b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'}' | b'[' | b']' | b',' | b':' | b'"' | b'0'
+            ..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b't' | b'r' | b'u' | b'f' | b'a' | b'l' | b's' | b'n'
+    )
 }
 
 /// Objects tried, after damage in a streamed list, to find the next record (as in a file read
@@ -1400,6 +1456,7 @@ impl Elements {
             gap: 0,
             skipping: false,
             closed: false,
+            after_close: AfterClose::Any,
             resync: None,
             tries: 0,
             lost: false,
@@ -1683,6 +1740,44 @@ mod tests {
             report.sinks.into_iter().flat_map(|s| s.names).collect()
         };
         assert_eq!(whole.len(), 297);
+    }
+
+    #[test]
+    fn a_streamed_list_is_read_on_after_a_lost_quote_or_bytes_that_close_it_early() {
+        let names: Vec<String> = (0..300).map(|i| format!("E{i}")).collect();
+        let records: Vec<String> = names.iter().map(|n| rec(n)).collect();
+        for separator in [",", ",\n"] {
+            let text = format!("{{\"Records\":[{}]}}\n{}\n", records.join(separator), rec("AFTER"));
+            // A quote lost in record 100: the strings after it are read inside out. Record 200
+            // given bytes that close it, the list and the envelope, all of them JSON's.
+            let text = text.replacen("\"E100\"", "E100\"", 1).replacen(
+                "\"eventName\":\"E200\",\"eventSource\":\"s\",\"userIdentity\":{}",
+                "\"eventName\":\"E200\",\"eventSource\":\"s\",\"userIdentity\":1}]]}{",
+                1,
+            );
+            let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+            expected.retain(|n| *n != "E100" && *n != "E200");
+            expected.push("AFTER");
+            // Record 200 is whole but its `userIdentity` is no object: a bad record.
+            // Read whole (a value below the limit), and element by element in steps.
+            let (_, whole, _) = scan(text.as_bytes(), 1 << 20);
+            assert_eq!(whole, expected, "whole, separator {separator:?}");
+            for step in [1 << 16, 1000, 7] {
+                let sink = Count {
+                    names: Vec::new(),
+                    seen: Arc::default(),
+                    keep: true,
+                };
+                let reader = Steps {
+                    bytes: text.as_bytes(),
+                    step,
+                };
+                let report = scan_stream(reader, "<stdin>", &options(4096), sink, &ProblemBudget::default());
+                let read: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
+                assert_eq!(read, expected, "step {step}, separator {separator:?}");
+                assert_eq!(report.stats.files_damaged, 1, "step {step}");
+            }
+        }
     }
 
     #[test]
