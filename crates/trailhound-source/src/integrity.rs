@@ -14,10 +14,13 @@
 //!   being listed by one (a file written into the bucket afterwards);
 //! - each digest sits under the name its own `digestS3Object` gives.
 //!
-//! The signature of each digest (RSA over its hash and the previous signature) is kept in S3
-//! object metadata, which a copy of the files does not have: the newest digest of a chain is
-//! vouched for by nothing in the copy, so one who can rewrite the bucket could rewrite it and the
-//! logs it lists consistently. Everything older is held by the chain.
+//! The signature of each digest (RSA over its hash, its place and the previous signature) is
+//! kept in S3 object metadata, which a copy of the files does not have: in a copy, the newest
+//! digest of a chain is vouched for by nothing, so one who can rewrite the bucket could rewrite
+//! it and the logs it lists consistently (everything older is held by the chain). Read from the
+//! bucket itself (a [`Store`] that keeps signatures, `aws::verify`), each digest's signature is
+//! checked against CloudTrail's public keys ([`PublicKeys`]): a digest CloudTrail did not sign
+//! is named.
 //!
 //! Every file is untrusted: an unreadable digest or log is a problem named by its path, never a
 //! failure of the whole check.
@@ -37,7 +40,7 @@ use crate::discover::{FileTime, earlier, file_time, later};
 use crate::window::TimeWindow;
 
 /// Largest digest file, inflated, that is read (real ones are a few hundred KB at most).
-const DIGEST_MAX_BYTES: u64 = 16 << 20;
+pub const DIGEST_MAX_BYTES: u64 = 16 << 20;
 
 /// Largest log file, inflated, that is hashed (`--max-file-size`'s default).
 pub const LOG_MAX_BYTES: u64 = 1 << 30;
@@ -71,6 +74,11 @@ pub enum IntegrityKind {
     /// A digest that names no predecessor while older digests of its chain exist: the time
     /// between them has no digest (logging or log file validation was off).
     DigestGap,
+    /// A digest in the bucket without the signature CloudTrail puts in every digest's metadata.
+    DigestUnsigned,
+    /// A digest whose signature does not verify with CloudTrail's public key for it: its
+    /// content, its place or its link was written by someone else.
+    DigestSignatureInvalid,
 }
 
 impl IntegrityKind {
@@ -86,6 +94,8 @@ impl IntegrityKind {
             IntegrityKind::DigestUnreadable => "digest-unreadable",
             IntegrityKind::DigestMoved => "digest-moved",
             IntegrityKind::DigestGap => "digest-gap",
+            IntegrityKind::DigestUnsigned => "digest-unsigned",
+            IntegrityKind::DigestSignatureInvalid => "digest-signature-invalid",
         }
     }
 }
@@ -122,6 +132,13 @@ pub struct DigestFigures {
     pub unreadable: u64,
     pub moved: u64,
     pub gaps: u64,
+    /// Signatures checked and valid, invalid, and digests without one (read from a bucket).
+    pub signatures_valid: u64,
+    pub signatures_invalid: u64,
+    pub unsigned: u64,
+    /// Digests whose signature could not be checked: read from a copy, which keeps none, or
+    /// without CloudTrail's public keys.
+    pub signatures_unchecked: u64,
 }
 
 /// Counts over log files.
@@ -153,11 +170,15 @@ pub struct Chain {
     pub to: DateTime<Utc>,
     /// The newest digest: nothing in a copy vouches for it but its signature, which S3 keeps.
     pub newest: String,
+    /// Whether the newest digest's signature was checked and is valid.
+    pub newest_signed: bool,
 }
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Verification {
+    /// Why signatures were not checked, when they were not.
+    pub signatures_unchecked_because: Option<String>,
     pub digests: DigestFigures,
     pub logs: LogFigures,
     pub chains: Vec<Chain>,
@@ -262,8 +283,8 @@ fn inflated(path: &Path, limit: u64, each: impl FnMut(&[u8])) -> Result<u64, Str
     inflated_from(file, limit, each)
 }
 
-/// [`inflated`] from a reader (an archive's entry).
-fn inflated_from(reader: impl Read, limit: u64, mut each: impl FnMut(&[u8])) -> Result<u64, String> {
+/// [`inflated`] from a reader (an archive's entry, an object's body).
+pub(crate) fn inflated_from(reader: impl Read, limit: u64, mut each: impl FnMut(&[u8])) -> Result<u64, String> {
     let mut file = std::io::BufReader::with_capacity(1 << 16, reader);
     let mut magic = [0u8; 2];
     let mut have = 0;
@@ -299,7 +320,7 @@ fn inflated_from(reader: impl Read, limit: u64, mut each: impl FnMut(&[u8])) -> 
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -387,6 +408,137 @@ struct DigestFile {
     logs: Vec<Listed>,
     /// Its hour overlaps the window asked for.
     in_scope: bool,
+    /// What its signature covers, as the digest writes it.
+    signed: SignedFields,
+    /// Its signature, when the store keeps it.
+    signature: Option<Signature>,
+    /// The key it was read from, when read from the bucket.
+    key: Option<String>,
+}
+
+/// The fields of a digest its signature covers, as written (`digestEndTime` is signed as its
+/// text, not as a time).
+#[derive(Debug, Clone, Default)]
+struct SignedFields {
+    end: String,
+    bucket: String,
+    fingerprint: String,
+    /// `previousDigestSignature`, or `null` for the first digest of a chain (as CloudTrail
+    /// signs it).
+    previous_signature: String,
+}
+
+/// A digest's signature as S3 keeps it in the object's metadata (`x-amz-meta-signature`, hex,
+/// and `x-amz-meta-signature-algorithm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub hex: String,
+    pub algorithm: String,
+}
+
+/// A digest file as a [`Store`] read it.
+#[derive(Debug, Clone)]
+pub struct ReadDigest {
+    /// Inflated content (at most [`DIGEST_MAX_BYTES`]).
+    pub content: Vec<u8>,
+    pub signature: Option<Signature>,
+    /// The S3 key it was read from, when read from the bucket: it must be the one the digest
+    /// names.
+    pub key: Option<String>,
+}
+
+/// Where the files checked are read from: a copy on disk (and in archives), or the bucket.
+pub trait Store: Sync {
+    /// The digests at `paths`, in order.
+    fn digests(&self, paths: &[&Path]) -> Vec<Result<ReadDigest, String>>;
+    /// The SHA-256 (hex) of each log file's inflated content, in order.
+    fn log_hashes(&self, paths: &[&Path]) -> Vec<Result<String, String>>;
+    /// Whether the store keeps digests' signatures (a bucket does; a copy does not).
+    fn keeps_signatures(&self) -> bool {
+        false
+    }
+}
+
+/// CloudTrail's public keys, by fingerprint: the DER `RSAPublicKey` (PKCS #1) of each, as
+/// `ListPublicKeys` returns them.
+#[derive(Debug, Clone, Default)]
+pub struct PublicKeys {
+    by_fingerprint: HashMap<String, Vec<u8>>,
+}
+
+impl PublicKeys {
+    pub fn add(&mut self, fingerprint: &str, der: Vec<u8>) {
+        self.by_fingerprint.insert(fingerprint.to_ascii_lowercase(), der);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_fingerprint.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_fingerprint.is_empty()
+    }
+
+    /// The keys in what `aws cloudtrail list-public-keys` prints: `{"PublicKeyList": [{"Value":
+    /// BASE64, "Fingerprint": HEX, ...}]}`.
+    pub fn add_cli_json(&mut self, text: &str) -> Result<usize, String> {
+        use base64::Engine as _;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let Some(list) = value.get("PublicKeyList").and_then(|l| l.as_array()) else {
+            return Err("no `PublicKeyList` list".into());
+        };
+        for (i, key) in list.iter().enumerate() {
+            let entry = |e: String| format!("PublicKeyList[{i}]: {e}");
+            let fingerprint = required(key, "Fingerprint").map_err(entry)?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(required(key, "Value").map_err(entry)?)
+                .map_err(|e| entry(format!("`Value` is not base64: {e}")))?;
+            self.add(fingerprint, der);
+        }
+        Ok(list.len())
+    }
+
+    /// Whether `signature` is CloudTrail's over `digest`: RSA PKCS #1 v1.5 with SHA-256 over
+    /// `END\nBUCKET/KEY\nHASH\nPREVIOUS-SIGNATURE`.
+    fn check(&self, digest: &DigestFile, signature: &Signature) -> Result<(), String> {
+        if !signature.algorithm.eq_ignore_ascii_case("SHA256withRSA") {
+            return Err(format!(
+                "signed with {:?}; CloudTrail signs with SHA256withRSA",
+                signature.algorithm
+            ));
+        }
+        let fields = &digest.signed;
+        let Some(key) = self.by_fingerprint.get(&fields.fingerprint.to_ascii_lowercase()) else {
+            return Err(format!(
+                "its key (fingerprint {:?}) is none of CloudTrail's public keys for its time and region",
+                fields.fingerprint
+            ));
+        };
+        let bytes = unhex(&signature.hex).ok_or("its signature is not hex")?;
+        let message = format!(
+            "{}\n{}/{}\n{}\n{}",
+            fields.end, fields.bucket, digest.object, digest.hash, fields.previous_signature
+        );
+        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key)
+            .verify(message.as_bytes(), &bytes)
+            .map_err(|_| {
+                "its signature does not verify with CloudTrail's public key: written by someone else".to_string()
+            })
+    }
+}
+
+/// Bytes from hex text; `None` when it is not hex.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim().as_bytes();
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            Some((digit(*pair.first()?)? * 16 + digit(*pair.get(1)?)?) as u8)
+        })
+        .collect()
 }
 
 fn text_field<'v>(value: &'v serde_json::Value, key: &str) -> Result<Option<&'v str>, String> {
@@ -406,21 +558,9 @@ fn time_field(value: &serde_json::Value, key: &str) -> Result<DateTime<Utc>, Str
     parse_event_time(text).ok_or_else(|| format!("`{key}` is not a time: {text:?}"))
 }
 
-/// Reads and understands one digest file (its content already taken from an archive, if
-/// given).
-fn read_digest(
-    path: &Path,
-    name: DigestName,
-    prepared: Option<&Result<Vec<u8>, String>>,
-) -> Result<DigestFile, String> {
-    let mut read = Vec::new();
-    let content = match prepared {
-        Some(content) => content.as_ref().map_err(Clone::clone)?,
-        None => {
-            inflated(path, DIGEST_MAX_BYTES, |chunk| read.extend_from_slice(chunk))?;
-            &read
-        }
-    };
+/// Understands one digest file, as read.
+fn read_digest(path: &Path, name: DigestName, read: ReadDigest) -> Result<DigestFile, String> {
+    let content = &read.content;
     let hash = hex(&Sha256::digest(content));
     let value: serde_json::Value = serde_json::from_slice(content).map_err(|e| format!("not JSON: {e}"))?;
     if !value.is_object() {
@@ -451,6 +591,16 @@ fn read_digest(
             .collect::<Result<_, String>>()?,
         Some(_) => return Err("`logFiles` is not a list".into()),
     };
+    let signed = SignedFields {
+        end: required(&value, "digestEndTime")?.to_string(),
+        bucket: text_field(&value, "digestS3Bucket")?.unwrap_or_default().to_string(),
+        fingerprint: text_field(&value, "digestPublicKeyFingerprint")?
+            .unwrap_or_default()
+            .to_string(),
+        previous_signature: text_field(&value, "previousDigestSignature")?
+            .unwrap_or("null")
+            .to_string(),
+    };
     Ok(DigestFile {
         path: path.to_path_buf(),
         name,
@@ -461,6 +611,9 @@ fn read_digest(
         previous,
         logs,
         in_scope: true,
+        signed,
+        signature: read.signature,
+        key: read.key,
     })
 }
 
@@ -559,12 +712,43 @@ pub fn verify(paths: &[PathBuf], window: TimeWindow) -> (Verification, Vec<Strin
         prepared,
         errors,
     } = gather(paths);
+    let store = Copy { prepared };
+    (checked(files, &store, None, window), errors)
+}
+
+/// Checks the files `names` (digests and log files; others are left alone) read from `store`,
+/// with CloudTrail's public `keys` for the signatures when the store keeps them.
+pub fn verify_store(
+    names: Vec<PathBuf>,
+    store: &dyn Store,
+    keys: Option<&PublicKeys>,
+    window: TimeWindow,
+) -> Verification {
+    let files = names
+        .into_iter()
+        .filter_map(|path| {
+            let kind = kind_of(base(&path.to_string_lossy()))?;
+            Some((path, kind))
+        })
+        .collect();
+    checked(files, store, keys, window)
+}
+
+fn checked(
+    files: Vec<(PathBuf, Kind)>,
+    store: &dyn Store,
+    keys: Option<&PublicKeys>,
+    window: TimeWindow,
+) -> Verification {
     let mut check = Check {
         window,
-        prepared,
-        ..Check::default()
+        store,
+        keys,
+        result: Verification::default(),
+        problems: Vec::new(),
     };
     let digests = check.read_digests(&files);
+    check.signatures(&digests);
     check.chains(&digests);
     let listed = check.listed_logs(&files, &digests);
     check.unlisted_logs(&files, &digests, &listed);
@@ -573,39 +757,74 @@ pub fn verify(paths: &[PathBuf], window: TimeWindow) -> (Verification, Vec<Strin
     result
         .problems
         .sort_by(|a, b| (a.kind, &a.file, &a.object, &a.digest).cmp(&(b.kind, &b.file, &b.object, &b.digest)));
-    (result, errors)
+    result
 }
 
-#[derive(Default)]
-struct Check {
-    window: TimeWindow,
-    /// What was taken from archives' entries, by their `ARCHIVE!/ENTRY` names.
+/// A copy on disk: files, and what was taken from archives' entries by their `ARCHIVE!/ENTRY`
+/// names.
+struct Copy {
     prepared: HashMap<PathBuf, Prepared>,
+}
+
+impl Store for Copy {
+    fn digests(&self, paths: &[&Path]) -> Vec<Result<ReadDigest, String>> {
+        paths
+            .par_iter()
+            .map(|&path| {
+                let content = match self.prepared.get(path) {
+                    Some(Prepared::Digest(content)) => content.clone()?,
+                    _ => {
+                        let mut read = Vec::new();
+                        inflated(path, DIGEST_MAX_BYTES, |chunk| read.extend_from_slice(chunk))?;
+                        read
+                    }
+                };
+                Ok(ReadDigest {
+                    content,
+                    signature: None,
+                    key: None,
+                })
+            })
+            .collect()
+    }
+
+    fn log_hashes(&self, paths: &[&Path]) -> Vec<Result<String, String>> {
+        paths
+            .par_iter()
+            .map(|&path| match self.prepared.get(path) {
+                Some(Prepared::Hash(hash)) => hash.clone(),
+                _ => file_hash(path, LOG_MAX_BYTES),
+            })
+            .collect()
+    }
+}
+
+struct Check<'s> {
+    window: TimeWindow,
+    store: &'s dyn Store,
+    keys: Option<&'s PublicKeys>,
     result: Verification,
     problems: Vec<IntegrityProblem>,
 }
 
-impl Check {
-    /// Reads the digests (on every core); those that cannot be read are problems.
+impl Check<'_> {
+    /// Reads the digests; those that cannot be read are problems.
     fn read_digests(&mut self, files: &[(PathBuf, Kind)]) -> Vec<DigestFile> {
-        let paths: Vec<&PathBuf> = files
+        let paths: Vec<&Path> = files
             .iter()
             .filter(|(_, k)| *k == Kind::Digest)
-            .map(|(p, _)| p)
+            .map(|(p, _)| p.as_path())
             .collect();
         self.result.digests.found = paths.len() as u64;
-        let prepared = &self.prepared;
-        let read: Vec<Result<DigestFile, (&PathBuf, String)>> = paths
-            .par_iter()
-            .map(|&path| {
+        let contents = self.store.digests(&paths);
+        let read: Vec<Result<DigestFile, (&Path, String)>> = paths
+            .iter()
+            .zip(contents)
+            .map(|(&path, content)| {
                 let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                let content = match prepared.get(path) {
-                    Some(Prepared::Digest(content)) => Some(content),
-                    _ => None,
-                };
                 digest_name(&name)
                     .ok_or_else(|| "not a digest file name CloudTrail writes".to_string())
-                    .and_then(|parsed| read_digest(path, parsed, content))
+                    .and_then(|parsed| read_digest(path, parsed, content?))
                     .map_err(|e| (path, e))
             })
             .collect();
@@ -634,7 +853,8 @@ impl Check {
         digests.retain(|d| seen.insert((d.path.file_name().map(|n| n.to_os_string()), d.hash.clone())));
         for d in digests.iter().filter(|d| d.in_scope) {
             let local = d.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-            if base(&d.object) != local {
+            // Read from the bucket, the whole key must be the one the digest names.
+            if base(&d.object) != local || d.key.as_ref().is_some_and(|key| *key != d.object) {
                 self.result.digests.moved += 1;
                 let problem =
                     IntegrityProblem::new(IntegrityKind::DigestMoved, "its digestS3Object names another file");
@@ -642,6 +862,48 @@ impl Check {
             }
         }
         digests
+    }
+
+    /// Checks each digest's signature, when the store keeps them and CloudTrail's keys are
+    /// known.
+    fn signatures(&mut self, digests: &[DigestFile]) {
+        let in_scope = digests.iter().filter(|d| d.in_scope);
+        let keys = match self.keys {
+            Some(keys) if self.store.keeps_signatures() => keys,
+            _ => {
+                self.result.digests.signatures_unchecked = in_scope.count() as u64;
+                self.result.signatures_unchecked_because.get_or_insert_with(|| {
+                    if self.store.keeps_signatures() {
+                        "CloudTrail's public keys were not available".to_string()
+                    } else {
+                        "a copy of the files keeps no signatures (S3 keeps them in each digest's metadata)".to_string()
+                    }
+                });
+                return;
+            }
+        };
+        for d in in_scope {
+            let (kind, detail) = match &d.signature {
+                None => (
+                    IntegrityKind::DigestUnsigned,
+                    "no signature in its metadata: CloudTrail signs every digest it writes".to_string(),
+                ),
+                Some(signature) => match keys.check(d, signature) {
+                    Ok(()) => {
+                        self.result.digests.signatures_valid += 1;
+                        continue;
+                    }
+                    Err(detail) => (IntegrityKind::DigestSignatureInvalid, detail),
+                },
+            };
+            if kind == IntegrityKind::DigestUnsigned {
+                self.result.digests.unsigned += 1;
+            } else {
+                self.result.digests.signatures_invalid += 1;
+            }
+            self.problems
+                .push(IntegrityProblem::new(kind, detail).file(&d.path).object(&d.object));
+        }
     }
 
     /// Follows each chain from its newest digest back, checking every link.
@@ -741,6 +1003,11 @@ impl Check {
                     from: digests[first].start,
                     to: digests[last].end,
                     newest: shown(&digests[last].path),
+                    newest_signed: self.store.keeps_signatures()
+                        && self
+                            .keys
+                            .zip(digests[last].signature.as_ref())
+                            .is_some_and(|(keys, signature)| keys.check(&digests[last], signature).is_ok()),
                 });
             }
         }
@@ -767,14 +1034,9 @@ impl Check {
             .collect();
         wanted.sort();
         wanted.dedup();
-        let prepared = &self.prepared;
-        let hashes: HashMap<&PathBuf, Result<String, String>> = wanted
-            .par_iter()
-            .map(|&p| match prepared.get(p) {
-                Some(Prepared::Hash(hash)) => (p, hash.clone()),
-                _ => (p, file_hash(p, LOG_MAX_BYTES)),
-            })
-            .collect();
+        let paths: Vec<&Path> = wanted.iter().map(|p| p.as_path()).collect();
+        let hashes: HashMap<&PathBuf, Result<String, String>> =
+            wanted.iter().copied().zip(self.store.log_hashes(&paths)).collect();
         let mut listed = HashSet::new();
         for d in digests.iter().filter(|d| d.in_scope) {
             for l in &d.logs {
@@ -906,11 +1168,83 @@ mod tests {
         hex(&Sha256::digest(bytes))
     }
 
+    /// The tests' signing key, standing in for CloudTrail's.
+    const SIGNING_KEY: &[u8] = include_bytes!("../../../tests/fixtures/digest-signing/test-key.pk8");
+
+    fn signing_key() -> ring::signature::RsaKeyPair {
+        ring::signature::RsaKeyPair::from_pkcs8(SIGNING_KEY).expect("test key")
+    }
+
+    /// CloudTrail's public keys as the tests' key stands for them.
+    fn public_keys() -> PublicKeys {
+        let mut keys = PublicKeys::default();
+        keys.add("TESTFINGERPRINT", signing_key().public().as_ref().to_vec());
+        keys
+    }
+
+    fn sign(message: &str) -> String {
+        let pair = signing_key();
+        let mut signature = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            message.as_bytes(),
+            &mut signature,
+        )
+        .expect("signed");
+        hex(&signature)
+    }
+
     /// A copy of a trail bucket being built: log files and a chain of hourly digests.
     struct Bucket {
         dir: tempfile::TempDir,
         /// Key and content hash of each digest written, oldest first.
         digests: Vec<(String, String)>,
+        /// Each digest's signature, by key, as S3 keeps it.
+        signatures: HashMap<String, String>,
+    }
+
+    /// The bucket itself rather than a copy: the files with their signatures, read from where
+    /// they are.
+    struct InBucket<'b> {
+        bucket: &'b Bucket,
+        copy: Copy,
+    }
+
+    impl InBucket<'_> {
+        fn key(&self, path: &Path) -> String {
+            let relative = path.strip_prefix(self.bucket.dir.path()).unwrap_or(path);
+            relative.to_string_lossy().replace('\\', "/")
+        }
+    }
+
+    impl Store for InBucket<'_> {
+        fn digests(&self, paths: &[&Path]) -> Vec<Result<ReadDigest, String>> {
+            let read = self.copy.digests(paths);
+            paths
+                .iter()
+                .zip(read)
+                .map(|(path, read)| {
+                    let key = self.key(path);
+                    read.map(|read| ReadDigest {
+                        signature: self.bucket.signatures.get(&key).map(|hex| Signature {
+                            hex: hex.clone(),
+                            algorithm: "SHA256withRSA".into(),
+                        }),
+                        key: Some(key),
+                        ..read
+                    })
+                })
+                .collect()
+        }
+
+        fn log_hashes(&self, paths: &[&Path]) -> Vec<Result<String, String>> {
+            self.copy.log_hashes(paths)
+        }
+
+        fn keeps_signatures(&self) -> bool {
+            true
+        }
     }
 
     impl Bucket {
@@ -918,7 +1252,25 @@ mod tests {
             Bucket {
                 dir: tempfile::tempdir().expect("test fixture"),
                 digests: Vec::new(),
+                signatures: HashMap::new(),
             }
+        }
+
+        /// Checked where it is, signatures and all.
+        fn verify_signed(&self, keys: Option<&PublicKeys>) -> Verification {
+            let names: Vec<PathBuf> = walkdir::WalkDir::new(self.dir.path())
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(walkdir::DirEntry::into_path)
+                .collect();
+            let store = InBucket {
+                bucket: self,
+                copy: Copy {
+                    prepared: HashMap::new(),
+                },
+            };
+            verify_store(names, &store, keys, TimeWindow::default())
         }
 
         fn path(&self, key: &str) -> PathBuf {
@@ -962,24 +1314,33 @@ mod tests {
                 hour + 1
             );
             let previous = self.digests.last().filter(|_| linked);
+            let previous_signature = previous.and_then(|p| self.signatures.get(&p.0));
+            let end = format!("2024-01-01T{:02}:00:00Z", hour + 1);
             let document = serde_json::json!({
                 "awsAccountId": ACCOUNT,
                 "digestStartTime": format!("2024-01-01T{hour:02}:00:00Z"),
-                "digestEndTime": format!("2024-01-01T{:02}:00:00Z", hour + 1),
+                "digestEndTime": end,
                 "digestS3Bucket": "trail-bucket",
                 "digestS3Object": key,
                 "digestSignatureAlgorithm": "SHA256withRSA",
+                "digestPublicKeyFingerprint": "testfingerprint",
                 "previousDigestS3Bucket": previous.map(|_| "trail-bucket"),
                 "previousDigestS3Object": previous.map(|p| &p.0),
                 "previousDigestHashValue": previous.map(|p| &p.1),
                 "previousDigestHashAlgorithm": previous.map(|_| "SHA-256"),
-                "previousDigestSignature": previous.map(|_| "00ff"),
+                "previousDigestSignature": previous_signature,
                 "logFiles": logs.iter().map(|(k, h)| serde_json::json!({
                     "s3Bucket": "trail-bucket", "s3Object": k, "hashValue": h, "hashAlgorithm": "SHA-256"
                 })).collect::<Vec<_>>(),
             });
             let content = serde_json::to_vec(&document).expect("test fixture");
             self.put(&key, &gz(&content));
+            let message = format!(
+                "{end}\ntrail-bucket/{key}\n{}\n{}",
+                sha(&content),
+                previous_signature.map_or("null", String::as_str)
+            );
+            self.signatures.insert(key.clone(), sign(&message));
             self.digests.push((key.clone(), sha(&content)));
             key
         }
@@ -1398,6 +1759,120 @@ mod tests {
                 .expect("file")
                 .starts_with(&copy.path().display().to_string())
         );
+    }
+
+    #[test]
+    fn signatures_are_checked_when_read_from_the_bucket() {
+        let bucket = Bucket::three_hours();
+        let keys = public_keys();
+        let result = bucket.verify_signed(Some(&keys));
+        assert!(result.clean(), "{:#?}", result.problems);
+        assert_eq!(
+            (result.digests.signatures_valid, result.digests.signatures_unchecked),
+            (3, 0)
+        );
+        assert!(result.chains[0].newest_signed);
+        assert_eq!(result.signatures_unchecked_because, None);
+        // A copy keeps none: said, and nothing is vouched for.
+        let copy = bucket.verify();
+        assert_eq!(copy.digests.signatures_unchecked, 3);
+        assert!(
+            copy.signatures_unchecked_because
+                .is_some_and(|why| why.contains("a copy"))
+        );
+        assert!(!copy.chains[0].newest_signed);
+        // Read from the bucket without CloudTrail's keys: not checked, and said why.
+        let keyless = bucket.verify_signed(None);
+        assert!(keyless.clean());
+        assert_eq!(keyless.digests.signatures_unchecked, 3);
+        assert!(
+            keyless
+                .signatures_unchecked_because
+                .is_some_and(|why| why.contains("public keys"))
+        );
+    }
+
+    #[test]
+    fn the_newest_digest_rewritten_with_its_logs_fails_its_signature() {
+        // Who can write to the bucket changes a log file and rewrites the newest digest to
+        // list the new hash: every hash and link holds, only the signature tells.
+        let mut bucket = Bucket::new();
+        let first = [bucket.log("0010", "a0")];
+        bucket.digest(0, &first, true);
+        let second = [bucket.log("0110", "a1")];
+        let newest = bucket.digest(1, &second, true);
+        let forged = r#"{"Records":[{"eventVersion":"1.09","eventName":"Nothing"}]}"#;
+        bucket.put(&second[0].0, &gz(forged.as_bytes()));
+        let path = bucket.path(&newest);
+        let mut digest: serde_json::Value = {
+            let mut text = Vec::new();
+            inflated(&path, DIGEST_MAX_BYTES, |chunk| text.extend_from_slice(chunk)).expect("digest");
+            serde_json::from_slice(&text).expect("digest JSON")
+        };
+        digest["logFiles"][0]["hashValue"] = serde_json::Value::String(sha(forged.as_bytes()));
+        bucket.put(&newest, &gz(&serde_json::to_vec(&digest).expect("JSON")));
+        // A copy sees nothing wrong.
+        assert!(bucket.verify().clean());
+        let keys = public_keys();
+        let result = bucket.verify_signed(Some(&keys));
+        assert_eq!(kinds(&result), [IntegrityKind::DigestSignatureInvalid]);
+        assert!(result.problems[0].file.as_deref().is_some_and(|f| f.ends_with(&newest)));
+        assert!(result.problems[0].detail.contains("does not verify"));
+        assert_eq!(
+            (result.digests.signatures_valid, result.digests.signatures_invalid),
+            (1, 1)
+        );
+        assert!(!result.chains[0].newest_signed);
+    }
+
+    #[test]
+    fn unsigned_digests_foreign_keys_and_moved_digests_are_named() {
+        let mut bucket = Bucket::three_hours();
+        let keys = public_keys();
+        // One digest without its signature.
+        let (oldest, _) = bucket.digests[0].clone();
+        bucket.signatures.remove(&oldest);
+        let result = bucket.verify_signed(Some(&keys));
+        assert_eq!(kinds(&result), [IntegrityKind::DigestUnsigned]);
+        assert_eq!(result.digests.unsigned, 1);
+        // Keys that are not the signer's: every signature is invalid, naming the fingerprint.
+        let mut other = PublicKeys::default();
+        other.add("otherfingerprint", vec![1, 2, 3]);
+        let result = bucket.verify_signed(Some(&other));
+        assert_eq!(result.digests.signatures_invalid, 2);
+        assert!(result.problems.iter().any(|p| {
+            p.detail
+                .contains("(fingerprint \"testfingerprint\") is none of CloudTrail's public keys")
+        }));
+        // A signed digest copied under another folder of the bucket: its own signature holds,
+        // its place does not.
+        let (newest, _) = bucket.digests[2].clone();
+        let moved = newest.replace("/2024/01/01/", "/2024/01/02/");
+        bucket.put(&moved, &std::fs::read(bucket.path(&newest)).expect("digest"));
+        let signature = bucket.signatures.get(&newest).cloned().expect("signed");
+        bucket.signatures.insert(moved.clone(), signature);
+        let result = bucket.verify_signed(Some(&keys));
+        let moved_problem = result
+            .problems
+            .iter()
+            .find(|p| p.kind == IntegrityKind::DigestMoved)
+            .expect("moved");
+        assert!(moved_problem.file.as_deref().is_some_and(|f| f.ends_with(&moved)));
+    }
+
+    #[test]
+    fn public_keys_are_read_from_what_the_cli_prints() {
+        let mut keys = PublicKeys::default();
+        let text = r#"{"PublicKeyList": [{"Value": "AQID", "ValidityStartTime": "2024-01-01T00:00:00Z",
+            "ValidityEndTime": "2024-02-01T00:00:00Z", "Fingerprint": "AbCd"}]}"#;
+        assert_eq!(keys.add_cli_json(text), Ok(1));
+        assert_eq!(keys.by_fingerprint.get("abcd"), Some(&vec![1, 2, 3]));
+        assert!(keys.add_cli_json("{}").is_err());
+        let bad = r#"{"PublicKeyList": [{"Value": "not base64!", "Fingerprint": "x"}]}"#;
+        assert!(keys.add_cli_json(bad).is_err_and(|e| e.contains("PublicKeyList[0]")));
+        assert_eq!(unhex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(unhex("0g"), None);
+        assert_eq!(unhex("abc"), None);
     }
 
     #[test]
