@@ -54,17 +54,25 @@ pub enum Command {
     /// What events are enriched with: AWS's address ranges, GeoIP databases, baselines.
     #[command(subcommand)]
     Context(ContextCommand),
-    /// Check a copy of a trail's bucket against its digest files: log files changed, deleted
-    /// or added after delivery, digests changed or missing, times without digests.
+    /// Check a trail's bucket (s3://) or a copy of it against its digest files: log files
+    /// changed, deleted or added after delivery, digests changed, missing or not signed by
+    /// CloudTrail, times without digests.
     Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Folders, files or archives (zip, tar, tar.gz) holding the copy: log files and the
-    /// `CloudTrail-Digest/` folders.
+    /// The bucket, s3://BUCKET[/PREFIX] (digests' signatures checked too), or folders, files
+    /// or archives (zip, tar, tar.gz) holding a copy: log files and the `CloudTrail-Digest/`
+    /// folders.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+    /// CloudTrail's public keys as `aws cloudtrail list-public-keys` prints them (repeatable:
+    /// one file a region), instead of asking CloudTrail (ListPublicKeys) for them.
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Only the digests of hours at or after this time, and the log files delivered then: a
     /// duration back from now (90m, 24h, 7d, 2w) or an RFC 3339 time.
     #[arg(long)]

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Command::Summary(args) => SummarySettings::resolve(args, cli.quiet, chrono::Utc::now())
             .and_then(|s| commands::summary::run(&process, &s)),
         Command::Inventory(command) => commands::inventory::run(&process, command, cli.quiet),
-        Command::Verify(args) => commands::verify::run(args),
+        Command::Verify(args) => commands::verify::run(&process, args),
     };
     match outcome {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

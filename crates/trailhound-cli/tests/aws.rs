@@ -703,3 +703,191 @@ fn access_denied_names_the_bucket_and_the_permission() {
     );
     assert!(!out.stderr.contains(key.secret_access_key()));
 }
+
+/// The tests' signing key (tests/fixtures/digest-signing), standing in for CloudTrail's.
+fn signing_key() -> ring::signature::RsaKeyPair {
+    let der = std::fs::read(support::root().join("tests/fixtures/digest-signing/test-key.pk8")).expect("test key");
+    ring::signature::RsaKeyPair::from_pkcs8(&der).expect("PKCS #8 RSA key")
+}
+
+fn inflate(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).expect("gzip");
+    out
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Puts a digest at `key` with the signature CloudTrail would give it (`signature` false: none).
+fn put_digest(
+    runtime: &tokio::runtime::Runtime,
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    gz: Vec<u8>,
+    signed: Option<&str>,
+) {
+    let mut put = s3.put_object().bucket(BUCKET).key(key).body(gz.into());
+    if let Some(signature) = signed {
+        put = put
+            .metadata("signature", signature)
+            .metadata("signature-algorithm", "SHA256withRSA");
+    }
+    runtime.block_on(put.send()).expect("digest put");
+}
+
+/// CloudTrail's signature over the digest `content`, as the test key makes it.
+fn signature_of(content: &[u8]) -> String {
+    use sha2_free::hex;
+    let digest: serde_json::Value = serde_json::from_slice(content).expect("digest JSON");
+    let text = |field: &str| digest[field].as_str().unwrap_or("null").to_string();
+    let message = format!(
+        "{}\n{}/{}\n{}\n{}",
+        text("digestEndTime"),
+        text("digestS3Bucket"),
+        text("digestS3Object"),
+        hex(ring::digest::digest(&ring::digest::SHA256, content).as_ref()),
+        text("previousDigestSignature"),
+    );
+    let pair = signing_key();
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        message.as_bytes(),
+        &mut signature,
+    )
+    .expect("signed");
+    hex(&signature)
+}
+
+mod sha2_free {
+    pub fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[test]
+fn verify_in_the_bucket_checks_signatures_and_catches_a_consistent_forgery() {
+    use base64::Engine as _;
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let seeded = seed(&moto, &rt);
+    let s3 = moto.aws(&rt).s3(None);
+    // Every digest signed as CloudTrail signs it; CloudTrail's public key given as the CLI
+    // prints it (moto has no ListPublicKeys).
+    let digests: Vec<&String> = seeded
+        .keys
+        .iter()
+        .filter(|k| k.contains("/CloudTrail-Digest/"))
+        .collect();
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for key in &digests {
+        let gz = std::fs::read(seeded.mirror.path().join(key)).expect("digest");
+        let content = inflate(&gz);
+        let digest: serde_json::Value = serde_json::from_slice(&content).expect("digest JSON");
+        fingerprints.insert(
+            digest["digestPublicKeyFingerprint"]
+                .as_str()
+                .expect("fingerprint")
+                .to_string(),
+        );
+        put_digest(&rt, &s3, key, gz, Some(&signature_of(&content)));
+    }
+    let value = base64::engine::general_purpose::STANDARD.encode(signing_key().public().as_ref());
+    let list: Vec<serde_json::Value> = fingerprints
+        .iter()
+        .map(|f| serde_json::json!({"Value": value, "Fingerprint": f, "ValidityStartTime": "2026-01-01T00:00:00Z"}))
+        .collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let keys = dir.path().join("keys.json");
+    std::fs::write(&keys, serde_json::json!({ "PublicKeyList": list }).to_string()).expect("keys");
+    let keys = keys.to_str().expect("utf8");
+    let url = moto.url();
+    let verify = |extra: &[&str]| {
+        let mut cmd = trailhound();
+        cmd.args(["verify", &format!("s3://{BUCKET}"), "--endpoint-url", &url]);
+        run(cmd.args(extra))
+    };
+
+    let out = verify(&["--public-keys", keys, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let clean: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(clean["digests"]["found"], digests.len());
+    assert_eq!(clean["digests"]["signatures_valid"], digests.len());
+    assert_eq!(clean["logs"]["valid"], 7);
+    assert_eq!(clean["problems"], serde_json::json!([]));
+    assert!(
+        clean["chains"]
+            .as_array()
+            .expect("chains")
+            .iter()
+            .all(|c| c["newest_signed"] == true)
+    );
+
+    // Who can write to the bucket changes the log file the newest us-east-1 digest lists and
+    // rewrites that digest to list the new hash, keeping its metadata.
+    let newest = digests
+        .iter()
+        .filter(|k| k.contains("/us-east-1/"))
+        .max()
+        .expect("a us-east-1 digest");
+    let mut digest: serde_json::Value = serde_json::from_slice(&inflate(
+        &std::fs::read(seeded.mirror.path().join(newest)).expect("digest"),
+    ))
+    .expect("digest JSON");
+    let log_key = digest["logFiles"][0]["s3Object"].as_str().expect("listed").to_string();
+    let forged = serde_json::json!({"Records": []}).to_string();
+    put(&rt, &s3, &log_key, deflate(forged.as_bytes()), None);
+    digest["logFiles"][0]["hashValue"] = serde_json::json!(sha2_free::hex(
+        ring::digest::digest(&ring::digest::SHA256, forged.as_bytes()).as_ref()
+    ));
+    let head = rt
+        .block_on(s3.head_object().bucket(BUCKET).key(newest.as_str()).send())
+        .expect("head");
+    let kept = head
+        .metadata()
+        .and_then(|m| m.get("signature"))
+        .expect("signature kept")
+        .clone();
+    put_digest(&rt, &s3, newest, deflate(digest.to_string().as_bytes()), Some(&kept));
+
+    let out = verify(&["--public-keys", keys]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("digest-signature-invalid"), "{}", out.stdout);
+    let figures = format!("signatures: {} valid; 1 invalid, 0 missing", digests.len() - 1);
+    assert!(out.stdout.contains(&figures), "{}", out.stdout);
+    assert!(!out.stdout.contains("log-modified"), "{}", out.stdout);
+    // Without the keys (moto answers no ListPublicKeys) the forgery holds: said on both streams.
+    let out = verify(&[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Signatures not checked"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("digest signatures are not checked"),
+        "{}",
+        out.stderr
+    );
+
+    // A digest put without metadata is named as unsigned.
+    let oldest = digests.iter().min().expect("digest");
+    put_digest(
+        &rt,
+        &s3,
+        oldest,
+        std::fs::read(seeded.mirror.path().join(oldest)).expect("digest"),
+        None,
+    );
+    let out = verify(&["--public-keys", keys, "--format", "json"]);
+    assert_eq!(out.code, 1);
+    let found: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(found["digests"]["unsigned"], 1);
+    assert_eq!(found["digests"]["signatures_invalid"], 1);
+    // A copy cannot be given keys: it keeps no signatures.
+    let mirror = seeded.mirror.path().to_str().expect("utf8");
+    let out = run(trailhound().args(["verify", mirror, "--public-keys", keys]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--public-keys is for s3://"), "{}", out.stderr);
+}

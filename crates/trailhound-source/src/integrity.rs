@@ -530,7 +530,7 @@ impl PublicKeys {
 /// Bytes from hex text; `None` when it is not hex.
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)

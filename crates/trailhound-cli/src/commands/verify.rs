@@ -11,16 +11,32 @@ use trailhound_source::{TimeWindow, parse_bound};
 
 use crate::args::{TableOrJson, VerifyArgs};
 use crate::commands::Outcome;
+use crate::process::Process;
 use crate::write::{finish, output};
 
-pub fn run(args: &VerifyArgs) -> Result<Outcome> {
+pub fn run(process: &Process, args: &VerifyArgs) -> Result<Outcome> {
     let now = Utc::now();
     let bound = |text: &Option<String>| text.as_deref().map(|t| parse_bound(t, now)).transpose();
     let window = TimeWindow::new(bound(&args.since)?, bound(&args.until)?)?;
-    let (result, errors) = verify(&args.paths, window);
-    for error in &errors {
-        tracing::warn!("{}", trailhound_event::printable(error));
-    }
+    let remote = args.paths.iter().any(|p| p.to_string_lossy().starts_with("s3://"));
+    let result = if remote {
+        let [path] = args.paths.as_slice() else {
+            bail!("verify s3://... takes one bucket and no other paths");
+        };
+        in_bucket(process, args, &path.to_string_lossy(), window)?
+    } else {
+        if !args.public_keys.is_empty() {
+            bail!(
+                "--public-keys is for s3://: a copy of the files keeps no signatures (S3 keeps them in each digest's \
+                 metadata)"
+            );
+        }
+        let (result, errors) = verify(&args.paths, window);
+        for error in &errors {
+            tracing::warn!("{}", trailhound_event::printable(error));
+        }
+        result
+    };
     if result.digests.found == 0 {
         bail!(
             "no CloudTrail digest files (`*_CloudTrail-Digest_*.json.gz`) under the paths given: log file \
@@ -40,6 +56,64 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome> {
     })
 }
 
+/// The bucket at `uri` checked where it is, with its digests' signatures.
+#[cfg(feature = "aws")]
+fn in_bucket(process: &Process, args: &VerifyArgs, uri: &str, window: TimeWindow) -> Result<Verification> {
+    use anyhow::Context as _;
+    use trailhound_source::aws::{s3::TrailBucket, verify as bucket};
+    use trailhound_source::integrity::{PublicKeys, verify_store};
+    let trailhound_source::Input::S3 { bucket: name, prefix } = trailhound_source::Input::parse(uri)? else {
+        bail!("{uri}: an S3 source is s3://BUCKET or s3://BUCKET/PREFIX");
+    };
+    let runtime = process.runtime()?;
+    let aws = process.aws(&crate::settings::AwsOptions::resolve(&args.aws))?;
+    let trail = runtime.block_on(TrailBucket::open(aws, &name, &prefix))?;
+    let keys = runtime.block_on(bucket::keys(&trail, window))?;
+    let mut unchecked = None;
+    let public = if args.public_keys.is_empty() {
+        match runtime.block_on(bucket::public_keys(aws, &keys)) {
+            Ok(found) if found.is_empty() => {
+                unchecked = Some("CloudTrail returned no public keys (ListPublicKeys)".to_string());
+                None
+            }
+            Ok(found) => Some(found),
+            Err(err) => {
+                unchecked = Some(format!("CloudTrail's public keys could not be had: {err}"));
+                None
+            }
+        }
+    } else {
+        let mut found = PublicKeys::default();
+        for file in &args.public_keys {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            found
+                .add_cli_json(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        }
+        Some(found)
+    };
+    if let Some(why) = &unchecked {
+        tracing::warn!(
+            "{}; digest signatures are not checked",
+            trailhound_event::printable(why)
+        );
+    }
+    let store = bucket::BucketStore {
+        bucket: &trail,
+        runtime: runtime.handle(),
+    };
+    let mut result = verify_store(store.names(&keys), &store, public.as_ref(), window);
+    if unchecked.is_some() {
+        result.signatures_unchecked_because = unchecked;
+    }
+    Ok(result)
+}
+
+#[cfg(not(feature = "aws"))]
+fn in_bucket(_: &Process, _: &VerifyArgs, uri: &str, _: TimeWindow) -> Result<Verification> {
+    bail!("{uri}: this trailhound was built without AWS support (the `aws` feature)")
+}
+
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -51,6 +125,13 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
         "digest files: {} found, {} links valid; {} modified, {} missing, {} unlinked, {} moved, {} unreadable, {} gaps",
         d.found, d.links_valid, d.modified, d.missing, d.unlinked, d.moved, d.unreadable, d.gaps
     )?;
+    if d.signatures_valid + d.signatures_invalid + d.unsigned > 0 {
+        writeln!(
+            out,
+            "signatures: {} valid; {} invalid, {} missing",
+            d.signatures_valid, d.signatures_invalid, d.unsigned
+        )?;
+    }
     if d.outside_window > 0 {
         writeln!(
             out,
@@ -81,13 +162,35 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
                 Cell::Count(c.digests),
                 Cell::Text(time(c.from)),
                 Cell::Text(time(c.to)),
+                Cell::Text(if c.newest_signed { "yes" } else { "no" }.to_string()),
             ]
         })
         .collect();
+    // Whether the newest digest's signature holds: shown when signatures were checked.
+    let signed = result.signatures_unchecked_because.is_none();
+    let rows: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|mut row| {
+            if !signed {
+                row.pop();
+            }
+            row
+        })
+        .collect();
+    let header = [
+        "account",
+        "region",
+        "trail",
+        "home_region",
+        "digests",
+        "from",
+        "to",
+        "newest signed",
+    ];
     write_rows(
         out,
         RowFormat::Table,
-        &["account", "region", "trail", "home_region", "digests", "from", "to"],
+        header.get(..if signed { 8 } else { 7 }).unwrap_or(&header),
         &rows,
         60,
     )?;
@@ -114,9 +217,15 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
             .collect();
         write_rows(out, RowFormat::Table, &["kind", "file", "time", "detail"], &rows, 0)?;
     }
-    writeln!(
-        out,
-        "\nThe newest digest of each chain is vouched for only by its signature, which S3 keeps in the \
-         object's metadata and a copy does not hold."
-    )
+    match &result.signatures_unchecked_because {
+        Some(why) => writeln!(
+            out,
+            "\nSignatures not checked: {}. The newest digest of each chain is vouched for only by its signature.",
+            trailhound_output::terminal(why)
+        ),
+        None => writeln!(
+            out,
+            "\nEvery digest's signature was checked against CloudTrail's public keys."
+        ),
+    }
 }

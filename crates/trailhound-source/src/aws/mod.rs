@@ -10,6 +10,7 @@ pub mod athena;
 pub mod lookup;
 mod remote;
 pub mod s3;
+pub mod verify;
 
 pub(crate) use remote::Reader;
 pub use remote::source_name;

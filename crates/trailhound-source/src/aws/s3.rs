@@ -576,6 +576,56 @@ impl TrailBucket {
     }
 
     /// Lists the folder names (common prefixes) right under `prefix`.
+    /// Every key under `prefix`.
+    pub(crate) async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut keys = Vec::new();
+        self.list_pages(prefix, None, None, &mut |out| {
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| !k.ends_with('/'))
+                    .map(str::to_string),
+            );
+        })
+        .await?;
+        Ok(keys)
+    }
+
+    /// The object at `key`, whole, with its user metadata (`x-amz-meta-*`, by name without
+    /// the prefix); the SDK retries transient errors.
+    pub(crate) async fn get_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<(Vec<u8>, std::collections::HashMap<String, String>), String> {
+        self.counters.get_requests.fetch_add(1, Ordering::Relaxed);
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.uri(key), "s3:GetObject", &self.region).to_string())?;
+        let metadata = output.metadata().cloned().unwrap_or_default();
+        let body = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("reading the object failed: {e}"))?;
+        let bytes = Vec::<u8>::from(body.into_bytes());
+        self.counters.objects_fetched.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_fetched
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok((bytes, metadata))
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
         let mut names = Vec::new();
         self.list_pages(prefix, Some("/"), None, &mut |out| {
