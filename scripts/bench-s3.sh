@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-s3.sh - throughput of `trailhound hunt s3://` against moto's S3 on loopback, next to
-# the same files hunted from disk.
+# the same files hunted from disk; then `trailhound verify` of the same bucket (its digests signed
+# with the tests' key, tests/fixtures/digest-signing) next to `verify` of the files on disk.
 #
 #   scripts/bench-s3.sh
 #
@@ -42,18 +43,36 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 ENDPOINT="http://127.0.0.1:$PORT"
 
 echo "bench-s3: uploading $DIR to moto" >&2
-.venv/bin/python - "$DIR" "$ENDPOINT" <<'PY'
-import concurrent.futures, os, sys
+.venv/bin/python - "$DIR" "$ENDPOINT" tests/fixtures/digest-signing/test-key.pk8 "$WORK/keys.json" <<'PY'
+import base64, concurrent.futures, gzip, hashlib, json, os, sys
 import boto3
-root, endpoint = sys.argv[1], sys.argv[2]
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+root, endpoint, key_file, keys_out = sys.argv[1:5]
+key = serialization.load_der_private_key(open(key_file, "rb").read(), password=None)
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 s3.create_bucket(Bucket="bench-trail")
 paths = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(root, "AWSLogs")) for f in fs]
+fingerprints = set()
 def put(path):
     with open(path, "rb") as f:
-        s3.put_object(Bucket="bench-trail", Key=os.path.relpath(path, root), Body=f.read())
+        body = f.read()
+    extra = {}
+    if "_CloudTrail-Digest_" in path:
+        # Signed as CloudTrail signs a digest, with the tests' key in place of CloudTrail's.
+        content = gzip.decompress(body)
+        d = json.loads(content)
+        fingerprints.add(d["digestPublicKeyFingerprint"])
+        message = "%s\n%s/%s\n%s\n%s" % (d["digestEndTime"], d["digestS3Bucket"], d["digestS3Object"],
+                                         hashlib.sha256(content).hexdigest(), d["previousDigestSignature"] or "null")
+        signature = key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256()).hex()
+        extra = {"Metadata": {"signature": signature, "signature-algorithm": "SHA256withRSA"}}
+    s3.put_object(Bucket="bench-trail", Key=os.path.relpath(path, root), Body=body, **extra)
 with concurrent.futures.ThreadPoolExecutor(16) as pool:
     list(pool.map(put, paths))
+public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)).decode()
+with open(keys_out, "w") as f:
+    json.dump({"PublicKeyList": [{"Value": public, "Fingerprint": fp} for fp in sorted(fingerprints)]}, f)
 print(f"bench-s3: {len(paths)} objects uploaded", file=sys.stderr)
 PY
 
@@ -76,3 +95,21 @@ echo "|---|---|---|---|---|---|---|---|"
 run "disk ($DIR)" "$DIR"
 run "s3:// on moto, --concurrency $CONCURRENCY" "s3://bench-trail" --endpoint-url "$ENDPOINT" --concurrency "$CONCURRENCY"
 grep 's3://bench-trail/:' "$WORK/log" >&2 || true
+
+verify() { # label, then verify's arguments
+    local label=$1; shift
+    /usr/bin/time -f '%e %M' -o "$WORK/time" "$BIN" verify "$@" --format json > "$WORK/verified" 2> "$WORK/log" || true
+    read -r elapsed rss < "$WORK/time"
+    python3 - "$label" "$elapsed" "$rss" "$WORK/verified" <<'PY'
+import json, sys
+label, elapsed, rss, path = sys.argv[1:]
+v = json.load(open(path))
+d, l = v["digests"], v["logs"]
+print(f"| {label} | {float(elapsed):.2f} | {d['found']} | {d['signatures_valid']} | {l['listed']} | {l['valid']} | {l['local']} | {len(v['problems'])} | {int(rss)//1024} MB |")
+PY
+}
+echo
+echo "| verify | elapsed s | digests | signatures valid | logs listed | logs valid | log files seen | problems | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|"
+verify "disk ($DIR)" "$DIR"
+verify "s3:// on moto, --public-keys" "s3://bench-trail" --endpoint-url "$ENDPOINT" --public-keys "$WORK/keys.json"

@@ -84,20 +84,16 @@ pub async fn public_keys(aws: &Aws, keys: &[String]) -> Result<PublicKeys, AwsEr
         }
     }
     let mut found = PublicKeys::default();
+    let now = Utc::now().timestamp();
     for (region, days) in regions {
-        let today = Utc::now().date_naive();
-        let first = days.first().copied().unwrap_or(today) - Duration::days(1);
-        let last = days.last().copied().unwrap_or(today) + Duration::days(2);
-        let time = |day: NaiveDate| {
-            aws_smithy_types::DateTime::from_secs(day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()))
-        };
+        let (start, end) = key_span(&days, now);
         let client = aws.cloudtrail(&region, true);
         let mut token: Option<String> = None;
         loop {
             let out = client
                 .list_public_keys()
-                .start_time(time(first))
-                .end_time(time(last.min(today + Duration::days(1))))
+                .start_time(aws_smithy_types::DateTime::from_secs(start))
+                .end_time(aws_smithy_types::DateTime::from_secs(end))
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -128,6 +124,19 @@ struct Fetched {
     bytes: Vec<u8>,
     metadata: std::collections::HashMap<String, String>,
     key: String,
+}
+
+/// The span (Unix seconds) to ask public keys for, for digests delivered on `days`: a day before
+/// the first to two after the last, never ending after `now` nor starting after it ends (CloudTrail
+/// refuses such a range).
+fn key_span(days: &BTreeSet<NaiveDate>, now: i64) -> (i64, i64) {
+    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
+    let end = days.last().map_or(now, |&day| midnight(day + Duration::days(2)).min(now));
+    let start = days
+        .first()
+        .map_or(end, |&day| midnight(day - Duration::days(1)))
+        .min(end - 86_400);
+    (start, end)
 }
 
 /// The bucket as a [`Store`]: files named `s3://BUCKET/KEY`, fetched on `runtime`, digests
@@ -199,5 +208,30 @@ impl Store for BucketStore<'_> {
 
     fn keeps_signatures(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_are_asked_for_a_span_cloudtrail_accepts() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 1, d).expect("date");
+        let at = |d: u32| midnight_of(day(d));
+        let days: BTreeSet<NaiveDate> = [day(10), day(12)].into();
+        // Long ago: a day before the first digest to two after the last.
+        assert_eq!(key_span(&days, at(30)), (at(9), at(14)));
+        // Digests of today: the span ends now.
+        assert_eq!(key_span(&days, at(13)), (at(9), at(13)));
+        // Digests dated after now (a skewed clock): still a span that starts before it ends.
+        let (start, end) = key_span(&days, at(5));
+        assert!(start < end && end == at(5), "{start} {end}");
+        let (start, end) = key_span(&BTreeSet::new(), at(5));
+        assert_eq!((start, end), (at(4), at(5)));
+    }
+
+    fn midnight_of(day: NaiveDate) -> i64 {
+        day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp())
     }
 }
