@@ -94,7 +94,10 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
     match cursor.peek() {
         None => Ok(Document::Empty),
         Some(b'[') => {
+            // A top-level array of records (`jq .Records`) is read on past damage as a
+            // `Records` list is.
             let outcome = cursor.array(&mut |c| splitter.element(c, None));
+            let outcome = splitter.read_on(&mut cursor, outcome, 1);
             outcome.map_err(|err| splitter.document_error(text, &err))?;
             if cursor.at_end() {
                 return Ok(Document::Array);
@@ -280,8 +283,26 @@ impl Splitter<'_> {
         let record = match read {
             Ok(None) => reader.finish(c.text().get(start..c.at()).unwrap_or_default()),
             Ok(Some(not_an_object)) => Err(not_an_object),
-            Err(err) if c.pass_over(start) => Err(err),
-            Err(err) => return Err(err),
+            Err(err) => {
+                // Passed over by its brackets (a record nested too deeply, a bad escape), unless
+                // they balance only past the start of a later record: a quote lost or added
+                // turns the strings after it inside out, and the count would swallow records
+                // up to where another quote turns them back. Then the damage ends the list's
+                // reading here, and the list is read on from that record.
+                // A record that starts inside the broken one (its closing bytes lost) is found
+                // the same way; the list is read on from it.
+                if !c.pass_over(start) {
+                    if let Some(next) = next_record(c.text(), start + 1, outer) {
+                        c.seek(next);
+                    }
+                    return Err(err);
+                }
+                if let Some(next) = next_record_before(c.text(), start + 1, outer, c.at(), PASS_OVER_TRIES) {
+                    c.seek(next);
+                    return Err(err);
+                }
+                Err(err)
+            }
         };
         c.set_depth(outer);
         self.prove();
@@ -659,9 +680,14 @@ fn next_line_start(text: &str, from: usize) -> usize {
 /// object read whole, with the fields of an event, and followed by `,` or `]` (so not an object
 /// inside a record). At most [`RESYNC_TRIES`] objects are tried; `None` when none is found.
 fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
+    next_record_before(text, from, depth, text.len(), RESYNC_TRIES)
+}
+
+/// [`next_record`] starting before `end`, trying at most `tries` objects.
+fn next_record_before(text: &str, from: usize, depth: usize, end: usize, tries: usize) -> Option<usize> {
+    let bytes = text.as_bytes().get(..end)?;
     let mut at = from;
-    for _ in 0..RESYNC_TRIES {
+    for _ in 0..tries {
         // From the damage itself: a missing comma leaves the cursor on the next record.
         at += memchr::memchr(b'{', bytes.get(at..)?)?;
         let mut probe = Cursor::new(text);
@@ -676,6 +702,10 @@ fn next_record(text: &str, from: usize, depth: usize) -> Option<usize> {
     }
     None
 }
+
+/// Objects tried, inside what a broken record's brackets would pass over, for a record that
+/// starts there (the objects of the broken record itself come first: a few).
+const PASS_OVER_TRIES: usize = 64;
 
 /// The depth of an envelope's records: in its object, in its list.
 const SALVAGE_DEPTH: usize = 2;
@@ -1114,6 +1144,23 @@ mod tests {
         let (kind, good, _) = read(&text);
         assert_eq!(kind, Ok(Document::Envelope));
         assert_eq!(good, ["R0", "R2", "R3"]);
+        // A quote added in one record and lost in a later one: between them the strings are
+        // inside out, and the broken record's brackets balance only far on. The records in
+        // between are found, not passed over with it.
+        let many: Vec<String> = (0..8).map(|i| rec(&format!("Q{i}"))).collect();
+        let text = format!("{{\"Records\":[{}]}}", many.join(","))
+            .replacen("\"Q1\"", "\"Q\"1\"", 1)
+            .replacen("\"Q6\"", "Q6\"", 1);
+        let (kind, good, _) = read(&text);
+        assert_eq!(kind, Ok(Document::Envelope));
+        assert_eq!(good, ["Q0", "Q2", "Q3", "Q4", "Q5", "Q7"]);
+        // A record whose closing bytes were lost holds the records after it, to the end of the
+        // file: they are found inside it. The same in a top-level array.
+        let cut = format!("{{\"Records\":[{}, {}, {}]}}", recs[0], &recs[1][..recs[1].len() - 1], recs[2]);
+        let (kind, good, _) = read(&cut);
+        assert_eq!((kind, good), (Ok(Document::Envelope), vec!["R0".to_string(), "R2".into()]));
+        let array = format!("[{}, {{\"eventName\": xx, {}, {}]", recs[0], recs[2], recs[3]);
+        assert_eq!(read(&array).1, ["R0", "R2", "R3"]);
         // Damage with no record after it still ends the document, keeping what was read.
         let (kind, good, _) = read(&format!("{{\"Records\":[{}]]]]}}", recs[0]));
         assert!(kind.is_err());

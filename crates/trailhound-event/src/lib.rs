@@ -19,7 +19,9 @@ pub mod time;
 pub mod yaml_guard;
 
 pub use derived::{Derived, DerivedField, DerivedValue};
-pub use document::{Document, DocumentError, NextRecord, RecordSlot, for_each_record, next_record_in};
+pub use document::{
+    Document, DocumentError, NextRecord, RESYNC_RECORD_BYTES, RecordSlot, for_each_record, next_record_in,
+};
 pub use path::{FieldPath, Value};
 pub use printable::printable;
 pub use record::{Identity, Record, RecordError, compact_json};

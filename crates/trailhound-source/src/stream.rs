@@ -687,10 +687,13 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
             if start + 1 == at
                 && self.brackets.open == 0
                 && !self.brackets.in_string
-                && matches!(byte, b' ' | b'\t' | b'\r')
+                && matches!(byte, b' ' | b'\t' | b'\r' | b',')
             {
                 // Blanks before a value are no part of it: a stream of nothing but blanks holds
-                // nothing (newlines end a value, so they are dropped anyway).
+                // nothing (newlines end a value, so they are dropped anyway). So is a comma:
+                // between top-level values it is what is left of a list whose brackets damage
+                // broke (`{"Records":[...` cut short, then `,{record},{record}]}`), or objects
+                // written comma-separated; each object after it is read as a value.
                 start = at;
                 continue;
             }
@@ -838,11 +841,18 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
                     }
                     b'{' | b'[' => {
                         e.begin(at, &self.buf, &mut self.lines);
+                        e.open(byte == b'{');
                         e.depth += 1;
                     }
                     // A list closed by a `}`: bytes overwritten.
                     b'}' if at_container && !e.closed => {
                         self.damaged_list(&mut e, at, "a `}` that closes no object");
+                        continue 'read;
+                    }
+                    // A bracket closing the other kind inside an element: bytes overwritten or
+                    // lost, or strings turned inside out.
+                    b'}' | b']' if !e.closes(byte == b'}') => {
+                        self.damaged_list(&mut e, at, "a bracket that closes the other kind");
                         continue 'read;
                     }
                     b'}' | b']' => {
@@ -913,6 +923,17 @@ impl<'w, 's, S: Sink> Stream<'w, 's, S> {
         e.shift(keep_from);
         self.scanned = at - keep_from;
         let held = self.buf.len() as u64;
+        if let Some(start) = e
+            .start
+            .filter(|_| e.container > 1 && !e.skipping && held > trailhound_event::RESYNC_RECORD_BYTES as u64)
+        {
+            // A record of a `Records` list (at most 256 KB from CloudTrail) over 1 MB: its
+            // closing bytes were lost, and the records after it are inside it. Read on from the
+            // first of them.
+            self.damaged_list(&mut e, start + 1, "a record over 1 MB (its end lost?)");
+            self.elements = Some(e);
+            return self.cut_elements();
+        }
         if e.start.is_some() && !e.skipping && held > self.options.max_file_bytes {
             // One element larger than the limit: named, and its bytes dropped until it ends.
             self.too_large();
@@ -1409,6 +1430,9 @@ struct Elements {
     closed: bool,
     /// What may come next after the list closed in its envelope.
     after_close: AfterClose,
+    /// The kinds of the brackets open inside the element being read, one bit a level (set:
+    /// `{`), for the first [`KIND_LEVELS`] levels.
+    kinds: [u64; KIND_LEVELS / 64],
     /// After damage: the next record is searched for from here.
     resync: Option<usize>,
     /// Objects the search may still try ([`RESYNC_TRIES`]).
@@ -1427,6 +1451,9 @@ enum AfterClose {
     /// The key of another member.
     Key,
 }
+
+/// Levels of brackets inside an element whose kinds are checked (records nest far less).
+const KIND_LEVELS: usize = 256;
 
 /// What a NUL byte in a list is taken for.
 const NUL_DAMAGE: &str = "a NUL byte (a zeroed block?)";
@@ -1457,6 +1484,7 @@ impl Elements {
             skipping: false,
             closed: false,
             after_close: AfterClose::Any,
+            kinds: [0; KIND_LEVELS / 64],
             resync: None,
             tries: 0,
             lost: false,
@@ -1469,6 +1497,27 @@ impl Elements {
             *lines += newlines(buf.get(self.gap..at).unwrap_or_default());
             self.gap = at;
             self.start = Some(at);
+        }
+    }
+
+    /// A bracket opens at the current depth (a `{` when `brace`).
+    fn open(&mut self, brace: bool) {
+        let level = self.depth.wrapping_sub(self.container);
+        if let Some(word) = self.kinds.get_mut(level / 64) {
+            let bit = 1u64 << (level % 64);
+            *word = if brace { *word | bit } else { *word & !bit };
+        }
+    }
+
+    /// Whether a closing bracket (a `}` when `brace`) closes the kind open at this depth (true
+    /// where nothing is known: at the container's depth or below, past [`KIND_LEVELS`]).
+    fn closes(&self, brace: bool) -> bool {
+        let Some(level) = self.depth.checked_sub(self.container + 1) else {
+            return true;
+        };
+        match self.kinds.get(level / 64) {
+            Some(word) => ((word >> (level % 64)) & 1 == 1) == brace,
+            None => true,
         }
     }
 
@@ -1778,6 +1827,66 @@ mod tests {
                 assert_eq!(report.stats.files_damaged, 1, "step {step}");
             }
         }
+    }
+
+    #[test]
+    fn a_streamed_record_that_lost_its_end_does_not_take_the_records_after_it() {
+        // Record 20,000 of a 6 MB envelope loses its closing brackets: the records after it
+        // are inside it, and its brackets never close. Past 1 MB it is damage, and the list
+        // is read on from the first record inside it.
+        let names: Vec<String> = (0..30_000).map(|i| format!("E{i}")).collect();
+        let records: Vec<String> = names.iter().map(|n| rec(n)).collect();
+        let mut broken = records.clone();
+        let cut = broken[20_000].len() - 2;
+        broken[20_000].truncate(cut);
+        let input = format!("{{\"Records\":[{}]}}\n", broken.join(","));
+        assert!(input.len() > 5 << 20);
+        let sink = Count {
+            names: Vec::new(),
+            seen: Arc::default(),
+            keep: true,
+        };
+        let reader = Steps {
+            bytes: input.as_bytes(),
+            step: 1 << 16,
+        };
+        let report = scan_stream(reader, "<stdin>", &options(8 << 20), sink, &ProblemBudget::default());
+        let read: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
+        let mut expected = names.clone();
+        expected.remove(20_000);
+        assert_eq!(read.len(), expected.len());
+        assert!(read == expected, "the records read differ");
+        assert_eq!(report.stats.files_damaged, 1);
+    }
+
+    #[test]
+    fn a_bracket_closing_the_other_kind_in_a_streamed_list_is_damage() {
+        let names: Vec<String> = (0..300).map(|i| format!("E{i}")).collect();
+        let records: Vec<String> = names.iter().map(|n| rec(n)).collect();
+        let text = format!("{{\"Records\":[{}]}}\n", records.join(","));
+        // Inside record 100, `{}` becomes `{]`: with only the count of brackets the list would
+        // close at the envelope's `]`, one level too early, and end there.
+        let text = text.replacen(
+            "\"eventName\":\"E100\",\"eventSource\":\"s\",\"userIdentity\":{}",
+            "\"eventName\":\"E100\",\"eventSource\":\"s\",\"userIdentity\":{]",
+            1,
+        );
+        let sink = Count {
+            names: Vec::new(),
+            seen: Arc::default(),
+            keep: true,
+        };
+        let report = scan_stream(
+            text.as_bytes(),
+            "<stdin>",
+            &options(4096),
+            sink,
+            &ProblemBudget::default(),
+        );
+        let read: Vec<String> = report.sinks.into_iter().flat_map(|s| s.names).collect();
+        let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+        expected.retain(|n| *n != "E100");
+        assert_eq!(read, expected);
     }
 
     #[test]

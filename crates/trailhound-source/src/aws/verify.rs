@@ -131,7 +131,9 @@ struct Fetched {
 /// refuses such a range).
 fn key_span(days: &BTreeSet<NaiveDate>, now: i64) -> (i64, i64) {
     let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
-    let end = days.last().map_or(now, |&day| midnight(day + Duration::days(2)).min(now));
+    let end = days
+        .last()
+        .map_or(now, |&day| midnight(day + Duration::days(2)).min(now));
     let start = days
         .first()
         .map_or(end, |&day| midnight(day - Duration::days(1)))
