@@ -1156,9 +1156,17 @@ mod tests {
         assert_eq!(good, ["Q0", "Q2", "Q3", "Q4", "Q5", "Q7"]);
         // A record whose closing bytes were lost holds the records after it, to the end of the
         // file: they are found inside it. The same in a top-level array.
-        let cut = format!("{{\"Records\":[{}, {}, {}]}}", recs[0], &recs[1][..recs[1].len() - 1], recs[2]);
+        let cut = format!(
+            "{{\"Records\":[{}, {}, {}]}}",
+            recs[0],
+            &recs[1][..recs[1].len() - 1],
+            recs[2]
+        );
         let (kind, good, _) = read(&cut);
-        assert_eq!((kind, good), (Ok(Document::Envelope), vec!["R0".to_string(), "R2".into()]));
+        assert_eq!(
+            (kind, good),
+            (Ok(Document::Envelope), vec!["R0".to_string(), "R2".into()])
+        );
         let array = format!("[{}, {{\"eventName\": xx, {}, {}]", recs[0], recs[2], recs[3]);
         assert_eq!(read(&array).1, ["R0", "R2", "R3"]);
         // Damage with no record after it still ends the document, keeping what was read.
