@@ -891,3 +891,90 @@ fn verify_in_the_bucket_checks_signatures_and_catches_a_consistent_forgery() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--public-keys is for s3://"), "{}", out.stderr);
 }
+
+#[test]
+fn verify_in_the_bucket_finds_an_organization_trails_digests() {
+    // The sample's us-east-1 digests and logs moved under an organization trail's prefix
+    // (`AWSLogs/o-ID/ACCOUNT/...`), the keys inside each digest rewritten to match, the chain's
+    // hashes recomputed and every digest signed again.
+    use base64::Engine as _;
+    let Some(moto) = Moto::start() else { return };
+    let rt = runtime();
+    let s3 = moto.aws(&rt).s3(None);
+    rt.block_on(s3.create_bucket().bucket(BUCKET).send()).expect("bucket");
+    let org = "AWSLogs/o-exampleorg1/111122223333/";
+    let moved = |key: &str| key.replacen("AWSLogs/111122223333/", org, 1);
+    let mut digests: Vec<PathBuf> = files_under(&examples())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().starts_with("CloudTrail-Digest/us-east-1/"))
+        .collect();
+    digests.sort_by_key(|p| p.file_name().map(|n| n.to_os_string()));
+    let mut previous: Option<String> = None;
+    let mut logs = 0;
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for relative in &digests {
+        let gz = std::fs::read(examples().join(relative)).expect("digest");
+        let mut digest: serde_json::Value = serde_json::from_slice(&inflate(&gz)).expect("digest JSON");
+        let key = moved(digest["digestS3Object"].as_str().expect("key"));
+        fingerprints.insert(
+            digest["digestPublicKeyFingerprint"]
+                .as_str()
+                .expect("fingerprint")
+                .to_string(),
+        );
+        digest["digestS3Object"] = serde_json::json!(key);
+        if let Some(prev) = digest["previousDigestS3Object"].as_str().map(moved) {
+            digest["previousDigestS3Object"] = serde_json::json!(prev);
+            digest["previousDigestHashValue"] = serde_json::json!(previous.clone().expect("the chain in order"));
+        }
+        for log in digest["logFiles"].as_array_mut().expect("logFiles") {
+            let original = log["s3Object"].as_str().expect("listed").to_string();
+            let local = original.replacen("AWSLogs/111122223333/", "", 1);
+            put(
+                &rt,
+                &s3,
+                &moved(&original),
+                std::fs::read(examples().join(local)).expect("log"),
+                None,
+            );
+            log["s3Object"] = serde_json::json!(moved(&original));
+            logs += 1;
+        }
+        let content = digest.to_string().into_bytes();
+        previous = Some(sha2_free::hex(
+            ring::digest::digest(&ring::digest::SHA256, &content).as_ref(),
+        ));
+        put_digest(&rt, &s3, &key, deflate(&content), Some(&signature_of(&content)));
+    }
+    assert!(
+        digests.len() >= 3 && logs >= 3,
+        "{} digests, {logs} logs",
+        digests.len()
+    );
+    let value = base64::engine::general_purpose::STANDARD.encode(signing_key().public().as_ref());
+    let dir = tempfile::tempdir().expect("tmp");
+    let keys = dir.path().join("keys.json");
+    let list: Vec<serde_json::Value> = fingerprints
+        .iter()
+        .map(|f| serde_json::json!({"Value": value, "Fingerprint": f}))
+        .collect();
+    let list = serde_json::json!({ "PublicKeyList": list });
+    std::fs::write(&keys, list.to_string()).expect("keys");
+    let out = run(trailhound().args([
+        "verify",
+        &format!("s3://{BUCKET}"),
+        "--endpoint-url",
+        &moto.url(),
+        "--public-keys",
+        keys.to_str().expect("utf8"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let found: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(found["digests"]["found"], digests.len());
+    assert_eq!(found["digests"]["signatures_valid"], digests.len());
+    assert_eq!(found["digests"]["links_valid"], digests.len() - 1);
+    assert_eq!(found["logs"]["valid"], logs);
+    assert_eq!(found["chains"][0]["newest_signed"], true);
+}
