@@ -3,12 +3,14 @@
 
     python3 scripts/damage-recovery.py BIN [BIN...] [--seeds 200] [--records 300]
 
-Each seed writes one `{"Records":[...]}` envelope of RECORDS records (every one a StopLogging,
-so each record read in the window is one finding) and damages it one to three times, one kind
-of damage a seed: bytes overwritten with JSON's own punctuation, bytes deleted, bytes inserted, a
-quote added or lost, or a block zeroed. Each binary hunts the file, then the same bytes on
-standard input (the stream reader). Printed per binary and way: the records read in all,
-the share of the undamaged ones read, and how many seeds lost more than 2 % of the records.
+Each seed writes RECORDS records (every one a StopLogging, so each record read in the window
+is one finding) in three shapes: a one-line `{"Records":[...]}` envelope as CloudTrail delivers
+it, the same envelope with a record a line, and a top-level array (`jq .Records`). It damages
+each one to three times, one kind of damage a seed: bytes overwritten with JSON's own
+punctuation, bytes deleted, bytes inserted, a quote added or lost, or a block zeroed. Each binary
+hunts the file, then the same bytes on standard input (the stream reader). Printed per binary,
+shape and way: the records read in all, their share of those written, how many seeds lost more
+than 2 % of the records, and how many read more records than were written (some twice).
 Deterministic: the same seeds give the same files.
 """
 import argparse
@@ -33,10 +35,17 @@ BASE = {
 }
 
 
-def damaged(seed, records):
+SHAPES = {
+    "envelope": lambda recs: '{"Records":[' + ",".join(recs) + "]}",
+    "envelope, a record a line": lambda recs: '{"Records":[\n' + ",\n".join(recs) + "\n]}\n",
+    "array": lambda recs: "[" + ",".join(recs) + "]",
+}
+
+
+def damaged(seed, records, shape):
     r = random.Random(seed)
     recs = [json.dumps(dict(BASE, eventID="id-%d" % i)) for i in range(records)]
-    s = bytearray(('{"Records":[' + ",".join(recs) + "]}").encode())
+    s = bytearray(SHAPES[shape](recs).encode())
     kind = r.choice(["overwrite", "delete", "insert", "quote", "zero"])
     for _ in range(r.randint(1, 3)):
         at = r.randrange(20, len(s) - 80)
@@ -71,21 +80,24 @@ def main():
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--records", type=int, default=300)
     a = ap.parse_args()
-    totals = {(b, way): [0, 0] for b in a.binaries for way in ("file", "stdin")}
+    totals = {(b, shape, way): [0, 0, 0] for b in a.binaries for shape in SHAPES for way in ("file", "stdin")}
     with tempfile.TemporaryDirectory() as tmp:
         path = tmp + "/damaged.json"
-        for seed in range(1, a.seeds + 1):
-            data = damaged(seed, a.records)
-            with open(path, "wb") as f:
-                f.write(data)
-            for b in a.binaries:
-                for way, n in (("file", read_in_window(b, [path])), ("stdin", read_in_window(b, ["-"], data))):
-                    totals[(b, way)][0] += n
-                    totals[(b, way)][1] += n < a.records * 0.98
-    print("| binary | read from | records read | of the undamaged | seeds losing over 2 % |")
-    print("|---|---|---|---|---|")
-    for (b, way), (n, bad) in totals.items():
-        print(f"| {b} | {way} | {n:,} | {n / (a.seeds * a.records):.2%} | {bad} of {a.seeds} |")
+        for shape in SHAPES:
+            for seed in range(1, a.seeds + 1):
+                data = damaged(seed, a.records, shape)
+                with open(path, "wb") as f:
+                    f.write(data)
+                for b in a.binaries:
+                    for way, n in (("file", read_in_window(b, [path])), ("stdin", read_in_window(b, ["-"], data))):
+                        t = totals[(b, shape, way)]
+                        t[0] += n
+                        t[1] += n < a.records * 0.98
+                        t[2] += n > a.records
+    print("| binary | shape | read from | records read | of those written | seeds losing over 2 % | seeds reading more than written |")
+    print("|---|---|---|---|---|---|---|")
+    for (b, shape, way), (n, bad, more) in totals.items():
+        print(f"| {b} | {shape} | {way} | {n:,} | {n / (a.seeds * a.records):.2%} | {bad} of {a.seeds} | {more} |")
 
 
 if __name__ == "__main__":

@@ -459,6 +459,7 @@ impl Splitter<'_> {
             }
             let line = lines.line_at(text, start);
             values += 1;
+            let handed = self.index;
             match self.value(cursor, line) {
                 Ok(kind) => {
                     first.get_or_insert(kind);
@@ -486,7 +487,15 @@ impl Splitter<'_> {
                     }
                     self.flush_foreign();
                     self.emit(Some(line), Err(err));
-                    cursor.seek(next_line_start(text, start));
+                    // Lines are read on after the broken value's start, or, when it handed out
+                    // records (an envelope over many lines that broke at its end), after where
+                    // it broke: its records are not read twice.
+                    let from = if self.index > handed + 1 {
+                        cursor.at().max(start)
+                    } else {
+                        start
+                    };
+                    cursor.seek(next_line_start(text, from));
                 }
             }
         }
@@ -1169,6 +1178,11 @@ mod tests {
         );
         let array = format!("[{}, {{\"eventName\": xx, {}, {}]", recs[0], recs[2], recs[3]);
         assert_eq!(read(&array).1, ["R0", "R2", "R3"]);
+        // An envelope over many lines whose end is cut off (a stream's value cut before its
+        // `}`): its records once, and the break named, not each line read again.
+        let text = format!("{{\"Records\":[\n{},\n{},\n{}\n]", recs[0], recs[1], recs[2]);
+        let (_, good, all) = read(&text);
+        assert_eq!((good, all), (vec!["R0".to_string(), "R1".into(), "R2".into()], 4));
         // Damage with no record after it still ends the document, keeping what was read.
         let (kind, good, _) = read(&format!("{{\"Records\":[{}]]]]}}", recs[0]));
         assert!(kind.is_err());
