@@ -116,15 +116,30 @@ pub fn for_each_record(text: &str, visit: &mut dyn FnMut(RecordSlot<'_>)) -> Res
             splitter.junk_first = true;
             splitter.values(text, &mut cursor).map(|_| Document::Lines)
         }
-        Some(_) => Err(DocumentError {
-            message: format!(
-                "not JSON: the document starts with {:?}",
-                text[cursor.at()..].chars().next().unwrap_or_default()
-            ),
-            line: line_and_column(text, cursor.at()).0,
-            column: 1,
-            records_before: 0,
-        }),
+        Some(_) => {
+            let err = DocumentError {
+                message: format!(
+                    "not JSON: the document starts with {:?}",
+                    text[cursor.at()..].chars().next().unwrap_or_default()
+                ),
+                line: line_and_column(text, cursor.at()).0,
+                column: 1,
+                records_before: 0,
+            };
+            // What is left of a list after damage (a stream cut it there): its records are
+            // read as the rest of a list, the bytes before them named.
+            let junk = RecordError::Syntax {
+                at: cursor.at(),
+                message: "not JSON: bytes before the next record",
+            };
+            match splitter.salvage(&mut cursor, junk) {
+                Ok(()) => {
+                    splitter.salvaged = true;
+                    splitter.values(text, &mut cursor).map(|_| Document::Envelope)
+                }
+                Err(_) => Err(err),
+            }
+        }
     }
 }
 
@@ -1183,6 +1198,15 @@ mod tests {
         let text = format!("{{\"Records\":[\n{},\n{},\n{}\n]", recs[0], recs[1], recs[2]);
         let (_, good, all) = read(&text);
         assert_eq!((good, all), (vec!["R0".to_string(), "R1".into(), "R2".into()], 4));
+        // What a stream leaves of a list after damage it took for the end of a value: bytes,
+        // then records of the list.
+        let text = format!("x x {{ersion\": 1, {}, {}]}}", recs[2], recs[3]);
+        let (kind, good, all) = read(&text);
+        assert_eq!(
+            (kind, good, all),
+            (Ok(Document::Envelope), vec!["R2".to_string(), "R3".into()], 3)
+        );
+        assert!(split("x x no record").0.is_err());
         // Damage with no record after it still ends the document, keeping what was read.
         let (kind, good, _) = read(&format!("{{\"Records\":[{}]]]]}}", recs[0]));
         assert!(kind.is_err());
