@@ -744,6 +744,7 @@ fn checked(
         window,
         store,
         keys,
+        signed: HashSet::new(),
         result: Verification::default(),
         problems: Vec::new(),
     };
@@ -803,6 +804,8 @@ struct Check<'s> {
     window: TimeWindow,
     store: &'s dyn Store,
     keys: Option<&'s PublicKeys>,
+    /// The digests whose signature was checked and is valid.
+    signed: HashSet<PathBuf>,
     result: Verification,
     problems: Vec<IntegrityProblem>,
 }
@@ -891,6 +894,7 @@ impl Check<'_> {
                 Some(signature) => match keys.check(d, signature) {
                     Ok(()) => {
                         self.result.digests.signatures_valid += 1;
+                        self.signed.insert(d.path.clone());
                         continue;
                     }
                     Err(detail) => (IntegrityKind::DigestSignatureInvalid, detail),
@@ -1003,11 +1007,7 @@ impl Check<'_> {
                     from: digests[first].start,
                     to: digests[last].end,
                     newest: shown(&digests[last].path),
-                    newest_signed: self.store.keeps_signatures()
-                        && self
-                            .keys
-                            .zip(digests[last].signature.as_ref())
-                            .is_some_and(|(keys, signature)| keys.check(&digests[last], signature).is_ok()),
+                    newest_signed: self.signed.contains(&digests[last].path),
                 });
             }
         }

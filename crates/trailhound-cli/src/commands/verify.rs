@@ -150,11 +150,12 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
         l.local, l.unlisted, l.not_covered
     )?;
     writeln!(out, "\nChains")?;
+    let signed = result.signatures_unchecked_because.is_none();
     let rows: Vec<Vec<Cell>> = result
         .chains
         .iter()
         .map(|c| {
-            vec![
+            let mut row = vec![
                 Cell::Text(c.account.clone()),
                 Cell::Text(c.region.clone()),
                 Cell::Text(c.trail.clone()),
@@ -162,17 +163,10 @@ fn table(out: &mut dyn Write, result: &Verification) -> std::io::Result<()> {
                 Cell::Count(c.digests),
                 Cell::Text(time(c.from)),
                 Cell::Text(time(c.to)),
-                Cell::Text(if c.newest_signed { "yes" } else { "no" }.to_string()),
-            ]
-        })
-        .collect();
-    // Whether the newest digest's signature holds: shown when signatures were checked.
-    let signed = result.signatures_unchecked_because.is_none();
-    let rows: Vec<Vec<Cell>> = rows
-        .into_iter()
-        .map(|mut row| {
-            if !signed {
-                row.pop();
+            ];
+            // Whether the newest digest's signature holds: shown when signatures were checked.
+            if signed {
+                row.push(Cell::Text(if c.newest_signed { "yes" } else { "no" }.to_string()));
             }
             row
         })
